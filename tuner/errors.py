@@ -1,0 +1,28 @@
+"""Typed errors.
+
+A ``UserError`` is something the user can fix (a bad file, a bad option, a search directory in the
+wrong state). The CLI prints its message as one line and exits with status 2, without a traceback.
+Errors inside one trial are not raised here: the tuner marks that trial FAILED and goes on.
+"""
+
+from __future__ import annotations
+
+__all__ = ["UserError", "DataError", "SpaceError", "SearchError"]
+
+
+class UserError(Exception):
+    """A problem with the user's input; its message names the file, row, column or key at fault."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A training or test CSV that cannot be used."""
+
+
+class SpaceError(UserError):
+    """A search-space TOML file that cannot be used."""
+
+
+class SearchError(UserError):
+    """A search directory or search option that cannot be used as asked."""

@@ -1,0 +1,167 @@
+"""Trial records: what a finished (or failed) trial leaves on disk, read back as frozen dataclasses.
+
+keras-tuner keeps each trial's status, hyperparameters and score in ``trial_<id>/trial.json``; the CV
+tuner adds ``trial_<id>/cv.json`` with the per-fold scores, epochs, times and learning curves, and
+``trial_<id>/oof.npy`` with the out-of-fold class probabilities. Rendering lives elsewhere
+(``tuner.render``); this module only reads, writes and ranks.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import SearchError
+from tuner.io import read_json, write_json_atomic
+
+__all__ = [
+    "TrialState",
+    "FoldResult",
+    "TrialRecord",
+    "CV_FILE",
+    "write_cv",
+    "load_records",
+    "best_record",
+]
+
+CV_FILE = "cv.json"
+OOF_FILE = "oof.npy"
+
+
+class TrialState(str, enum.Enum):
+    """The state of a trial, as the records show it."""
+
+    RUNNING = "RUNNING"  # started and not finished (or interrupted: a resumed search redoes it)
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+
+    @classmethod
+    def from_keras_tuner(cls, status: str) -> "TrialState":
+        if status == "COMPLETED":
+            return cls.COMPLETE
+        if status in ("FAILED", "INVALID"):
+            return cls.FAILED
+        return cls.RUNNING
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold of one trial."""
+
+    fold: int
+    val_accuracy: float
+    val_loss: float
+    epochs: int  # epochs trained
+    train_seconds: float  # wall time of fit, validation passes included
+    train_size: int
+    val_size: int
+    history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch Keras logs
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as the search left it."""
+
+    trial_id: str
+    state: TrialState
+    hyperparameters: dict[str, Any]
+    folds: tuple[FoldResult, ...] = ()
+    params: int | None = None  # trainable and non-trainable parameters of the model
+    seconds: float | None = None  # wall time of the whole trial
+    message: str | None = None  # why it failed
+    path: str = ""
+
+    @property
+    def mean(self) -> float | None:
+        """Mean validation accuracy over the folds (the search's objective)."""
+        if not self.folds:
+            return None
+        return statistics.fmean(f.val_accuracy for f in self.folds)
+
+    @property
+    def std(self) -> float | None:
+        """Population standard deviation of the folds' validation accuracy."""
+        if not self.folds:
+            return None
+        return statistics.pstdev(f.val_accuracy for f in self.folds)
+
+    @property
+    def reason(self) -> str | None:
+        """The last line of the failure message: what went wrong, in one line."""
+        if not self.message:
+            return None
+        lines = [line.strip() for line in self.message.strip().splitlines() if line.strip()]
+        return lines[-1] if lines else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["mean"] = self.mean
+        data["std"] = self.std
+        return data
+
+
+def write_cv(trial_dir: Path, *, folds: list[FoldResult], params: int, seconds: float) -> None:
+    """Writes a trial's CV results (atomically) beside keras-tuner's trial.json."""
+    write_json_atomic(
+        Path(trial_dir) / CV_FILE,
+        {"folds": [asdict(f) for f in folds], "params": params, "seconds": seconds},
+    )
+
+
+def _read_trial(trial_dir: Path) -> TrialRecord:
+    try:
+        trial = read_json(trial_dir / "trial.json")
+        status = trial["status"]
+        values = trial["hyperparameters"]["values"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise SearchError(
+            f"{trial_dir / 'trial.json'}: unreadable trial record ({type(e).__name__}: {e}); "
+            "the search directory is damaged: rerun with --overwrite to start anew"
+        ) from None
+    state = TrialState.from_keras_tuner(status)
+    folds: tuple[FoldResult, ...] = ()
+    params = seconds = None
+    cv_path = trial_dir / CV_FILE
+    if state is TrialState.COMPLETE:
+        try:
+            cv = read_json(cv_path)
+            folds = tuple(FoldResult(**f) for f in cv["folds"])
+            params, seconds = cv["params"], cv["seconds"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise SearchError(
+                f"{cv_path}: unreadable CV record ({type(e).__name__}: {e}); "
+                "the search directory is damaged: rerun with --overwrite to start anew"
+            ) from None
+    return TrialRecord(
+        trial_id=str(trial["trial_id"]),
+        state=state,
+        hyperparameters=dict(values),
+        folds=folds,
+        params=params,
+        seconds=seconds,
+        message=trial.get("message"),
+        path=str(trial_dir),
+    )
+
+
+def load_records(tuner_dir: str | Path) -> list[TrialRecord]:
+    """All trials of a search, in trial-id order."""
+    tuner_dir = Path(tuner_dir)
+    if not tuner_dir.is_dir():
+        return []
+    records = [_read_trial(d) for d in sorted(tuner_dir.glob("trial_*")) if d.is_dir()]
+    return sorted(records, key=lambda r: int(r.trial_id) if r.trial_id.isdigit() else r.trial_id)
+
+
+def best_record(records: list[TrialRecord]) -> TrialRecord | None:
+    """The completed trial with the highest mean CV accuracy (ties: the earlier trial); never a
+    failed or unfinished one."""
+    complete = [r for r in records if r.state is TrialState.COMPLETE and r.mean is not None]
+    if not complete:
+        return None
+    return max(complete, key=lambda r: (r.mean, -int(r.trial_id) if r.trial_id.isdigit() else 0))

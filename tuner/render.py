@@ -1,0 +1,237 @@
+"""Terminal rendering: trial tables and progress reporters (rich), kept apart from the records."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from tuner.progress import Reporter
+from tuner.records import TrialRecord, TrialState
+
+__all__ = ["format_value", "format_score", "trials_table", "sorted_records", "make_reporter",
+           "RichReporter", "PlainReporter"]
+
+
+def format_value(value: Any) -> str:
+    """A hyperparameter value, short: 0.00123 -> 1.23e-03, 0.30000001 -> 0.3."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-2:
+            return f"{value:.2e}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def format_score(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.2f} ± {100 * (std or 0.0):.2f}"
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Completed trials by mean CV accuracy (best first), then the others by id."""
+    complete = sorted((r for r in records if r.state is TrialState.COMPLETE),
+                      key=lambda r: -(r.mean or 0.0))
+    rest = [r for r in records if r.state is not TrialState.COMPLETE]
+    return complete + rest
+
+
+_STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.RUNNING: "yellow"}
+
+
+def trials_table(records: list[TrialRecord], varying: list[str], *, title: str | None = None,
+                 best_id: str | None = None) -> Table:
+    """A table of trials, best first, showing the hyperparameters that vary in the space."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("trial", justify="right")
+    table.add_column("status")
+    table.add_column("CV acc % (mean ± std)", justify="right")
+    for name in varying:
+        table.add_column(name, justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("time", justify="right")
+    for record in sorted_records(records):
+        style = _STATE_STYLE.get(record.state, "")
+        marker = " *" if record.trial_id == best_id else ""
+        table.add_row(
+            record.trial_id + marker,
+            f"[{style}]{record.state.value}[/{style}]",
+            format_score(record.mean, record.std),
+            *(format_value(record.hyperparameters.get(name, "-")) for name in varying),
+            f"{record.params:,}" if record.params else "-",
+            _format_seconds(record.seconds),
+        )
+    return table
+
+
+def make_reporter(console: Console, varying: list[str] | None = None) -> Reporter:
+    """Progress bars on a terminal; one plain line per event elsewhere (CI logs, pipes)."""
+    if console.is_terminal:
+        return RichReporter(console, varying)
+    return PlainReporter(console, varying)
+
+
+def _values_line(values: dict[str, Any], varying: list[str] | None) -> str:
+    names = varying if varying else list(values)
+    return " ".join(f"{n}={format_value(values[n])}" for n in names if n in values)
+
+
+class PlainReporter(Reporter):
+    """One line per event, no cursor movement: for logs and pipes."""
+
+    def __init__(self, console: Console, varying: list[str] | None = None):
+        self.console = console
+        self.varying = varying
+        self.trial_id = ""
+        self.fold = 0
+        self.folds = 0
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def search_begin(self, *, name, max_trials, done, folds):
+        self.folds = folds
+        resumed = f", resuming with {done} done" if done else ""
+        self._print(f"search {name}: {max_trials} trials x {folds} folds{resumed}")
+
+    def trial_begin(self, *, trial_id, values, best):
+        self.trial_id = trial_id
+        self._print(f"trial {trial_id}: {_values_line(values, self.varying)}")
+
+    def fold_begin(self, *, fold, folds, epochs):
+        self.fold, self.folds = fold, folds
+
+    def epoch_end(self, *, epoch, epochs, logs):
+        scores = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+        where = f"trial {self.trial_id} fold {self.fold + 1}/{self.folds}" if self.trial_id else "retrain"
+        self._print(f"  {where} epoch {epoch}/{epochs}: {scores}")
+
+    def fold_end(self, *, fold, val_accuracy, seconds):
+        self._print(f"  trial {self.trial_id} fold {fold + 1}/{self.folds}: "
+                    f"val_accuracy={val_accuracy:.4f} ({seconds:.1f} s)")
+
+    def trial_end(self, record):
+        if record.state is TrialState.COMPLETE:
+            self._print(f"trial {record.trial_id}: {format_score(record.mean, record.std)} % "
+                        f"({_format_seconds(record.seconds)})")
+        else:
+            self._print(f"trial {record.trial_id}: {record.state.value}: {record.reason}")
+        self.trial_id = ""
+
+    def retrain_begin(self, *, trial_id, epochs, images):
+        self._print(f"retraining trial {trial_id} on {images:,} images for {epochs} epochs")
+
+    def retrain_end(self, *, seconds):
+        self._print(f"retrained in {_format_seconds(seconds)}")
+
+    def message(self, text):
+        self._print(text)
+
+
+class RichReporter(Reporter):
+    """Live progress bars for trials, folds and epochs, with the best score so far."""
+
+    def __init__(self, console: Console, varying: list[str] | None = None):
+        self.console = console
+        self.varying = varying
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+        )
+        self.trials = self.folds = self.epochs = None
+        self.best: float | None = None
+        self.fold_scores: list[float] = []
+        self.started = time.perf_counter()
+
+    def _ensure_started(self):
+        if not self.progress.live.is_started:
+            self.progress.start()
+
+    def search_begin(self, *, name, max_trials, done, folds):
+        self._ensure_started()
+        self.console.print(f"[bold]search {name}[/]: {max_trials} trials x {folds} folds"
+                           + (f", resuming with {done} done" if done else ""))
+        self.trials = self.progress.add_task("trials", total=max_trials, completed=done, info="")
+
+    def trial_begin(self, *, trial_id, values, best):
+        self.best = best
+        self.fold_scores = []
+        self.console.print(f"trial {trial_id}: {_values_line(values, self.varying)}",
+                           highlight=False)
+        best_text = f"best {100 * best:.2f}%" if best is not None else ""
+        self.progress.update(self.trials, info=best_text)
+
+    def fold_begin(self, *, fold, folds, epochs):
+        if self.folds is None:
+            self.folds = self.progress.add_task("  folds", total=folds, info="")
+            self.epochs = self.progress.add_task("  epochs", total=epochs, info="")
+        self.progress.reset(self.folds, total=folds, completed=fold,
+                            info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores))
+        self.progress.reset(self.epochs, total=epochs, info="")
+
+    def epoch_end(self, *, epoch, epochs, logs):
+        if self.epochs is None:
+            return
+        shown = {k: v for k, v in logs.items() if "accuracy" in k}
+        self.progress.update(self.epochs, completed=epoch,
+                             info=" ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+
+    def fold_end(self, *, fold, val_accuracy, seconds):
+        self.fold_scores.append(val_accuracy)
+        self.progress.update(self.folds, completed=fold + 1,
+                             info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores))
+
+    def trial_end(self, record):
+        if self.trials is not None:
+            self.progress.advance(self.trials)
+        if record.state is TrialState.COMPLETE:
+            is_best = self.best is None or (record.mean or 0) > self.best
+            self.console.print(
+                f"  [green]done[/] {format_score(record.mean, record.std)} % "
+                f"in {_format_seconds(record.seconds)}" + ("  [bold]new best[/]" if is_best else "")
+            )
+        else:
+            self.console.print(f"  [red]{record.state.value}[/]: {record.reason}", highlight=False)
+
+    def search_end(self, records):
+        self.progress.stop()
+        self.folds = self.epochs = None
+
+    def close(self):
+        self.progress.stop()
+
+    def retrain_begin(self, *, trial_id, epochs, images):
+        self._ensure_started()
+        self.console.print(f"retraining trial {trial_id} on {images:,} images for {epochs} epochs")
+        self.epochs = self.progress.add_task("retrain", total=epochs, info="")
+
+    def retrain_end(self, *, seconds):
+        self.progress.stop()
+
+    def message(self, text):
+        self.console.print(text)

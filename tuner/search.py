@@ -1,0 +1,367 @@
+"""The CV tuner: keras-tuner's RandomSearch oracle, each trial scored by stratified K-fold CV.
+
+Shaped like keras-tuner's ``SklearnTuner.run_trial``: loop over the folds, build a fresh model per
+fold, train it on the (augmented on the fly) training fold, score it on the untouched validation
+fold, and return the mean. Per-fold scores, epochs, times, learning curves and out-of-fold
+probabilities are kept with the trial (``tuner.records``).
+
+Layout of a search directory (``results/<name>/``)::
+
+    search.json          configuration, seed, data fingerprint, space, versions (+ best, after export)
+    tuner/oracle.json    keras-tuner's oracle state (what makes a search resumable)
+    tuner/trial_<id>/    trial.json (keras-tuner), cv.json and oof.npy (this module)
+    best.keras           the winner retrained on all training data (export)
+    submission.csv       Kaggle submission (export)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import io
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner.data import Dataset
+from tuner.errors import SearchError
+from tuner.io import atomic_path, read_json, write_json_atomic
+from tuner.progress import Reporter
+from tuner.records import FoldResult, TrialRecord, best_record, load_records, write_cv
+from tuner.space import SearchSpace
+
+__all__ = [
+    "OBJECTIVE",
+    "SearchConfig",
+    "SearchResult",
+    "fold_indices",
+    "run_search",
+    "search_dir_for",
+    "read_manifest",
+    "package_versions",
+]
+
+OBJECTIVE = "val_accuracy"  # mean over the folds, maximized
+MANIFEST = "search.json"
+TUNER_DIR = "tuner"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to run a search; ``None`` takes the value from the space file's ``[search]`` table."""
+
+    name: str  # directory name under results_dir
+    results_dir: Path = Path("results")
+    max_trials: int | None = None  # trials in all, finished ones included (a resume adds up to it)
+    folds: int | None = None  # K of StratifiedKFold
+    seed: int = 0  # seeds the oracle, the fold assignment and every model
+    overwrite: bool = False  # delete an existing search of the same name first
+    max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.results_dir) / self.name
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    directory: Path
+    records: list[TrialRecord]
+
+    @property
+    def best(self) -> TrialRecord | None:
+        return best_record(self.records)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on (read from metadata, nothing imported)."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("digit-tuner", "keras", "keras-tuner", "tensorflow-cpu", "tensorflow", "jax",
+                    "torch", "numpy", "pandas", "scikit-learn"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return versions
+
+
+def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified K-fold split, shuffled with ``seed``: a list of (train, validation) index arrays."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds < 2:
+        raise SearchError(f"folds must be >= 2, got folds={folds}")
+    counts = np.bincount(labels)
+    smallest = int(counts[counts > 0].min()) if counts.size else 0
+    if folds > smallest:
+        raise SearchError(
+            f"folds must be <= the smallest class count ({smallest} images), got folds={folds}"
+        )
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def search_dir_for(results_dir: str | Path, name_or_path: str | Path | None) -> Path:
+    """Resolves a search given by name (under ``results_dir``) or by path.
+
+    With no name, the only search under ``results_dir``.
+    """
+    results_dir = Path(results_dir)
+    if name_or_path is not None:
+        path = Path(name_or_path)
+        for candidate in (path, results_dir / path):
+            if (candidate / MANIFEST).is_file():
+                return candidate
+        raise SearchError(f"{results_dir / path}: no search here (no {MANIFEST})")
+    found = sorted(p.parent for p in results_dir.glob(f"*/{MANIFEST}"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise SearchError(f"{results_dir}: no searches yet (run `digit-tuner search` first)")
+    names = ", ".join(p.name for p in found)
+    raise SearchError(f"{results_dir}: several searches ({names}); name one")
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise SearchError(f"{directory}: no search here (no {MANIFEST})") from None
+    except (OSError, ValueError) as e:
+        raise SearchError(f"{path}: unreadable ({e}); rerun the search with --overwrite") from None
+
+
+def _fold_seed(seed: int, trial_id: str, fold: int) -> int:
+    return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
+
+
+def _make_tuner_class():
+    import keras
+    import keras_tuner
+
+    class CVTuner(keras_tuner.Tuner):
+        """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation."""
+
+        def __init__(self, oracle, *, splits, seed, reporter, **kwargs):
+            super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+            self.splits = splits
+            self.seed = seed
+            self.reporter = reporter
+
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            best = best_record(load_records(self.project_dir))
+            self.reporter.trial_begin(
+                trial_id=trial.trial_id, values=dict(trial.hyperparameters.values),
+                best=best.mean if best else None,
+            )
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)  # the oracle records the status (and may stop the search)
+            record = next(
+                (r for r in load_records(self.project_dir) if r.trial_id == trial.trial_id), None
+            )
+            if record is not None:
+                self.reporter.trial_end(record)
+
+        def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
+            from keras_tuner.errors import FailedTrialError
+
+            from tuner.model import build_model
+            from tuner.progress import epoch_callback
+
+            hp = trial.hyperparameters
+            epochs, batch_size = int(hp.get("epochs")), int(hp.get("batch_size"))
+            started = time.perf_counter()
+            results: list[FoldResult] = []
+            oof = np.full((len(y), 10), np.nan, dtype=np.float16)
+            params = 0
+            for fold, (train_idx, val_idx) in enumerate(self.splits):
+                keras.backend.clear_session()  # or memory grows trial by trial
+                gc.collect()
+                keras.utils.set_random_seed(_fold_seed(self.seed, trial.trial_id, fold))
+                model = build_model(hp, seed=_fold_seed(self.seed, trial.trial_id, fold))
+                params = model.count_params()
+                self.reporter.fold_begin(fold=fold, folds=len(self.splits), epochs=epochs)
+                x_val, y_val = x[val_idx], y[val_idx]
+                fold_start = time.perf_counter()
+                history = model.fit(
+                    x[train_idx], y[train_idx],
+                    validation_data=(x_val, y_val),
+                    epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+                    callbacks=[keras.callbacks.TerminateOnNaN(),
+                               epoch_callback(self.reporter, epochs)],
+                )
+                seconds = time.perf_counter() - fold_start
+                logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+                losses = logs.get("loss", [])
+                if not losses or not all(math.isfinite(v) for v in losses):
+                    raise FailedTrialError(
+                        f"fold {fold}: training loss is not finite ({losses[-1] if losses else None}) "
+                        f"after {len(losses)} epoch(s); try a lower learning_rate"
+                    )
+                probabilities = model.predict(x_val, batch_size=1024, verbose=0)
+                oof[val_idx] = probabilities.astype(np.float16)
+                accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_val))
+                results.append(FoldResult(
+                    fold=fold, val_accuracy=accuracy,
+                    val_loss=float(logs.get("val_loss", [math.nan])[-1]),
+                    epochs=len(losses), train_seconds=seconds,
+                    train_size=len(train_idx), val_size=len(val_idx), history=logs,
+                ))
+                self.reporter.fold_end(fold=fold, val_accuracy=accuracy, seconds=seconds)
+                del model
+            trial_dir = Path(self.get_trial_dir(trial.trial_id))
+            with atomic_path(trial_dir / "oof.npy") as tmp:
+                np.save(tmp, oof, allow_pickle=False)
+            write_cv(trial_dir, folds=results, params=params,
+                     seconds=time.perf_counter() - started)
+            keras.backend.clear_session()
+            gc.collect()
+            return {OBJECTIVE: float(np.mean([r.val_accuracy for r in results]))}
+
+        # The winner is retrained on all data at export; trials keep no model files.
+        def save_model(self, trial_id, model, step=0):
+            return None
+
+        def load_model(self, trial):
+            raise NotImplementedError("trials keep no models: use `digit-tuner export`")
+
+    return CVTuner
+
+
+def _manifest(config: SearchConfig, space: SearchSpace, train: Dataset, max_trials: int,
+              folds: int) -> dict[str, Any]:
+    import keras
+
+    return {
+        "name": config.name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": {"max_trials": max_trials, "folds": folds, "seed": config.seed,
+                   "max_consecutive_failures": config.max_consecutive_failures},
+        "data": {"source": train.source, "train_size": len(train),
+                 "fingerprint": train.fingerprint()},
+        "space": {"name": space.name, "path": space.path, "text": space.text,
+                  "varying": space.varying()},
+        "backend": keras.backend.backend(),
+        "versions": package_versions(),
+    }
+
+
+def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    checks = {
+        "data": (old.get("data", {}).get("fingerprint"), new["data"]["fingerprint"]),
+        "search space": (old.get("space", {}).get("text"), new["space"]["text"]),
+        "seed": (old.get("config", {}).get("seed"), new["config"]["seed"]),
+        "folds": (old.get("config", {}).get("folds"), new["config"]["folds"]),
+    }
+    for what, (before, now) in checks.items():
+        if before != now:
+            shown = "" if what == "search space" else f" (was {before}, now {now})"
+            raise SearchError(
+                f"{directory}: this search was started with a different {what}{shown}; "
+                "pass --overwrite to start it anew, or --name for a new search"
+            )
+
+
+def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> bool:
+    """Creates, checks or clears the search directory; returns True when resuming."""
+    directory = config.directory
+    if directory.exists() and not directory.is_dir():
+        raise SearchError(f"{directory}: exists and is not a directory")
+    ours = (directory / MANIFEST).exists() or (directory / TUNER_DIR).exists()
+    if config.overwrite and directory.exists():
+        if not ours and any(directory.iterdir()):
+            raise SearchError(f"{directory}: not a digit-tuner search; refusing to delete it")
+        shutil.rmtree(directory)
+        ours = False
+    if ours:
+        _check_resume(directory, read_manifest(directory), manifest)
+        old = read_manifest(directory)
+        manifest["created"] = old.get("created", manifest["created"])
+        write_json_atomic(directory / MANIFEST, {**old, **manifest})
+        return True
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(directory / MANIFEST, manifest)
+    return False
+
+
+def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
+               reporter: Reporter | None = None) -> SearchResult:
+    """Runs (or resumes) a random search scored by stratified K-fold CV.
+
+    Args:
+        train: labelled training data.
+        space: the search space.
+        config: name, seed, trials, folds, overwrite.
+        reporter: receives progress events (default: none shown).
+
+    Returns:
+        The records of every trial in the search directory, the resumed ones included.
+
+    Raises:
+        SearchError: bad options, a directory started with other data/space/seed/folds, or a search
+            stopped by too many consecutive failed trials.
+    """
+    import keras_tuner
+
+    reporter = reporter or Reporter()
+    # keras-tuner prints each failed trial's traceback; the reason is kept in trial.json instead.
+    with contextlib.suppress(ImportError):
+        from keras_tuner.src import config as keras_tuner_config
+
+        keras_tuner_config.DEBUG = False
+    if train.labels is None:
+        raise SearchError(f"{train.source}: training data has no labels")
+    max_trials = config.max_trials or space.search.max_trials
+    folds = config.folds or space.search.folds
+    if max_trials < 1:
+        raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
+    if config.max_consecutive_failures < 1:
+        raise SearchError(
+            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
+        )
+    splits = fold_indices(train.labels, folds, config.seed)  # checks folds before writing anything
+    manifest = _manifest(config, space, train, max_trials, folds)
+    _prepare_directory(config, manifest)
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+        max_trials=max_trials,
+        seed=config.seed,
+        hyperparameters=space.to_keras_tuner(),
+        tune_new_entries=False,
+        allow_new_entries=False,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=config.max_consecutive_failures,
+    )
+    CVTuner = _make_tuner_class()
+    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner from ..."
+        tuner = CVTuner(oracle, splits=splits, seed=config.seed, reporter=reporter,
+                        directory=str(config.directory), project_name=TUNER_DIR, overwrite=False)
+    tuner_dir = config.directory / TUNER_DIR
+    done = sum(r.state.value == "COMPLETE" for r in load_records(tuner_dir))
+    reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
+    try:
+        tuner.search(train.images, train.labels, verbose=0)
+    except RuntimeError as e:
+        if "consecutive failures" not in str(e):
+            raise
+        records = load_records(tuner_dir)
+        failed = [r for r in records if r.state.value == "FAILED"]
+        reason = failed[-1].reason if failed else "unknown"
+        raise SearchError(
+            f"{config.directory}: stopped after {config.max_consecutive_failures} failed trials in a "
+            f"row; last reason: {reason}"
+        ) from None
+    records = load_records(tuner_dir)
+    reporter.search_end(records)
+    return SearchResult(directory=config.directory, records=records)
