@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,20 +25,19 @@ __all__ = ["format_value", "format_score", "trials_table", "sorted_records", "ma
 
 
 def format_value(value: Any) -> str:
-    """A hyperparameter value, short: 0.00123 -> 1.23e-03, 0.30000001 -> 0.3."""
+    """A hyperparameter value, short: 0.00123 -> 0.0012, 3e-05 -> 3e-05, 0.30000001 -> 0.3."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if value != 0 and abs(value) < 1e-2:
-            return f"{value:.2e}"
-        return f"{value:.3g}"
+        return f"{value:.2g}" if value != 0 and abs(value) < 1e-2 else f"{value:.3g}"
     return str(value)
 
 
 def format_score(mean: float | None, std: float | None) -> str:
+    """Mean ± std of fold accuracies, in percent."""
     if mean is None:
         return "-"
-    return f"{100 * mean:.2f} ± {100 * (std or 0.0):.2f}"
+    return f"{100 * mean:.2f}±{100 * (std or 0.0):.2f}"
 
 
 def _format_seconds(seconds: float | None) -> str:
@@ -48,6 +48,14 @@ def _format_seconds(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _format_count(n: int | None) -> str:
+    if not n:
+        return "-"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.0f}k" if n >= 10_000 else str(n)
+
+
 def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed trials by mean CV accuracy (best first), then the others by id."""
     complete = sorted((r for r in records if r.state is TrialState.COMPLETE),
@@ -56,29 +64,43 @@ def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
     return complete + rest
 
 
+_STATE_LABEL = {TrialState.COMPLETE: "done", TrialState.FAILED: "failed",
+                TrialState.RUNNING: "running"}
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.RUNNING: "yellow"}
 
 
 def trials_table(records: list[TrialRecord], varying: list[str], *, title: str | None = None,
                  best_id: str | None = None) -> Table:
-    """A table of trials, best first, showing the hyperparameters that vary in the space."""
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("trial", justify="right")
-    table.add_column("status")
-    table.add_column("CV acc % (mean ± std)", justify="right")
+    """A table of trials, best first, showing the hyperparameters that vary in the space.
+
+    Headers are short (``lr`` for learning_rate, see ``HYPERPARAMETERS``) so that a typical space
+    fits an 80-column terminal; the caption spells them out.
+    """
+    from tuner.space import HYPERPARAMETERS
+
+    shorts = {n: HYPERPARAMETERS[n].short if n in HYPERPARAMETERS else n for n in varying}
+    caption = "  ".join(f"{shorts[n]}={n}" for n in varying if shorts[n] != n)
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                  caption=caption or None, caption_justify="left", pad_edge=False,
+                  padding=(0, 0), show_edge=False)
+    table.add_column("trial", justify="right", no_wrap=True)
+    table.add_column("CV acc %", justify="right", no_wrap=True)
     for name in varying:
-        table.add_column(name, justify="right")
+        table.add_column(shorts[name], justify="right")
     table.add_column("params", justify="right")
     table.add_column("time", justify="right")
     for record in sorted_records(records):
         style = _STATE_STYLE.get(record.state, "")
-        marker = " *" if record.trial_id == best_id else ""
+        marker = "*" if record.trial_id == best_id else ""
+        if record.state is TrialState.COMPLETE:
+            score = format_score(record.mean, record.std)
+        else:
+            score = f"[{style}]{_STATE_LABEL[record.state]}[/{style}]"
         table.add_row(
             record.trial_id + marker,
-            f"[{style}]{record.state.value}[/{style}]",
-            format_score(record.mean, record.std),
+            score,
             *(format_value(record.hyperparameters.get(name, "-")) for name in varying),
-            f"{record.params:,}" if record.params else "-",
+            _format_count(record.params),
             _format_seconds(record.seconds),
         )
     return table

@@ -50,27 +50,30 @@ class HyperparameterInfo:
     high: float | None  # largest legal value
     v5: Any  # the value in the seed notebook's best model ("v5")
     help: str
+    short: str  # column header in trial tables
 
 
 # The builder's vocabulary, with the seed's v5 model as the default point.
 HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
-    "input_batch_norm": HyperparameterInfo(bool, None, None, True, "BatchNormalization on the input"),
-    "conv_blocks": HyperparameterInfo(int, 1, 4, 4, "blocks of [conv, ReLU, MaxPool, Dropout]; 28 px halves per block"),
-    "convs_per_block": HyperparameterInfo(int, 1, 3, 1, "Conv2D layers before each pooling"),
-    "conv_filters": HyperparameterInfo(int, 1, 1024, 256, "filters of every Conv2D"),
-    "kernel_size": HyperparameterInfo(int, 1, 7, 3, "Conv2D kernel size (square, 'same' padding)"),
-    "conv_batch_norm": HyperparameterInfo(bool, None, None, False, "BatchNormalization after each Conv2D"),
-    "conv_dropout": HyperparameterInfo(float, 0.0, 0.9, 0.3, "dropout after each pooling"),
-    "dense_layers": HyperparameterInfo(int, 0, 8, 4, "Dense ReLU layers after Flatten"),
-    "dense_units": HyperparameterInfo(int, 1, 4096, 256, "units of every Dense layer"),
-    "dense_dropout": HyperparameterInfo(float, 0.0, 0.9, 0.3, "dropout after each Dense layer"),
-    "learning_rate": HyperparameterInfo(float, 1e-6, 1.0, 1e-4, "Adam learning rate"),
-    "batch_size": HyperparameterInfo(int, 1, 8192, 64, "images per training step"),
-    "epochs": HyperparameterInfo(int, 1, 10_000, 100, "passes over the training fold"),
-    "augment_strength": HyperparameterInfo(
-        float, 0.0, 3.0, 1.0,
-        "scales the seed's augmentation (shift 0.1, rotation 0.1 turn, zoom 0.15); 0 turns it off",
-    ),
+    name: HyperparameterInfo(kind, low, high, v5, help_, short)
+    for name, kind, low, high, v5, short, help_ in [
+        ("input_batch_norm", bool, None, None, True, "in_bn", "BatchNormalization on the input"),
+        ("conv_blocks", int, 1, 4, 4, "blocks",
+         "blocks of [Conv2D, MaxPool, Dropout]; the 28 px image halves per block"),
+        ("convs_per_block", int, 1, 3, 1, "convs", "Conv2D layers before each pooling"),
+        ("conv_filters", int, 1, 1024, 256, "filters", "filters of every Conv2D"),
+        ("kernel_size", int, 1, 7, 3, "kernel", "Conv2D kernel size (square, 'same' padding)"),
+        ("conv_batch_norm", bool, None, None, False, "conv_bn", "BatchNormalization after each Conv2D"),
+        ("conv_dropout", float, 0.0, 0.9, 0.3, "c_drop", "dropout after each pooling"),
+        ("dense_layers", int, 0, 8, 4, "dense", "Dense ReLU layers after Flatten"),
+        ("dense_units", int, 1, 4096, 256, "units", "units of every Dense layer"),
+        ("dense_dropout", float, 0.0, 0.9, 0.3, "d_drop", "dropout after each Dense layer"),
+        ("learning_rate", float, 1e-6, 1.0, 1e-4, "lr", "Adam learning rate"),
+        ("batch_size", int, 1, 8192, 64, "batch", "images per training step"),
+        ("epochs", int, 1, 10_000, 100, "epochs", "passes over the training fold"),
+        ("augment_strength", float, 0.0, 3.0, 1.0, "aug",
+         "scales the seed's augmentation (shift 0.1, rotation 0.1 turn, zoom 0.15); 0 turns it off"),
+    ]
 }
 V5: dict[str, Any] = {name: info.v5 for name, info in HYPERPARAMETERS.items()}
 
