@@ -204,7 +204,9 @@ def _numeric_values(path: Path, frame) -> np.ndarray:
     where = f"{path}: line {row + 2}, column {column}"
     if kind == "missing":
         raise DataError(f"{where}: missing value")
-    raise DataError(f"{where}: value {frame.iat[row, col_index]!r} is not an integer")
+    value = frame.iat[row, col_index]
+    value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
+    raise DataError(f"{where}: value {value!r} is not an integer")
 
 
 def _check_range(path, frame, block: np.ndarray, offset: int, low: int, high: int, what: str):

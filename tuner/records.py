@@ -95,7 +95,11 @@ class TrialRecord:
         if not self.message:
             return None
         lines = [line.strip() for line in self.message.strip().splitlines() if line.strip()]
-        return lines[-1] if lines else None
+        if not lines:
+            return None
+        # "keras_tuner.src.errors.FailedTrialError: fold 0: ..." -> "fold 0: ..."
+        name, _, text = lines[-1].partition(": ")
+        return text if name.endswith("FailedTrialError") else lines[-1]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -209,6 +209,13 @@ def _make_tuner_class():
                         f"after {len(losses)} epoch(s); try a lower learning_rate"
                     )
                 probabilities = model.predict(x_val, batch_size=1024, verbose=0)
+                if not np.isfinite(probabilities).all():
+                    # Keras clips probabilities inside the loss, so NaN weights can leave a finite
+                    # loss: check what the model actually predicts.
+                    raise FailedTrialError(
+                        f"fold {fold}: the model predicts non-finite probabilities (NaN weights) "
+                        f"after {len(losses)} epoch(s); try a lower learning_rate"
+                    )
                 oof[val_idx] = probabilities.astype(np.float16)
                 accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_val))
                 results.append(FoldResult(
@@ -336,7 +343,9 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
         max_trials=max_trials,
-        seed=config.seed,
+        # keras-tuner takes seed=0 for "no seed" (`seed or random.randint(...)`): shift by one so
+        # that every seed, 0 included, gives a reproducible sequence of trials.
+        seed=config.seed + 1,
         hyperparameters=space.to_keras_tuner(),
         tune_new_entries=False,
         allow_new_entries=False,

@@ -1,0 +1,89 @@
+"""Augmentation happens on the fly, in training only: validation and test images reach the model
+unchanged."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tuner.augment import DigitAugmentation
+from tuner.model import build_model
+
+HP = {"conv_blocks": 1, "conv_filters": 4, "dense_layers": 1, "dense_units": 8,
+      "input_batch_norm": False, "learning_rate": 1e-3}
+
+
+def test_layer_is_identity_outside_training(embedded):
+    x = embedded.train.images[:16].astype("float32")
+    layer = DigitAugmentation(seed=1)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)
+
+
+def test_layer_changes_images_in_training_and_keeps_ink(embedded):
+    x = embedded.train.images[:200].astype("float32")
+    out = np.asarray(DigitAugmentation(seed=1)(x, training=True))
+    assert out.shape == x.shape
+    changed = np.any(out != x, axis=(1, 2, 3))
+    # about 1 image in 10 is left as it is, as in the seed's 1 original + 9 copies
+    assert 0.8 < changed.mean() < 0.98
+    # shifts/rotations/zooms of at most 10-15 % keep most of the digit inside the frame
+    ratio = out.sum(axis=(1, 2, 3)) / x.sum(axis=(1, 2, 3))
+    assert np.median(ratio) > 0.8
+    assert out.min() >= 0 and out.max() <= 255.5
+
+
+def test_strength_zero_and_identity_rate_one_change_nothing(embedded):
+    x = embedded.train.images[:16].astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(DigitAugmentation.from_strength(0.0, seed=1)(x, training=True)), x, atol=1e-3)
+    np.testing.assert_array_equal(
+        np.asarray(DigitAugmentation(identity_rate=1.0, seed=1)(x, training=True)), x)
+
+
+def test_validation_and_test_images_reach_the_model_unchanged(embedded):
+    """After training with augmentation, the model scores validation and test data exactly as the
+    same weights without an augmentation layer do: nothing augments them."""
+    x, y = embedded.train.images[:256], embedded.train.labels[:256]
+    x_val, y_val = embedded.train.images[256:384], embedded.train.labels[256:384]
+    keras.utils.set_random_seed(0)
+    augmented = build_model({**HP, "augment_strength": 1.0}, seed=0)
+    history = augmented.fit(x, y, validation_data=(x_val, y_val), epochs=1, batch_size=64,
+                            verbose=0)
+    plain = build_model({**HP, "augment_strength": 0.0})
+    plain.set_weights(augmented.get_weights())  # same weights; the augmentation layer has none
+
+    np.testing.assert_allclose(augmented.predict(x_val, verbose=0), plain.predict(x_val, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    test = embedded.test.images[:64]
+    np.testing.assert_allclose(augmented.predict(test, verbose=0), plain.predict(test, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    # the validation score fit reported is the unaugmented one
+    _, plain_accuracy = plain.evaluate(x_val, y_val, verbose=0)
+    assert history.history["val_accuracy"][-1] == pytest.approx(plain_accuracy, abs=1e-6)
+
+
+def test_augmentation_is_not_materialized(embedded):
+    """Training on N images feeds the model N images per epoch, not 10 N copies."""
+    seen = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model = build_model({**HP, "augment_strength": 1.0}, seed=0)
+    model.fit(embedded.train.images[:256], embedded.train.labels[:256], epochs=1, batch_size=64,
+              verbose=0, callbacks=[Count()])
+    assert len(seen) == 256 // 64
+
+
+def test_saved_model_round_trips_with_the_augmentation_layer(tmp_path, embedded):
+    model = build_model({**HP, "augment_strength": 1.0}, seed=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = embedded.test.images[:8]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    layer = loaded.get_layer("augment")
+    assert isinstance(layer, DigitAugmentation) and layer.zoom == pytest.approx(0.15)

@@ -1,0 +1,73 @@
+"""The tunable builder: v5's point is the seed's v5 model; other points change what they say."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tuner.model import build_model, resolve_values
+from tuner.space import V5, load_space
+
+
+def seed_v5_model() -> keras.Model:
+    """The seed notebook's v5 model, written as the notebook describes it."""
+    layers = [keras.Input((28, 28, 1)), keras.layers.BatchNormalization()]
+    for _ in range(4):
+        layers += [keras.layers.Conv2D(256, (3, 3), padding="same", activation="relu"),
+                   keras.layers.MaxPooling2D(), keras.layers.Dropout(0.3)]
+    layers.append(keras.layers.Flatten())
+    for _ in range(4):
+        layers += [keras.layers.Dense(256, activation="relu"), keras.layers.Dropout(0.3)]
+    layers.append(keras.layers.Dense(10, activation="softmax"))
+    return keras.Sequential(layers)
+
+
+def structure(model: keras.Model) -> list[tuple]:
+    """Layer types and settings, ignoring parameter-free preprocessing (rescale, augmentation)."""
+    out = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in ("InputLayer", "Rescaling", "DigitAugmentation"):
+            continue
+        config = layer.get_config()
+        out.append((kind, config.get("filters"), tuple(config.get("kernel_size", ()) or ()),
+                    config.get("units"), config.get("rate"), config.get("activation"),
+                    config.get("padding"), layer.count_params()))
+    return out
+
+
+def test_v5_point_of_v5_space_is_the_seed_model():
+    ours = build_model(load_space("v5").default_values())
+    seed = seed_v5_model()
+    assert structure(ours) == structure(seed)
+    assert ours.count_params() == seed.count_params() == 2_038_542
+    assert ours.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
+    assert ours.output_shape == (None, 10)
+
+
+def test_hyperparameters_shape_the_model():
+    small = build_model({"conv_blocks": 2, "conv_filters": 8, "dense_layers": 1, "dense_units": 16,
+                         "input_batch_norm": False, "conv_batch_norm": True,
+                         "convs_per_block": 2, "augment_strength": 0.0})
+    kinds = [type(layer).__name__ for layer in small.layers]
+    assert kinds.count("Conv2D") == 4 and kinds.count("Dense") == 2
+    assert kinds.count("BatchNormalization") == 4  # after each conv, none on the input
+    assert "DigitAugmentation" not in kinds
+    # conv 1->8, 8->8, BN x2; conv 8->8 x2, BN x2; 7x7x8 -> 16 -> 10
+    expected = (9 * 8 + 8) + (9 * 64 + 8) * 3 + 4 * 8 * 4 + (7 * 7 * 8 * 16 + 16) + (16 * 10 + 10)
+    assert small.count_params() == expected
+
+
+def test_model_accepts_uint8_pixels_and_outputs_probabilities():
+    model = build_model({"conv_blocks": 1, "conv_filters": 4, "dense_layers": 0})
+    x = np.random.default_rng(0).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+    p = model.predict(x, verbose=0)
+    assert p.shape == (5, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_hyperparameter_is_refused():
+    with pytest.raises(ValueError, match="unknown hyperparameter 'width'"):
+        resolve_values({"width": 3})
+    assert resolve_values({}) == V5

@@ -1,0 +1,196 @@
+"""The CV tuner: stratified folds, per-fold records, resume, overwrite, failed trials."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tuner.errors import SearchError
+from tuner.records import TrialState, best_record, load_records
+from tuner.search import SearchConfig, fold_indices, run_search
+from tuner.space import load_space
+
+
+def config(tmp_path, **kw):
+    return SearchConfig(name=kw.pop("name", "s"), results_dir=tmp_path, **kw)
+
+
+def test_folds_are_stratified_disjoint_and_seeded(embedded):
+    labels = embedded.train.labels[:300]
+    splits = fold_indices(labels, 3, seed=7)
+    assert len(splits) == 3
+    validation = np.concatenate([val for _, val in splits])
+    assert sorted(validation.tolist()) == list(range(300))  # each image validated exactly once
+    for train, val in splits:
+        assert not set(train) & set(val)
+        # every class in each validation fold, in proportion
+        counts = np.bincount(labels[val], minlength=10)
+        assert counts.min() > 0
+    again = fold_indices(labels, 3, seed=7)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
+    other = fold_indices(labels, 3, seed=8)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(splits, other))
+
+
+def test_fold_count_is_checked(embedded):
+    labels = embedded.train.labels[:300]
+    with pytest.raises(SearchError, match="folds must be >= 2, got folds=1"):
+        fold_indices(labels, 1, 0)
+    smallest = int(np.bincount(labels).min())
+    with pytest.raises(SearchError, match=f"smallest class count \\({smallest} images\\)"):
+        fold_indices(labels, smallest + 1, 0)
+
+
+def test_search_records_per_fold_scores_and_resumes(tmp_path, tiny_train, tiny_space_path):
+    space = load_space(tiny_space_path)
+    result = run_search(tiny_train, space, config(tmp_path))
+    records = result.records
+    assert [r.state for r in records] == [TrialState.COMPLETE] * 2
+    for record in records:
+        assert len(record.folds) == 2
+        assert [f.fold for f in record.folds] == [0, 1]
+        assert all(0.0 <= f.val_accuracy <= 1.0 and f.epochs == 1 for f in record.folds)
+        assert sum(f.val_size for f in record.folds) == len(tiny_train)
+        assert record.mean == pytest.approx(np.mean([f.val_accuracy for f in record.folds]))
+        assert record.std == pytest.approx(np.std([f.val_accuracy for f in record.folds]))
+        assert record.params > 0 and record.seconds > 0
+        assert set(record.folds[0].history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+        oof = np.load(f"{record.path}/oof.npy", allow_pickle=False)
+        assert oof.shape == (300, 10) and np.isfinite(oof.astype(np.float32)).all()
+        # the stored score is what the out-of-fold predictions give
+        hits = np.argmax(oof, axis=1) == tiny_train.labels
+        assert hits.mean() == pytest.approx(record.mean, abs=0.01)
+    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert manifest["config"]["seed"] == 0 and manifest["config"]["folds"] == 2
+    assert manifest["versions"]["keras"] and manifest["data"]["train_size"] == 300
+    assert "conv_blocks" in manifest["space"]["text"]
+
+    # the same search again continues it: 2 done, one more to reach 3
+    resumed = run_search(tiny_train, space, config(tmp_path, max_trials=3))
+    assert len(resumed.records) == 3
+    for before, after in zip(records, resumed.records[:2]):
+        assert before.folds == after.folds and before.hyperparameters == after.hyperparameters
+    # nothing left to do: nothing runs
+    again = run_search(tiny_train, space, config(tmp_path, max_trials=3))
+    assert [r.folds for r in again.records] == [r.folds for r in resumed.records]
+
+
+def test_resume_refuses_other_seed_or_data_and_overwrite_starts_anew(tmp_path, tiny_train,
+                                                                     tiny_space_path):
+    space = load_space(tiny_space_path)
+    run_search(tiny_train, space, config(tmp_path, max_trials=1))
+    with pytest.raises(SearchError, match="different seed \\(was 0, now 1\\).*--overwrite"):
+        run_search(tiny_train, space, config(tmp_path, max_trials=1, seed=1))
+    from tuner.data import Dataset
+
+    other = Dataset(tiny_train.images[::-1].copy(), tiny_train.labels[::-1].copy(), "other")
+    with pytest.raises(SearchError, match="different data"):
+        run_search(other, space, config(tmp_path, max_trials=1))
+    fresh = run_search(tiny_train, space, config(tmp_path, max_trials=1, seed=1, overwrite=True))
+    assert len(fresh.records) == 1
+    assert json.loads((tmp_path / "s" / "search.json").read_text())["config"]["seed"] == 1
+
+
+def test_same_seed_same_hyperparameter_sequence(tmp_path, tiny_train, tiny_space_path,
+                                                monkeypatch):
+    space = load_space(tiny_space_path)
+    _fast_fail_free(monkeypatch)
+    a = run_search(tiny_train, space, config(tmp_path, name="a", max_trials=3))
+    b = run_search(tiny_train, space, config(tmp_path, name="b", max_trials=3))
+    assert [r.hyperparameters for r in a.records] == [r.hyperparameters for r in b.records]
+
+
+def _fast_fail_free(monkeypatch):
+    """Replaces training by a 0-epoch model so that only the tuner logic runs."""
+    import tuner.model
+
+    real = tuner.model.build_model
+
+    def build(hp, seed=None):
+        return real({**(hp.values if hasattr(hp, "values") else hp), "conv_filters": 2,
+                     "dense_units": 4}, seed=seed)
+
+    monkeypatch.setattr(tuner.model, "build_model", build)
+
+
+def test_failed_trials_are_recorded_and_never_best(tmp_path, tiny_train, tiny_space_path,
+                                                   monkeypatch):
+    """A trial whose model cannot be built fails with its reason; the search goes on, and the best
+    trial is a completed one."""
+    import tuner.model
+
+    real = tuner.model.build_model
+
+    def build(hp, seed=None):
+        if hp.get("conv_blocks") == 2:
+            raise RuntimeError("out of memory (simulated)")
+        return real(hp, seed=seed)
+
+    monkeypatch.setattr(tuner.model, "build_model", build)
+    space = load_space(tiny_space_path)
+    result = run_search(tiny_train, space, config(tmp_path, max_trials=3))
+    states = {r.trial_id: r.state for r in result.records}
+    assert TrialState.FAILED in states.values() and TrialState.COMPLETE in states.values()
+    failed = [r for r in result.records if r.state is TrialState.FAILED]
+    assert all(r.hyperparameters["conv_blocks"] == 2 for r in failed)
+    assert failed[0].reason == "RuntimeError: out of memory (simulated)"
+    assert result.best.state is TrialState.COMPLETE
+    assert result.best.hyperparameters["conv_blocks"] == 1
+
+
+def test_consecutive_failures_stop_the_search(tmp_path, tiny_train, tiny_space_path, monkeypatch):
+    import tuner.model
+
+    def build(hp, seed=None):
+        raise ValueError(f"bad model conv_blocks={hp.get('conv_blocks')}")
+
+    monkeypatch.setattr(tuner.model, "build_model", build)
+    space = load_space(tiny_space_path)
+    with pytest.raises(SearchError, match="stopped after 2 failed trials in a row; last reason: "
+                                          "ValueError: bad model"):
+        run_search(tiny_train, space, config(tmp_path, max_trials=5, max_consecutive_failures=2))
+    records = load_records(tmp_path / "s" / "tuner")
+    assert len(records) == 2 and best_record(records) is None
+
+
+def _poisoned(monkeypatch, *, loss=None, output=None):
+    import keras
+
+    import tuner.model
+
+    real = tuner.model.build_model
+
+    def build(hp, seed=None):
+        model = real(hp, seed=seed)
+        if output is not None:
+            model = keras.Model(model.inputs, output(model.outputs[0]))
+        model.compile(optimizer="adam", loss=loss or "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    monkeypatch.setattr(tuner.model, "build_model", build)
+
+
+@pytest.mark.parametrize("poison", ["loss", "predictions"])
+def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch, poison):
+    """A NaN loss, or NaN predictions under a finite (clipped) loss, fail the trial: never a
+    'completed' trial with a meaningless score."""
+    from keras import ops
+
+    if poison == "loss":
+        _poisoned(monkeypatch, loss=lambda y, p: ops.mean(ops.log(p - 2.0)))
+    else:
+        import keras
+
+        class NanAtInference(keras.layers.Layer):
+            def call(self, p, training=None):
+                return p if training else p * float("nan")
+
+        _poisoned(monkeypatch, output=NanAtInference())
+    result = run_search(tiny_train, load_space(tiny_space_path), config(tmp_path, max_trials=1))
+    (record,) = result.records
+    assert record.state is TrialState.FAILED
+    assert ("loss is not finite" if poison == "loss" else "non-finite probabilities") in record.reason
+    assert result.best is None

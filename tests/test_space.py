@@ -1,0 +1,88 @@
+"""Search spaces: bundled files, validation errors, conversion to keras-tuner."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner.errors import SpaceError
+from tuner.space import HYPERPARAMETERS, V5, bundled_spaces, load_space
+
+
+def test_bundled_spaces_load_and_v5_default_point_is_v5():
+    assert {"quick", "v5"} <= set(bundled_spaces())
+    v5 = load_space("v5")
+    assert v5.default_values() == V5
+    assert set(v5.varying()) >= {"conv_blocks", "conv_filters", "dense_layers", "dense_units",
+                                 "conv_dropout", "dense_dropout", "learning_rate",
+                                 "input_batch_norm", "augment_strength", "epochs", "batch_size"}
+    quick = load_space("search_spaces/quick.toml")
+    assert quick.search.max_trials >= 2 and quick.search.folds == 5
+
+
+def test_space_becomes_keras_tuner_hyperparameters():
+    hp = load_space("v5").to_keras_tuner()
+    assert set(hp.values) == set(HYPERPARAMETERS)
+    assert hp.values == V5  # keras-tuner's defaults are v5's values
+    names = {p.name: type(p).__name__ for p in hp.space}
+    assert names["learning_rate"] == "Float" and names["conv_filters"] == "Choice"
+    assert names["input_batch_norm"] == "Boolean" and names["kernel_size"] == "Fixed"
+
+
+def test_missing_hyperparameters_take_v5_values(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[hyperparameters]\nconv_blocks = { type = "int", min = 1, max = 2 }\n')
+    space = load_space(path)
+    values = space.default_values()
+    assert values["conv_blocks"] == 1 and values["dense_units"] == 256 and values["epochs"] == 100
+    assert space.varying() == ["conv_blocks"]
+
+
+BAD = {
+    "unknown table": ("[hyperparameters]\nepochs = 1\n[extra]\n", "unknown table 'extra'"),
+    "unknown search key": ("[search]\ntrials = 3\n[hyperparameters]\nepochs = 1\n",
+                           "search.trials: unknown key"),
+    "unknown hyperparameter": ("[hyperparameters]\nwidth = 3\n",
+                               "hyperparameters.width: unknown hyperparameter"),
+    "unknown key in entry": ('[hyperparameters]\nepochs = { type = "int", min = 1, max = 2, low = 1 }\n',
+                             "hyperparameters.epochs: unknown key 'low'"),
+    "wrong type": ('[hyperparameters]\nepochs = "ten"\n',
+                   "hyperparameters.epochs: expected int, got 'ten'"),
+    "float for int": ('[hyperparameters]\nconv_blocks = { type = "int", min = 1.5, max = 3 }\n',
+                      "hyperparameters.conv_blocks.min: expected int, got 1.5"),
+    "min > max": ('[hyperparameters]\nconv_blocks = { type = "int", min = 3, max = 2 }\n',
+                  "min must be <= max, got min=3, max=2"),
+    "empty choice": ('[hyperparameters]\ndense_units = { type = "choice", values = [] }\n',
+                     "hyperparameters.dense_units.values: expected a non-empty list"),
+    "out of domain": ('[hyperparameters]\nconv_blocks = { type = "int", min = 1, max = 5 }\n',
+                      "hyperparameters.conv_blocks.max: must be within 1..4"),
+    "unknown type": ('[hyperparameters]\nepochs = { type = "range", min = 1, max = 2 }\n',
+                     "hyperparameters.epochs.type: expected one of"),
+    "log needs positive": ('[hyperparameters]\nconv_dropout = { type = "float", min = 0.0, max = 0.5,'
+                           ' sampling = "log" }\n', "'log' sampling needs min > 0"),
+    "bad default": ('[hyperparameters]\ndense_units = { type = "choice", values = [8, 16], '
+                    'default = 32 }\n', "default: 32 is not one of [8, 16]"),
+    "boolean type on int": ('[hyperparameters]\nepochs = { type = "boolean" }\n',
+                            "epochs is int, got type 'boolean'"),
+    "folds < 2": ("[search]\nfolds = 1\n[hyperparameters]\nepochs = 1\n",
+                  "search.folds: must be >= 2, got 1"),
+    "no hyperparameters": ("[search]\nfolds = 3\n", "needs a non-empty [hyperparameters] table"),
+    "invalid toml": ("[hyperparameters\n", "invalid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_space_names_file_and_key(tmp_path, case):
+    text, expected = BAD[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SpaceError) as info:
+        load_space(path)
+    assert str(info.value).startswith(str(path))
+    assert expected in str(info.value)
+
+
+def test_unknown_space_name_lists_bundled_ones(tmp_path):
+    with pytest.raises(SpaceError, match="unknown search space 'nope'.*quick"):
+        load_space("nope")
+    with pytest.raises(SpaceError, match="no such file"):
+        load_space(tmp_path / "missing.toml")
