@@ -140,7 +140,7 @@ def _interrupted(directory: Path) -> None:
     done = sum(r.state is TrialState.COMPLETE for r in load_records(directory / TUNER_DIR))
     err_console.print(
         f"interrupted: {done} completed trial(s) kept in {directory}; "
-        "run the same command again to resume", highlight=False,
+        "run the same command again to resume", highlight=False, soft_wrap=True,
     )
     raise typer.Exit(130)
 

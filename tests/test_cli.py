@@ -1,0 +1,119 @@
+"""The digit-tuner command: the whole `run` on tiny data, and the other commands without training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tuner.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", [[], ["search"], ["trials"], ["export"], ["run"]])
+def test_every_command_has_help(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage: digit-tuner" in result.output
+
+
+def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
+    results = tmp_path / "results"
+    result = invoke("run", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", results,
+                    "--name", "tiny", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    directory = results / "tiny"
+    assert (directory / "best.keras").is_file()
+    submission = pd.read_csv(directory / "submission.csv")
+    assert len(submission) == 40 and submission["ImageId"].iloc[-1] == 40
+    manifest = json.loads((directory / "search.json").read_text())
+    assert manifest["config"] == {"max_trials": 2, "folds": 2, "seed": 3,
+                                  "max_consecutive_failures": 3}
+    assert "best" in manifest and "export" in manifest
+    assert "search tiny: 2 trials x 2 folds" in result.output
+    assert "best trial" in result.output and "40 rows" in result.output
+
+    # the table of trials, from the records alone
+    table = invoke("trials", "--results-dir", results)
+    assert table.exit_code == 0, table.output
+    assert "tiny: 2 trials" in table.output and "blocks" in table.output
+    assert "units=dense_units" in table.output
+    records = json.loads(invoke("trials", "tiny", "--results-dir", results, "--json").output)
+    assert [r["state"] for r in records] == ["COMPLETE", "COMPLETE"]
+    assert records[0]["mean"] >= records[1]["mean"]
+    assert len(records[0]["folds"]) == 2
+
+    # the same command resumes: nothing to redo, same records
+    again = invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir",
+                   results, "--name", "tiny", "--seed", "3")
+    assert again.exit_code == 0, again.output
+    assert "resuming with 2 done" in again.output
+    assert json.loads(invoke("trials", "tiny", "--results-dir", results, "--json").output) == records
+
+
+def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = (tiny_dir / "test.csv").read_text().splitlines()
+    (data / "train.csv").write_text("label," + lines[0] + "\n12," + lines[1] + "\n")
+    (data / "test.csv").write_text("\n".join(lines[:3]) + "\n")
+    results = tmp_path / "results"
+    result = invoke("run", "--data", data, "--results-dir", results)
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0, result.output
+    assert "train.csv: line 2, column label: label value 12 is outside 0..9" in result.output
+    assert "Traceback" not in result.output
+    assert not results.exists()
+
+
+def test_bad_space_and_options_exit_2(tmp_path, tiny_dir, tiny_space_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[hyperparameters]\nconv_blocks = { type = \"int\", min = 3, max = 2 }\n")
+    result = invoke("search", "--data", tiny_dir, "--space", bad, "--results-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "min must be <= max" in result.output
+    result = invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--folds", "1",
+                    "--results-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "folds must be >= 2, got folds=1" in result.output
+    assert not (tmp_path / "r").exists()
+    result = invoke("trials", "--results-dir", tmp_path / "nothing")
+    assert result.exit_code == 2 and "no searches yet" in result.output
+
+
+def test_ctrl_c_keeps_trials_and_says_how_to_resume(tmp_path, tiny_dir, tiny_space_path,
+                                                    monkeypatch):
+    import tuner.search
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuner.search, "run_search", interrupted)
+    result = invoke("search", "--data", tiny_dir, "--space", tiny_space_path,
+                    "--results-dir", tmp_path, "--name", "x")
+    assert result.exit_code == 130
+    assert "run the same command again to resume" in result.output
+
+
+def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_path, monkeypatch):
+    import tuner.search
+
+    seen = {}
+
+    def fake(train, space, config, reporter=None):
+        seen["config"], seen["space"], seen["n"] = config, space, len(train)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuner.search, "run_search", fake)
+    invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", tmp_path,
+           "--trials", "7", "--folds", "3", "--seed", "5", "--overwrite")
+    config = seen["config"]
+    assert config.name == f"tiny-{Path(tiny_dir).name}"
+    assert (config.max_trials, config.folds, config.seed, config.overwrite) == (7, 3, 5, True)
+    assert seen["n"] == 300

@@ -1,0 +1,78 @@
+"""Export: the winner retrained on all data, best.keras, submission.csv, search.json."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuner.data import DigitData, Dataset
+from tuner.errors import SearchError
+from tuner.export import export_best
+from tuner.search import SearchConfig, run_search
+from tuner.space import load_space
+
+
+@pytest.fixture
+def tiny_data(embedded, tiny_train):
+    test = Dataset(embedded.test.images[:50], None, "tiny-test")
+    return DigitData(train=tiny_train, test=test, source="tiny",
+                     test_labels=embedded.test_labels[:50])
+
+
+def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_space_path):
+    search = run_search(tiny_data.train, load_space(tiny_space_path),
+                        SearchConfig(name="s", results_dir=tmp_path))
+    result = export_best(search.directory, tiny_data)
+    assert result.best.trial_id == search.best.trial_id
+
+    submission = pd.read_csv(result.submission_path)
+    assert list(submission.columns) == ["ImageId", "Label"]
+    assert submission["ImageId"].tolist() == list(range(1, 51))
+    assert submission["Label"].between(0, 9).all()
+
+    model = keras.saving.load_model(result.model_path)
+    predicted = np.argmax(model.predict(tiny_data.test.images, verbose=0), axis=1)
+    np.testing.assert_array_equal(predicted, submission["Label"].to_numpy())
+    assert result.test_accuracy == pytest.approx(np.mean(predicted == tiny_data.test_labels))
+
+    manifest = json.loads((search.directory / "search.json").read_text())
+    assert manifest["best"]["trial_id"] == search.best.trial_id
+    assert manifest["best"]["hyperparameters"] == search.best.hyperparameters
+    assert len(manifest["best"]["folds"]) == 2
+    assert manifest["best"]["cv_mean"] == pytest.approx(search.best.mean)
+    assert manifest["export"]["test_rows"] == 50 and manifest["export"]["retrain_images"] == 300
+    assert manifest["export"]["versions"]["keras"] == keras.__version__
+    assert manifest["config"]["seed"] == 0
+    # no temporary files left behind
+    assert not [p for p in search.directory.iterdir() if p.name.startswith(".")]
+
+
+def test_export_refuses_a_search_without_completed_trial(tmp_path, tiny_data, tiny_space_path,
+                                                         monkeypatch):
+    import tuner.model
+
+    def build(hp, seed=None):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tuner.model, "build_model", build)
+    search = run_search(tiny_data.train, load_space(tiny_space_path),
+                        SearchConfig(name="s", results_dir=tmp_path, max_trials=2))
+    assert search.best is None
+    with pytest.raises(SearchError, match="no completed trial to export .*2 failed.*boom"):
+        export_best(search.directory, tiny_data)
+    assert not (search.directory / "best.keras").exists()
+    assert not (search.directory / "submission.csv").exists()
+
+
+def test_export_refuses_other_training_data(tmp_path, tiny_data, tiny_space_path):
+    search = run_search(tiny_data.train, load_space(tiny_space_path),
+                        SearchConfig(name="s", results_dir=tmp_path, max_trials=1))
+    other = DigitData(
+        train=Dataset(tiny_data.train.images[:200], tiny_data.train.labels[:200], "other"),
+        test=tiny_data.test, source="other")
+    with pytest.raises(SearchError, match="ran on other training data"):
+        export_best(search.directory, other)
