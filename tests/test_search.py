@@ -93,17 +93,25 @@ def test_resume_refuses_other_seed_or_data_and_overwrite_starts_anew(tmp_path, t
     assert json.loads((tmp_path / "s" / "search.json").read_text())["config"]["seed"] == 1
 
 
-def test_same_seed_same_hyperparameter_sequence(tmp_path, tiny_train, tiny_space_path,
-                                                monkeypatch):
+def test_same_seed_same_trials_and_scores(tmp_path, tiny_train, tiny_space_path, monkeypatch):
+    """On one machine and backend, a seed repeats the hyperparameters and the scores exactly."""
     space = load_space(tiny_space_path)
-    _fast_fail_free(monkeypatch)
+    _smaller_models(monkeypatch)
     a = run_search(tiny_train, space, config(tmp_path, name="a", max_trials=3))
     b = run_search(tiny_train, space, config(tmp_path, name="b", max_trials=3))
     assert [r.hyperparameters for r in a.records] == [r.hyperparameters for r in b.records]
+    assert len({r.hyperparameters["conv_blocks"] for r in a.records}
+               | {r.hyperparameters["dense_units"] for r in a.records}) > 2  # really drawn
+    assert [[f.val_accuracy for f in r.folds] for r in a.records] == \
+        [[f.val_accuracy for f in r.folds] for r in b.records]
+    assert [[f.history["loss"] for f in r.folds] for r in a.records] == \
+        [[f.history["loss"] for f in r.folds] for r in b.records]
+    c = run_search(tiny_train, space, config(tmp_path, name="c", max_trials=3, seed=1))
+    assert [r.hyperparameters for r in c.records] != [r.hyperparameters for r in a.records]
 
 
-def _fast_fail_free(monkeypatch):
-    """Replaces training by a 0-epoch model so that only the tuner logic runs."""
+def _smaller_models(monkeypatch):
+    """Shrinks every model to a few hundred weights: the tuner logic runs, training is instant."""
     import tuner.model
 
     real = tuner.model.build_model

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -96,6 +97,8 @@ def _import_keras() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    # tf.function retracing notices: each fold builds a fresh model, so retracing is expected.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _default_name(space_name: str, data: str | None) -> str:

@@ -373,4 +373,10 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
         ) from None
     records = load_records(tuner_dir)
     reporter.search_end(records)
+    if len(records) < max_trials:
+        # RandomSearch never repeats a point; a small discrete space runs out before max_trials.
+        reporter.message(
+            f"the search space has no untried points left: stopped after {len(records)} of "
+            f"{max_trials} trials"
+        )
     return SearchResult(directory=config.directory, records=records)
