@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import gc
 import io
+import json
 import math
 import shutil
 import time
@@ -31,7 +32,7 @@ import numpy as np
 
 from tuner.data import Dataset
 from tuner.errors import SearchError
-from tuner.io import atomic_path, read_json, write_json_atomic
+from tuner.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from tuner.progress import Reporter
 from tuner.records import FoldResult, TrialRecord, best_record, load_records, write_cv
 from tuner.space import SearchSpace
@@ -141,6 +142,30 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def _fold_seed(seed: int, trial_id: str, fold: int) -> int:
     return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
+
+
+def _atomic_keras_tuner_state() -> None:
+    """Makes keras-tuner write its state files (oracle.json, trial.json, tuner0.json) atomically.
+
+    keras-tuner writes them in place (``utils.save_json``); a process killed mid-write would leave
+    a torn oracle.json and an unresumable search. Every caller looks the function up on the module
+    at call time, so replacing it there is enough.
+    """
+    from keras_tuner.src import utils as keras_tuner_utils
+
+    if getattr(keras_tuner_utils.save_json, "_atomic", False):
+        return
+    original = keras_tuner_utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):  # remote file systems (gs://...): keep keras-tuner's writer
+            return original(path, obj)
+        text = json.dumps(obj)
+        write_text_atomic(path, text)
+        return text
+
+    save_json._atomic = True
+    keras_tuner_utils.save_json = save_json
 
 
 def _make_tuner_class():
@@ -352,10 +377,19 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=config.max_consecutive_failures,
     )
+    _atomic_keras_tuner_state()
     CVTuner = _make_tuner_class()
-    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner from ..."
-        tuner = CVTuner(oracle, splits=splits, seed=config.seed, reporter=reporter,
-                        directory=str(config.directory), project_name=TUNER_DIR, overwrite=False)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner ..."
+            tuner = CVTuner(oracle, splits=splits, seed=config.seed, reporter=reporter,
+                            directory=str(config.directory), project_name=TUNER_DIR,
+                            overwrite=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise SearchError(
+            f"{config.directory / TUNER_DIR}: cannot resume, the keras-tuner state is damaged "
+            f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            "pass --overwrite to start anew"
+        ) from None
     tuner_dir = config.directory / TUNER_DIR
     done = sum(r.state.value == "COMPLETE" for r in load_records(tuner_dir))
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)

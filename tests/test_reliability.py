@@ -1,0 +1,154 @@
+"""Interruption and resume, damaged search directories, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tuner.errors import SearchError
+from tuner.io import write_json_atomic
+from tuner.records import TrialState, load_records
+from tuner.search import SearchConfig, run_search
+from tuner.space import load_space
+
+SPACE = """
+[search]
+max_trials = 3
+folds = 2
+[hyperparameters]
+input_batch_norm = false
+conv_blocks = { type = "int", min = 1, max = 2 }
+conv_filters = 4
+dense_layers = 1
+dense_units = { type = "choice", values = [8, 16] }
+learning_rate = 3e-3
+batch_size = 32
+epochs = 4
+augment_strength = 0.5
+"""
+
+
+def _start(args, log):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tuner.cli", *map(str, args)], stdout=log,
+                            stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[1])
+
+
+def _wait_for(predicate, process, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"search ended early with status {process.returncode}")
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("timed out waiting for the search")
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_killed_search_resumes_without_losing_or_duplicating_trials(tmp_path, tiny_dir, how):
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    args = ["search", "--data", tiny_dir, "--space", space, "--results-dir", tmp_path,
+            "--name", "k"]
+    tuner_dir = tmp_path / "k" / "tuner"
+    log_path = tmp_path / "log.txt"
+    with open(log_path, "w") as log:
+        process = _start(args, log)
+        try:
+            # wait until trial 0 is complete and trial 1 is under way, then kill it mid-trial
+            _wait_for(lambda: (tuner_dir / "trial_1" / "trial.json").exists()
+                      and (tuner_dir / "trial_0" / "cv.json").exists(), process)
+            time.sleep(1.0)
+            os.kill(process.pid, signal.SIGKILL if how == "SIGKILL" else signal.SIGINT)
+            status = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = log_path.read_text()
+    if how == "SIGINT":
+        assert status == 130, output
+        assert "run the same command again to resume" in output
+        assert "Traceback" not in output
+    else:
+        assert status == -signal.SIGKILL
+    before = {r.trial_id: r for r in load_records(tuner_dir)}
+    assert before["0"].state is TrialState.COMPLETE
+    assert before["1"].state is TrialState.RUNNING  # interrupted, not counted as done
+    trial0 = (tuner_dir / "trial_0" / "cv.json").read_text()
+
+    with open(log_path, "w") as log:
+        process = _start(args, log)
+        assert process.wait(timeout=300) == 0, log_path.read_text()
+    after = load_records(tuner_dir)
+    assert [r.trial_id for r in after] == ["0", "1", "2"]
+    assert all(r.state is TrialState.COMPLETE for r in after)
+    assert (tuner_dir / "trial_0" / "cv.json").read_text() == trial0  # kept, not redone
+    assert after[1].hyperparameters == before["1"].hyperparameters  # the interrupted one, redone
+    points = [json.dumps(r.hyperparameters, sort_keys=True) for r in after]
+    assert len(set(points)) == 3  # no duplicate
+    assert "resuming with 1 done" in log_path.read_text()
+
+
+def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_space_path):
+    space = load_space(tiny_space_path)
+    config = SearchConfig(name="d", results_dir=tmp_path, max_trials=1)
+    run_search(tiny_train, space, config)
+    directory = tmp_path / "d"
+
+    oracle = directory / "tuner" / "oracle.json"
+    saved = oracle.read_text()
+    oracle.write_text(saved[: len(saved) // 2])
+    with pytest.raises(SearchError, match="keras-tuner state is damaged.*--overwrite"):
+        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2))
+    oracle.write_text(saved)
+
+    cv = directory / "tuner" / "trial_0" / "cv.json"
+    cv.write_text("{")
+    with pytest.raises(SearchError, match="cv.json: unreadable CV record"):
+        load_records(directory / "tuner")
+
+    (directory / "search.json").write_text("not json")
+    with pytest.raises(SearchError, match="search.json: unreadable"):
+        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2))
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_search(tmp_path, tiny_train, tiny_space_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    with pytest.raises(SearchError, match="not a digit-tuner search; refusing to delete it"):
+        run_search(tiny_train, load_space(tiny_space_path),
+                   SearchConfig(name="mine", results_dir=tmp_path, overwrite=True))
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "search.json"
+    write_json_atomic(target, {"version": 1})
+
+    def crash(src, dst):
+        raise KeyboardInterrupt  # killed between writing the temporary file and the rename
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_json_atomic(target, {"version": 2})
+    assert json.loads(target.read_text()) == {"version": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["search.json"]  # no temporary left
+
+
+def test_keras_tuner_state_is_written_atomically(tmp_path, tiny_train, tiny_space_path):
+    from keras_tuner.src import utils
+
+    run_search(tiny_train, load_space(tiny_space_path),
+               SearchConfig(name="a", results_dir=tmp_path, max_trials=1))
+    assert getattr(utils.save_json, "_atomic", False)
+    leftovers = [p for p in (tmp_path / "a").rglob(".*") if p.is_file()]
+    assert leftovers == []
