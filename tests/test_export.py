@@ -25,7 +25,7 @@ def tiny_data(embedded, tiny_train):
 
 def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_space_path):
     search = run_search(tiny_data.train, load_space(tiny_space_path),
-                        SearchConfig(name="s", results_dir=tmp_path))
+                        SearchConfig(name="s", results_dir=tmp_path, isolate=False))
     result = export_best(search.directory, tiny_data)
     assert result.best.trial_id == search.best.trial_id
 
@@ -60,7 +60,7 @@ def test_export_refuses_a_search_without_completed_trial(tmp_path, tiny_data, ti
 
     monkeypatch.setattr(tuner.model, "build_model", build)
     search = run_search(tiny_data.train, load_space(tiny_space_path),
-                        SearchConfig(name="s", results_dir=tmp_path, max_trials=2))
+                        SearchConfig(name="s", results_dir=tmp_path, max_trials=2, isolate=False))
     assert search.best is None
     with pytest.raises(SearchError, match="no completed trial to export .*2 failed.*boom"):
         export_best(search.directory, tiny_data)
@@ -70,7 +70,7 @@ def test_export_refuses_a_search_without_completed_trial(tmp_path, tiny_data, ti
 
 def test_export_refuses_other_training_data(tmp_path, tiny_data, tiny_space_path):
     search = run_search(tiny_data.train, load_space(tiny_space_path),
-                        SearchConfig(name="s", results_dir=tmp_path, max_trials=1))
+                        SearchConfig(name="s", results_dir=tmp_path, max_trials=1, isolate=False))
     other = DigitData(
         train=Dataset(tiny_data.train.images[:200], tiny_data.train.labels[:200], "other"),
         test=tiny_data.test, source="other")

@@ -100,7 +100,7 @@ def test_killed_search_resumes_without_losing_or_duplicating_trials(tmp_path, ti
 
 def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_space_path):
     space = load_space(tiny_space_path)
-    config = SearchConfig(name="d", results_dir=tmp_path, max_trials=1)
+    config = SearchConfig(name="d", results_dir=tmp_path, max_trials=1, isolate=False)
     run_search(tiny_train, space, config)
     directory = tmp_path / "d"
 
@@ -108,7 +108,7 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
     saved = oracle.read_text()
     oracle.write_text(saved[: len(saved) // 2])
     with pytest.raises(SearchError, match="keras-tuner state is damaged.*--overwrite"):
-        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2))
+        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False))
     oracle.write_text(saved)
 
     cv = directory / "tuner" / "trial_0" / "cv.json"
@@ -118,7 +118,7 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
 
     (directory / "search.json").write_text("not json")
     with pytest.raises(SearchError, match="search.json: unreadable"):
-        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2))
+        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False))
 
 
 def test_overwrite_refuses_a_directory_that_is_not_a_search(tmp_path, tiny_train, tiny_space_path):
@@ -126,7 +126,7 @@ def test_overwrite_refuses_a_directory_that_is_not_a_search(tmp_path, tiny_train
     (tmp_path / "mine" / "thesis.txt").write_text("precious")
     with pytest.raises(SearchError, match="not a digit-tuner search; refusing to delete it"):
         run_search(tiny_train, load_space(tiny_space_path),
-                   SearchConfig(name="mine", results_dir=tmp_path, overwrite=True))
+                   SearchConfig(name="mine", results_dir=tmp_path, overwrite=True, isolate=False))
     assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
 
 
@@ -148,7 +148,7 @@ def test_keras_tuner_state_is_written_atomically(tmp_path, tiny_train, tiny_spac
     from keras_tuner.src import utils
 
     run_search(tiny_train, load_space(tiny_space_path),
-               SearchConfig(name="a", results_dir=tmp_path, max_trials=1))
+               SearchConfig(name="a", results_dir=tmp_path, max_trials=1, isolate=False))
     assert getattr(utils.save_json, "_atomic", False)
     leftovers = [p for p in (tmp_path / "a").rglob(".*") if p.is_file()]
     assert leftovers == []

@@ -14,6 +14,9 @@ from tuner.space import load_space
 
 
 def config(tmp_path, **kw):
+    """In-process trials: fast, and monkeypatched builders apply (a worker process would not see
+    them). Process isolation has tests of its own."""
+    kw.setdefault("isolate", False)
     return SearchConfig(name=kw.pop("name", "s"), results_dir=tmp_path, **kw)
 
 
@@ -202,3 +205,39 @@ def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch,
     assert record.state is TrialState.FAILED
     assert ("loss is not finite" if poison == "loss" else "non-finite probabilities") in record.reason
     assert result.best is None
+
+
+def test_worker_process_runs_target_and_forwards_events():
+    from tests import workers
+    from tuner.trainer import run_in_worker
+
+    events = []
+    assert run_in_worker(workers.echo, {"value": 21},
+                         lambda name, **fields: events.append((name, fields))) == 42
+    assert events == [("message", {"text": "got 21"})]
+
+
+@pytest.mark.parametrize("target, reason", [
+    ("die", "the trial's worker process died: killed by signal 9 (out of memory?)"),
+    ("fail", "fold 0: training loss is not finite (nan)"),
+    ("crash", "ZeroDivisionError: division by zero in a worker (in the trial's worker process)"),
+])
+def test_worker_failures_become_trial_failures(target, reason):
+    from tests import workers
+    from tuner.trainer import TrialFailed, run_in_worker
+
+    with pytest.raises(TrialFailed) as info:
+        run_in_worker(getattr(workers, target), {})
+    assert str(info.value).splitlines()[0] == reason
+
+
+def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_space_path):
+    space = load_space(tiny_space_path)
+    inline = run_search(tiny_train, space, config(tmp_path, name="inline", max_trials=1))
+    isolated = run_search(tiny_train, space, config(tmp_path, name="worker", max_trials=1,
+                                                    isolate=True))
+    assert isolated.records[0].hyperparameters == inline.records[0].hyperparameters
+    assert [f.val_accuracy for f in isolated.records[0].folds] == \
+        [f.val_accuracy for f in inline.records[0].folds]
+    assert [f.history for f in isolated.records[0].folds] == \
+        [f.history for f in inline.records[0].folds]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -63,6 +61,10 @@ OverwriteOption = Annotated[
 FailuresOption = Annotated[
     int, typer.Option("--max-failures", min=1, help="Stop after this many failed trials in a row.")
 ]
+InProcessOption = Annotated[
+    bool, typer.Option("--in-process", help="Train trials in this process instead of a fresh "
+                       "worker per trial (for debugging; memory grows over a long search).")
+]
 SearchArgument = Annotated[
     Optional[str],
     typer.Argument(help="Search name or directory (default: the only search in --results-dir).",
@@ -86,19 +88,9 @@ def _user_errors():
 
 
 def _import_keras() -> None:
-    """Imports Keras with TensorFlow's start-up chatter (absl, oneDNN notices) kept off stderr."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    # tf.function retracing notices: each fold builds a fresh model, so retracing is expected.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from tuner.backend import import_keras_quietly
+
+    import_keras_quietly()
 
 
 def _default_name(space_name: str, data: str | None) -> str:
@@ -108,8 +100,8 @@ def _default_name(space_name: str, data: str | None) -> str:
     return f"{space_name}-{label}"
 
 
-def _search(data, space, name, results_dir, trials, folds, seed, overwrite, max_failures, *,
-            with_test: bool):
+def _search(data, space, name, results_dir, trials, folds, seed, overwrite, max_failures,
+            in_process, *, with_test: bool):
     """Loads and checks everything, then runs the search. Returns (data, space, result)."""
     from tuner.data import load_data
     from tuner.render import make_reporter
@@ -121,7 +113,7 @@ def _search(data, space, name, results_dir, trials, folds, seed, overwrite, max_
     config = SearchConfig(
         name=name or _default_name(space_obj.name, data), results_dir=results_dir,
         max_trials=trials, folds=folds, seed=seed, overwrite=overwrite,
-        max_consecutive_failures=max_failures,
+        max_consecutive_failures=max_failures, isolate=not in_process,
     )
     _import_keras()
     reporter = make_reporter(console, space_obj.varying())
@@ -202,11 +194,12 @@ def search(
     seed: SeedOption = 0,
     overwrite: OverwriteOption = False,
     max_failures: FailuresOption = 3,
+    in_process: InProcessOption = False,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
     with _user_errors():
         _, _, result = _search(data, space, name, results_dir, trials, folds, seed, overwrite,
-                               max_failures, with_test=False)
+                               max_failures, in_process, with_test=False)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
@@ -272,11 +265,12 @@ def run(
     seed: SeedOption = 0,
     overwrite: OverwriteOption = False,
     max_failures: FailuresOption = 3,
+    in_process: InProcessOption = False,
 ) -> None:
     """Search, then export the winner: the whole job in one command."""
     with _user_errors():
         digits, _, result = _search(data, space, name, results_dir, trials, folds, seed, overwrite,
-                                    max_failures, with_test=True)
+                                    max_failures, in_process, with_test=True)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import io
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from tuner.data import Dataset
 from tuner.errors import SearchError
 from tuner.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from tuner.progress import Reporter
-from tuner.records import FoldResult, TrialRecord, best_record, load_records, write_cv
+from tuner.records import TrialRecord, best_record, load_records, write_cv
 from tuner.space import SearchSpace
 
 __all__ = [
@@ -64,6 +62,9 @@ class SearchConfig:
     seed: int = 0  # seeds the oracle, the fold assignment and every model
     overwrite: bool = False  # delete an existing search of the same name first
     max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
+    # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
+    # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
+    isolate: bool = True
 
     @property
     def directory(self) -> Path:
@@ -140,10 +141,6 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise SearchError(f"{path}: unreadable ({e}); rerun the search with --overwrite") from None
 
 
-def _fold_seed(seed: int, trial_id: str, fold: int) -> int:
-    return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
-
-
 def _atomic_keras_tuner_state() -> None:
     """Makes keras-tuner write its state files (oracle.json, trial.json, tuner0.json) atomically.
 
@@ -169,17 +166,17 @@ def _atomic_keras_tuner_state() -> None:
 
 
 def _make_tuner_class():
-    import keras
     import keras_tuner
 
     class CVTuner(keras_tuner.Tuner):
         """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation."""
 
-        def __init__(self, oracle, *, splits, seed, reporter, **kwargs):
+        def __init__(self, oracle, *, splits, seed, reporter, isolate, **kwargs):
             super().__init__(oracle=oracle, hypermodel=None, **kwargs)
             self.splits = splits
             self.seed = seed
             self.reporter = reporter
+            self.isolate = isolate
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -200,65 +197,23 @@ def _make_tuner_class():
         def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
             from keras_tuner.errors import FailedTrialError
 
-            from tuner.model import build_model
-            from tuner.progress import epoch_callback
+            from tuner.trainer import TrialFailed, train_trial, train_trial_in_worker
 
-            hp = trial.hyperparameters
-            epochs, batch_size = int(hp.get("epochs")), int(hp.get("batch_size"))
+            train = train_trial_in_worker if self.isolate else train_trial
             started = time.perf_counter()
-            results: list[FoldResult] = []
-            oof = np.full((len(y), 10), np.nan, dtype=np.float16)
-            params = 0
-            for fold, (train_idx, val_idx) in enumerate(self.splits):
-                keras.backend.clear_session()  # or memory grows trial by trial
-                gc.collect()
-                keras.utils.set_random_seed(_fold_seed(self.seed, trial.trial_id, fold))
-                model = build_model(hp, seed=_fold_seed(self.seed, trial.trial_id, fold))
-                params = model.count_params()
-                self.reporter.fold_begin(fold=fold, folds=len(self.splits), epochs=epochs)
-                x_val, y_val = x[val_idx], y[val_idx]
-                fold_start = time.perf_counter()
-                history = model.fit(
-                    x[train_idx], y[train_idx],
-                    validation_data=(x_val, y_val),
-                    epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-                    callbacks=[keras.callbacks.TerminateOnNaN(),
-                               epoch_callback(self.reporter, epochs)],
+            try:
+                outcome = train(
+                    dict(trial.hyperparameters.values), x, y, self.splits, self.seed,
+                    trial.trial_id, lambda name, **fields: getattr(self.reporter, name)(**fields),
                 )
-                seconds = time.perf_counter() - fold_start
-                logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-                losses = logs.get("loss", [])
-                if not losses or not all(math.isfinite(v) for v in losses):
-                    raise FailedTrialError(
-                        f"fold {fold}: training loss is not finite ({losses[-1] if losses else None}) "
-                        f"after {len(losses)} epoch(s); try a lower learning_rate"
-                    )
-                probabilities = model.predict(x_val, batch_size=1024, verbose=0)
-                if not np.isfinite(probabilities).all():
-                    # Keras clips probabilities inside the loss, so NaN weights can leave a finite
-                    # loss: check what the model actually predicts.
-                    raise FailedTrialError(
-                        f"fold {fold}: the model predicts non-finite probabilities (NaN weights) "
-                        f"after {len(losses)} epoch(s); try a lower learning_rate"
-                    )
-                oof[val_idx] = probabilities.astype(np.float16)
-                accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_val))
-                results.append(FoldResult(
-                    fold=fold, val_accuracy=accuracy,
-                    val_loss=float(logs.get("val_loss", [math.nan])[-1]),
-                    epochs=len(losses), train_seconds=seconds,
-                    train_size=len(train_idx), val_size=len(val_idx), history=logs,
-                ))
-                self.reporter.fold_end(fold=fold, val_accuracy=accuracy, seconds=seconds)
-                del model
+            except TrialFailed as e:
+                raise FailedTrialError(str(e)) from None
             trial_dir = Path(self.get_trial_dir(trial.trial_id))
             with atomic_path(trial_dir / "oof.npy") as tmp:
-                np.save(tmp, oof, allow_pickle=False)
-            write_cv(trial_dir, folds=results, params=params,
+                np.save(tmp, outcome.oof, allow_pickle=False)
+            write_cv(trial_dir, folds=outcome.folds, params=outcome.params,
                      seconds=time.perf_counter() - started)
-            keras.backend.clear_session()
-            gc.collect()
-            return {OBJECTIVE: float(np.mean([r.val_accuracy for r in results]))}
+            return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
         # The winner is retrained on all data at export; trials keep no model files.
         def save_model(self, trial_id, model, step=0):
@@ -382,6 +337,7 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner ..."
             tuner = CVTuner(oracle, splits=splits, seed=config.seed, reporter=reporter,
+                            isolate=config.isolate,
                             directory=str(config.directory), project_name=TUNER_DIR,
                             overwrite=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
