@@ -116,12 +116,12 @@ def test_same_seed_same_trials_and_scores(tmp_path, tiny_train, tiny_space_path,
 def _smaller_models(monkeypatch):
     """Shrinks every model to a few hundred weights: the tuner logic runs, training is instant."""
     import tuner.model
+    from tuner.model import resolve_values
 
     real = tuner.model.build_model
 
     def build(hp, seed=None):
-        return real({**(hp.values if hasattr(hp, "values") else hp), "conv_filters": 2,
-                     "dense_units": 4}, seed=seed)
+        return real({**resolve_values(hp), "conv_filters": 2, "dense_units": 4}, seed=seed)
 
     monkeypatch.setattr(tuner.model, "build_model", build)
 
