@@ -117,3 +117,44 @@ def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_pa
     assert config.name == f"tiny-{Path(tiny_dir).name}"
     assert (config.max_trials, config.folds, config.seed, config.overwrite) == (7, 3, 5, True)
     assert seen["n"] == 300
+
+
+def _bad_inputs():
+    from tests.test_data import BAD_TRAIN
+
+    return sorted(BAD_TRAIN)
+
+
+@pytest.mark.parametrize("case", _bad_inputs())
+def test_every_bad_training_file_is_one_line_and_exit_2(tmp_path, tiny_dir, case):
+    from tests.test_data import BAD_TRAIN
+
+    text, expected = BAD_TRAIN[case]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text(text)
+    (data / "test.csv").write_text((tiny_dir / "test.csv").read_text())
+    results = tmp_path / "results"
+    result = invoke("run", "--data", data, "--results-dir", results)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and expected in result.output
+    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
+    assert not results.exists()
+
+
+def test_no_completed_trial_exits_non_zero_and_exports_nothing(tmp_path, tiny_dir,
+                                                               tiny_space_path, monkeypatch):
+    import tuner.model
+
+    def build(hp, seed=None):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(tuner.model, "build_model", build)
+    results = tmp_path / "results"
+    result = invoke("run", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", results,
+                    "--name", "f", "--in-process")
+    assert result.exit_code == 2, result.output
+    assert "no trial completed" in result.output
+    assert "failed" in result.output and "simulated failure" in result.output
+    assert not (results / "f" / "submission.csv").exists()
+    assert not (results / "f" / "best.keras").exists()
