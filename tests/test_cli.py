@@ -46,7 +46,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
     assert table.exit_code == 0, table.output
     assert "tiny: 2 trials" in table.output and "blocks" in table.output
     assert "units=dense_units" in table.output
-    records = json.loads(invoke("trials", "tiny", "--results-dir", results, "--json").output)
+    records = json.loads(invoke("trials", "tiny", "--results-dir", results, "--format", "json").output)
     assert [r["state"] for r in records] == ["COMPLETE", "COMPLETE"]
     assert records[0]["mean"] >= records[1]["mean"]
     assert len(records[0]["folds"]) == 2
@@ -56,7 +56,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
                    results, "--name", "tiny", "--seed", "3")
     assert again.exit_code == 0, again.output
     assert "resuming with 2 done" in again.output
-    assert json.loads(invoke("trials", "tiny", "--results-dir", results, "--json").output) == records
+    assert json.loads(invoke("trials", "tiny", "--results-dir", results, "--format", "json").output) == records
 
 
 def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_dir):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -24,6 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+PLOTS = "plots"  # pictures go to results/<search>/plots/
 
 console = Console()
 err_console = Console(stderr=True)
@@ -87,10 +90,10 @@ def _user_errors():
         raise typer.Exit(e.exit_code) from None
 
 
-def _import_keras() -> None:
+def _import_keras():
     from tuner.backend import import_keras_quietly
 
-    import_keras_quietly()
+    return import_keras_quietly()
 
 
 def _default_name(space_name: str, data: str | None) -> str:
@@ -140,7 +143,7 @@ def _interrupted(directory: Path) -> None:
     raise typer.Exit(130)
 
 
-def _show_trials(directory: Path, top: int | None = None) -> None:
+def _show_trials(directory: Path, shown=None) -> None:
     from tuner.records import best_record, load_records
     from tuner.render import sorted_records, trials_table
     from tuner.search import TUNER_DIR, read_manifest
@@ -148,8 +151,8 @@ def _show_trials(directory: Path, top: int | None = None) -> None:
     manifest = read_manifest(directory)
     records = load_records(directory / TUNER_DIR)
     best = best_record(records)
-    shown = sorted_records(records)[:top] if top else records
-    console.print(trials_table(shown, manifest["space"].get("varying", []),
+    console.print(trials_table(sorted_records(records) if shown is None else shown,
+                               manifest["space"].get("varying", []),
                                title=f"{directory.name}: {len(records)} trials",
                                best_id=best.trial_id if best else None))
 
@@ -211,27 +214,224 @@ def _no_completed(directory: Path) -> UserError:
     return SearchError(f"{directory}: no trial completed; see `digit-tuner trials` for the reasons")
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Status(str, Enum):
+    complete = "complete"
+    failed = "failed"
+    running = "running"
+
+
 @app.command()
 def trials(
     search_name: SearchArgument = None,
     results_dir: ResultsOption = Path("results"),
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="Show only the N best.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+    status: Annotated[
+        Optional[Status], typer.Option("--status", help="Show only trials in this state.")
+    ] = None,
+    output: Annotated[
+        Format, typer.Option("--format", help="table for people; json or csv for scripts.")
+    ] = Format.table,
 ) -> None:
     """Show a search's trials, best first."""
-    from tuner.search import search_dir_for
+    from tuner.records import load_records
+    from tuner.render import sorted_records
+    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
-        if as_json:
-            from tuner.records import load_records
-            from tuner.render import sorted_records
-            from tuner.search import TUNER_DIR
-
-            records = sorted_records(load_records(directory / TUNER_DIR))[:top]
+        varying = read_manifest(directory)["space"].get("varying", [])
+        records = sorted_records(load_records(directory / TUNER_DIR))
+        if status is not None:
+            records = [r for r in records if r.state.value.lower() == status.value]
+        records = records[:top] if top else records
+        if output is Format.json:
             typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
-            return
-        _show_trials(directory, top)
+        elif output is Format.csv:
+            _write_csv(records, varying)
+        else:
+            _show_trials(directory, records)
+
+
+def _write_csv(records, varying) -> None:
+    import csv
+    import sys
+
+    names = list(dict.fromkeys([*varying, *(n for r in records for n in r.hyperparameters)]))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["trial_id", "state", "mean", "std", *names, "params", "seconds", "reason"])
+    for r in records:
+        writer.writerow([r.trial_id, r.state.value, r.mean, r.std,
+                         *(r.hyperparameters.get(n) for n in names), r.params, r.seconds,
+                         r.reason])
+
+
+@app.command()
+def trial(
+    trial_id: Annotated[str, typer.Argument(help="Trial id, as `digit-tuner trials` shows it.")],
+    search_name: Annotated[
+        Optional[str], typer.Option("--search", help="Search name or directory (default: the "
+                                    "only search in --results-dir).", show_default=False),
+    ] = None,
+    results_dir: ResultsOption = Path("results"),
+) -> None:
+    """Show one trial in full: hyperparameters, folds, learning curves, model, failure."""
+    from tuner.errors import SearchError
+    from tuner.plots import learning_curves
+    from tuner.records import load_records
+    from tuner.render import trial_detail
+    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+
+    with _user_errors():
+        directory = search_dir_for(results_dir, search_name)
+        records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
+        if trial_id not in records:
+            raise SearchError(f"{directory}: no trial {trial_id!r} (trials: {', '.join(records)})")
+        record = records[trial_id]
+        for part in trial_detail(record, read_manifest(directory)["space"].get("varying", [])):
+            console.print(part, highlight=False)
+        if record.folds:
+            path = learning_curves(record, directory / PLOTS / f"trial_{trial_id}_curves.png")
+            console.print(f"learning curves: {path}", highlight=False)
+        keras = _import_keras()
+        from tuner.model import build_model
+
+        model = build_model(record.hyperparameters)
+        model.summary(print_fn=lambda line, **_: console.print(line, highlight=False,
+                                                                markup=False))
+        keras.backend.clear_session()
+
+
+@app.command()
+def importance(
+    search_name: SearchArgument = None,
+    results_dir: ResultsOption = Path("results"),
+) -> None:
+    """Rank the hyperparameters by how much they move the CV score."""
+    from tuner.analysis import importance as rank
+    from tuner.plots import importance_chart
+    from tuner.records import load_records
+    from tuner.render import importance_table
+    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+
+    with _user_errors():
+        directory = search_dir_for(results_dir, search_name)
+        manifest = read_manifest(directory)
+        records = load_records(directory / TUNER_DIR)
+        items = rank(records, manifest["space"].get("varying", []),
+                     seed=int(manifest["config"]["seed"]))
+        complete = sum(r.state.value == "COMPLETE" for r in records)
+        console.print(f"{directory.name}: {complete} completed trials", highlight=False)
+        console.print(importance_table(items), highlight=False)
+        path = importance_chart(items, directory / PLOTS / "importance.png", complete)
+        console.print(f"plot: {path}", highlight=False)
+
+
+@app.command()
+def eda(
+    data: DataOption = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Where the pictures go (default: "
+                                     "results/eda-<data>).", show_default=False),
+    ] = None,
+) -> None:
+    """Explore the data: class balance, always-zero pixels, intensities, sample digits."""
+    from tuner.analysis import eda as explore
+    from tuner.data import EMBEDDED, load_data
+    from tuner.plots import class_counts_chart, sample_grid
+    from tuner.render import eda_tables
+
+    with _user_errors():
+        digits = load_data(data)
+        summary = explore(digits)
+        for part in eda_tables(summary):
+            console.print(part, highlight=False)
+        label = EMBEDDED if data is None or data == EMBEDDED else Path(data).resolve().name
+        out = out or Path("results") / f"eda-{label}"
+        counts = class_counts_chart(summary.class_counts, out / "class_counts.png")
+        samples = sample_grid(digits.train.images, digits.train.labels, out / "samples.png")
+        console.print(f"pictures:\n  {counts}\n  {samples}", highlight=False)
+
+
+@app.command()
+def report(
+    search_name: SearchArgument = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option("--data", help="Data directory (default: the one the search used).",
+                     show_default=False),
+    ] = None,
+    trial_id: Annotated[
+        Optional[str], typer.Option("--trial", help="Trial to analyse (default: the best).",
+                                    show_default=False),
+    ] = None,
+    results_dir: ResultsOption = Path("results"),
+) -> None:
+    """Error analysis of the winner's out-of-fold predictions (no leakage)."""
+    import numpy as np
+
+    from tuner.analysis import error_analysis
+    from tuner.data import load_data
+    from tuner.errors import SearchError
+    from tuner.io import write_json_atomic
+    from tuner.plots import confidence_histograms, confusion_png, misclassified_grid
+    from tuner.records import OOF_FILE, best_record, load_records
+    from tuner.render import confusion_table, per_class_table
+    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+
+    with _user_errors():
+        directory = search_dir_for(results_dir, search_name)
+        manifest = read_manifest(directory)
+        records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
+        record = records.get(trial_id) if trial_id else best_record(list(records.values()))
+        if record is None or record.state.value != "COMPLETE":
+            raise SearchError(f"{directory}: no completed trial "
+                              f"{repr(trial_id) if trial_id else ''} to analyse".replace("  ", " "))
+        digits = load_data(data or _data_of(manifest), test=False)
+        if digits.train.fingerprint() != manifest["data"]["fingerprint"]:
+            raise SearchError(f"{directory}: the search ran on other training data "
+                              f"({manifest['data']['source']}); got {digits.train.source}")
+        oof_path = Path(record.path) / OOF_FILE
+        try:
+            oof = np.load(oof_path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise SearchError(f"{oof_path}: unreadable out-of-fold predictions ({e})") from None
+        analysis = error_analysis(record.trial_id, oof, digits.train.labels)
+        console.print(
+            f"trial {record.trial_id}: out-of-fold accuracy {100 * analysis.accuracy:.2f} % on "
+            f"{len(analysis.correct):,} training images ({len(analysis.wrong):,} wrong); each "
+            "image predicted by the fold model that did not train on it", highlight=False)
+        console.print(confusion_table(analysis.confusion), highlight=False)
+        console.print(per_class_table(analysis), highlight=False)
+        mistakes = ", ".join(f"{t}→{p} ×{n}" for t, p, n in analysis.top_confusions(5))
+        console.print(f"most frequent mistakes (true→predicted): {mistakes or 'none'}",
+                      highlight=False)
+        wrong_conf = analysis.confidence[~analysis.correct]
+        right_conf = analysis.confidence[analysis.correct]
+        console.print(
+            f"median confidence: right {np.median(right_conf):.3f}, "
+            f"wrong {np.median(wrong_conf) if len(wrong_conf) else float('nan'):.3f}",
+            highlight=False)
+        plots = directory / PLOTS
+        title = f"Trial {record.trial_id}: out-of-fold confusion matrix " \
+                f"(accuracy {100 * analysis.accuracy:.2f} %)"
+        paths = [
+            confusion_png(analysis.confusion, plots / "confusion_matrix.png", title),
+            misclassified_grid(digits.train.images, digits.train.labels, analysis.predicted,
+                               analysis.confidence, analysis.wrong, plots / "misclassified.png"),
+            confidence_histograms(analysis.confidence, analysis.correct, plots / "confidence.png"),
+        ]
+        write_json_atomic(directory / "report.json", {
+            "trial_id": record.trial_id, "oof_accuracy": analysis.accuracy,
+            "confusion_matrix": analysis.confusion.tolist(), "precision": analysis.precision,
+            "recall": analysis.recall, "wrong": int(len(analysis.wrong)),
+        })
+        console.print("pictures:\n" + "\n".join(f"  {p}" for p in paths), highlight=False)
 
 
 @app.command()

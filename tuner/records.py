@@ -23,6 +23,7 @@ __all__ = [
     "FoldResult",
     "TrialRecord",
     "CV_FILE",
+    "OOF_FILE",
     "write_cv",
     "load_records",
     "best_record",

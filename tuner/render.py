@@ -257,3 +257,125 @@ class RichReporter(Reporter):
 
     def message(self, text):
         self.console.print(text)
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _compact_table(title: str | None = None) -> Table:
+    """A borderless table with one space between columns: fits 80 columns."""
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
+                 padding=(0, 0), title=title, title_justify="left",
+                 min_width=len(title) if title else None)
+
+
+def sparkline(values: list[float], low: float | None = None, high: float | None = None) -> str:
+    """A one-line curve: ▁▃▅▇ from lowest to highest value."""
+    if not values:
+        return ""
+    low = min(values) if low is None else low
+    high = max(values) if high is None else high
+    span = (high - low) or 1.0
+    return "".join(_SPARK[min(7, max(0, int((v - low) / span * 7.999)))] for v in values)
+
+
+def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
+    """Renderables describing one trial in full."""
+    from rich.panel import Panel
+
+    parts: list[Any] = []
+    head = f"trial {record.trial_id}: {_STATE_LABEL[record.state]}"
+    if record.state is TrialState.COMPLETE:
+        head += f", CV accuracy {format_score(record.mean, record.std)} %"
+        head += f", {_format_count(record.params)} parameters, {_format_seconds(record.seconds)}"
+    parts.append(head)
+    hp = _compact_table("hyperparameters (* searched)")
+    hp.add_column("name")
+    hp.add_column("value", justify="right")
+    for name, value in record.hyperparameters.items():
+        hp.add_row(name + (" *" if name in varying else ""), format_value(value))
+    parts.append(hp)
+    if record.folds:
+        folds = _compact_table("folds (curve: validation accuracy per epoch)")
+        for column in ("fold", "val acc %", "val loss", "epochs", "time", "curve"):
+            folds.add_column(column, justify="left" if column == "curve" else "right")
+        curves = [f.history.get("val_accuracy", []) for f in record.folds]
+        values = [v for c in curves for v in c]
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        for fold, curve in zip(record.folds, curves):
+            folds.add_row(str(fold.fold + 1), f"{100 * fold.val_accuracy:.2f}",
+                          f"{fold.val_loss:.4f}", str(fold.epochs),
+                          _format_seconds(fold.train_seconds), sparkline(curve, low, high))
+        parts.append(folds)
+    if record.state is TrialState.FAILED:
+        parts.append(Panel(record.message or "no message", title="failure", border_style="red",
+                           expand=False))
+    return parts
+
+
+def importance_table(items) -> Table:
+    table = _compact_table()
+    table.add_column("hyperparameter")
+    table.add_column("share", justify="right")
+    table.add_column("", no_wrap=True, min_width=10)
+    table.add_column("rank corr.", justify="right")
+    table.add_column("better")
+    table.add_column("in best", justify="right")
+    for item in items:
+        bar = "█" * int(round(item.importance * 10))
+        if abs(item.correlation) < 0.2:
+            better = "unclear"
+        else:
+            better = "higher" if item.correlation > 0 else "lower"
+        table.add_row(item.name, f"{item.importance:.0%}", bar, f"{item.correlation:+.2f}",
+                      better, format_value(item.best_value))
+    table.caption = ("share: of the CV score's variance (random forest); rank corr.: Spearman's "
+                     "with the score")
+    table.caption_justify = "left"
+    return table
+
+
+def eda_tables(summary) -> list[Any]:
+    counts = _compact_table("class counts")
+    counts.add_column("digit")
+    for digit in range(10):
+        counts.add_column(str(digit), justify="right")
+    counts.add_row("images", *(str(c) for c in summary.class_counts))
+    counts.add_row("share %", *(f"{100 * c / summary.train_size:.1f}" for c in summary.class_counts))
+    counts.add_row("mean px", *(f"{m:.0f}" for m in summary.class_mean_intensity))
+    lines = [
+        f"training images {summary.train_size:,}, test images {summary.test_size:,}",
+        f"balance (smallest/largest class) {summary.balance:.2f}",
+        f"always-zero pixels: {summary.always_zero_train} of 784 in training, "
+        f"{summary.always_zero_test} in test, {summary.always_zero_both} in both",
+        f"pixel intensity: mean {summary.pixel_mean:.1f}, std {summary.pixel_std:.1f} (0..255); "
+        f"ink (non-zero) {100 * summary.ink_fraction:.1f} % of pixels",
+    ]
+    return [*lines, counts]
+
+
+def confusion_table(matrix) -> Table:
+    table = _compact_table("confusion matrix (rows: true, columns: predicted)")
+    table.add_column("true", justify="right")
+    for digit in range(10):
+        table.add_column(str(digit), justify="right")
+    for i in range(10):
+        cells = []
+        for j in range(10):
+            value = int(matrix[i, j])
+            if i == j:
+                cells.append(f"[green]{value}[/green]")
+            else:
+                cells.append(f"[red]{value}[/red]" if value else "[dim]·[/dim]")
+        table.add_row(str(i), *cells)
+    return table
+
+
+def per_class_table(analysis) -> Table:
+    table = _compact_table("per class")
+    table.add_column("")
+    for digit in range(10):
+        table.add_column(str(digit), justify="right")
+    table.add_row("prec. %", *(f"{100 * p:.1f}" for p in analysis.precision))
+    table.add_row("recall %", *(f"{100 * r:.1f}" for r in analysis.recall))
+    return table

@@ -10,6 +10,7 @@ Layout of a search directory (``results/<name>/``)::
     search.json          configuration, seed, data fingerprint, space, versions (+ best, after export)
     tuner/oracle.json    keras-tuner's oracle state (what makes a search resumable)
     tuner/trial_<id>/    trial.json (keras-tuner), cv.json and oof.npy (this module)
+    tensorboard/         TensorBoard logs with the HParams plugin (tuner.tensorboard_log)
     best.keras           the winner retrained on all training data (export)
     submission.csv       Kaggle submission (export)
 """
@@ -187,11 +188,14 @@ def _make_tuner_class():
             )
 
         def on_trial_end(self, trial):
+            from tuner.tensorboard_log import LOG_DIR, write_trial
+
             super().on_trial_end(trial)  # the oracle records the status (and may stop the search)
             record = next(
                 (r for r in load_records(self.project_dir) if r.trial_id == trial.trial_id), None
             )
-            if record is not None:
+            if record is not None and record.state.value != "RUNNING":
+                write_trial(Path(self.directory) / LOG_DIR, record)
                 self.reporter.trial_end(record)
 
         def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
@@ -332,6 +336,9 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=config.max_consecutive_failures,
     )
+    from tuner.tensorboard_log import LOG_DIR, write_experiment
+
+    write_experiment(config.directory / LOG_DIR, space)
     _atomic_keras_tuner_state()
     CVTuner = _make_tuner_class()
     try:
