@@ -158,3 +158,46 @@ def test_no_completed_trial_exits_non_zero_and_exports_nothing(tmp_path, tiny_di
     assert "failed" in result.output and "simulated failure" in result.output
     assert not (results / "f" / "submission.csv").exists()
     assert not (results / "f" / "best.keras").exists()
+
+
+def test_progress_on_a_terminal_and_in_a_log():
+    """The same events render as live bars on a terminal and as plain lines elsewhere."""
+    import io
+
+    from rich.console import Console
+
+    from tuner.records import FoldResult, TrialRecord, TrialState
+    from tuner.render import PlainReporter, RichReporter, make_reporter
+
+    record = TrialRecord("0", TrialState.COMPLETE, {"conv_blocks": 2},
+                         folds=(FoldResult(0, 0.98, 0.1, 2, 1.0, 10, 10),
+                                FoldResult(1, 0.96, 0.1, 2, 1.0, 10, 10)), params=10, seconds=3.0)
+    outputs = {}
+    for terminal in (True, False):
+        stream = io.StringIO()
+        console = Console(file=stream, force_terminal=terminal, width=80)
+        reporter = make_reporter(console, ["conv_blocks"])
+        assert isinstance(reporter, RichReporter if terminal else PlainReporter)
+        reporter.search_begin(name="s", max_trials=2, done=0, folds=2)
+        reporter.trial_begin(trial_id="0", values={"conv_blocks": 2, "epochs": 2}, best=None)
+        for fold in range(2):
+            reporter.fold_begin(fold=fold, folds=2, epochs=2)
+            for epoch in (1, 2):
+                reporter.epoch_end(epoch=epoch, epochs=2, logs={"accuracy": 0.9, "loss": 0.3})
+            reporter.fold_end(fold=fold, val_accuracy=0.98 - 0.02 * fold, seconds=1.0)
+        reporter.trial_end(record)
+        reporter.search_end([record])
+        reporter.close()
+        outputs[terminal] = stream.getvalue()
+    plain = outputs[False].splitlines()
+    assert plain[0] == "search s: 2 trials x 2 folds"
+    assert plain[1] == "trial 0: conv_blocks=2"
+    assert "  trial 0 fold 1/2 epoch 2/2: accuracy=0.9000 loss=0.3000" in plain
+    assert "  trial 0 fold 2/2: val_accuracy=0.9600 (1.0 s)" in plain
+    assert plain[-1] == "trial 0: 97.00±1.00 % (0m03s)"
+    assert "\x1b[" not in outputs[False]  # no cursor movement or colour in a log
+    from rich.text import Text
+
+    live = Text.from_ansi(outputs[True]).plain
+    assert "trials" in live and "folds" in live and "epochs" in live
+    assert "97.00±1.00" in live and "new best" in live
