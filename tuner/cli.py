@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -198,14 +199,137 @@ def search(
     overwrite: OverwriteOption = False,
     max_failures: FailuresOption = 3,
     in_process: InProcessOption = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Run a keras-tuner chief and N local worker "
+                          "processes (0: one process, no chief).")
+    ] = 0,
+    bind: Annotated[
+        str, typer.Option("--bind", help="Address the chief listens on (with --workers); "
+                          "0.0.0.0 lets workers on other machines join.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        Optional[int], typer.Option("--port", help="The chief's port (default: a free one).",
+                                    show_default=False)
+    ] = None,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
     with _user_errors():
+        if workers or port is not None:
+            directory = _distributed(data, space, name, results_dir, trials, folds, seed,
+                                     overwrite, max_failures, in_process, workers, bind, port)
+            from tuner.records import best_record, load_records
+            from tuner.search import TUNER_DIR
+
+            _show_trials(directory)
+            if best_record(load_records(directory / TUNER_DIR)) is None:
+                raise _no_completed(directory)
+            return
         _, _, result = _search(data, space, name, results_dir, trials, folds, seed, overwrite,
                                max_failures, in_process, with_test=False)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
+
+
+def _search_args(data, space_path, name, results_dir, trials, folds, seed, max_failures,
+                 in_process) -> list[str]:
+    """The `digit-tuner search` arguments that every process of a distributed search gets."""
+    args = ["search", "--space", str(Path(space_path).resolve()), "--name", name,
+            "--results-dir", str(Path(results_dir).resolve()), "--seed", str(seed),
+            "--max-failures", str(max_failures)]
+    if data is not None:
+        args += ["--data", data if data == "embedded" else str(Path(data).resolve())]
+    if trials is not None:
+        args += ["--trials", str(trials)]
+    if folds is not None:
+        args += ["--folds", str(folds)]
+    if in_process:
+        args.append("--in-process")
+    return args
+
+
+def _distributed(data, space, name, results_dir, trials, folds, seed, overwrite, max_failures,
+                 in_process, workers, bind, port) -> Path:
+    """Checks everything here, then runs a chief and local workers (tuner.distributed)."""
+    from tuner.data import load_data
+    from tuner.distributed import launch
+    from tuner.records import load_records
+    from tuner.render import make_reporter
+    from tuner.search import SearchConfig, TUNER_DIR, prepare_search
+    from tuner.space import load_space
+
+    space_obj = load_space(space)
+    digits = load_data(data, test=False)
+    config = SearchConfig(
+        name=name or _default_name(space_obj.name, data), results_dir=results_dir,
+        max_trials=trials, folds=folds, seed=seed, overwrite=overwrite,
+        max_consecutive_failures=max_failures,
+    )
+    _import_keras()
+    prepare_search(digits.train, space_obj, config)  # bad options fail here, before any process
+    reporter = make_reporter(console, space_obj.varying())
+    seen: set[str] = set()
+
+    def poll():
+        for record in load_records(config.directory / TUNER_DIR):
+            if record.state.value != "RUNNING" and record.trial_id not in seen:
+                seen.add(record.trial_id)
+                reporter.trial_end(record)
+
+    args = _search_args(data, space_obj.path, config.name, results_dir, trials, folds, seed,
+                        max_failures, in_process)
+    try:
+        result = launch(args, directory=config.directory, workers=workers, host=bind, port=port,
+                        on_poll=poll,
+                        on_message=lambda text: console.print(text, highlight=False,
+                                                              soft_wrap=True))
+    except KeyboardInterrupt:
+        reporter.close()
+        _interrupted(config.directory)
+    reporter.close()
+    if result.chief_status != 0:
+        from tuner.errors import SearchError
+
+        log = config.directory / "logs" / "chief.log"
+        raise SearchError(f"the chief stopped with exit status {result.chief_status}; see {log}; "
+                          "run the same command again to resume")
+    return config.directory
+
+
+@app.command()
+def worker(
+    chief: Annotated[str, typer.Option("--chief", help="The chief's HOST:PORT.")],
+    worker_id: Annotated[
+        Optional[str], typer.Option("--id", help="This worker's id (default: the host name). "
+                                    "Give a restarted worker its old id: the chief hands it back "
+                                    "its unfinished trial.", show_default=False)
+    ] = None,
+    data: DataOption = None,
+    space: SpaceOption = "quick",
+    name: NameOption = None,
+    results_dir: ResultsOption = Path("results"),
+    trials: TrialsOption = None,
+    folds: FoldsOption = None,
+    seed: SeedOption = 0,
+    max_failures: FailuresOption = 3,
+    in_process: InProcessOption = False,
+) -> None:
+    """Join a distributed search: run trials that the chief at HOST:PORT hands out."""
+    import socket
+
+    from tuner.errors import SearchError
+
+    with _user_errors():
+        host, _, port = chief.rpartition(":")
+        if not host or not port.isdigit():
+            raise SearchError(f"--chief must be HOST:PORT, got {chief!r}")
+        worker_id = worker_id or socket.gethostname()
+        if "chief" in worker_id:
+            raise SearchError(f"a worker id must not contain 'chief', got {worker_id!r}")
+        os.environ.update(KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host,
+                          KERASTUNER_ORACLE_PORT=port)
+        _search(data, space, name, results_dir, trials, folds, seed, False, max_failures,
+                in_process, with_test=False)
 
 
 def _no_completed(directory: Path) -> UserError:

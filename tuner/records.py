@@ -75,6 +75,7 @@ class TrialRecord:
     seconds: float | None = None  # wall time of the whole trial
     message: str | None = None  # why it failed
     path: str = ""
+    worker: str | None = None  # keras-tuner tuner id of the process that ran it
 
     @property
     def mean(self) -> float | None:
@@ -110,11 +111,13 @@ class TrialRecord:
         return data
 
 
-def write_cv(trial_dir: Path, *, folds: list[FoldResult], params: int, seconds: float) -> None:
+def write_cv(trial_dir: Path, *, folds: list[FoldResult], params: int, seconds: float,
+             worker: str | None = None) -> None:
     """Writes a trial's CV results (atomically) beside keras-tuner's trial.json."""
     write_json_atomic(
         Path(trial_dir) / CV_FILE,
-        {"folds": [asdict(f) for f in folds], "params": params, "seconds": seconds},
+        {"folds": [asdict(f) for f in folds], "params": params, "seconds": seconds,
+         "worker": worker},
     )
 
 
@@ -130,13 +133,14 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
         ) from None
     state = TrialState.from_keras_tuner(status)
     folds: tuple[FoldResult, ...] = ()
-    params = seconds = None
+    params = seconds = worker = None
     cv_path = trial_dir / CV_FILE
     if state is TrialState.COMPLETE:
         try:
             cv = read_json(cv_path)
             folds = tuple(FoldResult(**f) for f in cv["folds"])
             params, seconds = cv["params"], cv["seconds"]
+            worker = cv.get("worker")
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
             raise SearchError(
                 f"{cv_path}: unreadable CV record ({type(e).__name__}: {e}); "
@@ -151,6 +155,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
         seconds=seconds,
         message=trial.get("message"),
         path=str(trial_dir),
+        worker=worker,
     )
 
 

@@ -89,6 +89,10 @@ def trials_table(records: list[TrialRecord], varying: list[str], *, title: str |
         table.add_column(shorts[name], justify="right")
     table.add_column("params", justify="right")
     table.add_column("time", justify="right")
+    workers = {r.worker for r in records if r.worker}
+    distributed = len(workers) > 1 or any(w != "tuner0" for w in workers)
+    if distributed:
+        table.add_column("worker")
     for record in sorted_records(records):
         style = _STATE_STYLE.get(record.state, "")
         marker = "*" if record.trial_id == best_id else ""
@@ -102,6 +106,7 @@ def trials_table(records: list[TrialRecord], varying: list[str], *, title: str |
             *(format_value(record.hyperparameters.get(name, "-")) for name in varying),
             _format_count(record.params),
             _format_seconds(record.seconds),
+            *([record.worker or "-"] if distributed else []),
         )
     return table
 

@@ -41,7 +41,9 @@ __all__ = [
     "SearchConfig",
     "SearchResult",
     "fold_indices",
+    "prepare_search",
     "run_search",
+    "role",
     "search_dir_for",
     "read_manifest",
     "package_versions",
@@ -216,7 +218,7 @@ def _make_tuner_class():
             with atomic_path(trial_dir / "oof.npy") as tmp:
                 np.save(tmp, outcome.oof, allow_pickle=False)
             write_cv(trial_dir, folds=outcome.folds, params=outcome.params,
-                     seconds=time.perf_counter() - started)
+                     seconds=time.perf_counter() - started, worker=self.tuner_id)
             return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
         # The winner is retrained on all data at export; trials keep no model files.
@@ -263,9 +265,24 @@ def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> 
             )
 
 
+def role() -> str:
+    """This process's part in a search: "local", or "chief" / "worker" of a distributed one
+    (keras-tuner's KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)."""
+    import os
+
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
 def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> bool:
     """Creates, checks or clears the search directory; returns True when resuming."""
     directory = config.directory
+    if role() == "worker":  # the chief owns the directory; a worker only checks it agrees
+        if config.overwrite:
+            raise SearchError("--overwrite is for the chief (digit-tuner search), not a worker")
+        _check_resume(directory, read_manifest(directory), manifest)
+        return True
     if directory.exists() and not directory.is_dir():
         raise SearchError(f"{directory}: exists and is not a directory")
     ours = (directory / MANIFEST).exists() or (directory / TUNER_DIR).exists()
@@ -283,6 +300,29 @@ def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> bool:
     directory.mkdir(parents=True, exist_ok=True)
     write_json_atomic(directory / MANIFEST, manifest)
     return False
+
+
+def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig):
+    """Checks the options and the search directory, and writes search.json (or checks that a
+    resumed search agrees with it). Returns (splits, max_trials, folds).
+
+    Raises:
+        SearchError: bad options, or a directory started with other data/space/seed/folds.
+    """
+    if train.labels is None:
+        raise SearchError(f"{train.source}: training data has no labels")
+    max_trials = config.max_trials or space.search.max_trials
+    folds = config.folds or space.search.folds
+    if max_trials < 1:
+        raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
+    if config.max_consecutive_failures < 1:
+        raise SearchError(
+            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
+        )
+    splits = fold_indices(train.labels, folds, config.seed)  # checks folds before writing anything
+    manifest = _manifest(config, space, train, max_trials, folds)
+    _prepare_directory(config, manifest)
+    return splits, max_trials, folds
 
 
 def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
@@ -305,24 +345,12 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
     import keras_tuner
 
     reporter = reporter or Reporter()
+    splits, max_trials, folds = prepare_search(train, space, config)
     # keras-tuner prints each failed trial's traceback; the reason is kept in trial.json instead.
     with contextlib.suppress(ImportError):
         from keras_tuner.src import config as keras_tuner_config
 
         keras_tuner_config.DEBUG = False
-    if train.labels is None:
-        raise SearchError(f"{train.source}: training data has no labels")
-    max_trials = config.max_trials or space.search.max_trials
-    folds = config.folds or space.search.folds
-    if max_trials < 1:
-        raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
-    if config.max_consecutive_failures < 1:
-        raise SearchError(
-            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
-        )
-    splits = fold_indices(train.labels, folds, config.seed)  # checks folds before writing anything
-    manifest = _manifest(config, space, train, max_trials, folds)
-    _prepare_directory(config, manifest)
 
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
@@ -338,7 +366,8 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
     )
     from tuner.tensorboard_log import LOG_DIR, write_experiment
 
-    write_experiment(config.directory / LOG_DIR, space)
+    if role() != "worker":
+        write_experiment(config.directory / LOG_DIR, space)
     _atomic_keras_tuner_state()
     CVTuner = _make_tuner_class()
     try:
@@ -370,7 +399,7 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
         ) from None
     records = load_records(tuner_dir)
     reporter.search_end(records)
-    if len(records) < max_trials:
+    if len(records) < max_trials and role() != "worker":
         # RandomSearch never repeats a point; a small discrete space runs out before max_trials.
         reporter.message(
             f"the search space has no untried points left: stopped after {len(records)} of "

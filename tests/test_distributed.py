@@ -1,0 +1,96 @@
+"""Distributed search on 127.0.0.1: a keras-tuner chief and worker processes, one directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tuner.records import TrialState, load_records
+
+SPACE = """
+[search]
+max_trials = 4
+folds = 2
+[hyperparameters]
+input_batch_norm = false
+conv_blocks = { type = "int", min = 1, max = 2 }
+conv_filters = 4
+dense_layers = 1
+dense_units = { type = "choice", values = [8, 16] }
+learning_rate = 3e-3
+batch_size = 32
+epochs = EPOCHS
+augment_strength = 0.5
+"""
+
+
+def search_command(tmp_path: Path, data: Path, epochs: int) -> list[str]:
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.replace("EPOCHS", str(epochs)))
+    return [sys.executable, "-m", "tuner.cli", "search", "--data", str(data), "--space",
+            str(space), "--results-dir", str(tmp_path), "--name", "d", "--workers", "2",
+            "--in-process"]
+
+
+def check_complete(directory: Path) -> list:
+    records = load_records(directory / "tuner")
+    assert [r.trial_id for r in records] == ["0", "1", "2", "3"]
+    assert all(r.state is TrialState.COMPLETE for r in records)
+    points = {json.dumps(r.hyperparameters, sort_keys=True) for r in records}
+    assert len(points) == 4  # no trial ran twice, every point of the space once
+    assert all(len(r.folds) == 2 for r in records)
+    return records
+
+
+def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
+    done = subprocess.run(search_command(tmp_path, tiny_dir, epochs=1), capture_output=True,
+                          text=True, timeout=240, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "chief listening on 127.0.0.1:" in done.stdout
+    records = check_complete(tmp_path / "d")
+    assert {r.worker for r in records} == {"worker0", "worker1"}
+    header = next(line for line in done.stdout.splitlines() if line.startswith("trial "))
+    assert header.split()[-1] == "worker"  # the trial table says who ran each trial
+    # the distributed search is an ordinary search directory: trials and export work on it
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+
+    listing = CliRunner().invoke(app, ["trials", "d", "--results-dir", str(tmp_path),
+                                       "--format", "json"])
+    assert [r["worker"] for r in json.loads(listing.output)].count("worker0") >= 1
+    exported = CliRunner().invoke(app, ["export", "d", "--results-dir", str(tmp_path)])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "d" / "submission.csv").is_file()
+
+
+def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
+    process = subprocess.Popen(search_command(tmp_path, tiny_dir, epochs=6),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=Path(__file__).parents[1])
+    logs = tmp_path / "d" / "logs"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until worker0 is inside a trial
+            log = logs / "worker0.log"
+            if log.exists() and "fold 1/2 epoch 2/6" in log.read_text():
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("worker0 never started a trial")
+        pid = int((logs / "worker0.pid").read_text())
+        os.killpg(pid, signal.SIGKILL)
+        output, _ = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "worker0 died (exit status -9); restarting it" in output
+    check_complete(tmp_path / "d")

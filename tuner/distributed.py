@@ -1,0 +1,142 @@
+"""Distributed search with keras-tuner's own chief/worker mode.
+
+The chief is a process whose keras-tuner oracle serves trials over gRPC; each worker is a process
+that asks it for a trial, runs all of the trial's CV folds and reports the score. Processes find
+their part through keras-tuner's environment variables: ``KERASTUNER_TUNER_ID`` (``chief`` or a
+worker id), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. All of them read and write the
+one search directory (on another machine: a shared file system).
+
+``launch`` is what ``digit-tuner search --workers N`` does: start a chief bound to 127.0.0.1 (unless
+told otherwise) and N local workers, restart a worker that dies (it gets the same id, so the chief
+hands it back the trial it was running, which is redone), and stop everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["free_port", "worker_env", "launch", "LaunchResult"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def worker_env(tuner_id: str, host: str, port: int, threads: int | None = None) -> dict[str, str]:
+    """Environment of a chief or worker process."""
+    if tuner_id != "chief" and "chief" in tuner_id:
+        raise ValueError(f"a worker id must not contain 'chief' (keras-tuner reads it as the "
+                         f"chief), got {tuner_id!r}")
+    env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host,
+           "KERASTUNER_ORACLE_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    if threads:
+        # Share the cores between workers instead of each TensorFlow taking all of them.
+        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1",
+                   OMP_NUM_THREADS=str(threads))
+    return env
+
+
+@dataclass
+class LaunchResult:
+    chief_status: int
+    restarts: dict[str, int] = field(default_factory=dict)
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Starts one process of the search; its output goes to ``log`` and its pid beside it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tuner.cli", *args], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    log.with_suffix(".pid").write_text(f"{process.pid}\n")
+    return process
+
+
+def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def launch(search_args: list[str], *, directory: Path, workers: int, host: str = "127.0.0.1",
+           port: int | None = None, max_restarts: int = 3,
+           on_poll: Callable[[], None] | None = None,
+           on_message: Callable[[str], None] | None = None) -> LaunchResult:
+    """Runs a chief and ``workers`` local workers until the search is done.
+
+    Args:
+        search_args: the ``digit-tuner search`` arguments every process gets (data, space, name,
+            seed, ...), without ``--workers``.
+        directory: the search directory; each process's output goes to
+            ``<directory>/logs/<id>.log`` and its pid to ``<id>.pid``.
+        workers: local worker processes to start (0: only the chief; workers join from elsewhere).
+        host, port: where the chief listens (default 127.0.0.1 and a free port).
+        max_restarts: how often one worker may die and be restarted.
+        on_poll: called about once a second (to show progress).
+        on_message: receives one line per event worth telling (a worker died, ...).
+    """
+    say = on_message or (lambda text: None)
+    port = port or free_port(host if host != "0.0.0.0" else "127.0.0.1")
+    logs = directory / "logs"
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    chief = _start(search_args, worker_env("chief", host, port), logs / "chief.log")
+    connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    ids = [f"worker{i}" for i in range(workers)]
+    procs = {i: _start(search_args, worker_env(i, connect, port, threads), logs / f"{i}.log")
+             for i in ids}
+    restarts = {i: 0 for i in ids}
+    say(f"chief listening on {host}:{port}; {workers} local worker(s); logs in {logs}")
+    try:
+        while chief.poll() is None:
+            time.sleep(1.0)
+            if on_poll:
+                on_poll()
+            for tuner_id, process in list(procs.items()):
+                code = process.poll()
+                if code in (None, 0):
+                    continue
+                if restarts[tuner_id] >= max_restarts:
+                    say(f"{tuner_id} died (exit status {code}) {restarts[tuner_id] + 1} times; "
+                        "not restarting it")
+                    procs.pop(tuner_id)
+                    continue
+                restarts[tuner_id] += 1
+                say(f"{tuner_id} died (exit status {code}); restarting it: the chief gives it "
+                    "back its unfinished trial, which is redone")
+                procs[tuner_id] = _start(search_args, worker_env(tuner_id, connect, port, threads),
+                                         logs / f"{tuner_id}.log")
+            if not procs and workers:
+                say("no worker left; stopping the chief (run the same command to resume)")
+                break
+        deadline = time.monotonic() + 60
+        for process in procs.values():  # workers stop once the chief has no trial left
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _stop(process)
+    finally:
+        for process in procs.values():
+            _stop(process)
+        _stop(chief)
+    if on_poll:
+        on_poll()
+    return LaunchResult(chief_status=chief.returncode, restarts=restarts)
