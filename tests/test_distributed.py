@@ -94,3 +94,37 @@ def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
     assert process.returncode == 0, output
     assert "worker0 died (exit status -9); restarting it" in output
     check_complete(tmp_path / "d")
+
+
+def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
+    command = search_command(tmp_path, tiny_dir, epochs=4)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=Path(__file__).parents[1])
+    tuner_dir = tmp_path / "d" / "tuner"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait for a finished trial, then kill the chief
+            if any(r.state is TrialState.COMPLETE for r in load_records(tuner_dir)):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no trial finished")
+        os.killpg(int((tmp_path / "d" / "logs" / "chief.pid").read_text()), signal.SIGKILL)
+        output, _ = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 2, output
+    assert "the chief stopped with exit status -9" in output
+    assert "run the same command again to resume" in output
+    kept = {r.trial_id: r.folds for r in load_records(tuner_dir)
+            if r.state is TrialState.COMPLETE}
+    assert kept
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = check_complete(tmp_path / "d")
+    for record in records:  # finished trials were kept, not rerun
+        if record.trial_id in kept:
+            assert record.folds == kept[record.trial_id]

@@ -127,8 +127,10 @@ def launch(search_args: list[str], *, directory: Path, workers: int, host: str =
             if not procs and workers:
                 say("no worker left; stopping the chief (run the same command to resume)")
                 break
-        deadline = time.monotonic() + 60
-        for process in procs.values():  # workers stop once the chief has no trial left
+        # Workers stop by themselves once the chief has no trial left; if the chief died, they
+        # would wait for it (keras-tuner waits an hour), so stop them now.
+        deadline = time.monotonic() + (60 if chief.returncode == 0 else 0)
+        for process in procs.values():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

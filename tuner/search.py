@@ -168,6 +168,26 @@ def _atomic_keras_tuner_state() -> None:
     keras_tuner_utils.save_json = save_json
 
 
+def _drop_finished_retries(oracle) -> None:
+    """Keeps a resumed search from redoing a finished trial.
+
+    keras-tuner's oracle writes trial.json, then oracle.json. A process killed between the two
+    leaves the trial COMPLETED on disk but still "ongoing" in oracle.json, and a reload queues
+    every ongoing trial for a retry, so the finished trial would run again.
+    """
+    queue = getattr(oracle, "_retry_queue", None)
+    trials = getattr(oracle, "trials", None)
+    if queue is None or trials is None:  # a worker's OracleClient: the chief owns the state
+        return
+    finished = {"COMPLETED", "FAILED"}
+    oracle._retry_queue = [t for t in queue if t not in trials or trials[t].status not in finished]
+    end_order = getattr(oracle, "end_order", None)
+    if end_order is not None:
+        for trial_id, trial in trials.items():
+            if trial.status in finished and trial_id not in end_order:
+                end_order.append(trial_id)
+
+
 def _make_tuner_class():
     import keras_tuner
 
@@ -382,6 +402,7 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
             f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
             "pass --overwrite to start anew"
         ) from None
+    _drop_finished_retries(tuner.oracle)
     tuner_dir = config.directory / TUNER_DIR
     done = sum(r.state.value == "COMPLETE" for r in load_records(tuner_dir))
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
