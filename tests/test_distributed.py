@@ -128,3 +128,36 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     for record in records:  # finished trials were kept, not rerun
         if record.trial_id in kept:
             assert record.folds == kept[record.trial_id]
+
+
+def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
+    """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P` (as on
+    another machine) runs the trials."""
+    from tuner.distributed import free_port
+
+    port = free_port()
+    command = search_command(tmp_path, tiny_dir, epochs=1)
+    chief_command = [*command[: command.index("--workers")], "--workers", "0", "--port",
+                     str(port)]
+    worker_command = [sys.executable, "-m", "tuner.cli", "worker", "--chief", f"127.0.0.1:{port}",
+                      "--id", "remote1", *command[command.index("--data"):
+                                                   command.index("--workers")], "--in-process"]
+    root = Path(__file__).parents[1]
+    chief = subprocess.Popen(chief_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, cwd=root)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "d" / "logs" / "chief.pid").exists():
+            assert time.monotonic() < deadline, "the chief did not start"
+            time.sleep(0.2)
+        worker = subprocess.run(worker_command, capture_output=True, text=True, timeout=240,
+                                cwd=root)
+        assert worker.returncode == 0, worker.stdout + worker.stderr
+        output, _ = chief.communicate(timeout=120)
+    finally:
+        if chief.poll() is None:
+            chief.kill()
+    assert chief.returncode == 0, output
+    assert f"chief listening on 127.0.0.1:{port}; 0 local worker(s)" in output
+    records = check_complete(tmp_path / "d")
+    assert {r.worker for r in records} == {"remote1"}
