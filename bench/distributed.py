@@ -38,8 +38,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(label: str, extra: list[str], tmp: Path) -> tuple[str, float, int]:
-    command = [sys.executable, "-m", "tuner.cli", "search", "--space", str(tmp / "bench.toml"),
-               "--results-dir", str(tmp), "--name", label.replace(" ", "-"), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "tuner.cli",
+        "search",
+        "--space",
+        str(tmp / "bench.toml"),
+        "--results-dir",
+        str(tmp),
+        "--name",
+        label.replace(" ", "-"),
+        *extra,
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - started
@@ -52,8 +63,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         (tmp / "bench.toml").write_text(SPACE)
-        rows = [run("local", [], tmp), run("1 worker", ["--workers", "1"], tmp),
-                run("2 workers", ["--workers", "2"], tmp)]
+        rows = [
+            run("local", [], tmp),
+            run("1 worker", ["--workers", "1"], tmp),
+            run("2 workers", ["--workers", "2"], tmp),
+        ]
     base = rows[0][1]
     lines = [
         "## Distributed search: 8 trials, 1 vs 2 workers",

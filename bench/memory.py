@@ -56,8 +56,10 @@ class RssReporter(Reporter):
 
     def trial_end(self, record):
         self.rss.append(rss_mib())
-        print(f"trial {record.trial_id:>2} {record.state.value:8} RSS {self.rss[-1]:7.1f} MiB",
-              flush=True)
+        print(
+            f"trial {record.trial_id:>2} {record.state.value:8} RSS {self.rss[-1]:7.1f} MiB",
+            flush=True,
+        )
 
 
 def measure(train, space_path: Path, isolate: bool) -> tuple[list[float], float]:
@@ -103,8 +105,10 @@ def main() -> int:
         )
     lines.append("")
     for isolate, rss, _ in rows:
-        lines.append(f"RSS after each trial, {'worker' if isolate else 'in-process'} (MiB): "
-                     + ", ".join(f"{r:.0f}" for r in rss))
+        lines.append(
+            f"RSS after each trial, {'worker' if isolate else 'in-process'} (MiB): "
+            + ", ".join(f"{r:.0f}" for r in rss)
+        )
         lines.append("")
     Path("results").mkdir(exist_ok=True)
     Path("results/memory.md").write_text("\n".join(lines))

@@ -10,8 +10,14 @@ import pytest
 from tuner.augment import DigitAugmentation
 from tuner.model import build_model
 
-HP = {"conv_blocks": 1, "conv_filters": 4, "dense_layers": 1, "dense_units": 8,
-      "input_batch_norm": False, "learning_rate": 1e-3}
+HP = {
+    "conv_blocks": 1,
+    "conv_filters": 4,
+    "dense_layers": 1,
+    "dense_units": 8,
+    "input_batch_norm": False,
+    "learning_rate": 1e-3,
+}
 
 
 def test_layer_is_identity_outside_training(embedded):
@@ -37,9 +43,11 @@ def test_layer_changes_images_in_training_and_keeps_ink(embedded):
 def test_strength_zero_and_identity_rate_one_change_nothing(embedded):
     x = embedded.train.images[:16].astype("float32")
     np.testing.assert_allclose(
-        np.asarray(DigitAugmentation.from_strength(0.0, seed=1)(x, training=True)), x, atol=1e-3)
+        np.asarray(DigitAugmentation.from_strength(0.0, seed=1)(x, training=True)), x, atol=1e-3
+    )
     np.testing.assert_array_equal(
-        np.asarray(DigitAugmentation(identity_rate=1.0, seed=1)(x, training=True)), x)
+        np.asarray(DigitAugmentation(identity_rate=1.0, seed=1)(x, training=True)), x
+    )
 
 
 def test_validation_and_test_images_reach_the_model_unchanged(embedded):
@@ -49,16 +57,19 @@ def test_validation_and_test_images_reach_the_model_unchanged(embedded):
     x_val, y_val = embedded.train.images[256:384], embedded.train.labels[256:384]
     keras.utils.set_random_seed(0)
     augmented = build_model({**HP, "augment_strength": 1.0}, seed=0)
-    history = augmented.fit(x, y, validation_data=(x_val, y_val), epochs=1, batch_size=64,
-                            verbose=0)
+    history = augmented.fit(
+        x, y, validation_data=(x_val, y_val), epochs=1, batch_size=64, verbose=0
+    )
     plain = build_model({**HP, "augment_strength": 0.0})
     plain.set_weights(augmented.get_weights())  # same weights; the augmentation layer has none
 
-    np.testing.assert_allclose(augmented.predict(x_val, verbose=0), plain.predict(x_val, verbose=0),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        augmented.predict(x_val, verbose=0), plain.predict(x_val, verbose=0), rtol=1e-6, atol=1e-6
+    )
     test = embedded.test.images[:64]
-    np.testing.assert_allclose(augmented.predict(test, verbose=0), plain.predict(test, verbose=0),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        augmented.predict(test, verbose=0), plain.predict(test, verbose=0), rtol=1e-6, atol=1e-6
+    )
     # the validation score fit reported is the unaugmented one
     _, plain_accuracy = plain.evaluate(x_val, y_val, verbose=0)
     assert history.history["val_accuracy"][-1] == pytest.approx(plain_accuracy, abs=1e-6)
@@ -73,8 +84,14 @@ def test_augmentation_is_not_materialized(embedded):
             seen.append(batch)
 
     model = build_model({**HP, "augment_strength": 1.0}, seed=0)
-    model.fit(embedded.train.images[:256], embedded.train.labels[:256], epochs=1, batch_size=64,
-              verbose=0, callbacks=[Count()])
+    model.fit(
+        embedded.train.images[:256],
+        embedded.train.labels[:256],
+        epochs=1,
+        batch_size=64,
+        verbose=0,
+        callbacks=[Count()],
+    )
     assert len(seen) == 256 // 64
 
 

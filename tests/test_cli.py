@@ -27,16 +27,31 @@ def test_every_command_has_help(command):
 
 def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
     results = tmp_path / "results"
-    result = invoke("run", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", results,
-                    "--name", "tiny", "--seed", "3")
+    result = invoke(
+        "run",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--results-dir",
+        results,
+        "--name",
+        "tiny",
+        "--seed",
+        "3",
+    )
     assert result.exit_code == 0, result.output
     directory = results / "tiny"
     assert (directory / "best.keras").is_file()
     submission = pd.read_csv(directory / "submission.csv")
     assert len(submission) == 40 and submission["ImageId"].iloc[-1] == 40
     manifest = json.loads((directory / "search.json").read_text())
-    assert manifest["config"] == {"max_trials": 2, "folds": 2, "seed": 3,
-                                  "max_consecutive_failures": 3}
+    assert manifest["config"] == {
+        "max_trials": 2,
+        "folds": 2,
+        "seed": 3,
+        "max_consecutive_failures": 3,
+    }
     assert "best" in manifest and "export" in manifest
     assert "search tiny: 2 trials x 2 folds" in result.output
     assert "best trial" in result.output and "40 rows" in result.output
@@ -46,17 +61,33 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
     assert table.exit_code == 0, table.output
     assert "tiny: 2 trials" in table.output and "blocks" in table.output
     assert "units=dense_units" in table.output
-    records = json.loads(invoke("trials", "tiny", "--results-dir", results, "--format", "json").output)
+    records = json.loads(
+        invoke("trials", "tiny", "--results-dir", results, "--format", "json").output
+    )
     assert [r["state"] for r in records] == ["COMPLETE", "COMPLETE"]
     assert records[0]["mean"] >= records[1]["mean"]
     assert len(records[0]["folds"]) == 2
 
     # the same command resumes: nothing to redo, same records
-    again = invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir",
-                   results, "--name", "tiny", "--seed", "3")
+    again = invoke(
+        "search",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--results-dir",
+        results,
+        "--name",
+        "tiny",
+        "--seed",
+        "3",
+    )
     assert again.exit_code == 0, again.output
     assert "resuming with 2 done" in again.output
-    assert json.loads(invoke("trials", "tiny", "--results-dir", results, "--format", "json").output) == records
+    assert (
+        json.loads(invoke("trials", "tiny", "--results-dir", results, "--format", "json").output)
+        == records
+    )
 
 
 def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_dir):
@@ -76,27 +107,46 @@ def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_dir)
 
 def test_bad_space_and_options_exit_2(tmp_path, tiny_dir, tiny_space_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[hyperparameters]\nconv_blocks = { type = \"int\", min = 3, max = 2 }\n")
+    bad.write_text('[hyperparameters]\nconv_blocks = { type = "int", min = 3, max = 2 }\n')
     result = invoke("search", "--data", tiny_dir, "--space", bad, "--results-dir", tmp_path / "r")
     assert result.exit_code == 2 and "min must be <= max" in result.output
-    result = invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--folds", "1",
-                    "--results-dir", tmp_path / "r")
+    result = invoke(
+        "search",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--folds",
+        "1",
+        "--results-dir",
+        tmp_path / "r",
+    )
     assert result.exit_code == 2 and "folds must be >= 2, got folds=1" in result.output
     assert not (tmp_path / "r").exists()
     result = invoke("trials", "--results-dir", tmp_path / "nothing")
     assert result.exit_code == 2 and "no searches yet" in result.output
 
 
-def test_ctrl_c_keeps_trials_and_says_how_to_resume(tmp_path, tiny_dir, tiny_space_path,
-                                                    monkeypatch):
+def test_ctrl_c_keeps_trials_and_says_how_to_resume(
+    tmp_path, tiny_dir, tiny_space_path, monkeypatch
+):
     import tuner.search
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuner.search, "run_search", interrupted)
-    result = invoke("search", "--data", tiny_dir, "--space", tiny_space_path,
-                    "--results-dir", tmp_path, "--name", "x")
+    result = invoke(
+        "search",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--results-dir",
+        tmp_path,
+        "--name",
+        "x",
+    )
     assert result.exit_code == 130
     assert "run the same command again to resume" in result.output
 
@@ -111,8 +161,22 @@ def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_pa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuner.search, "run_search", fake)
-    invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", tmp_path,
-           "--trials", "7", "--folds", "3", "--seed", "5", "--overwrite")
+    invoke(
+        "search",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--results-dir",
+        tmp_path,
+        "--trials",
+        "7",
+        "--folds",
+        "3",
+        "--seed",
+        "5",
+        "--overwrite",
+    )
     config = seen["config"]
     assert config.name == f"tiny-{Path(tiny_dir).name}"
     assert (config.max_trials, config.folds, config.seed, config.overwrite) == (7, 3, 5, True)
@@ -142,8 +206,9 @@ def test_every_bad_training_file_is_one_line_and_exit_2(tmp_path, tiny_dir, case
     assert not results.exists()
 
 
-def test_no_completed_trial_exits_non_zero_and_exports_nothing(tmp_path, tiny_dir,
-                                                               tiny_space_path, monkeypatch):
+def test_no_completed_trial_exits_non_zero_and_exports_nothing(
+    tmp_path, tiny_dir, tiny_space_path, monkeypatch
+):
     import tuner.model
 
     def build(hp, seed=None):
@@ -151,8 +216,18 @@ def test_no_completed_trial_exits_non_zero_and_exports_nothing(tmp_path, tiny_di
 
     monkeypatch.setattr(tuner.model, "build_model", build)
     results = tmp_path / "results"
-    result = invoke("run", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", results,
-                    "--name", "f", "--in-process")
+    result = invoke(
+        "run",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--results-dir",
+        results,
+        "--name",
+        "f",
+        "--in-process",
+    )
     assert result.exit_code == 2, result.output
     assert "no trial completed" in result.output
     assert "failed" in result.output and "simulated failure" in result.output
@@ -169,9 +244,14 @@ def test_progress_on_a_terminal_and_in_a_log():
     from tuner.records import FoldResult, TrialRecord, TrialState
     from tuner.render import PlainReporter, RichReporter, make_reporter
 
-    record = TrialRecord("0", TrialState.COMPLETE, {"conv_blocks": 2},
-                         folds=(FoldResult(0, 0.98, 0.1, 2, 1.0, 10, 10),
-                                FoldResult(1, 0.96, 0.1, 2, 1.0, 10, 10)), params=10, seconds=3.0)
+    record = TrialRecord(
+        "0",
+        TrialState.COMPLETE,
+        {"conv_blocks": 2},
+        folds=(FoldResult(0, 0.98, 0.1, 2, 1.0, 10, 10), FoldResult(1, 0.96, 0.1, 2, 1.0, 10, 10)),
+        params=10,
+        seconds=3.0,
+    )
     outputs = {}
     for terminal in (True, False):
         stream = io.StringIO()

@@ -52,29 +52,51 @@ def test_embedded_default_is_real_digits_split_train_test():
 BAD_TRAIN = {
     "empty file": ("", "file is empty"),
     "header only": (HEADER + "\n", "no data rows"),
-    "wrong header": (HEADER.replace("pixel5,", "pixelX,") + "\n" + row() + "\n",
-                     "line 1, column 7: expected header 'pixel5', got 'pixelX'"),
-    "reordered header": (HEADER.replace("pixel1,pixel2", "pixel2,pixel1") + "\n" + row() + "\n",
-                         "column 3: expected header 'pixel1', got 'pixel2'"),
-    "783 pixel columns": (HEADER.rsplit(",", 1)[0] + "\n" + row(pixels=[0] * 783) + "\n",
-                          "expected 785 columns"),
-    "785 pixel columns": (HEADER + ",pixel784\n" + row(pixels=[0] * 785) + "\n",
-                          "expected 785 columns"),
-    "non-integer value": (HEADER + "\n" + row() + "\n" + row(pixels=[0] * 10 + [1.5] + [0] * 773)
-                          + "\n", "line 3, column pixel10: value 1.5 is not an integer"),
-    "text value": (HEADER + "\n" + row(pixels=[0] * 783 + ["x"]) + "\n",
-                   "line 2, column pixel783: value 'x' is not an integer"),
-    "pixel above 255": (HEADER + "\n" + row(pixels=[0] * 300 + [256] + [0] * 483) + "\n",
-                        "line 2, column pixel300: pixel value 256 is outside 0..255"),
-    "negative pixel": (HEADER + "\n" + row() + "\n" + row(pixels=[-1] + [0] * 783) + "\n",
-                       "line 3, column pixel0: pixel value -1 is outside 0..255"),
-    "missing value": (HEADER + "\n" + row(pixels=[0] * 5 + [""] + [0] * 778) + "\n",
-                      "line 2, column pixel5: missing value"),
-    "label outside 0-9": (HEADER + "\n" + row(label=10) + "\n",
-                          "line 2, column label: label value 10 is outside 0..9"),
+    "wrong header": (
+        HEADER.replace("pixel5,", "pixelX,") + "\n" + row() + "\n",
+        "line 1, column 7: expected header 'pixel5', got 'pixelX'",
+    ),
+    "reordered header": (
+        HEADER.replace("pixel1,pixel2", "pixel2,pixel1") + "\n" + row() + "\n",
+        "column 3: expected header 'pixel1', got 'pixel2'",
+    ),
+    "783 pixel columns": (
+        HEADER.rsplit(",", 1)[0] + "\n" + row(pixels=[0] * 783) + "\n",
+        "expected 785 columns",
+    ),
+    "785 pixel columns": (
+        HEADER + ",pixel784\n" + row(pixels=[0] * 785) + "\n",
+        "expected 785 columns",
+    ),
+    "non-integer value": (
+        HEADER + "\n" + row() + "\n" + row(pixels=[0] * 10 + [1.5] + [0] * 773) + "\n",
+        "line 3, column pixel10: value 1.5 is not an integer",
+    ),
+    "text value": (
+        HEADER + "\n" + row(pixels=[0] * 783 + ["x"]) + "\n",
+        "line 2, column pixel783: value 'x' is not an integer",
+    ),
+    "pixel above 255": (
+        HEADER + "\n" + row(pixels=[0] * 300 + [256] + [0] * 483) + "\n",
+        "line 2, column pixel300: pixel value 256 is outside 0..255",
+    ),
+    "negative pixel": (
+        HEADER + "\n" + row() + "\n" + row(pixels=[-1] + [0] * 783) + "\n",
+        "line 3, column pixel0: pixel value -1 is outside 0..255",
+    ),
+    "missing value": (
+        HEADER + "\n" + row(pixels=[0] * 5 + [""] + [0] * 778) + "\n",
+        "line 2, column pixel5: missing value",
+    ),
+    "label outside 0-9": (
+        HEADER + "\n" + row(label=10) + "\n",
+        "line 2, column label: label value 10 is outside 0..9",
+    ),
     "too many fields in a row": (HEADER + "\n" + row() + "\n" + row() + ",0\n", "malformed CSV"),
-    "test file given as train": (TEST_HEADER + "\n" + row(label=None) + "\n",
-                                 "expected 'label', got 'pixel0'"),
+    "test file given as train": (
+        TEST_HEADER + "\n" + row(label=None) + "\n",
+        "expected 'label', got 'pixel0'",
+    ),
 }
 
 

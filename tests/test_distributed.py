@@ -34,9 +34,23 @@ augment_strength = 0.5
 def search_command(tmp_path: Path, data: Path, epochs: int) -> list[str]:
     space = tmp_path / "space.toml"
     space.write_text(SPACE.replace("EPOCHS", str(epochs)))
-    return [sys.executable, "-m", "tuner.cli", "search", "--data", str(data), "--space",
-            str(space), "--results-dir", str(tmp_path), "--name", "d", "--workers", "2",
-            "--in-process"]
+    return [
+        sys.executable,
+        "-m",
+        "tuner.cli",
+        "search",
+        "--data",
+        str(data),
+        "--space",
+        str(space),
+        "--results-dir",
+        str(tmp_path),
+        "--name",
+        "d",
+        "--workers",
+        "2",
+        "--in-process",
+    ]
 
 
 def check_complete(directory: Path) -> list:
@@ -50,8 +64,13 @@ def check_complete(directory: Path) -> list:
 
 
 def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
-    done = subprocess.run(search_command(tmp_path, tiny_dir, epochs=1), capture_output=True,
-                          text=True, timeout=240, cwd=Path(__file__).parents[1])
+    done = subprocess.run(
+        search_command(tmp_path, tiny_dir, epochs=1),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).parents[1],
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "chief listening on 127.0.0.1:" in done.stdout
     records = check_complete(tmp_path / "d")
@@ -63,8 +82,9 @@ def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
 
     from tuner.cli import app
 
-    listing = CliRunner().invoke(app, ["trials", "d", "--results-dir", str(tmp_path),
-                                       "--format", "json"])
+    listing = CliRunner().invoke(
+        app, ["trials", "d", "--results-dir", str(tmp_path), "--format", "json"]
+    )
     assert [r["worker"] for r in json.loads(listing.output)].count("worker0") >= 1
     exported = CliRunner().invoke(app, ["export", "d", "--results-dir", str(tmp_path)])
     assert exported.exit_code == 0, exported.output
@@ -72,9 +92,13 @@ def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
 
 
 def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
-    process = subprocess.Popen(search_command(tmp_path, tiny_dir, epochs=6),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=Path(__file__).parents[1])
+    process = subprocess.Popen(
+        search_command(tmp_path, tiny_dir, epochs=6),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
     logs = tmp_path / "d" / "logs"
     try:
         deadline = time.monotonic() + 120
@@ -98,8 +122,13 @@ def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
 
 def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     command = search_command(tmp_path, tiny_dir, epochs=4)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, cwd=Path(__file__).parents[1])
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
     tuner_dir = tmp_path / "d" / "tuner"
     try:
         deadline = time.monotonic() + 120
@@ -117,12 +146,12 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     assert process.returncode == 2, output
     assert "the chief stopped with exit status -9" in output
     assert "run the same command again to resume" in output
-    kept = {r.trial_id: r.folds for r in load_records(tuner_dir)
-            if r.state is TrialState.COMPLETE}
+    kept = {r.trial_id: r.folds for r in load_records(tuner_dir) if r.state is TrialState.COMPLETE}
     assert kept
 
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
-                          cwd=Path(__file__).parents[1])
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[1]
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     records = check_complete(tmp_path / "d")
     for record in records:  # finished trials were kept, not rerun
@@ -137,21 +166,31 @@ def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
 
     port = free_port()
     command = search_command(tmp_path, tiny_dir, epochs=1)
-    chief_command = [*command[: command.index("--workers")], "--workers", "0", "--port",
-                     str(port)]
-    worker_command = [sys.executable, "-m", "tuner.cli", "worker", "--chief", f"127.0.0.1:{port}",
-                      "--id", "remote1", *command[command.index("--data"):
-                                                   command.index("--workers")], "--in-process"]
+    chief_command = [*command[: command.index("--workers")], "--workers", "0", "--port", str(port)]
+    worker_command = [
+        sys.executable,
+        "-m",
+        "tuner.cli",
+        "worker",
+        "--chief",
+        f"127.0.0.1:{port}",
+        "--id",
+        "remote1",
+        *command[command.index("--data") : command.index("--workers")],
+        "--in-process",
+    ]
     root = Path(__file__).parents[1]
-    chief = subprocess.Popen(chief_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, cwd=root)
+    chief = subprocess.Popen(
+        chief_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root
+    )
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "d" / "logs" / "chief.pid").exists():
             assert time.monotonic() < deadline, "the chief did not start"
             time.sleep(0.2)
-        worker = subprocess.run(worker_command, capture_output=True, text=True, timeout=240,
-                                cwd=root)
+        worker = subprocess.run(
+            worker_command, capture_output=True, text=True, timeout=240, cwd=root
+        )
         assert worker.returncode == 0, worker.stdout + worker.stderr
         output, _ = chief.communicate(timeout=120)
     finally:

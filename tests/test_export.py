@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data import DigitData, Dataset
+from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError
 from tuner.export import export_best
 from tuner.search import SearchConfig, run_search
@@ -19,13 +19,17 @@ from tuner.space import load_space
 @pytest.fixture
 def tiny_data(embedded, tiny_train):
     test = Dataset(embedded.test.images[:50], None, "tiny-test")
-    return DigitData(train=tiny_train, test=test, source="tiny",
-                     test_labels=embedded.test_labels[:50])
+    return DigitData(
+        train=tiny_train, test=test, source="tiny", test_labels=embedded.test_labels[:50]
+    )
 
 
 def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_space_path):
-    search = run_search(tiny_data.train, load_space(tiny_space_path),
-                        SearchConfig(name="s", results_dir=tmp_path, isolate=False))
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="s", results_dir=tmp_path, isolate=False),
+    )
     result = export_best(search.directory, tiny_data)
     assert result.best.trial_id == search.best.trial_id
 
@@ -51,16 +55,20 @@ def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_s
     assert not [p for p in search.directory.iterdir() if p.name.startswith(".")]
 
 
-def test_export_refuses_a_search_without_completed_trial(tmp_path, tiny_data, tiny_space_path,
-                                                         monkeypatch):
+def test_export_refuses_a_search_without_completed_trial(
+    tmp_path, tiny_data, tiny_space_path, monkeypatch
+):
     import tuner.model
 
     def build(hp, seed=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(tuner.model, "build_model", build)
-    search = run_search(tiny_data.train, load_space(tiny_space_path),
-                        SearchConfig(name="s", results_dir=tmp_path, max_trials=2, isolate=False))
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="s", results_dir=tmp_path, max_trials=2, isolate=False),
+    )
     assert search.best is None
     with pytest.raises(SearchError, match="no completed trial to export .*2 failed.*boom"):
         export_best(search.directory, tiny_data)
@@ -69,10 +77,15 @@ def test_export_refuses_a_search_without_completed_trial(tmp_path, tiny_data, ti
 
 
 def test_export_refuses_other_training_data(tmp_path, tiny_data, tiny_space_path):
-    search = run_search(tiny_data.train, load_space(tiny_space_path),
-                        SearchConfig(name="s", results_dir=tmp_path, max_trials=1, isolate=False))
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="s", results_dir=tmp_path, max_trials=1, isolate=False),
+    )
     other = DigitData(
         train=Dataset(tiny_data.train.images[:200], tiny_data.train.labels[:200], "other"),
-        test=tiny_data.test, source="other")
+        test=tiny_data.test,
+        source="other",
+    )
     with pytest.raises(SearchError, match="ran on other training data"):
         export_best(search.directory, other)

@@ -14,8 +14,11 @@ def seed_v5_model() -> keras.Model:
     """The seed notebook's v5 model, written as the notebook describes it."""
     layers = [keras.Input((28, 28, 1)), keras.layers.BatchNormalization()]
     for _ in range(4):
-        layers += [keras.layers.Conv2D(256, (3, 3), padding="same", activation="relu"),
-                   keras.layers.MaxPooling2D(), keras.layers.Dropout(0.3)]
+        layers += [
+            keras.layers.Conv2D(256, (3, 3), padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Dropout(0.3),
+        ]
     layers.append(keras.layers.Flatten())
     for _ in range(4):
         layers += [keras.layers.Dense(256, activation="relu"), keras.layers.Dropout(0.3)]
@@ -31,9 +34,18 @@ def structure(model: keras.Model) -> list[tuple]:
         if kind in ("InputLayer", "Rescaling", "DigitAugmentation"):
             continue
         config = layer.get_config()
-        out.append((kind, config.get("filters"), tuple(config.get("kernel_size", ()) or ()),
-                    config.get("units"), config.get("rate"), config.get("activation"),
-                    config.get("padding"), layer.count_params()))
+        out.append(
+            (
+                kind,
+                config.get("filters"),
+                tuple(config.get("kernel_size", ()) or ()),
+                config.get("units"),
+                config.get("rate"),
+                config.get("activation"),
+                config.get("padding"),
+                layer.count_params(),
+            )
+        )
     return out
 
 
@@ -47,9 +59,18 @@ def test_v5_point_of_v5_space_is_the_seed_model():
 
 
 def test_hyperparameters_shape_the_model():
-    small = build_model({"conv_blocks": 2, "conv_filters": 8, "dense_layers": 1, "dense_units": 16,
-                         "input_batch_norm": False, "conv_batch_norm": True,
-                         "convs_per_block": 2, "augment_strength": 0.0})
+    small = build_model(
+        {
+            "conv_blocks": 2,
+            "conv_filters": 8,
+            "dense_layers": 1,
+            "dense_units": 16,
+            "input_batch_norm": False,
+            "conv_batch_norm": True,
+            "convs_per_block": 2,
+            "augment_strength": 0.0,
+        }
+    )
     kinds = [type(layer).__name__ for layer in small.layers]
     assert kinds.count("Conv2D") == 4 and kinds.count("Dense") == 2
     assert kinds.count("BatchNormalization") == 4  # after each conv, none on the input

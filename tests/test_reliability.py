@@ -37,8 +37,13 @@ augment_strength = 0.5
 
 def _start(args, log):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tuner.cli", *map(str, args)], stdout=log,
-                            stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[1])
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", *map(str, args)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=Path(__file__).parents[1],
+    )
 
 
 def _wait_for(predicate, process, timeout=120.0):
@@ -57,16 +62,30 @@ def _wait_for(predicate, process, timeout=120.0):
 def test_killed_search_resumes_without_losing_or_duplicating_trials(tmp_path, tiny_dir, how):
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
-    args = ["search", "--data", tiny_dir, "--space", space, "--results-dir", tmp_path,
-            "--name", "k"]
+    args = [
+        "search",
+        "--data",
+        tiny_dir,
+        "--space",
+        space,
+        "--results-dir",
+        tmp_path,
+        "--name",
+        "k",
+    ]
     tuner_dir = tmp_path / "k" / "tuner"
     log_path = tmp_path / "log.txt"
     with open(log_path, "w") as log:
         process = _start(args, log)
         try:
             # wait until trial 0 is complete and trial 1 is under way, then kill it mid-trial
-            _wait_for(lambda: (tuner_dir / "trial_1" / "trial.json").exists()
-                      and (tuner_dir / "trial_0" / "cv.json").exists(), process)
+            _wait_for(
+                lambda: (
+                    (tuner_dir / "trial_1" / "trial.json").exists()
+                    and (tuner_dir / "trial_0" / "cv.json").exists()
+                ),
+                process,
+            )
             time.sleep(1.0)
             os.kill(process.pid, signal.SIGKILL if how == "SIGKILL" else signal.SIGINT)
             status = process.wait(timeout=60)
@@ -108,7 +127,11 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
     saved = oracle.read_text()
     oracle.write_text(saved[: len(saved) // 2])
     with pytest.raises(SearchError, match="keras-tuner state is damaged.*--overwrite"):
-        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False))
+        run_search(
+            tiny_train,
+            space,
+            SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False),
+        )
     oracle.write_text(saved)
 
     cv = directory / "tuner" / "trial_0" / "cv.json"
@@ -118,15 +141,22 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
 
     (directory / "search.json").write_text("not json")
     with pytest.raises(SearchError, match="search.json: unreadable"):
-        run_search(tiny_train, space, SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False))
+        run_search(
+            tiny_train,
+            space,
+            SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False),
+        )
 
 
 def test_overwrite_refuses_a_directory_that_is_not_a_search(tmp_path, tiny_train, tiny_space_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.txt").write_text("precious")
     with pytest.raises(SearchError, match="not a digit-tuner search; refusing to delete it"):
-        run_search(tiny_train, load_space(tiny_space_path),
-                   SearchConfig(name="mine", results_dir=tmp_path, overwrite=True, isolate=False))
+        run_search(
+            tiny_train,
+            load_space(tiny_space_path),
+            SearchConfig(name="mine", results_dir=tmp_path, overwrite=True, isolate=False),
+        )
     assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
 
 
@@ -147,8 +177,11 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
 def test_keras_tuner_state_is_written_atomically(tmp_path, tiny_train, tiny_space_path):
     from keras_tuner.src import utils
 
-    run_search(tiny_train, load_space(tiny_space_path),
-               SearchConfig(name="a", results_dir=tmp_path, max_trials=1, isolate=False))
+    run_search(
+        tiny_train,
+        load_space(tiny_space_path),
+        SearchConfig(name="a", results_dir=tmp_path, max_trials=1, isolate=False),
+    )
     assert getattr(utils.save_json, "_atomic", False)
     leftovers = [p for p in (tmp_path / "a").rglob(".*") if p.is_file()]
     assert leftovers == []

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tuner.analysis import confusion_matrix, eda, error_analysis, importance
-from tuner.records import FoldResult, TrialRecord, TrialState, write_cv
+from tuner.records import FoldResult, write_cv
 
 runner = CliRunner()
 
@@ -41,36 +41,65 @@ def make_search(root: Path, tiny_dir: Path) -> Path:
     for i, lr in enumerate(lrs):
         trial_dir = directory / "tuner" / f"trial_{i}"
         trial_dir.mkdir(parents=True)
-        values = {**V5, "conv_blocks": 1 + i % 2, "learning_rate": lr,
-                  "dense_units": [16, 32][i % 2], "epochs": 2}
+        values = {
+            **V5,
+            "conv_blocks": 1 + i % 2,
+            "learning_rate": lr,
+            "dense_units": [16, 32][i % 2],
+            "epochs": 2,
+        }
         failed = i == 4
-        (trial_dir / "trial.json").write_text(json.dumps({
-            "trial_id": str(i), "hyperparameters": {"space": [], "values": values},
-            "status": "FAILED" if failed else "COMPLETED", "score": None,
-            "message": "Traceback ...\nRuntimeError: out of memory" if failed else None,
-        }))
+        (trial_dir / "trial.json").write_text(
+            json.dumps(
+                {
+                    "trial_id": str(i),
+                    "hyperparameters": {"space": [], "values": values},
+                    "status": "FAILED" if failed else "COMPLETED",
+                    "score": None,
+                    "message": "Traceback ...\nRuntimeError: out of memory" if failed else None,
+                }
+            )
+        )
         if failed:
             continue
         accuracy = 0.99 - 3 * lr  # a planted effect: lower learning rates score better
-        folds = [FoldResult(fold=k, val_accuracy=accuracy + (0.002 if k else -0.002),
-                            val_loss=0.1, epochs=2, train_seconds=1.0, train_size=150,
-                            val_size=150, history={"accuracy": [0.8, 0.9], "loss": [0.5, 0.3],
-                                                   "val_accuracy": [0.85, accuracy],
-                                                   "val_loss": [0.4, 0.2]})
-                 for k in range(2)]
+        folds = [
+            FoldResult(
+                fold=k,
+                val_accuracy=accuracy + (0.002 if k else -0.002),
+                val_loss=0.1,
+                epochs=2,
+                train_seconds=1.0,
+                train_size=150,
+                val_size=150,
+                history={
+                    "accuracy": [0.8, 0.9],
+                    "loss": [0.5, 0.3],
+                    "val_accuracy": [0.85, accuracy],
+                    "val_loss": [0.4, 0.2],
+                },
+            )
+            for k in range(2)
+        ]
         write_cv(trial_dir, folds=folds, params=1000 + i, seconds=2.0)
         probabilities = rng.dirichlet(np.ones(10) * 0.3, size=len(labels)).astype(np.float32)
         right = rng.random(len(labels)) < accuracy
         probabilities[right, labels[right]] += 2.0  # make the true class win on most images
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         np.save(trial_dir / "oof.npy", probabilities.astype(np.float16), allow_pickle=False)
-    write_json_atomic(directory / "search.json", {
-        "name": "fake", "config": {"seed": 0, "folds": 2, "max_trials": 5,
-                                   "max_consecutive_failures": 3},
-        "data": {"source": str(tiny_dir / "train.csv.gz"), "train_size": len(labels),
-                 "fingerprint": data.train.fingerprint()},
-        "space": {"name": "fake", "path": "fake.toml", "text": "", "varying": VARYING},
-    })
+    write_json_atomic(
+        directory / "search.json",
+        {
+            "name": "fake",
+            "config": {"seed": 0, "folds": 2, "max_trials": 5, "max_consecutive_failures": 3},
+            "data": {
+                "source": str(tiny_dir / "train.csv.gz"),
+                "train_size": len(labels),
+                "fingerprint": data.train.fingerprint(),
+            },
+            "space": {"name": "fake", "path": "fake.toml", "text": "", "varying": VARYING},
+        },
+    )
     return directory
 
 
@@ -91,13 +120,19 @@ def test_confusion_matrix_and_per_class_scores_equal_scikit_learns():
     probabilities = rng.random((500, 10))
     probabilities[np.arange(500), labels] += rng.random(500) * 1.5
     predicted = probabilities.argmax(axis=1)
-    np.testing.assert_array_equal(confusion_matrix(labels, predicted),
-                                  metrics.confusion_matrix(labels, predicted, labels=range(10)))
+    np.testing.assert_array_equal(
+        confusion_matrix(labels, predicted),
+        metrics.confusion_matrix(labels, predicted, labels=range(10)),
+    )
     analysis = error_analysis("0", probabilities, labels)
-    np.testing.assert_allclose(analysis.precision, metrics.precision_score(
-        labels, predicted, average=None, labels=range(10), zero_division=0))
-    np.testing.assert_allclose(analysis.recall, metrics.recall_score(
-        labels, predicted, average=None, labels=range(10), zero_division=0))
+    np.testing.assert_allclose(
+        analysis.precision,
+        metrics.precision_score(labels, predicted, average=None, labels=range(10), zero_division=0),
+    )
+    np.testing.assert_allclose(
+        analysis.recall,
+        metrics.recall_score(labels, predicted, average=None, labels=range(10), zero_division=0),
+    )
     assert analysis.accuracy == pytest.approx(metrics.accuracy_score(labels, predicted))
     wrong_conf = analysis.confidence[analysis.wrong]
     assert np.all(np.diff(wrong_conf) <= 0)  # most confident mistakes first
@@ -145,17 +180,22 @@ def test_trials_command_formats_and_filters(fake_search):
     assert "98.70±0.20" in first_row
     assert "failed" in table.output
 
-    rows = list(csv.DictReader(io.StringIO(
-        invoke("trials", "--results-dir", results, "--format", "csv").output)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(invoke("trials", "--results-dir", results, "--format", "csv").output)
+        )
+    )
     assert [r["trial_id"] for r in rows] == ["0", "1", "2", "3", "4"]
     assert rows[-1]["state"] == "FAILED" and rows[-1]["reason"] == "RuntimeError: out of memory"
     assert float(rows[0]["learning_rate"]) == 1e-3
 
-    top = json.loads(invoke("trials", "--results-dir", results, "--format", "json", "--top", "2")
-                     .output)
+    top = json.loads(
+        invoke("trials", "--results-dir", results, "--format", "json", "--top", "2").output
+    )
     assert [r["trial_id"] for r in top] == ["0", "1"]
-    failed = json.loads(invoke("trials", "--results-dir", results, "--format", "json",
-                               "--status", "failed").output)
+    failed = json.loads(
+        invoke("trials", "--results-dir", results, "--format", "json", "--status", "failed").output
+    )
     assert [r["trial_id"] for r in failed] == ["4"]
 
 
@@ -219,8 +259,11 @@ def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
     from tuner.space import load_space
     from tuner.tensorboard_log import read_scalars
 
-    result = run_search(tiny_train, load_space(tiny_space_path),
-                        SearchConfig(name="tb", results_dir=tmp_path, isolate=False))
+    result = run_search(
+        tiny_train,
+        load_space(tiny_space_path),
+        SearchConfig(name="tb", results_dir=tmp_path, isolate=False),
+    )
     logdir = tmp_path / "tb" / "tensorboard"
 
     def plugin_data(directory):
@@ -238,7 +281,9 @@ def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
     declared = {h.name for h in experiment.experiment.hparam_infos}
     assert declared == {"conv_blocks", "dense_units"}
     assert {m.name.tag for m in experiment.experiment.metric_infos} == {
-        "cv/val_accuracy", "cv/val_accuracy_std"}
+        "cv/val_accuracy",
+        "cv/val_accuracy_std",
+    }
     for record in result.records:
         trial_dir = logdir / f"trial_{record.trial_id}"
         (session,) = plugin_data(trial_dir)

@@ -32,9 +32,9 @@ def test_folds_are_stratified_disjoint_and_seeded(embedded):
         counts = np.bincount(labels[val], minlength=10)
         assert counts.min() > 0
     again = fold_indices(labels, 3, seed=7)
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
     other = fold_indices(labels, 3, seed=8)
-    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(splits, other))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(splits, other, strict=True))
 
 
 def test_fold_count_is_checked(embedded):
@@ -73,15 +73,16 @@ def test_search_records_per_fold_scores_and_resumes(tmp_path, tiny_train, tiny_s
     # the same search again continues it: 2 done, one more to reach 3
     resumed = run_search(tiny_train, space, config(tmp_path, max_trials=3))
     assert len(resumed.records) == 3
-    for before, after in zip(records, resumed.records[:2]):
+    for before, after in zip(records, resumed.records[:2], strict=True):
         assert before.folds == after.folds and before.hyperparameters == after.hyperparameters
     # nothing left to do: nothing runs
     again = run_search(tiny_train, space, config(tmp_path, max_trials=3))
     assert [r.folds for r in again.records] == [r.folds for r in resumed.records]
 
 
-def test_resume_refuses_other_seed_or_data_and_overwrite_starts_anew(tmp_path, tiny_train,
-                                                                     tiny_space_path):
+def test_resume_refuses_other_seed_or_data_and_overwrite_starts_anew(
+    tmp_path, tiny_train, tiny_space_path
+):
     space = load_space(tiny_space_path)
     run_search(tiny_train, space, config(tmp_path, max_trials=1))
     with pytest.raises(SearchError, match="different seed \\(was 0, now 1\\).*--overwrite"):
@@ -103,12 +104,19 @@ def test_same_seed_same_trials_and_scores(tmp_path, tiny_train, tiny_space_path,
     a = run_search(tiny_train, space, config(tmp_path, name="a", max_trials=3))
     b = run_search(tiny_train, space, config(tmp_path, name="b", max_trials=3))
     assert [r.hyperparameters for r in a.records] == [r.hyperparameters for r in b.records]
-    assert len({r.hyperparameters["conv_blocks"] for r in a.records}
-               | {r.hyperparameters["dense_units"] for r in a.records}) > 2  # really drawn
-    assert [[f.val_accuracy for f in r.folds] for r in a.records] == \
-        [[f.val_accuracy for f in r.folds] for r in b.records]
-    assert [[f.history["loss"] for f in r.folds] for r in a.records] == \
-        [[f.history["loss"] for f in r.folds] for r in b.records]
+    assert (
+        len(
+            {r.hyperparameters["conv_blocks"] for r in a.records}
+            | {r.hyperparameters["dense_units"] for r in a.records}
+        )
+        > 2
+    )  # really drawn
+    assert [[f.val_accuracy for f in r.folds] for r in a.records] == [
+        [f.val_accuracy for f in r.folds] for r in b.records
+    ]
+    assert [[f.history["loss"] for f in r.folds] for r in a.records] == [
+        [f.history["loss"] for f in r.folds] for r in b.records
+    ]
     c = run_search(tiny_train, space, config(tmp_path, name="c", max_trials=3, seed=1))
     assert [r.hyperparameters for r in c.records] != [r.hyperparameters for r in a.records]
 
@@ -126,8 +134,9 @@ def _smaller_models(monkeypatch):
     monkeypatch.setattr(tuner.model, "build_model", build)
 
 
-def test_failed_trials_are_recorded_and_never_best(tmp_path, tiny_train, tiny_space_path,
-                                                   monkeypatch):
+def test_failed_trials_are_recorded_and_never_best(
+    tmp_path, tiny_train, tiny_space_path, monkeypatch
+):
     """A trial whose model cannot be built fails with its reason; the search goes on, and the best
     trial is a completed one."""
     import tuner.model
@@ -159,8 +168,10 @@ def test_consecutive_failures_stop_the_search(tmp_path, tiny_train, tiny_space_p
 
     monkeypatch.setattr(tuner.model, "build_model", build)
     space = load_space(tiny_space_path)
-    with pytest.raises(SearchError, match="stopped after 2 failed trials in a row; last reason: "
-                                          "ValueError: bad model"):
+    with pytest.raises(
+        SearchError,
+        match="stopped after 2 failed trials in a row; last reason: ValueError: bad model",
+    ):
         run_search(tiny_train, space, config(tmp_path, max_trials=5, max_consecutive_failures=2))
     records = load_records(tmp_path / "s" / "tuner")
     assert len(records) == 2 and best_record(records) is None
@@ -177,8 +188,9 @@ def _poisoned(monkeypatch, *, loss=None, output=None):
         model = real(hp, seed=seed)
         if output is not None:
             model = keras.Model(model.inputs, output(model.outputs[0]))
-        model.compile(optimizer="adam", loss=loss or "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer="adam", loss=loss or "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         return model
 
     monkeypatch.setattr(tuner.model, "build_model", build)
@@ -203,7 +215,9 @@ def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch,
     result = run_search(tiny_train, load_space(tiny_space_path), config(tmp_path, max_trials=1))
     (record,) = result.records
     assert record.state is TrialState.FAILED
-    assert ("loss is not finite" if poison == "loss" else "non-finite probabilities") in record.reason
+    assert (
+        "loss is not finite" if poison == "loss" else "non-finite probabilities"
+    ) in record.reason
     assert result.best is None
 
 
@@ -212,16 +226,26 @@ def test_worker_process_runs_target_and_forwards_events():
     from tuner.trainer import run_in_worker
 
     events = []
-    assert run_in_worker(workers.echo, {"value": 21},
-                         lambda name, **fields: events.append((name, fields))) == 42
+    assert (
+        run_in_worker(
+            workers.echo, {"value": 21}, lambda name, **fields: events.append((name, fields))
+        )
+        == 42
+    )
     assert events == [("message", {"text": "got 21"})]
 
 
-@pytest.mark.parametrize("target, reason", [
-    ("die", "the trial's worker process died: killed by signal 9 (out of memory?)"),
-    ("fail", "fold 0: training loss is not finite (nan)"),
-    ("crash", "ZeroDivisionError: division by zero in a worker (in the trial's worker process)"),
-])
+@pytest.mark.parametrize(
+    "target, reason",
+    [
+        ("die", "the trial's worker process died: killed by signal 9 (out of memory?)"),
+        ("fail", "fold 0: training loss is not finite (nan)"),
+        (
+            "crash",
+            "ZeroDivisionError: division by zero in a worker (in the trial's worker process)",
+        ),
+    ],
+)
 def test_worker_failures_become_trial_failures(target, reason):
     from tests import workers
     from tuner.trainer import TrialFailed, run_in_worker
@@ -234,10 +258,13 @@ def test_worker_failures_become_trial_failures(target, reason):
 def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_space_path):
     space = load_space(tiny_space_path)
     inline = run_search(tiny_train, space, config(tmp_path, name="inline", max_trials=1))
-    isolated = run_search(tiny_train, space, config(tmp_path, name="worker", max_trials=1,
-                                                    isolate=True))
+    isolated = run_search(
+        tiny_train, space, config(tmp_path, name="worker", max_trials=1, isolate=True)
+    )
     assert isolated.records[0].hyperparameters == inline.records[0].hyperparameters
-    assert [f.val_accuracy for f in isolated.records[0].folds] == \
-        [f.val_accuracy for f in inline.records[0].folds]
-    assert [f.history for f in isolated.records[0].folds] == \
-        [f.history for f in inline.records[0].folds]
+    assert [f.val_accuracy for f in isolated.records[0].folds] == [
+        f.val_accuracy for f in inline.records[0].folds
+    ]
+    assert [f.history for f in isolated.records[0].folds] == [
+        f.history for f in inline.records[0].folds
+    ]

@@ -12,9 +12,19 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
     assert {"quick", "v5"} <= set(bundled_spaces())
     v5 = load_space("v5")
     assert v5.default_values() == V5
-    assert set(v5.varying()) >= {"conv_blocks", "conv_filters", "dense_layers", "dense_units",
-                                 "conv_dropout", "dense_dropout", "learning_rate",
-                                 "input_batch_norm", "augment_strength", "epochs", "batch_size"}
+    assert set(v5.varying()) >= {
+        "conv_blocks",
+        "conv_filters",
+        "dense_layers",
+        "dense_units",
+        "conv_dropout",
+        "dense_dropout",
+        "learning_rate",
+        "input_batch_norm",
+        "augment_strength",
+        "epochs",
+        "batch_size",
+    }
     quick = load_space("search_spaces/quick.toml")
     assert quick.search.max_trials >= 2 and quick.search.folds == 5
 
@@ -39,32 +49,59 @@ def test_missing_hyperparameters_take_v5_values(tmp_path):
 
 BAD = {
     "unknown table": ("[hyperparameters]\nepochs = 1\n[extra]\n", "unknown table 'extra'"),
-    "unknown search key": ("[search]\ntrials = 3\n[hyperparameters]\nepochs = 1\n",
-                           "search.trials: unknown key"),
-    "unknown hyperparameter": ("[hyperparameters]\nwidth = 3\n",
-                               "hyperparameters.width: unknown hyperparameter"),
-    "unknown key in entry": ('[hyperparameters]\nepochs = { type = "int", min = 1, max = 2, low = 1 }\n',
-                             "hyperparameters.epochs: unknown key 'low'"),
-    "wrong type": ('[hyperparameters]\nepochs = "ten"\n',
-                   "hyperparameters.epochs: expected int, got 'ten'"),
-    "float for int": ('[hyperparameters]\nconv_blocks = { type = "int", min = 1.5, max = 3 }\n',
-                      "hyperparameters.conv_blocks.min: expected int, got 1.5"),
-    "min > max": ('[hyperparameters]\nconv_blocks = { type = "int", min = 3, max = 2 }\n',
-                  "min must be <= max, got min=3, max=2"),
-    "empty choice": ('[hyperparameters]\ndense_units = { type = "choice", values = [] }\n',
-                     "hyperparameters.dense_units.values: expected a non-empty list"),
-    "out of domain": ('[hyperparameters]\nconv_blocks = { type = "int", min = 1, max = 5 }\n',
-                      "hyperparameters.conv_blocks.max: must be within 1..4"),
-    "unknown type": ('[hyperparameters]\nepochs = { type = "range", min = 1, max = 2 }\n',
-                     "hyperparameters.epochs.type: expected one of"),
-    "log needs positive": ('[hyperparameters]\nconv_dropout = { type = "float", min = 0.0, max = 0.5,'
-                           ' sampling = "log" }\n', "'log' sampling needs min > 0"),
-    "bad default": ('[hyperparameters]\ndense_units = { type = "choice", values = [8, 16], '
-                    'default = 32 }\n', "default: 32 is not one of [8, 16]"),
-    "boolean type on int": ('[hyperparameters]\nepochs = { type = "boolean" }\n',
-                            "epochs is int, got type 'boolean'"),
-    "folds < 2": ("[search]\nfolds = 1\n[hyperparameters]\nepochs = 1\n",
-                  "search.folds: must be >= 2, got 1"),
+    "unknown search key": (
+        "[search]\ntrials = 3\n[hyperparameters]\nepochs = 1\n",
+        "search.trials: unknown key",
+    ),
+    "unknown hyperparameter": (
+        "[hyperparameters]\nwidth = 3\n",
+        "hyperparameters.width: unknown hyperparameter",
+    ),
+    "unknown key in entry": (
+        '[hyperparameters]\nepochs = { type = "int", min = 1, max = 2, low = 1 }\n',
+        "hyperparameters.epochs: unknown key 'low'",
+    ),
+    "wrong type": (
+        '[hyperparameters]\nepochs = "ten"\n',
+        "hyperparameters.epochs: expected int, got 'ten'",
+    ),
+    "float for int": (
+        '[hyperparameters]\nconv_blocks = { type = "int", min = 1.5, max = 3 }\n',
+        "hyperparameters.conv_blocks.min: expected int, got 1.5",
+    ),
+    "min > max": (
+        '[hyperparameters]\nconv_blocks = { type = "int", min = 3, max = 2 }\n',
+        "min must be <= max, got min=3, max=2",
+    ),
+    "empty choice": (
+        '[hyperparameters]\ndense_units = { type = "choice", values = [] }\n',
+        "hyperparameters.dense_units.values: expected a non-empty list",
+    ),
+    "out of domain": (
+        '[hyperparameters]\nconv_blocks = { type = "int", min = 1, max = 5 }\n',
+        "hyperparameters.conv_blocks.max: must be within 1..4",
+    ),
+    "unknown type": (
+        '[hyperparameters]\nepochs = { type = "range", min = 1, max = 2 }\n',
+        "hyperparameters.epochs.type: expected one of",
+    ),
+    "log needs positive": (
+        '[hyperparameters]\nconv_dropout = { type = "float", min = 0.0, max = 0.5,'
+        ' sampling = "log" }\n',
+        "'log' sampling needs min > 0",
+    ),
+    "bad default": (
+        '[hyperparameters]\ndense_units = { type = "choice", values = [8, 16], default = 32 }\n',
+        "default: 32 is not one of [8, 16]",
+    ),
+    "boolean type on int": (
+        '[hyperparameters]\nepochs = { type = "boolean" }\n',
+        "epochs is int, got type 'boolean'",
+    ),
+    "folds < 2": (
+        "[search]\nfolds = 1\n[hyperparameters]\nepochs = 1\n",
+        "search.folds: must be >= 2, got 1",
+    ),
     "no hyperparameters": ("[search]\nfolds = 3\n", "needs a non-empty [hyperparameters] table"),
     "invalid toml": ("[hyperparameters\n", "invalid TOML"),
 }

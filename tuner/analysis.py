@@ -64,8 +64,10 @@ def eda(data: DigitData) -> EdaSummary:
         pixel_mean=float(pixels.mean()),
         pixel_std=float(pixels.std()),
         ink_fraction=float((train > 0).mean()),
-        class_mean_intensity=[float(pixels[labels == c].mean()) if (labels == c).any() else 0.0
-                              for c in range(N_CLASSES)],
+        class_mean_intensity=[
+            float(pixels[labels == c].mean()) if (labels == c).any() else 0.0
+            for c in range(N_CLASSES)
+        ],
     )
 
 
@@ -117,7 +119,9 @@ def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) ->
     return sorted(result, key=lambda item: -item.importance)
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES
+) -> np.ndarray:
     """Counts: rows are true classes, columns predicted classes."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
@@ -136,7 +140,9 @@ class ErrorAnalysis:
     recall: list[float]
     confidence: np.ndarray  # max probability per image
     correct: np.ndarray  # bool per image
-    wrong: np.ndarray = field(repr=False, default=None)  # indices of misclassified, most confident first
+    wrong: np.ndarray = field(
+        repr=False, default=None
+    )  # indices of misclassified, most confident first
     predicted: np.ndarray = field(repr=False, default=None)
 
     def top_confusions(self, k: int = 5) -> list[tuple[int, int, int]]:
@@ -144,8 +150,11 @@ class ErrorAnalysis:
         off = self.confusion.copy()
         np.fill_diagonal(off, 0)
         flat = np.argsort(off, axis=None)[::-1][:k]
-        return [(int(i // N_CLASSES), int(i % N_CLASSES), int(off.flat[i])) for i in flat
-                if off.flat[i] > 0]
+        return [
+            (int(i // N_CLASSES), int(i % N_CLASSES), int(off.flat[i]))
+            for i in flat
+            if off.flat[i] > 0
+        ]
 
 
 def error_analysis(trial_id: str, oof: np.ndarray, labels: np.ndarray) -> ErrorAnalysis:
@@ -166,7 +175,13 @@ def error_analysis(trial_id: str, oof: np.ndarray, labels: np.ndarray) -> ErrorA
     wrong = np.flatnonzero(~correct)
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
     return ErrorAnalysis(
-        trial_id=trial_id, accuracy=float(correct.mean()), confusion=matrix,
-        precision=precision.tolist(), recall=recall.tolist(), confidence=confidence,
-        correct=correct, wrong=wrong, predicted=predicted,
+        trial_id=trial_id,
+        accuracy=float(correct.mean()),
+        confusion=matrix,
+        precision=precision.tolist(),
+        recall=recall.tolist(),
+        confidence=confidence,
+        correct=correct,
+        wrong=wrong,
+        predicted=predicted,
     )

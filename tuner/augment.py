@@ -34,8 +34,9 @@ class DigitAugmentation(keras.layers.Layer):
         seed: seed of the layer's random stream.
     """
 
-    def __init__(self, translation=0.1, rotation=0.1, zoom=0.15, identity_rate=0.1, seed=None,
-                 **kwargs):
+    def __init__(
+        self, translation=0.1, rotation=0.1, zoom=0.15, identity_rate=0.1, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.translation = float(translation)
         self.rotation = float(rotation)
@@ -46,7 +47,7 @@ class DigitAugmentation(keras.layers.Layer):
         self.supports_masking = False
 
     @classmethod
-    def from_strength(cls, strength: float, seed=None, **kwargs) -> "DigitAugmentation":
+    def from_strength(cls, strength: float, seed=None, **kwargs) -> DigitAugmentation:
         """The seed's augmentation scaled by ``strength`` (1 = the seed's, 0 = none)."""
         return cls(0.1 * strength, 0.1 * strength, 0.15 * strength, seed=seed, **kwargs)
 
@@ -88,15 +89,24 @@ class DigitAugmentation(keras.layers.Layer):
         zeros = ops.zeros_like(cos)
         transform = ops.stack(
             [
-                cos, -sin, cx - (cos * cx - sin * cy) - shift_x,
-                sin, cos, cy - (sin * cx + cos * cy) - shift_y,
-                zeros, zeros,
+                cos,
+                -sin,
+                cx - (cos * cx - sin * cy) - shift_x,
+                sin,
+                cos,
+                cy - (sin * cx + cos * cy) - shift_y,
+                zeros,
+                zeros,
             ],
             axis=1,
         )
         warped = ops.image.affine_transform(
-            ops.cast(images, dtype), transform, interpolation="bilinear", fill_mode="constant",
-            fill_value=0, data_format="channels_last",
+            ops.cast(images, dtype),
+            transform,
+            interpolation="bilinear",
+            fill_mode="constant",
+            fill_value=0,
+            data_format="channels_last",
         )
         return ops.cast(warped, images.dtype)
 

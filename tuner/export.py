@@ -22,7 +22,7 @@ from tuner.errors import SearchError
 from tuner.io import atomic_path, write_json_atomic, write_text_atomic
 from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState, best_record, load_records
-from tuner.search import MANIFEST, TUNER_DIR, package_versions, read_manifest
+from tuner.search import MANIFEST, TUNER_DIR, check_same_data, package_versions, read_manifest
 
 __all__ = ["ExportResult", "export_best", "write_submission", "MODEL_FILE", "SUBMISSION_FILE"]
 
@@ -60,8 +60,9 @@ def _winner(directory: Path) -> TrialRecord:
     )
 
 
-def export_best(directory: str | Path, data: DigitData,
-                reporter: Reporter | None = None) -> ExportResult:
+def export_best(
+    directory: str | Path, data: DigitData, reporter: Reporter | None = None
+) -> ExportResult:
     """Retrains the best completed trial on all of ``data.train`` and writes the submission.
 
     Args:
@@ -81,12 +82,7 @@ def export_best(directory: str | Path, data: DigitData,
     directory = Path(directory)
     manifest = read_manifest(directory)
     best = _winner(directory)
-    expected = manifest.get("data", {}).get("fingerprint")
-    if expected != data.train.fingerprint():
-        raise SearchError(
-            f"{directory}: the search ran on other training data ({manifest['data']['source']}); "
-            f"got {data.train.source}"
-        )
+    check_same_data(directory, manifest, data.train)
     if len(data.test) == 0:
         raise SearchError(f"{data.test.source}: no test images to predict")
 
@@ -100,8 +96,13 @@ def export_best(directory: str | Path, data: DigitData,
     reporter.retrain_begin(trial_id=best.trial_id, epochs=epochs, images=len(data.train))
     started = time.perf_counter()
     model.fit(
-        data.train.images, data.train.labels, epochs=epochs, batch_size=batch_size, shuffle=True,
-        verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), epoch_callback(reporter, epochs)],
+        data.train.images,
+        data.train.labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[keras.callbacks.TerminateOnNaN(), epoch_callback(reporter, epochs)],
     )
     seconds = time.perf_counter() - started
     reporter.retrain_end(seconds=seconds)
@@ -128,14 +129,19 @@ def export_best(directory: str | Path, data: DigitData,
         "cv_mean": best.mean,
         "cv_std": best.std,
         "folds": [
-            {"fold": f.fold, "val_accuracy": f.val_accuracy, "val_loss": f.val_loss,
-             "epochs": f.epochs, "train_seconds": f.train_seconds}
+            {
+                "fold": f.fold,
+                "val_accuracy": f.val_accuracy,
+                "val_loss": f.val_loss,
+                "epochs": f.epochs,
+                "train_seconds": f.train_seconds,
+            }
             for f in best.folds
         ],
         "params": best.params,
     }
     manifest["export"] = {
-        "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": MODEL_FILE,
         "submission": SUBMISSION_FILE,
         "test_source": data.test.source,
@@ -150,6 +156,11 @@ def export_best(directory: str | Path, data: DigitData,
     write_json_atomic(directory / MANIFEST, manifest)
     keras.backend.clear_session()
     return ExportResult(
-        directory=directory, best=best, model_path=model_path, submission_path=submission_path,
-        rows=int(len(predicted)), retrain_seconds=seconds, test_accuracy=test_accuracy,
+        directory=directory,
+        best=best,
+        model_path=model_path,
+        submission_path=submission_path,
+        rows=int(len(predicted)),
+        retrain_seconds=seconds,
+        test_accuracy=test_accuracy,
     )

@@ -55,7 +55,10 @@ def build_model(hp: Any, *, seed: int | None = None) -> keras.Model:
     for block in range(v["conv_blocks"]):
         for i in range(v["convs_per_block"]):
             x = keras.layers.Conv2D(
-                v["conv_filters"], v["kernel_size"], padding="same", activation="relu",
+                v["conv_filters"],
+                v["kernel_size"],
+                padding="same",
+                activation="relu",
                 name=f"conv{block + 1}_{i + 1}",
             )(x)
             if v["conv_batch_norm"]:

@@ -37,8 +37,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def sample_grid(images: np.ndarray, labels: np.ndarray, path: Path, per_class: int = 10,
-                seed: int = 0) -> Path:
+def sample_grid(
+    images: np.ndarray, labels: np.ndarray, path: Path, per_class: int = 10, seed: int = 0
+) -> Path:
     """A row of random sample digits per class."""
     plt = _pyplot()
     rng = np.random.default_rng(seed)
@@ -83,8 +84,16 @@ def confusion_png(matrix: np.ndarray, path: Path, title: str) -> Path:
         for j in range(10):
             value = matrix[i, j]
             if value:
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                        color="black" if i != j else "#1a5e1a", fontweight="bold" if i == j else None)
+                ax.text(
+                    j,
+                    i,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if i != j else "#1a5e1a",
+                    fontweight="bold" if i == j else None,
+                )
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted")
@@ -93,9 +102,15 @@ def confusion_png(matrix: np.ndarray, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def misclassified_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
-                       confidence: np.ndarray, indices: np.ndarray, path: Path,
-                       limit: int = 36) -> Path:
+def misclassified_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    indices: np.ndarray,
+    path: Path,
+    limit: int = 36,
+) -> Path:
     """The misclassified images (most confident mistakes first) with true and predicted labels."""
     plt = _pyplot()
     shown = indices[:limit]
@@ -107,10 +122,10 @@ def misclassified_grid(images: np.ndarray, labels: np.ndarray, predicted: np.nda
         if k < len(shown):
             i = shown[k]
             ax.imshow(images[i, :, :, 0], cmap="gray_r", vmin=0, vmax=255)
-            ax.set_title(f"true {labels[i]} → {predicted[i]}\n{confidence[i]:.0%} sure",
-                         fontsize=8)
-    fig.suptitle(f"Misclassified images, most confident first ({len(shown)} of {len(indices)})",
-                 fontsize=11)
+            ax.set_title(f"true {labels[i]} → {predicted[i]}\n{confidence[i]:.0%} sure", fontsize=8)
+    fig.suptitle(
+        f"Misclassified images, most confident first ({len(shown)} of {len(indices)})", fontsize=11
+    )
     return _save(fig, path)
 
 
@@ -118,10 +133,20 @@ def confidence_histograms(confidence: np.ndarray, correct: np.ndarray, path: Pat
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8))
     bins = np.linspace(0.1, 1.0, 37)
-    ax.hist(confidence[correct], bins=bins, alpha=0.7, label=f"right ({correct.sum():,})",
-            color="#55A868")
-    ax.hist(confidence[~correct], bins=bins, alpha=0.8, label=f"wrong ({(~correct).sum():,})",
-            color="#C44E52")
+    ax.hist(
+        confidence[correct],
+        bins=bins,
+        alpha=0.7,
+        label=f"right ({correct.sum():,})",
+        color="#55A868",
+    )
+    ax.hist(
+        confidence[~correct],
+        bins=bins,
+        alpha=0.8,
+        label=f"wrong ({(~correct).sum():,})",
+        color="#C44E52",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("confidence (highest class probability)")
     ax.set_ylabel("images (log scale)")
@@ -142,8 +167,13 @@ def learning_curves(record, path: Path) -> Path:
             if key in fold.history:
                 ax.plot(epochs, fold.history[key], color=c, linestyle="--", linewidth=1)
             if f"val_{key}" in fold.history:
-                ax.plot(epochs, fold.history[f"val_{key}"], color=c, linewidth=1.5,
-                        label=f"fold {fold.fold + 1}")
+                ax.plot(
+                    epochs,
+                    fold.history[f"val_{key}"],
+                    color=c,
+                    linewidth=1.5,
+                    label=f"fold {fold.fold + 1}",
+                )
     from matplotlib.ticker import MaxNLocator
 
     for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
@@ -169,6 +199,8 @@ def importance_chart(items, path: Path, trials: int) -> Path:
     ax.set_xlabel(f"share of the CV score's variance (random forest over {trials} trials)")
     ax.set_xlim(0, max(values + [0.01]) * 1.2)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_title("Hyperparameter importance\n(blue: higher value is better, orange: lower is better)",
-                 fontsize=10)
+    ax.set_title(
+        "Hyperparameter importance\n(blue: higher value is better, orange: lower is better)",
+        fontsize=10,
+    )
     return _save(fig, path)

@@ -46,7 +46,8 @@ def epoch_callback(reporter: Reporter, epochs: int):
     class EpochCallback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             reporter.epoch_end(
-                epoch=epoch + 1, epochs=epochs,
+                epoch=epoch + 1,
+                epochs=epochs,
                 logs={k: float(v) for k, v in (logs or {}).items()},
             )
 

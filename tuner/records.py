@@ -41,7 +41,7 @@ class TrialState(str, enum.Enum):
     FAILED = "FAILED"
 
     @classmethod
-    def from_keras_tuner(cls, status: str) -> "TrialState":
+    def from_keras_tuner(cls, status: str) -> TrialState:
         if status == "COMPLETED":
             return cls.COMPLETE
         if status in ("FAILED", "INVALID"):
@@ -111,13 +111,23 @@ class TrialRecord:
         return data
 
 
-def write_cv(trial_dir: Path, *, folds: list[FoldResult], params: int, seconds: float,
-             worker: str | None = None) -> None:
+def write_cv(
+    trial_dir: Path,
+    *,
+    folds: list[FoldResult],
+    params: int,
+    seconds: float,
+    worker: str | None = None,
+) -> None:
     """Writes a trial's CV results (atomically) beside keras-tuner's trial.json."""
     write_json_atomic(
         Path(trial_dir) / CV_FILE,
-        {"folds": [asdict(f) for f in folds], "params": params, "seconds": seconds,
-         "worker": worker},
+        {
+            "folds": [asdict(f) for f in folds],
+            "params": params,
+            "seconds": seconds,
+            "worker": worker,
+        },
     )
 
 

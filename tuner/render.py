@@ -20,8 +20,15 @@ from rich.table import Table
 from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState
 
-__all__ = ["format_value", "format_score", "trials_table", "sorted_records", "make_reporter",
-           "RichReporter", "PlainReporter"]
+__all__ = [
+    "format_value",
+    "format_score",
+    "trials_table",
+    "sorted_records",
+    "make_reporter",
+    "RichReporter",
+    "PlainReporter",
+]
 
 
 def format_value(value: Any) -> str:
@@ -58,19 +65,32 @@ def _format_count(n: int | None) -> str:
 
 def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed trials by mean CV accuracy (best first), then the others by id."""
-    complete = sorted((r for r in records if r.state is TrialState.COMPLETE),
-                      key=lambda r: -(r.mean or 0.0))
+    complete = sorted(
+        (r for r in records if r.state is TrialState.COMPLETE), key=lambda r: -(r.mean or 0.0)
+    )
     rest = [r for r in records if r.state is not TrialState.COMPLETE]
     return complete + rest
 
 
-_STATE_LABEL = {TrialState.COMPLETE: "done", TrialState.FAILED: "failed",
-                TrialState.RUNNING: "running"}
-_STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.RUNNING: "yellow"}
+_STATE_LABEL = {
+    TrialState.COMPLETE: "done",
+    TrialState.FAILED: "failed",
+    TrialState.RUNNING: "running",
+}
+_STATE_STYLE = {
+    TrialState.COMPLETE: "green",
+    TrialState.FAILED: "red",
+    TrialState.RUNNING: "yellow",
+}
 
 
-def trials_table(records: list[TrialRecord], varying: list[str], *, title: str | None = None,
-                 best_id: str | None = None) -> Table:
+def trials_table(
+    records: list[TrialRecord],
+    varying: list[str],
+    *,
+    title: str | None = None,
+    best_id: str | None = None,
+) -> Table:
     """A table of trials, best first, showing the hyperparameters that vary in the space.
 
     Headers are short (``lr`` for learning_rate, see ``HYPERPARAMETERS``) so that a typical space
@@ -80,9 +100,17 @@ def trials_table(records: list[TrialRecord], varying: list[str], *, title: str |
 
     shorts = {n: HYPERPARAMETERS[n].short if n in HYPERPARAMETERS else n for n in varying}
     caption = "  ".join(f"{shorts[n]}={n}" for n in varying if shorts[n] != n)
-    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-                  caption=caption or None, caption_justify="left", pad_edge=False,
-                  padding=(0, 0), show_edge=False)
+    table = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        caption=caption or None,
+        caption_justify="left",
+        pad_edge=False,
+        padding=(0, 0),
+        show_edge=False,
+    )
     table.add_column("trial", justify="right", no_wrap=True)
     table.add_column("CV acc %", justify="right", no_wrap=True)
     for name in varying:
@@ -150,17 +178,25 @@ class PlainReporter(Reporter):
 
     def epoch_end(self, *, epoch, epochs, logs):
         scores = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
-        where = f"trial {self.trial_id} fold {self.fold + 1}/{self.folds}" if self.trial_id else "retrain"
+        where = (
+            f"trial {self.trial_id} fold {self.fold + 1}/{self.folds}"
+            if self.trial_id
+            else "retrain"
+        )
         self._print(f"  {where} epoch {epoch}/{epochs}: {scores}")
 
     def fold_end(self, *, fold, val_accuracy, seconds):
-        self._print(f"  trial {self.trial_id} fold {fold + 1}/{self.folds}: "
-                    f"val_accuracy={val_accuracy:.4f} ({seconds:.1f} s)")
+        self._print(
+            f"  trial {self.trial_id} fold {fold + 1}/{self.folds}: "
+            f"val_accuracy={val_accuracy:.4f} ({seconds:.1f} s)"
+        )
 
     def trial_end(self, record):
         if record.state is TrialState.COMPLETE:
-            self._print(f"trial {record.trial_id}: {format_score(record.mean, record.std)} % "
-                        f"({_format_seconds(record.seconds)})")
+            self._print(
+                f"trial {record.trial_id}: {format_score(record.mean, record.std)} % "
+                f"({_format_seconds(record.seconds)})"
+            )
         else:
             self._print(f"trial {record.trial_id}: {record.state.value}: {record.reason}")
         self.trial_id = ""
@@ -201,15 +237,18 @@ class RichReporter(Reporter):
 
     def search_begin(self, *, name, max_trials, done, folds):
         self._ensure_started()
-        self.console.print(f"[bold]search {name}[/]: {max_trials} trials x {folds} folds"
-                           + (f", resuming with {done} done" if done else ""))
+        self.console.print(
+            f"[bold]search {name}[/]: {max_trials} trials x {folds} folds"
+            + (f", resuming with {done} done" if done else "")
+        )
         self.trials = self.progress.add_task("trials", total=max_trials, completed=done, info="")
 
     def trial_begin(self, *, trial_id, values, best):
         self.best = best
         self.fold_scores = []
-        self.console.print(f"trial {trial_id}: {_values_line(values, self.varying)}",
-                           highlight=False)
+        self.console.print(
+            f"trial {trial_id}: {_values_line(values, self.varying)}", highlight=False
+        )
         best_text = f"best {100 * best:.2f}%" if best is not None else ""
         self.progress.update(self.trials, info=best_text)
 
@@ -217,21 +256,29 @@ class RichReporter(Reporter):
         if self.folds is None:
             self.folds = self.progress.add_task("  folds", total=folds, info="")
             self.epochs = self.progress.add_task("  epochs", total=epochs, info="")
-        self.progress.reset(self.folds, total=folds, completed=fold,
-                            info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores))
+        self.progress.reset(
+            self.folds,
+            total=folds,
+            completed=fold,
+            info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores),
+        )
         self.progress.reset(self.epochs, total=epochs, info="")
 
     def epoch_end(self, *, epoch, epochs, logs):
         if self.epochs is None:
             return
         shown = {k: v for k, v in logs.items() if "accuracy" in k}
-        self.progress.update(self.epochs, completed=epoch,
-                             info=" ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+        self.progress.update(
+            self.epochs, completed=epoch, info=" ".join(f"{k} {v:.4f}" for k, v in shown.items())
+        )
 
     def fold_end(self, *, fold, val_accuracy, seconds):
         self.fold_scores.append(val_accuracy)
-        self.progress.update(self.folds, completed=fold + 1,
-                             info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores))
+        self.progress.update(
+            self.folds,
+            completed=fold + 1,
+            info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores),
+        )
 
     def trial_end(self, record):
         if self.trials is not None:
@@ -269,9 +316,16 @@ _SPARK = "▁▂▃▄▅▆▇█"
 
 def _compact_table(title: str | None = None) -> Table:
     """A borderless table with one space between columns: fits 80 columns."""
-    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
-                 padding=(0, 0), title=title, title_justify="left",
-                 min_width=len(title) if title else None)
+    return Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        padding=(0, 0),
+        title=title,
+        title_justify="left",
+        min_width=len(title) if title else None,
+    )
 
 
 def sparkline(values: list[float], low: float | None = None, high: float | None = None) -> str:
@@ -307,14 +361,20 @@ def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
         curves = [f.history.get("val_accuracy", []) for f in record.folds]
         values = [v for c in curves for v in c]
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
-        for fold, curve in zip(record.folds, curves):
-            folds.add_row(str(fold.fold + 1), f"{100 * fold.val_accuracy:.2f}",
-                          f"{fold.val_loss:.4f}", str(fold.epochs),
-                          _format_seconds(fold.train_seconds), sparkline(curve, low, high))
+        for fold, curve in zip(record.folds, curves, strict=True):
+            folds.add_row(
+                str(fold.fold + 1),
+                f"{100 * fold.val_accuracy:.2f}",
+                f"{fold.val_loss:.4f}",
+                str(fold.epochs),
+                _format_seconds(fold.train_seconds),
+                sparkline(curve, low, high),
+            )
         parts.append(folds)
     if record.state is TrialState.FAILED:
-        parts.append(Panel(record.message or "no message", title="failure", border_style="red",
-                           expand=False))
+        parts.append(
+            Panel(record.message or "no message", title="failure", border_style="red", expand=False)
+        )
     return parts
 
 
@@ -332,10 +392,17 @@ def importance_table(items) -> Table:
             better = "unclear"
         else:
             better = "higher" if item.correlation > 0 else "lower"
-        table.add_row(item.name, f"{item.importance:.0%}", bar, f"{item.correlation:+.2f}",
-                      better, format_value(item.best_value))
-    table.caption = ("share: of the CV score's variance (random forest); rank corr.: Spearman's "
-                     "with the score")
+        table.add_row(
+            item.name,
+            f"{item.importance:.0%}",
+            bar,
+            f"{item.correlation:+.2f}",
+            better,
+            format_value(item.best_value),
+        )
+    table.caption = (
+        "share: of the CV score's variance (random forest); rank corr.: Spearman's with the score"
+    )
     table.caption_justify = "left"
     return table
 
@@ -346,7 +413,9 @@ def eda_tables(summary) -> list[Any]:
     for digit in range(10):
         counts.add_column(str(digit), justify="right")
     counts.add_row("images", *(str(c) for c in summary.class_counts))
-    counts.add_row("share %", *(f"{100 * c / summary.train_size:.1f}" for c in summary.class_counts))
+    counts.add_row(
+        "share %", *(f"{100 * c / summary.train_size:.1f}" for c in summary.class_counts)
+    )
     counts.add_row("mean px", *(f"{m:.0f}" for m in summary.class_mean_intensity))
     lines = [
         f"training images {summary.train_size:,}, test images {summary.test_size:,}",

@@ -11,6 +11,8 @@ Layout of a search directory (``results/<name>/``)::
     tuner/oracle.json    keras-tuner's oracle state (what makes a search resumable)
     tuner/trial_<id>/    trial.json (keras-tuner), cv.json and oof.npy (this module)
     tensorboard/         TensorBoard logs with the HParams plugin (tuner.tensorboard_log)
+    logs/                one log (and pid) per process of a distributed search (tuner.distributed)
+    plots/, report.json  pictures and figures of `digit-tuner trial|importance|report`
     best.keras           the winner retrained on all training data (export)
     submission.csv       Kaggle submission (export)
 """
@@ -33,7 +35,7 @@ from tuner.data import Dataset
 from tuner.errors import SearchError
 from tuner.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from tuner.progress import Reporter
-from tuner.records import TrialRecord, best_record, load_records, write_cv
+from tuner.records import TrialRecord, TrialState, best_record, load_records, write_cv
 from tuner.space import SearchSpace
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "role",
     "search_dir_for",
     "read_manifest",
+    "check_same_data",
     "package_versions",
 ]
 
@@ -90,8 +93,18 @@ def package_versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for package in ("digit-tuner", "keras", "keras-tuner", "tensorflow-cpu", "tensorflow", "jax",
-                    "torch", "numpy", "pandas", "scikit-learn"):
+    for package in (
+        "digit-tuner",
+        "keras",
+        "keras-tuner",
+        "tensorflow-cpu",
+        "tensorflow",
+        "jax",
+        "torch",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+    ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions
@@ -205,7 +218,8 @@ def _make_tuner_class():
             super().on_trial_begin(trial)
             best = best_record(load_records(self.project_dir))
             self.reporter.trial_begin(
-                trial_id=trial.trial_id, values=dict(trial.hyperparameters.values),
+                trial_id=trial.trial_id,
+                values=dict(trial.hyperparameters.values),
                 best=best.mean if best else None,
             )
 
@@ -216,7 +230,7 @@ def _make_tuner_class():
             record = next(
                 (r for r in load_records(self.project_dir) if r.trial_id == trial.trial_id), None
             )
-            if record is not None and record.state.value != "RUNNING":
+            if record is not None and record.state is not TrialState.RUNNING:
                 write_trial(Path(self.directory) / LOG_DIR, record)
                 self.reporter.trial_end(record)
 
@@ -229,16 +243,26 @@ def _make_tuner_class():
             started = time.perf_counter()
             try:
                 outcome = train(
-                    dict(trial.hyperparameters.values), x, y, self.splits, self.seed,
-                    trial.trial_id, lambda name, **fields: getattr(self.reporter, name)(**fields),
+                    dict(trial.hyperparameters.values),
+                    x,
+                    y,
+                    self.splits,
+                    self.seed,
+                    trial.trial_id,
+                    lambda name, **fields: getattr(self.reporter, name)(**fields),
                 )
             except TrialFailed as e:
                 raise FailedTrialError(str(e)) from None
             trial_dir = Path(self.get_trial_dir(trial.trial_id))
             with atomic_path(trial_dir / "oof.npy") as tmp:
                 np.save(tmp, outcome.oof, allow_pickle=False)
-            write_cv(trial_dir, folds=outcome.folds, params=outcome.params,
-                     seconds=time.perf_counter() - started, worker=self.tuner_id)
+            write_cv(
+                trial_dir,
+                folds=outcome.folds,
+                params=outcome.params,
+                seconds=time.perf_counter() - started,
+                worker=self.tuner_id,
+            )
             return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
         # The winner is retrained on all data at export; trials keep no model files.
@@ -251,22 +275,43 @@ def _make_tuner_class():
     return CVTuner
 
 
-def _manifest(config: SearchConfig, space: SearchSpace, train: Dataset, max_trials: int,
-              folds: int) -> dict[str, Any]:
+def _manifest(
+    config: SearchConfig, space: SearchSpace, train: Dataset, max_trials: int, folds: int
+) -> dict[str, Any]:
     import keras
 
     return {
         "name": config.name,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": {"max_trials": max_trials, "folds": folds, "seed": config.seed,
-                   "max_consecutive_failures": config.max_consecutive_failures},
-        "data": {"source": train.source, "train_size": len(train),
-                 "fingerprint": train.fingerprint()},
-        "space": {"name": space.name, "path": space.path, "text": space.text,
-                  "varying": space.varying()},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": {
+            "max_trials": max_trials,
+            "folds": folds,
+            "seed": config.seed,
+            "max_consecutive_failures": config.max_consecutive_failures,
+        },
+        "data": {
+            "source": train.source,
+            "train_size": len(train),
+            "fingerprint": train.fingerprint(),
+        },
+        "space": {
+            "name": space.name,
+            "path": space.path,
+            "text": space.text,
+            "varying": space.varying(),
+        },
         "backend": keras.backend.backend(),
         "versions": package_versions(),
     }
+
+
+def check_same_data(directory: Path, manifest: dict[str, Any], train: Dataset) -> None:
+    """Raises unless ``train`` is the training data the search ran on."""
+    if manifest.get("data", {}).get("fingerprint") != train.fingerprint():
+        raise SearchError(
+            f"{directory}: the search ran on other training data "
+            f"({manifest.get('data', {}).get('source')}); got {train.source}"
+        )
 
 
 def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -345,8 +390,9 @@ def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig):
     return splits, max_trials, folds
 
 
-def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
-               reporter: Reporter | None = None) -> SearchResult:
+def run_search(
+    train: Dataset, space: SearchSpace, config: SearchConfig, reporter: Reporter | None = None
+) -> SearchResult:
     """Runs (or resumes) a random search scored by stratified K-fold CV.
 
     Args:
@@ -392,10 +438,16 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
     CVTuner = _make_tuner_class()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner ..."
-            tuner = CVTuner(oracle, splits=splits, seed=config.seed, reporter=reporter,
-                            isolate=config.isolate,
-                            directory=str(config.directory), project_name=TUNER_DIR,
-                            overwrite=False)
+            tuner = CVTuner(
+                oracle,
+                splits=splits,
+                seed=config.seed,
+                reporter=reporter,
+                isolate=config.isolate,
+                directory=str(config.directory),
+                project_name=TUNER_DIR,
+                overwrite=False,
+            )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise SearchError(
             f"{config.directory / TUNER_DIR}: cannot resume, the keras-tuner state is damaged "
@@ -404,7 +456,7 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
         ) from None
     _drop_finished_retries(tuner.oracle)
     tuner_dir = config.directory / TUNER_DIR
-    done = sum(r.state.value == "COMPLETE" for r in load_records(tuner_dir))
+    done = sum(r.state is TrialState.COMPLETE for r in load_records(tuner_dir))
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
     try:
         tuner.search(train.images, train.labels, verbose=0)
@@ -412,7 +464,7 @@ def run_search(train: Dataset, space: SearchSpace, config: SearchConfig,
         if "consecutive failures" not in str(e):
             raise
         records = load_records(tuner_dir)
-        failed = [r for r in records if r.state.value == "FAILED"]
+        failed = [r for r in records if r.state is TrialState.FAILED]
         reason = failed[-1].reason if failed else "unknown"
         raise SearchError(
             f"{config.directory}: stopped after {config.max_consecutive_failures} failed trials in a "

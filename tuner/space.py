@@ -58,12 +58,27 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
     name: HyperparameterInfo(kind, low, high, v5, help_, short)
     for name, kind, low, high, v5, short, help_ in [
         ("input_batch_norm", bool, None, None, True, "in_bn", "BatchNormalization on the input"),
-        ("conv_blocks", int, 1, 4, 4, "blocks",
-         "blocks of [Conv2D, MaxPool, Dropout]; the 28 px image halves per block"),
+        (
+            "conv_blocks",
+            int,
+            1,
+            4,
+            4,
+            "blocks",
+            "blocks of [Conv2D, MaxPool, Dropout]; the 28 px image halves per block",
+        ),
         ("convs_per_block", int, 1, 3, 1, "convs", "Conv2D layers before each pooling"),
         ("conv_filters", int, 1, 1024, 256, "filters", "filters of every Conv2D"),
         ("kernel_size", int, 1, 7, 3, "kernel", "Conv2D kernel size (square, 'same' padding)"),
-        ("conv_batch_norm", bool, None, None, False, "conv_bn", "BatchNormalization after each Conv2D"),
+        (
+            "conv_batch_norm",
+            bool,
+            None,
+            None,
+            False,
+            "conv_bn",
+            "BatchNormalization after each Conv2D",
+        ),
         ("conv_dropout", float, 0.0, 0.9, 0.3, "c_drop", "dropout after each pooling"),
         ("dense_layers", int, 0, 8, 4, "dense", "Dense ReLU layers after Flatten"),
         ("dense_units", int, 1, 4096, 256, "units", "units of every Dense layer"),
@@ -71,8 +86,15 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
         ("learning_rate", float, 1e-6, 1.0, 1e-4, "lr", "Adam learning rate"),
         ("batch_size", int, 1, 8192, 64, "batch", "images per training step"),
         ("epochs", int, 1, 10_000, 100, "epochs", "passes over the training fold"),
-        ("augment_strength", float, 0.0, 3.0, 1.0, "aug",
-         "scales the seed's augmentation (shift 0.1, rotation 0.1 turn, zoom 0.15); 0 turns it off"),
+        (
+            "augment_strength",
+            float,
+            0.0,
+            3.0,
+            1.0,
+            "aug",
+            "scales the seed's augmentation (shift 0.1, rotation 0.1 turn, zoom 0.15); 0 turns it off",
+        ),
     ]
 }
 V5: dict[str, Any] = {name: info.v5 for name, info in HYPERPARAMETERS.items()}
@@ -117,11 +139,23 @@ class Hyperparameter:
     def add_to(self, hp) -> None:
         """Declares this hyperparameter on a keras-tuner ``HyperParameters``."""
         if self.type == "int":
-            hp.Int(self.name, int(self.min), int(self.max), step=self.step,
-                   sampling=self.sampling, default=self.default)
+            hp.Int(
+                self.name,
+                int(self.min),
+                int(self.max),
+                step=self.step,
+                sampling=self.sampling,
+                default=self.default,
+            )
         elif self.type == "float":
-            hp.Float(self.name, float(self.min), float(self.max), step=self.step,
-                     sampling=self.sampling, default=self.default)
+            hp.Float(
+                self.name,
+                float(self.min),
+                float(self.max),
+                step=self.step,
+                sampling=self.sampling,
+                default=self.default,
+            )
         elif self.type == "choice":
             hp.Choice(self.name, list(self.values), default=self.default)
         elif self.type == "boolean":
@@ -279,16 +313,16 @@ def _check_value(where: str, name: str, value: Any) -> Any:
     if not _is_a(value, info.kind):
         raise SpaceError(f"{where}: expected {info.kind.__name__}, got {value!r}")
     if info.kind is not bool and not (info.low <= value <= info.high):
-        raise SpaceError(f"{where}: must be within {info.low}..{info.high} ({info.help}), got {value!r}")
+        raise SpaceError(
+            f"{where}: must be within {info.low}..{info.high} ({info.help}), got {value!r}"
+        )
     return info.kind(value)
 
 
 def _parse_entry(path: Path, name: str, spec: Any) -> Hyperparameter:
     where = f"{path}: hyperparameters.{name}"
     if name not in HYPERPARAMETERS:
-        raise SpaceError(
-            f"{where}: unknown hyperparameter (known: {', '.join(HYPERPARAMETERS)})"
-        )
+        raise SpaceError(f"{where}: unknown hyperparameter (known: {', '.join(HYPERPARAMETERS)})")
     info = HYPERPARAMETERS[name]
     if not isinstance(spec, dict):
         return Hyperparameter(name=name, type="fixed", value=_check_value(where, name, spec))
@@ -310,10 +344,14 @@ def _parse_entry(path: Path, name: str, spec: Any) -> Hyperparameter:
     if kind == "fixed":
         if "value" not in spec:
             raise SpaceError(f"{where}: type 'fixed' needs a 'value'")
-        return Hyperparameter(name=name, type="fixed", value=_check_value(f"{where}.value", name, spec["value"]))
+        return Hyperparameter(
+            name=name, type="fixed", value=_check_value(f"{where}.value", name, spec["value"])
+        )
     if kind == "boolean":
         default = spec.get("default", info.v5)
-        return Hyperparameter(name=name, type="boolean", default=_check_value(f"{where}.default", name, default))
+        return Hyperparameter(
+            name=name, type="boolean", default=_check_value(f"{where}.default", name, default)
+        )
     if kind == "choice":
         values = spec.get("values")
         if not isinstance(values, list) or not values:
@@ -338,20 +376,28 @@ def _parse_entry(path: Path, name: str, spec: Any) -> Hyperparameter:
         raise SpaceError(f"{where}: min must be <= max, got min={low!r}, max={high!r}")
     sampling = spec.get("sampling", "linear")
     if sampling not in _SAMPLINGS:
-        raise SpaceError(f"{where}.sampling: expected one of {', '.join(_SAMPLINGS)}, got {sampling!r}")
+        raise SpaceError(
+            f"{where}.sampling: expected one of {', '.join(_SAMPLINGS)}, got {sampling!r}"
+        )
     if sampling != "linear" and low <= 0:
         raise SpaceError(f"{where}.sampling: {sampling!r} sampling needs min > 0, got min={low!r}")
     step = spec.get("step")
     if step is not None:
         if not _is_a(step, info.kind) or step <= 0:
-            raise SpaceError(f"{where}.step: expected a positive {info.kind.__name__}, got {step!r}")
+            raise SpaceError(
+                f"{where}.step: expected a positive {info.kind.__name__}, got {step!r}"
+            )
         if sampling != "linear":
-            raise SpaceError(f"{where}.step: a step needs linear sampling, got sampling={sampling!r}")
+            raise SpaceError(
+                f"{where}.step: a step needs linear sampling, got sampling={sampling!r}"
+            )
     default = spec.get("default")
     if default is not None:
         default = _check_value(f"{where}.default", name, default)
         if not low <= default <= high:
-            raise SpaceError(f"{where}.default: must be within min..max ({low}..{high}), got {default!r}")
+            raise SpaceError(
+                f"{where}.default: must be within min..max ({low}..{high}), got {default!r}"
+            )
     elif low <= info.v5 <= high and (step is None or (info.v5 - low) % step == 0):
         default = info.kind(info.v5)
     return Hyperparameter(

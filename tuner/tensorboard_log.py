@@ -21,8 +21,10 @@ from tuner.space import SearchSpace
 __all__ = ["LOG_DIR", "write_experiment", "write_trial", "read_scalars"]
 
 LOG_DIR = "tensorboard"
-METRICS = (("cv/val_accuracy", "CV accuracy (mean over folds)"),
-           ("cv/val_accuracy_std", "CV accuracy (std over folds)"))
+METRICS = (
+    ("cv/val_accuracy", "CV accuracy (mean over folds)"),
+    ("cv/val_accuracy_std", "CV accuracy (std over folds)"),
+)
 
 
 def _writer(directory: Path):
@@ -75,7 +77,9 @@ def write_trial(logdir: Path, record: TrialRecord) -> None:
     from tensorboard.plugins.hparams import summary_v2 as hparams
 
     trial_dir = Path(logdir) / f"trial_{record.trial_id}"
-    values = {k: v for k, v in record.hyperparameters.items() if isinstance(v, (bool, int, float, str))}
+    values = {
+        k: v for k, v in record.hyperparameters.items() if isinstance(v, (bool, int, float, str))
+    }
     writer = _writer(trial_dir)
     writer.add_event(_event(hparams.hparams_pb(values, trial_id=f"trial_{record.trial_id}")))
     if record.state is TrialState.COMPLETE:

@@ -47,9 +47,15 @@ def fold_seed(seed: int, trial_id: str, fold: int) -> int:
     return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
 
 
-def train_trial(values: dict[str, Any], x: np.ndarray, y: np.ndarray,
-                splits: list[tuple[np.ndarray, np.ndarray]], seed: int, trial_id: str,
-                emit: Emit | None = None) -> TrialOutcome:
+def train_trial(
+    values: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    trial_id: str,
+    emit: Emit | None = None,
+) -> TrialOutcome:
     """Trains and scores one point of the space on every fold, in this process.
 
     Raises:
@@ -80,8 +86,13 @@ def train_trial(values: dict[str, Any], x: np.ndarray, y: np.ndarray,
         x_val, y_val = x[val_idx], y[val_idx]
         started = time.perf_counter()
         history = model.fit(
-            x[train_idx], y[train_idx], validation_data=(x_val, y_val), epochs=epochs,
-            batch_size=batch_size, shuffle=True, verbose=0,
+            x[train_idx],
+            y[train_idx],
+            validation_data=(x_val, y_val),
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
             callbacks=[keras.callbacks.TerminateOnNaN(), epoch_callback(Forward(), epochs)],
         )
         seconds = time.perf_counter() - started
@@ -101,12 +112,18 @@ def train_trial(values: dict[str, Any], x: np.ndarray, y: np.ndarray,
             )
         oof[val_idx] = probabilities.astype(np.float16)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_val))
-        results.append(FoldResult(
-            fold=fold, val_accuracy=accuracy,
-            val_loss=float(logs.get("val_loss", [math.nan])[-1]), epochs=len(losses),
-            train_seconds=seconds, train_size=len(train_idx), val_size=len(val_idx),
-            history=logs,
-        ))
+        results.append(
+            FoldResult(
+                fold=fold,
+                val_accuracy=accuracy,
+                val_loss=float(logs.get("val_loss", [math.nan])[-1]),
+                epochs=len(losses),
+                train_seconds=seconds,
+                train_size=len(train_idx),
+                val_size=len(val_idx),
+                history=logs,
+            )
+        )
         emit("fold_end", fold=fold, val_accuracy=accuracy, seconds=seconds)
         del model
     keras.backend.clear_session()
@@ -151,8 +168,9 @@ def _worker_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid:
         messages.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
 
 
-def run_in_worker(target: Callable, kwargs: dict[str, Any], emit: Emit | None = None,
-                  poll_seconds: float = 0.5) -> Any:
+def run_in_worker(
+    target: Callable, kwargs: dict[str, Any], emit: Emit | None = None, poll_seconds: float = 0.5
+) -> Any:
     """Runs ``target(**kwargs, emit=...)`` in a fresh spawned process; returns its result.
 
     Events the target emits are replayed here through ``emit``. A worker that dies (killed, out of
@@ -162,8 +180,9 @@ def run_in_worker(target: Callable, kwargs: dict[str, Any], emit: Emit | None = 
     emit = emit or (lambda name, **fields: None)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    worker = context.Process(target=_worker_main, args=(target, kwargs, messages, os.getpid()),
-                             daemon=True)
+    worker = context.Process(
+        target=_worker_main, args=(target, kwargs, messages, os.getpid()), daemon=True
+    )
     worker.start()
     try:
         while True:
@@ -176,8 +195,11 @@ def run_in_worker(target: Callable, kwargs: dict[str, Any], emit: Emit | None = 
                         kind, payload, detail = messages.get(timeout=poll_seconds)
                     except queue_module.Empty:
                         code = worker.exitcode
-                        why = (f"killed by signal {-code}" if code is not None and code < 0
-                               else f"exit status {code}")
+                        why = (
+                            f"killed by signal {-code}"
+                            if code is not None and code < 0
+                            else f"exit status {code}"
+                        )
                         hint = " (out of memory?)" if code in (-9, 137) else ""
                         raise TrialFailed(f"the trial's worker process died: {why}{hint}") from None
                 else:
@@ -207,4 +229,3 @@ def train_trial_in_worker(values, x, y, splits, seed, trial_id, emit=None) -> Tr
         dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id),
         emit,
     )
-

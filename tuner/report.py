@@ -1,0 +1,80 @@
+"""Error analysis of a search's winner, from its out-of-fold predictions, as files and a record.
+
+``digit-tuner report`` prints what ``analyse`` returns and ``write_report`` draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tuner.analysis import ErrorAnalysis, error_analysis
+from tuner.data import DigitData
+from tuner.errors import SearchError
+from tuner.io import write_json_atomic
+from tuner.records import OOF_FILE, TrialRecord, TrialState, best_record, load_records
+from tuner.search import TUNER_DIR, check_same_data, read_manifest
+
+__all__ = ["analyse", "write_report", "REPORT_FILE"]
+
+REPORT_FILE = "report.json"
+
+
+def analyse(
+    directory: Path, data: DigitData, trial_id: str | None = None
+) -> tuple[TrialRecord, ErrorAnalysis]:
+    """Error analysis of one completed trial (default: the best) of a search.
+
+    Raises:
+        SearchError: no such completed trial, other training data, unreadable predictions.
+    """
+    directory = Path(directory)
+    check_same_data(directory, read_manifest(directory), data.train)
+    records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
+    record = records.get(trial_id) if trial_id else best_record(list(records.values()))
+    if record is None or record.state is not TrialState.COMPLETE:
+        which = f"trial {trial_id!r}" if trial_id else "trial"
+        raise SearchError(f"{directory}: no completed {which} to analyse")
+    oof_path = Path(record.path) / OOF_FILE
+    try:
+        oof = np.load(oof_path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise SearchError(f"{oof_path}: unreadable out-of-fold predictions ({e})") from None
+    return record, error_analysis(record.trial_id, oof, data.train.labels)
+
+
+def write_report(
+    directory: Path, analysis: ErrorAnalysis, data: DigitData, plots: Path
+) -> list[Path]:
+    """Writes the pictures and ``report.json``; returns the pictures' paths."""
+    from tuner.plots import confidence_histograms, confusion_png, misclassified_grid
+
+    title = (
+        f"Trial {analysis.trial_id}: out-of-fold confusion matrix "
+        f"(accuracy {100 * analysis.accuracy:.2f} %)"
+    )
+    paths = [
+        confusion_png(analysis.confusion, plots / "confusion_matrix.png", title),
+        misclassified_grid(
+            data.train.images,
+            data.train.labels,
+            analysis.predicted,
+            analysis.confidence,
+            analysis.wrong,
+            plots / "misclassified.png",
+        ),
+        confidence_histograms(analysis.confidence, analysis.correct, plots / "confidence.png"),
+    ]
+    write_json_atomic(
+        Path(directory) / REPORT_FILE,
+        {
+            "trial_id": analysis.trial_id,
+            "oof_accuracy": analysis.accuracy,
+            "confusion_matrix": analysis.confusion.tolist(),
+            "precision": analysis.precision,
+            "recall": analysis.recall,
+            "wrong": int(len(analysis.wrong)),
+        },
+    )
+    return paths
