@@ -185,3 +185,9 @@ def test_keras_tuner_state_is_written_atomically(tmp_path, tiny_train, tiny_spac
     assert getattr(utils.save_json, "_atomic", False)
     leftovers = [p for p in (tmp_path / "a").rglob(".*") if p.is_file()]
     assert leftovers == []
+
+
+def test_a_trial_directory_without_trial_json_is_a_trial_being_created(tmp_path):
+    """Another process may have created trial_7/ and not yet written its trial.json."""
+    (tmp_path / "tuner" / "trial_7").mkdir(parents=True)
+    assert load_records(tmp_path / "tuner") == []

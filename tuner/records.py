@@ -174,7 +174,13 @@ def load_records(tuner_dir: str | Path) -> list[TrialRecord]:
     tuner_dir = Path(tuner_dir)
     if not tuner_dir.is_dir():
         return []
-    records = [_read_trial(d) for d in sorted(tuner_dir.glob("trial_*")) if d.is_dir()]
+    # keras-tuner creates a trial's directory just before its trial.json: a directory without one
+    # is a trial being created (another process of a distributed search may be at it), not damage.
+    records = [
+        _read_trial(d)
+        for d in sorted(tuner_dir.glob("trial_*"))
+        if d.is_dir() and (d / "trial.json").exists()
+    ]
     return sorted(records, key=lambda r: int(r.trial_id) if r.trial_id.isdigit() else r.trial_id)
 
 
