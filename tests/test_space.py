@@ -25,8 +25,13 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
         "epochs",
         "batch_size",
     }
-    quick = load_space("search_spaces/quick.toml")
-    assert quick.search.max_trials >= 2 and quick.search.folds == 5
+    quick = load_space("search_spaces/quick.toml")  # the CPU profile
+    assert quick.search.max_trials >= 2 and quick.search.folds == 3
+    assert quick.search.prune and quick.search.time_budget <= 25
+    full = load_space("full")  # the GPU profile: the seed's augmentation, v5's neighbourhood
+    assert full.search.folds == 5 and full.search.prune
+    assert full.default_values()["augment_strength"] == 1.0
+    assert full.default_values()["conv_batch_norm"] and full.default_values()["lr_decay"]
 
 
 def test_space_becomes_keras_tuner_hyperparameters():

@@ -80,6 +80,51 @@ OverwriteOption = Annotated[
 FailuresOption = Annotated[
     int, typer.Option("--max-failures", min=1, help="Stop after this many failed trials in a row.")
 ]
+
+
+class Oracle(str, Enum):
+    random = "random"
+    bayesian = "bayesian"
+    hyperband = "hyperband"
+
+
+OracleOption = Annotated[
+    Optional[Oracle],
+    typer.Option(
+        "--oracle",
+        help="keras-tuner oracle that picks the trials (default: the space's, else random).",
+        show_default=False,
+    ),
+]
+PruneOption = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--prune/--no-prune",
+        help="Stop a trial after a fold when it cannot reach the best trial "
+        "(random, bayesian; default: the space's).",
+        show_default=False,
+    ),
+]
+EarlyStoppingOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--early-stopping",
+        min=0,
+        help="Patience in epochs: stop a fold when accuracy on 10 % of its training part stops "
+        "improving, and retrain the winner for its best epoch (0: off; default: the space's).",
+        show_default=False,
+    ),
+]
+TimeBudgetOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--time-budget",
+        min=0,
+        help="Minutes: start no trial that would end past this, judging by the longest "
+        "finished trial (0: no budget; default: the space's).",
+        show_default=False,
+    ),
+]
 SearchDataOption = Annotated[
     Optional[str],
     typer.Option(
@@ -131,20 +176,17 @@ def _default_name(space_name: str, data: str | None) -> str:
     return f"{space_name}-{label}"
 
 
-def _search(
-    data,
-    space,
-    name,
-    results_dir,
-    trials,
-    folds,
-    seed,
-    overwrite,
-    max_failures,
-    in_process,
-    *,
-    with_test: bool,
-):
+def _settings(**kwargs) -> dict:
+    """The SearchConfig fields the search commands share (``in_process`` becomes ``isolate``)."""
+    kwargs["isolate"] = not kwargs.pop("in_process", False)
+    kwargs["max_trials"] = kwargs.pop("trials", None)
+    kwargs["max_consecutive_failures"] = kwargs.pop("max_failures", 3)
+    if kwargs.get("oracle") is not None:
+        kwargs["oracle"] = kwargs["oracle"].value
+    return kwargs
+
+
+def _search(data, space, settings: dict, *, with_test: bool):
     """Loads and checks everything, then runs the search. Returns (data, space, result)."""
     from tuner.data import load_data
     from tuner.render import make_reporter
@@ -154,14 +196,7 @@ def _search(
     space_obj = load_space(space)
     digits = load_data(data, test=with_test)
     config = SearchConfig(
-        name=name or _default_name(space_obj.name, data),
-        results_dir=results_dir,
-        max_trials=trials,
-        folds=folds,
-        seed=seed,
-        overwrite=overwrite,
-        max_consecutive_failures=max_failures,
-        isolate=not in_process,
+        **{**settings, "name": settings["name"] or _default_name(space_obj.name, data)}
     )
     _import_keras()
     reporter = make_reporter(console, space_obj.varying())
@@ -206,6 +241,12 @@ def _show_trials(directory: Path, shown=None) -> None:
             best_id=best.trial_id if best else None,
         )
     )
+    if best is not None:
+        console.print(
+            f"best: trial {best.trial_id}, out-of-fold accuracy {100 * best.oof_accuracy:.2f} % "
+            f"over {sum(f.val_size for f in best.folds):,} training images",
+            highlight=False,
+        )
 
 
 def _export(directory: Path, digits) -> None:
@@ -221,7 +262,8 @@ def _export(directory: Path, digits) -> None:
     best = result.best
     console.print(
         f"[bold]best trial {best.trial_id}[/]: CV accuracy {format_score(best.mean, best.std)} % "
-        f"over {len(best.folds)} folds",
+        f"over {len(best.folds)} folds; out-of-fold accuracy {100 * best.oof_accuracy:.2f} % "
+        f"on {sum(f.val_size for f in best.folds):,} images",
         highlight=False,
     )
     console.print(f"model:      {result.model_path}", highlight=False)
@@ -253,6 +295,10 @@ def search(
     overwrite: OverwriteOption = False,
     max_failures: FailuresOption = 3,
     in_process: InProcessOption = False,
+    oracle: OracleOption = None,
+    prune: PruneOption = None,
+    early_stopping: EarlyStoppingOption = None,
+    time_budget: TimeBudgetOption = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -275,23 +321,23 @@ def search(
     ] = None,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
+    settings = _settings(
+        name=name,
+        results_dir=results_dir,
+        trials=trials,
+        folds=folds,
+        seed=seed,
+        overwrite=overwrite,
+        max_failures=max_failures,
+        in_process=in_process,
+        oracle=oracle,
+        prune=prune,
+        early_stopping=early_stopping,
+        time_budget=time_budget,
+    )
     with _user_errors():
         if workers or port is not None:
-            directory = _distributed(
-                data,
-                space,
-                name,
-                results_dir,
-                trials,
-                folds,
-                seed,
-                overwrite,
-                max_failures,
-                in_process,
-                workers,
-                bind,
-                port,
-            )
+            directory = _distributed(data, space, settings, workers, bind, port)
             from tuner.records import best_record, load_records
             from tuner.search import TUNER_DIR
 
@@ -299,67 +345,46 @@ def search(
             if best_record(load_records(directory / TUNER_DIR)) is None:
                 raise _no_completed(directory)
             return
-        _, _, result = _search(
-            data,
-            space,
-            name,
-            results_dir,
-            trials,
-            folds,
-            seed,
-            overwrite,
-            max_failures,
-            in_process,
-            with_test=False,
-        )
+        _, _, result = _search(data, space, settings, with_test=False)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
 
 
-def _search_args(
-    data, space_path, name, results_dir, trials, folds, seed, max_failures, in_process
-) -> list[str]:
+def _search_args(data, space_path, settings: dict) -> list[str]:
     """The `digit-tuner search` arguments that every process of a distributed search gets."""
     args = [
         "search",
         "--space",
         str(Path(space_path).resolve()),
         "--name",
-        name,
+        settings["name"],
         "--results-dir",
-        str(Path(results_dir).resolve()),
+        str(Path(settings["results_dir"]).resolve()),
         "--seed",
-        str(seed),
+        str(settings["seed"]),
         "--max-failures",
-        str(max_failures),
+        str(settings["max_consecutive_failures"]),
     ]
     if data is not None:
         args += ["--data", data if data == "embedded" else str(Path(data).resolve())]
-    if trials is not None:
-        args += ["--trials", str(trials)]
-    if folds is not None:
-        args += ["--folds", str(folds)]
-    if in_process:
+    for key, flag in (
+        ("max_trials", "--trials"),
+        ("folds", "--folds"),
+        ("oracle", "--oracle"),
+        ("early_stopping", "--early-stopping"),
+        ("time_budget", "--time-budget"),
+    ):
+        if settings.get(key) is not None:
+            args += [flag, str(settings[key])]
+    if settings.get("prune") is not None:
+        args.append("--prune" if settings["prune"] else "--no-prune")
+    if not settings["isolate"]:
         args.append("--in-process")
     return args
 
 
-def _distributed(
-    data,
-    space,
-    name,
-    results_dir,
-    trials,
-    folds,
-    seed,
-    overwrite,
-    max_failures,
-    in_process,
-    workers,
-    bind,
-    port,
-) -> Path:
+def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
     """Checks everything here, then runs a chief and local workers (tuner.distributed)."""
     from tuner.data import load_data
     from tuner.distributed import launch
@@ -370,15 +395,8 @@ def _distributed(
 
     space_obj = load_space(space)
     digits = load_data(data, test=False)
-    config = SearchConfig(
-        name=name or _default_name(space_obj.name, data),
-        results_dir=results_dir,
-        max_trials=trials,
-        folds=folds,
-        seed=seed,
-        overwrite=overwrite,
-        max_consecutive_failures=max_failures,
-    )
+    settings = {**settings, "name": settings["name"] or _default_name(space_obj.name, data)}
+    config = SearchConfig(**settings)
     _import_keras()
     prepare_search(digits.train, space_obj, config)  # bad options fail here, before any process
     reporter = make_reporter(console, space_obj.varying())
@@ -390,17 +408,7 @@ def _distributed(
                 seen.add(record.trial_id)
                 reporter.trial_end(record)
 
-    args = _search_args(
-        data,
-        space_obj.path,
-        config.name,
-        results_dir,
-        trials,
-        folds,
-        seed,
-        max_failures,
-        in_process,
-    )
+    args = _search_args(data, space_obj.path, settings)
     try:
         result = launch(
             args,
@@ -448,6 +456,10 @@ def worker(
     seed: SeedOption = 0,
     max_failures: FailuresOption = 3,
     in_process: InProcessOption = False,
+    oracle: OracleOption = None,
+    prune: PruneOption = None,
+    early_stopping: EarlyStoppingOption = None,
+    time_budget: TimeBudgetOption = None,
 ) -> None:
     """Join a distributed search: run trials that the chief at HOST:PORT hands out."""
     import socket
@@ -464,19 +476,20 @@ def worker(
         os.environ.update(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
-        _search(
-            data,
-            space,
-            name,
-            results_dir,
-            trials,
-            folds,
-            seed,
-            False,
-            max_failures,
-            in_process,
-            with_test=False,
+        settings = _settings(
+            name=name,
+            results_dir=results_dir,
+            trials=trials,
+            folds=folds,
+            seed=seed,
+            max_failures=max_failures,
+            in_process=in_process,
+            oracle=oracle,
+            prune=prune,
+            early_stopping=early_stopping,
+            time_budget=time_budget,
         )
+        _search(data, space, settings, with_test=False)
 
 
 def _no_completed(directory: Path) -> UserError:
@@ -493,6 +506,7 @@ class Format(str, Enum):
 
 class Status(str, Enum):
     complete = "complete"
+    pruned = "pruned"
     failed = "failed"
     running = "running"
 
@@ -537,7 +551,9 @@ def _write_csv(records, varying) -> None:
 
     names = list(dict.fromkeys([*varying, *(n for r in records for n in r.hyperparameters)]))
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["trial_id", "state", "mean", "std", *names, "params", "seconds", "reason"])
+    writer.writerow(
+        ["trial_id", "state", "mean", "std", "oof_accuracy", *names, "params", "seconds", "reason"]
+    )
     for r in records:
         writer.writerow(
             [
@@ -545,6 +561,7 @@ def _write_csv(records, varying) -> None:
                 r.state.value,
                 r.mean,
                 r.std,
+                r.oof_accuracy,
                 *(r.hyperparameters.get(n) for n in names),
                 r.params,
                 r.seconds,
@@ -719,22 +736,28 @@ def run(
     overwrite: OverwriteOption = False,
     max_failures: FailuresOption = 3,
     in_process: InProcessOption = False,
+    oracle: OracleOption = None,
+    prune: PruneOption = None,
+    early_stopping: EarlyStoppingOption = None,
+    time_budget: TimeBudgetOption = None,
 ) -> None:
     """Search, then export the winner: the whole job in one command."""
+    settings = _settings(
+        name=name,
+        results_dir=results_dir,
+        trials=trials,
+        folds=folds,
+        seed=seed,
+        overwrite=overwrite,
+        max_failures=max_failures,
+        in_process=in_process,
+        oracle=oracle,
+        prune=prune,
+        early_stopping=early_stopping,
+        time_budget=time_budget,
+    )
     with _user_errors():
-        digits, _, result = _search(
-            data,
-            space,
-            name,
-            results_dir,
-            trials,
-            folds,
-            seed,
-            overwrite,
-            max_failures,
-            in_process,
-            with_test=True,
-        )
+        digits, _, result = _search(data, space, settings, with_test=True)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)

@@ -75,7 +75,7 @@ def export_best(
     """
     import keras
 
-    from tuner.model import build_model
+    from tuner.model import build_model, resolve_values
     from tuner.progress import epoch_callback
 
     reporter = reporter or Reporter()
@@ -87,12 +87,15 @@ def export_best(
         raise SearchError(f"{data.test.source}: no test images to predict")
 
     seed = int(manifest["config"]["seed"])
-    epochs = int(best.hyperparameters["epochs"])
-    batch_size = int(best.hyperparameters["batch_size"])
+    values = resolve_values(best.hyperparameters)
+    # With early stopping, each fold found its best epoch: retrain for their median.
+    epochs = best.retrain_epochs or int(values["epochs"])
+    values["epochs"] = epochs
+    batch_size = int(values["batch_size"])
     keras.backend.clear_session()
     gc.collect()
     keras.utils.set_random_seed(seed)
-    model = build_model(best.hyperparameters, seed=seed)
+    model = build_model(values, seed=seed, train_size=len(data.train))
     reporter.retrain_begin(trial_id=best.trial_id, epochs=epochs, images=len(data.train))
     started = time.perf_counter()
     model.fit(
@@ -128,12 +131,14 @@ def export_best(
         "hyperparameters": best.hyperparameters,
         "cv_mean": best.mean,
         "cv_std": best.std,
+        "oof_accuracy": best.oof_accuracy,
         "folds": [
             {
                 "fold": f.fold,
                 "val_accuracy": f.val_accuracy,
                 "val_loss": f.val_loss,
                 "epochs": f.epochs,
+                "best_epoch": f.best_epoch,
                 "train_seconds": f.train_seconds,
             }
             for f in best.folds

@@ -8,37 +8,65 @@ same, ReLU, MaxPool, Dropout 0.3]; Flatten; 4 x [Dense 256 ReLU, Dropout 0.3]; s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import keras
+from keras import ops
 
 from tuner.augment import DigitAugmentation
 from tuner.data import IMAGE_SIZE, N_CLASSES
 from tuner.space import V5
 
-__all__ = ["build_model", "resolve_values"]
+__all__ = ["SparseSmoothedCrossentropy", "build_model", "resolve_values"]
 
 
 def resolve_values(hp: Any) -> dict[str, Any]:
     """The full set of hyperparameter values: v5's, overridden by those given.
 
     Args:
-        hp: a keras-tuner ``HyperParameters`` or a mapping of names to values.
+        hp: a keras-tuner ``HyperParameters`` or a mapping of names to values. Hyperband's
+            ``tuner/*`` entries are dropped, ``tuner/epochs`` replacing ``epochs``.
     """
     values = hp.values if hasattr(hp, "values") and not isinstance(hp, Mapping) else hp
+    # keras-tuner's Hyperband adds its own entries; "tuner/epochs" is the budget of this round.
+    tuner_epochs = values.get("tuner/epochs")
+    values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+    if tuner_epochs is not None:
+        values["epochs"] = int(tuner_epochs)
     unknown = set(values) - set(V5)
     if unknown:
         raise ValueError(f"unknown hyperparameter {sorted(unknown)[0]!r} (known: {', '.join(V5)})")
     return {**V5, **values}
 
 
-def build_model(hp: Any, *, seed: int | None = None) -> keras.Model:
+@keras.saving.register_keras_serializable(package="digit_tuner")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy against integer labels with label smoothing (Keras' sparse loss has none)."""
+
+    def __init__(self, label_smoothing=0.0, name="sparse_smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        target = ops.one_hot(labels, N_CLASSES, dtype=y_pred.dtype)
+        target = target * (1.0 - self.label_smoothing) + self.label_smoothing / N_CLASSES
+        return keras.losses.categorical_crossentropy(target, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = None) -> keras.Model:
     """Builds and compiles the CNN for one point of a search space.
 
     Args:
         hp: a keras-tuner ``HyperParameters`` or a mapping; missing names take v5's value.
         seed: seed of the augmentation layer's random stream.
+        train_size: images per epoch; with ``lr_decay`` it sets the length of the cosine decay
+            (``epochs`` x steps per epoch). Without it the decay spans one step per epoch.
 
     Returns:
         A compiled model that takes (N, 28, 28, 1) pixels in 0..255 (any numeric dtype) and
@@ -72,9 +100,18 @@ def build_model(hp: Any, *, seed: int | None = None) -> keras.Model:
     outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
 
     model = keras.Model(inputs, outputs, name="digit_cnn")
+    learning_rate = v["learning_rate"]
+    if v["lr_decay"]:
+        steps = int(v["epochs"]) * max(1, math.ceil((train_size or 1) / int(v["batch_size"])))
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    loss = (
+        SparseSmoothedCrossentropy(v["label_smoothing"])
+        if v["label_smoothing"] > 0
+        else "sparse_categorical_crossentropy"
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=v["learning_rate"]),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=loss,
         metrics=["accuracy"],
     )
     return model

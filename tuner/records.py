@@ -38,6 +38,7 @@ class TrialState(str, enum.Enum):
 
     RUNNING = "RUNNING"  # started and not finished (or interrupted: a resumed search redoes it)
     COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"  # stopped after some folds: it could not reach the best trial's score
     FAILED = "FAILED"
 
     @classmethod
@@ -61,6 +62,7 @@ class FoldResult:
     train_size: int
     val_size: int
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch Keras logs
+    best_epoch: int | None = None  # with early stopping: the epoch (from 1) whose weights were kept
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,20 @@ class TrialRecord:
         if not self.folds:
             return None
         return statistics.fmean(f.val_accuracy for f in self.folds)
+
+    @property
+    def oof_accuracy(self) -> float | None:
+        """Accuracy over every out-of-fold prediction (folds weighted by their size)."""
+        if not self.folds:
+            return None
+        right = sum(f.val_accuracy * f.val_size for f in self.folds)
+        return right / sum(f.val_size for f in self.folds)
+
+    @property
+    def retrain_epochs(self) -> int | None:
+        """With early stopping, the median of the folds' best epochs; else None (use ``epochs``)."""
+        best = [f.best_epoch for f in self.folds if f.best_epoch is not None]
+        return max(1, round(statistics.median(best))) if best else None
 
     @property
     def std(self) -> float | None:
@@ -108,6 +124,7 @@ class TrialRecord:
         data["state"] = self.state.value
         data["mean"] = self.mean
         data["std"] = self.std
+        data["oof_accuracy"] = self.oof_accuracy
         return data
 
 
@@ -118,8 +135,12 @@ def write_cv(
     params: int,
     seconds: float,
     worker: str | None = None,
+    pruned: str | None = None,
 ) -> None:
-    """Writes a trial's CV results (atomically) beside keras-tuner's trial.json."""
+    """Writes a trial's CV results (atomically) beside keras-tuner's trial.json.
+
+    ``pruned`` is why the trial stopped before its last fold (None: it ran every fold).
+    """
     write_json_atomic(
         Path(trial_dir) / CV_FILE,
         {
@@ -127,6 +148,7 @@ def write_cv(
             "params": params,
             "seconds": seconds,
             "worker": worker,
+            "pruned": pruned,
         },
     )
 
@@ -144,6 +166,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
     state = TrialState.from_keras_tuner(status)
     folds: tuple[FoldResult, ...] = ()
     params = seconds = worker = None
+    message = trial.get("message")
     cv_path = trial_dir / CV_FILE
     if state is TrialState.COMPLETE:
         try:
@@ -151,6 +174,8 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
             folds = tuple(FoldResult(**f) for f in cv["folds"])
             params, seconds = cv["params"], cv["seconds"]
             worker = cv.get("worker")
+            if cv.get("pruned"):
+                state, message = TrialState.PRUNED, cv["pruned"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
             raise SearchError(
                 f"{cv_path}: unreadable CV record ({type(e).__name__}: {e}); "
@@ -163,7 +188,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
         folds=folds,
         params=params,
         seconds=seconds,
-        message=trial.get("message"),
+        message=message,
         path=str(trial_dir),
         worker=worker,
     )

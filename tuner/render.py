@@ -74,11 +74,13 @@ def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
 
 _STATE_LABEL = {
     TrialState.COMPLETE: "done",
+    TrialState.PRUNED: "pruned",
     TrialState.FAILED: "failed",
     TrialState.RUNNING: "running",
 }
 _STATE_STYLE = {
     TrialState.COMPLETE: "green",
+    TrialState.PRUNED: "cyan",
     TrialState.FAILED: "red",
     TrialState.RUNNING: "yellow",
 }
@@ -290,7 +292,10 @@ class RichReporter(Reporter):
                 f"in {_format_seconds(record.seconds)}" + ("  [bold]new best[/]" if is_best else "")
             )
         else:
-            self.console.print(f"  [red]{record.state.value}[/]: {record.reason}", highlight=False)
+            style = _STATE_STYLE.get(record.state, "red")
+            self.console.print(
+                f"  [{style}]{_STATE_LABEL[record.state]}[/]: {record.reason}", highlight=False
+            )
 
     def search_end(self, records):
         self.progress.stop()
@@ -346,7 +351,10 @@ def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
     head = f"trial {record.trial_id}: {_STATE_LABEL[record.state]}"
     if record.state is TrialState.COMPLETE:
         head += f", CV accuracy {format_score(record.mean, record.std)} %"
+        head += f" (out-of-fold {100 * record.oof_accuracy:.2f} %)"
         head += f", {_format_count(record.params)} parameters, {_format_seconds(record.seconds)}"
+    elif record.state is TrialState.PRUNED:
+        head += f": {record.reason}"
     parts.append(head)
     hp = _compact_table("hyperparameters (* searched)")
     hp.add_column("name")
@@ -356,7 +364,11 @@ def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
     parts.append(hp)
     if record.folds:
         folds = _compact_table("folds (curve: validation accuracy per epoch)")
-        for column in ("fold", "val acc %", "val loss", "epochs", "time", "curve"):
+        stopped_early = any(f.best_epoch is not None for f in record.folds)
+        columns = ["fold", "val acc %", "val loss", "epochs", "time", "curve"]
+        if stopped_early:
+            columns.insert(4, "best ep")
+        for column in columns:
             folds.add_column(column, justify="left" if column == "curve" else "right")
         curves = [f.history.get("val_accuracy", []) for f in record.folds]
         values = [v for c in curves for v in c]
@@ -367,6 +379,7 @@ def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
                 f"{100 * fold.val_accuracy:.2f}",
                 f"{fold.val_loss:.4f}",
                 str(fold.epochs),
+                *([str(fold.best_epoch or "-")] if stopped_early else []),
                 _format_seconds(fold.train_seconds),
                 sparkline(curve, low, high),
             )

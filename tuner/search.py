@@ -41,7 +41,9 @@ from tuner.space import SearchSpace
 __all__ = [
     "OBJECTIVE",
     "SearchConfig",
+    "SearchPlan",
     "SearchResult",
+    "hyperband_trials",
     "fold_indices",
     "prepare_search",
     "run_search",
@@ -68,6 +70,15 @@ class SearchConfig:
     seed: int = 0  # seeds the oracle, the fold assignment and every model
     overwrite: bool = False  # delete an existing search of the same name first
     max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
+    oracle: str | None = None  # random, bayesian or hyperband (keras-tuner's oracles)
+    prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
+    # A trial is pruned when its mean over the folds so far, or an epoch of a fold, is below the
+    # best trial's minus max(prune_margin, 2 x the best trial's fold std) (accuracy, a fraction).
+    prune_margin: float = 0.002
+    early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
+    # Minutes: start no trial that would end past this (a trial is expected to take as long as
+    # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
+    time_budget: float | None = None
     # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
@@ -75,6 +86,46 @@ class SearchConfig:
     @property
     def directory(self) -> Path:
         return Path(self.results_dir) / self.name
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A search's settings once the options and the space's [search] table are merged."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    max_trials: int  # for hyperband: the trials its brackets make
+    folds: int
+    oracle: str
+    prune: bool
+    early_stopping: int | None
+    time_budget: float | None  # minutes
+
+
+def hyperband_epochs(space: SearchSpace) -> int:
+    """Hyperband's largest budget: the space's (largest) number of epochs."""
+    entry = next(e for e in space.hyperparameters if e.name == "epochs")
+    if entry.type == "fixed":
+        return int(entry.value)
+    if entry.type == "choice":
+        return int(max(entry.values))
+    return int(entry.max)
+
+
+def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
+    """How many trials one iteration of keras-tuner's Hyperband runs (its bracket arithmetic)."""
+    import math
+
+    brackets = 0
+    epochs = max_epochs
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end = math.ceil(1 + math.log(max_epochs, factor))
+    total = 0
+    for bracket in range(brackets):
+        for round_num in range(bracket + 1):
+            total += math.ceil(end / (bracket + 1) * factor ** (bracket - round_num))
+    return total
 
 
 @dataclass(frozen=True)
@@ -201,18 +252,87 @@ def _drop_finished_retries(oracle) -> None:
                 end_order.append(trial_id)
 
 
+def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
+    import keras_tuner
+
+    common = dict(
+        objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+        # keras-tuner takes seed=0 for "no seed" (`seed or random.randint(...)`): shift by one so
+        # that every seed, 0 included, gives a reproducible sequence of trials.
+        seed=config.seed + 1,
+        hyperparameters=space.to_keras_tuner(),
+        tune_new_entries=False,
+        allow_new_entries=False,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=config.max_consecutive_failures,
+    )
+    if plan.oracle == "bayesian":
+        return keras_tuner.oracles.BayesianOptimizationOracle(
+            max_trials=plan.max_trials, num_initial_points=min(plan.max_trials, 3), **common
+        )
+    if plan.oracle == "hyperband":
+        return keras_tuner.oracles.HyperbandOracle(
+            max_epochs=hyperband_epochs(space), factor=3, hyperband_iterations=1, **common
+        )
+    return keras_tuner.oracles.RandomSearchOracle(max_trials=plan.max_trials, **common)
+
+
+def _prune_rule(records: list[TrialRecord], margin: float, values: dict[str, Any]):
+    """The bar a new trial must clear (``tuner.trainer.PruneRule``), or None before any trial.
+
+    The margin is the larger of ``margin`` and twice the best trial's fold std: a single fold's
+    score is that noisy. Epoch-by-epoch curves are compared only between trials that train for
+    the same number of epochs (their learning-rate schedules then match).
+    """
+    from tuner.model import resolve_values
+    from tuner.trainer import PruneRule
+
+    best = best_record(records)
+    if best is None:
+        return None
+    margin = max(margin, 2 * (best.std or 0.0))
+    same_epochs = resolve_values(best.hyperparameters)["epochs"] == resolve_values(values)["epochs"]
+    curves = ()
+    if same_epochs and all(f.best_epoch is None for f in best.folds):
+        curves = tuple(tuple(f.history.get("val_accuracy", ())) for f in best.folds)
+    return PruneRule(best_mean=best.mean, margin=margin, curves=curves)
+
+
+_clock = time.monotonic  # the time budget's clock (tests replace it)
+
+
+class _BudgetSpent(Exception):
+    """The time budget leaves no room for another trial."""
+
+
 def _make_tuner_class():
     import keras_tuner
 
     class CVTuner(keras_tuner.Tuner):
         """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation."""
 
-        def __init__(self, oracle, *, splits, seed, reporter, isolate, **kwargs):
+        def __init__(self, oracle, *, plan, prune_margin, seed, reporter, isolate, **kwargs):
             super().__init__(oracle=oracle, hypermodel=None, **kwargs)
-            self.splits = splits
+            self.plan = plan
+            self.splits = plan.splits
+            self.prune_margin = prune_margin
             self.seed = seed
+            self.started = _clock()
             self.reporter = reporter
             self.isolate = isolate
+
+        def pre_create_trial(self):
+            super().pre_create_trial()
+            if self.plan.time_budget is None:
+                return
+            finished = [r.seconds or 0.0 for r in load_records(self.project_dir) if r.folds]
+            expected = max(finished, default=0.0)
+            elapsed = _clock() - self.started
+            if elapsed + expected > 60 * self.plan.time_budget:
+                raise _BudgetSpent(
+                    f"time budget of {self.plan.time_budget:g} min spent: {elapsed / 60:.1f} min "
+                    f"gone, and a trial takes up to {expected / 60:.1f} min"
+                )
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -240,20 +360,33 @@ def _make_tuner_class():
             from tuner.trainer import TrialFailed, train_trial, train_trial_in_worker
 
             train = train_trial_in_worker if self.isolate else train_trial
+            values = dict(trial.hyperparameters.values)
+            trial_dir = Path(self.get_trial_dir(trial.trial_id))
+            options: dict[str, Any] = {"early_stopping": self.plan.early_stopping}
+            if self.plan.prune:
+                options["prune"] = _prune_rule(
+                    load_records(self.project_dir), self.prune_margin, values
+                )
+            if self.plan.oracle == "hyperband":
+                # Each round of a bracket goes on from the fold models of the previous round.
+                options["save_weights_to"] = str(trial_dir)
+                if "tuner/trial_id" in values:
+                    options["resume_from"] = self.get_trial_dir(values["tuner/trial_id"])
+                    options["initial_epoch"] = int(values["tuner/initial_epoch"])
             started = time.perf_counter()
             try:
                 outcome = train(
-                    dict(trial.hyperparameters.values),
+                    values,
                     x,
                     y,
                     self.splits,
                     self.seed,
                     trial.trial_id,
                     lambda name, **fields: getattr(self.reporter, name)(**fields),
+                    **options,
                 )
             except TrialFailed as e:
                 raise FailedTrialError(str(e)) from None
-            trial_dir = Path(self.get_trial_dir(trial.trial_id))
             with atomic_path(trial_dir / "oof.npy") as tmp:
                 np.save(tmp, outcome.oof, allow_pickle=False)
             write_cv(
@@ -262,7 +395,10 @@ def _make_tuner_class():
                 params=outcome.params,
                 seconds=time.perf_counter() - started,
                 worker=self.tuner_id,
+                pruned=outcome.pruned,
             )
+            # A pruned trial reports the mean of the folds it ran: below the best by construction,
+            # it informs a bayesian oracle, and it never wins (``best_record`` skips it).
             return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
         # The winner is retrained on all data at export; trials keep no model files.
@@ -276,7 +412,7 @@ def _make_tuner_class():
 
 
 def _manifest(
-    config: SearchConfig, space: SearchSpace, train: Dataset, max_trials: int, folds: int
+    config: SearchConfig, space: SearchSpace, train: Dataset, plan: SearchPlan
 ) -> dict[str, Any]:
     import keras
 
@@ -284,9 +420,14 @@ def _manifest(
         "name": config.name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config": {
-            "max_trials": max_trials,
-            "folds": folds,
+            "max_trials": plan.max_trials,
+            "folds": plan.folds,
             "seed": config.seed,
+            "oracle": plan.oracle,
+            "prune": plan.prune,
+            "prune_margin": config.prune_margin,
+            "early_stopping": plan.early_stopping,
+            "time_budget_minutes": plan.time_budget,
             "max_consecutive_failures": config.max_consecutive_failures,
         },
         "data": {
@@ -320,6 +461,7 @@ def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> 
         "search space": (old.get("space", {}).get("text"), new["space"]["text"]),
         "seed": (old.get("config", {}).get("seed"), new["config"]["seed"]),
         "folds": (old.get("config", {}).get("folds"), new["config"]["folds"]),
+        "oracle": (old.get("config", {}).get("oracle", "random"), new["config"]["oracle"]),
     }
     for what, (before, now) in checks.items():
         if before != now:
@@ -367,27 +509,52 @@ def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> bool:
     return False
 
 
-def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig):
+def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> SearchPlan:
     """Checks the options and the search directory, and writes search.json (or checks that a
-    resumed search agrees with it). Returns (splits, max_trials, folds).
+    resumed search agrees with it). Options given in ``config`` override the space's [search].
 
     Raises:
         SearchError: bad options, or a directory started with other data/space/seed/folds.
     """
+    from tuner.space import ORACLES
+
     if train.labels is None:
         raise SearchError(f"{train.source}: training data has no labels")
     max_trials = config.max_trials or space.search.max_trials
     folds = config.folds or space.search.folds
+    oracle = config.oracle or space.search.oracle
+    prune = space.search.prune if config.prune is None else config.prune
+    early_stopping = (
+        space.search.early_stopping if config.early_stopping is None else config.early_stopping
+    ) or None
     if max_trials < 1:
         raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
     if config.max_consecutive_failures < 1:
         raise SearchError(
             f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
         )
+    if oracle not in ORACLES:
+        raise SearchError(f"oracle must be one of {', '.join(ORACLES)}, got oracle={oracle!r}")
+    if prune and oracle == "hyperband":
+        raise SearchError(
+            "pruning is for the random and bayesian oracles; hyperband already stops weak "
+            "trials early (drop --prune or choose another --oracle)"
+        )
+    if not 0 <= config.prune_margin < 1:
+        raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
+    if early_stopping is not None and early_stopping < 0:
+        raise SearchError(f"early_stopping must be >= 0 epochs, got {early_stopping}")
+    time_budget = (
+        space.search.time_budget if config.time_budget is None else config.time_budget
+    ) or None
+    if time_budget is not None and time_budget < 0:
+        raise SearchError(f"time_budget must be >= 0 minutes, got {time_budget}")
+    if oracle == "hyperband":
+        max_trials = hyperband_trials(hyperband_epochs(space))
     splits = fold_indices(train.labels, folds, config.seed)  # checks folds before writing anything
-    manifest = _manifest(config, space, train, max_trials, folds)
-    _prepare_directory(config, manifest)
-    return splits, max_trials, folds
+    plan = SearchPlan(splits, max_trials, folds, oracle, bool(prune), early_stopping, time_budget)
+    _prepare_directory(config, _manifest(config, space, train, plan))
+    return plan
 
 
 def run_search(
@@ -408,28 +575,17 @@ def run_search(
         SearchError: bad options, a directory started with other data/space/seed/folds, or a search
             stopped by too many consecutive failed trials.
     """
-    import keras_tuner
 
     reporter = reporter or Reporter()
-    splits, max_trials, folds = prepare_search(train, space, config)
+    plan = prepare_search(train, space, config)
+    max_trials, folds = plan.max_trials, plan.folds
     # keras-tuner prints each failed trial's traceback; the reason is kept in trial.json instead.
     with contextlib.suppress(ImportError):
         from keras_tuner.src import config as keras_tuner_config
 
         keras_tuner_config.DEBUG = False
 
-    oracle = keras_tuner.oracles.RandomSearchOracle(
-        objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
-        max_trials=max_trials,
-        # keras-tuner takes seed=0 for "no seed" (`seed or random.randint(...)`): shift by one so
-        # that every seed, 0 included, gives a reproducible sequence of trials.
-        seed=config.seed + 1,
-        hyperparameters=space.to_keras_tuner(),
-        tune_new_entries=False,
-        allow_new_entries=False,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=config.max_consecutive_failures,
-    )
+    oracle = _make_oracle(plan, space, config)
     from tuner.tensorboard_log import LOG_DIR, write_experiment
 
     if role() != "worker":
@@ -440,7 +596,8 @@ def run_search(
         with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner ..."
             tuner = CVTuner(
                 oracle,
-                splits=splits,
+                plan=plan,
+                prune_margin=config.prune_margin,
                 seed=config.seed,
                 reporter=reporter,
                 isolate=config.isolate,
@@ -458,8 +615,11 @@ def run_search(
     tuner_dir = config.directory / TUNER_DIR
     done = sum(r.state is TrialState.COMPLETE for r in load_records(tuner_dir))
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
+    stopped_by = None
     try:
         tuner.search(train.images, train.labels, verbose=0)
+    except _BudgetSpent as e:
+        stopped_by = f"{e}; run the same command again to go on"
     except RuntimeError as e:
         if "consecutive failures" not in str(e):
             raise
@@ -472,7 +632,9 @@ def run_search(
         ) from None
     records = load_records(tuner_dir)
     reporter.search_end(records)
-    if len(records) < max_trials and role() != "worker":
+    if stopped_by is not None:
+        reporter.message(stopped_by)
+    elif len(records) < max_trials and role() != "worker" and plan.oracle != "hyperband":
         # RandomSearch never repeats a point; a small discrete space runs out before max_trials.
         reporter.message(
             f"the search space has no untried points left: stopped after {len(records)} of "

@@ -33,6 +33,7 @@ __all__ = [
     "V5",
     "HyperparameterInfo",
     "Hyperparameter",
+    "ORACLES",
     "SearchDefaults",
     "SearchSpace",
     "load_space",
@@ -84,6 +85,24 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
         ("dense_units", int, 1, 4096, 256, "units", "units of every Dense layer"),
         ("dense_dropout", float, 0.0, 0.9, 0.3, "d_drop", "dropout after each Dense layer"),
         ("learning_rate", float, 1e-6, 1.0, 1e-4, "lr", "Adam learning rate"),
+        (
+            "lr_decay",
+            bool,
+            None,
+            None,
+            False,
+            "decay",
+            "cosine decay of the learning rate to 0 over the epochs (v5: constant)",
+        ),
+        (
+            "label_smoothing",
+            float,
+            0.0,
+            0.5,
+            0.0,
+            "smooth",
+            "weight of the uniform distribution mixed into the one-hot targets",
+        ),
         ("batch_size", int, 1, 8192, 64, "batch", "images per training step"),
         ("epochs", int, 1, 10_000, 100, "epochs", "passes over the training fold"),
         (
@@ -107,7 +126,16 @@ _KEYS = {
     "boolean": {"type", "default"},
     "fixed": {"type", "value"},
 }
-_SEARCH_KEYS = {"description": str, "max_trials": int, "folds": int}
+_SEARCH_KEYS = {
+    "description": str,
+    "max_trials": int,
+    "folds": int,
+    "oracle": str,
+    "prune": bool,
+    "early_stopping": int,
+    "time_budget": float,  # minutes (an int is fine)
+}
+ORACLES = ("random", "bayesian", "hyperband")
 _SAMPLINGS = ("linear", "log", "reverse_log")
 
 
@@ -180,6 +208,10 @@ class SearchDefaults:
     description: str = ""
     max_trials: int = 10
     folds: int = 5
+    oracle: str = "random"  # keras-tuner oracle: random, bayesian or hyperband
+    prune: bool = False  # fold-level pruning (random and bayesian)
+    early_stopping: int | None = None  # patience in epochs; None trains every epoch
+    time_budget: float | None = None  # minutes: start no trial that would end past it
 
 
 @dataclass(frozen=True)
@@ -287,13 +319,28 @@ def _parse_search(path: Path, table: Any) -> SearchDefaults:
                 f"{path}: search.{key}: unknown key (expected one of {', '.join(_SEARCH_KEYS)})"
             )
         want = _SEARCH_KEYS[key]
-        if not isinstance(value, want) or isinstance(value, bool):
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
             raise SpaceError(f"{path}: search.{key}: expected {want.__name__}, got {value!r}")
         values[key] = value
     if values.get("max_trials", 1) < 1:
         raise SpaceError(f"{path}: search.max_trials: must be >= 1, got {values['max_trials']}")
     if values.get("folds", 2) < 2:
         raise SpaceError(f"{path}: search.folds: must be >= 2, got {values['folds']}")
+    if values.get("oracle", "random") not in ORACLES:
+        raise SpaceError(
+            f"{path}: search.oracle: expected one of {', '.join(ORACLES)}, got {values['oracle']!r}"
+        )
+    if values.get("early_stopping", 1) < 1:
+        raise SpaceError(
+            f"{path}: search.early_stopping: patience must be >= 1 epoch, "
+            f"got {values['early_stopping']}"
+        )
+    if values.get("time_budget", 1.0) <= 0:
+        raise SpaceError(
+            f"{path}: search.time_budget: minutes must be > 0, got {values['time_budget']}"
+        )
     return SearchDefaults(**values)
 
 

@@ -26,7 +26,14 @@ import numpy as np
 
 from tuner.records import FoldResult
 
-__all__ = ["TrialFailed", "TrialOutcome", "train_trial", "train_trial_in_worker", "run_in_worker"]
+__all__ = [
+    "PruneRule",
+    "TrialFailed",
+    "TrialOutcome",
+    "train_trial",
+    "train_trial_in_worker",
+    "run_in_worker",
+]
 
 Emit = Callable[..., None]  # emit(event_name, **fields): a Reporter method call
 
@@ -38,8 +45,59 @@ class TrialFailed(Exception):
 @dataclass(frozen=True)
 class TrialOutcome:
     folds: list[FoldResult]
-    oof: np.ndarray  # (N, 10) float16 out-of-fold probabilities
+    oof: np.ndarray  # (N, 10) float16 out-of-fold probabilities (NaN rows: folds not run)
     params: int
+    pruned: str | None = None  # why the trial stopped before its last fold
+
+
+WEIGHTS_FILE = "fold_{fold}.weights.h5"  # a fold model's weights (kept for Hyperband only)
+
+
+def _save_weights(model, path: str) -> None:
+    """``model.save_weights`` atomically (Keras wants the name to end in .weights.h5)."""
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp.weights.h5")
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@dataclass(frozen=True)
+class PruneRule:
+    """When to stop a trial that cannot reach the best trial so far (``--prune``).
+
+    After any fold but the last, the trial stops if its mean so far is below ``best_mean -
+    margin``. Within fold k, it stops after any epoch whose validation accuracy is below the best
+    trial's at the same epoch of the same fold minus ``margin`` (``curves``; given only when both
+    trials train the same number of epochs, so that their learning-rate schedules match).
+    """
+
+    best_mean: float
+    margin: float  # accuracy, as a fraction
+    curves: tuple[tuple[float, ...], ...] = ()  # the best trial's val_accuracy per fold, per epoch
+
+    @property
+    def bar(self) -> float:
+        return self.best_mean - self.margin
+
+
+# Early stopping watches this fraction of each training fold (stratified), never the CV fold.
+EARLY_STOPPING_SPLIT = 0.1
+
+
+def _early_stopping_split(
+    y: np.ndarray, train_idx: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Splits a training fold into (fit, watch) index arrays, stratified and seeded."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(
+        train_idx, test_size=EARLY_STOPPING_SPLIT, stratify=y[train_idx], random_state=seed
+    )
 
 
 def fold_seed(seed: int, trial_id: str, fold: int) -> int:
@@ -55,8 +113,29 @@ def train_trial(
     seed: int,
     trial_id: str,
     emit: Emit | None = None,
+    *,
+    prune: PruneRule | None = None,
+    early_stopping: int | None = None,
+    save_weights_to: str | None = None,
+    resume_from: str | None = None,
+    initial_epoch: int = 0,
 ) -> TrialOutcome:
     """Trains and scores one point of the space on every fold, in this process.
+
+    Args:
+        values: hyperparameter values (``tuner.model.resolve_values`` completes them).
+        x, y: all training images (uint8) and labels; ``splits`` index them.
+        splits: (train, validation) index arrays, one pair per fold.
+        seed, trial_id: seed every fold's model and augmentation (``fold_seed``).
+        emit: receives progress events.
+        prune: stop a trial that cannot reach the best one (``PruneRule``), after an epoch or
+            after a fold.
+        early_stopping: patience in epochs: train on 90 % of the training fold, stop when the
+            accuracy on the other 10 % has not improved for this many epochs, keep the best
+            epoch's weights and record that epoch. None trains every epoch.
+        save_weights_to: a directory to keep each fold's weights in (``fold_<k>.weights.h5``).
+        resume_from, initial_epoch: go on from the fold weights saved in this directory, trained
+            for ``initial_epoch`` epochs already (Hyperband's later rounds).
 
     Raises:
         TrialFailed: the loss or the predictions are not finite.
@@ -67,6 +146,7 @@ def train_trial(
     from tuner.progress import epoch_callback
 
     emit = emit or (lambda name, **fields: None)
+    values = model_module.resolve_values(values)
     epochs, batch_size = int(values["epochs"]), int(values["batch_size"])
     results: list[FoldResult] = []
     oof = np.full((len(y), 10), np.nan, dtype=np.float16)
@@ -76,27 +156,56 @@ def train_trial(
         def epoch_end(self, **fields):
             emit("epoch_end", **fields)
 
+    pruned = None
     for fold, (train_idx, val_idx) in enumerate(splits):
         keras.backend.clear_session()
         gc.collect()
         keras.utils.set_random_seed(fold_seed(seed, trial_id, fold))
-        model = model_module.build_model(values, seed=fold_seed(seed, trial_id, fold))
+        callbacks = [keras.callbacks.TerminateOnNaN(), epoch_callback(Forward(), epochs)]
+        watch = None
+        if prune is not None and fold < len(prune.curves) and early_stopping is None:
+            watch = _epoch_pruning(prune.curves[fold], prune.margin)
+            callbacks.append(watch)
+        fit_idx, watch_idx = train_idx, val_idx  # without early stopping: curves of the CV fold
+        if early_stopping is not None:
+            fit_idx, watch_idx = _early_stopping_split(
+                y, train_idx, fold_seed(seed, trial_id, fold)
+            )
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_accuracy",
+                    mode="max",
+                    patience=early_stopping,
+                    restore_best_weights=True,
+                )
+            )
+        model = model_module.build_model(
+            values, seed=fold_seed(seed, trial_id, fold), train_size=len(fit_idx)
+        )
         params = model.count_params()
+        if resume_from is not None:
+            # build the optimizer first, so that its state (Adam's moments) is restored too
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(os.path.join(resume_from, WEIGHTS_FILE.format(fold=fold)))
         emit("fold_begin", fold=fold, folds=len(splits), epochs=epochs)
         x_val, y_val = x[val_idx], y[val_idx]
         started = time.perf_counter()
         history = model.fit(
-            x[train_idx],
-            y[train_idx],
-            validation_data=(x_val, y_val),
+            x[fit_idx],
+            y[fit_idx],
+            validation_data=(x[watch_idx], y[watch_idx]),
             epochs=epochs,
+            initial_epoch=initial_epoch if resume_from is not None else 0,
             batch_size=batch_size,
             shuffle=True,
             verbose=0,
-            callbacks=[keras.callbacks.TerminateOnNaN(), epoch_callback(Forward(), epochs)],
+            callbacks=callbacks,
         )
         seconds = time.perf_counter() - started
         logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        best_epoch = None
+        if early_stopping is not None and logs.get("val_accuracy"):
+            best_epoch = int(np.argmax(logs["val_accuracy"])) + 1  # the weights EarlyStopping kept
         losses = logs.get("loss", [])
         if not losses or not all(math.isfinite(v) for v in losses):
             raise TrialFailed(
@@ -117,18 +226,60 @@ def train_trial(
                 fold=fold,
                 val_accuracy=accuracy,
                 val_loss=float(logs.get("val_loss", [math.nan])[-1]),
-                epochs=len(losses),
+                epochs=len(losses) + (initial_epoch if resume_from is not None else 0),
                 train_seconds=seconds,
-                train_size=len(train_idx),
+                train_size=len(fit_idx),
                 val_size=len(val_idx),
                 history=logs,
+                best_epoch=best_epoch,
             )
         )
         emit("fold_end", fold=fold, val_accuracy=accuracy, seconds=seconds)
+        if save_weights_to is not None:
+            _save_weights(model, os.path.join(save_weights_to, WEIGHTS_FILE.format(fold=fold)))
         del model
+        if watch is not None and watch.reason is not None:
+            pruned = f"pruned in fold {fold + 1} of {len(splits)}, {watch.reason}"
+            break
+        so_far = float(np.mean([r.val_accuracy for r in results]))
+        if prune is not None and fold < len(splits) - 1 and so_far < prune.bar:
+            pruned = (
+                f"pruned after fold {fold + 1} of {len(splits)}: mean {so_far:.2%} < "
+                f"{prune.bar:.2%} (the best trial's {prune.best_mean:.2%} minus the margin)"
+            )
+            break
     keras.backend.clear_session()
     gc.collect()
-    return TrialOutcome(folds=results, oof=oof, params=params)
+    return TrialOutcome(folds=results, oof=oof, params=params, pruned=pruned)
+
+
+def _epoch_pruning_class():
+    import keras
+
+    class EpochPruning(keras.callbacks.Callback):
+        """Stops training when an epoch falls below the best trial's curve minus the margin."""
+
+        def __init__(self, curve, margin):
+            super().__init__()
+            self.curve, self.margin, self.reason = curve, margin, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get("val_accuracy")
+            if value is None or epoch >= len(self.curve):
+                return
+            if value < self.curve[epoch] - self.margin:
+                self.reason = (
+                    f"epoch {epoch + 1}: validation accuracy {value:.2%} < the best trial's "
+                    f"{self.curve[epoch]:.2%} minus the margin"
+                )
+                self.model.stop_training = True
+
+    return EpochPruning
+
+
+def _epoch_pruning(curve, margin):
+    """An EpochPruning callback (the class is made on first use: keras is imported late here)."""
+    return _epoch_pruning_class()(curve, margin)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -222,10 +373,12 @@ def run_in_worker(
         messages.close()
 
 
-def train_trial_in_worker(values, x, y, splits, seed, trial_id, emit=None) -> TrialOutcome:
+def train_trial_in_worker(
+    values, x, y, splits, seed, trial_id, emit=None, **options
+) -> TrialOutcome:
     """``train_trial`` in a fresh worker process (see the module docstring for why)."""
     return run_in_worker(
         train_trial,
-        dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id),
+        dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options),
         emit,
     )

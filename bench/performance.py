@@ -1,0 +1,387 @@
+"""Performance of the trainer and the search, measured side by side in one run.
+
+    .venv/bin/python bench/performance.py                      # every section, real data
+    .venv/bin/python bench/performance.py --only throughput,augment
+
+Sections (each writes a table to results/benchmarks.md, replacing its earlier table):
+
+- throughput: images/s of one fold's training inside a search (``train_trial_in_worker``: a
+  worker process, the CV fold as validation data) vs a plain ``model.fit`` of the same model, data
+  and batch size in a fresh process. Goal >= 0.95x.
+- augment: time of an epoch (the second: the first includes tracing) with on-the-fly augmentation
+  vs without. Goal <= 1.15x.
+- memory: peak RSS (the search process and its worker together) of a 5-fold search with
+  augmentation vs the seed notebook's way: 9 augmented float32 copies of the training fold
+  materialized beside it before fitting. Goal <= 1.5 GiB.
+- search: best CV accuracy and training epochs of plain random search vs budget-aware searches
+  (random with pruning; hyperband) on the same space and seed. Goal: the same best CV accuracy
+  (within 0.1 point) for <= 1/3 of the epochs. Runs on a stratified 8,400-image subset of the
+  training data (20 %) so that the three searches fit in minutes on 2 cores.
+
+Every measurement runs in a fresh process, one at a time, so that they do not share the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "digit-recognizer"
+OUT = ROOT / "results" / "benchmarks.md"
+
+# The point of the quick profile that the throughput, augment and memory sections train.
+MODEL = {
+    "input_batch_norm": False,
+    "conv_blocks": 2,
+    "convs_per_block": 2,
+    "conv_filters": 32,
+    "kernel_size": 3,
+    "conv_batch_norm": True,
+    "conv_dropout": 0.2,
+    "dense_layers": 1,
+    "dense_units": 128,
+    "dense_dropout": 0.3,
+    "learning_rate": 3e-3,
+    "lr_decay": True,
+    "batch_size": 128,
+    "epochs": 2,
+    "augment_strength": 0.5,
+}
+
+SEARCH_SPACE = """
+[search]
+max_trials = 10
+folds = 3
+[hyperparameters]
+input_batch_norm = false
+conv_blocks = { type = "int", min = 1, max = 2 }
+conv_filters = { type = "choice", values = [8, 16, 32] }
+conv_dropout = { type = "float", min = 0.0, max = 0.3, step = 0.1 }
+dense_layers = 1
+dense_units = { type = "choice", values = [32, 64, 128] }
+learning_rate = { type = "float", min = 1e-4, max = 1e-2, sampling = "log" }
+lr_decay = true
+batch_size = 128
+epochs = 9
+augment_strength = 0.5
+"""
+
+# Runs in a fresh interpreter: prints one JSON line with its measurements.
+CHILD = textwrap.dedent(
+    """
+    import json, os, resource, sys, time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tuner.backend import import_keras_quietly
+    keras = import_keras_quietly()
+    import numpy as np
+    from tuner.data import load_data
+    from tuner.model import build_model
+    from tuner.search import fold_indices
+    args = json.loads(sys.argv[1])
+    train = load_data(args["data"], test=False).train
+    x, y = train.images, train.labels
+    train_idx, val_idx = fold_indices(y, 5, 0)[0]
+    values = {**args["model"], **args.get("override", {})}
+    out = {}
+    if args["kind"] == "plain":
+        keras.utils.set_random_seed(0)
+        model = build_model(values, seed=0, train_size=len(train_idx))
+        started = time.perf_counter()
+        model.fit(x[train_idx], y[train_idx], validation_data=(x[val_idx], y[val_idx]),
+                  epochs=values["epochs"], batch_size=values["batch_size"], verbose=0)
+        out["seconds"] = time.perf_counter() - started
+        out["images"] = len(train_idx) * values["epochs"]
+    elif args["kind"] == "trainer":
+        from tuner.trainer import train_trial_in_worker
+        outcome = train_trial_in_worker(values, x, y, [(train_idx, val_idx)], 0, "0")
+        out["seconds"] = outcome.folds[0].train_seconds
+        out["images"] = len(train_idx) * values["epochs"]
+    elif args["kind"] == "epoch":
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.perf_counter()
+            def on_epoch_end(self, epoch, logs=None):
+                out.setdefault("epochs", []).append(time.perf_counter() - self.started)
+        keras.utils.set_random_seed(0)
+        model = build_model(values, seed=0, train_size=len(train_idx))
+        model.fit(x[train_idx], y[train_idx], epochs=values["epochs"],
+                  batch_size=values["batch_size"], verbose=0, callbacks=[Timer()])
+    elif args["kind"] == "materialized":
+        # The seed notebook: 3 pipelines x 3 copies of every training image, as float32 arrays,
+        # concatenated with the originals, then fit (a few steps: memory, not accuracy).
+        layers = keras.layers
+        pipelines = [
+            keras.Sequential([layers.RandomTranslation(0.1, 0.1), layers.RandomRotation(0.1)]),
+            keras.Sequential([layers.RandomTranslation(0.1, 0.1), layers.RandomZoom(0.15)]),
+            keras.Sequential([layers.RandomTranslation(0.1, 0.1), layers.RandomRotation(0.1),
+                              layers.RandomZoom(0.15)]),
+        ]
+        images = x[train_idx].astype("float32") / 255.0
+        copies = [images]
+        for pipeline in pipelines:
+            for _ in range(3):
+                copies.append(np.concatenate([
+                    np.asarray(pipeline(images[i:i + 4096], training=True))
+                    for i in range(0, len(images), 4096)
+                ]))
+        x_aug = np.concatenate(copies)
+        y_aug = np.tile(y[train_idx], len(copies))
+        del copies
+        model = build_model({**values, "augment_strength": 0.0}, seed=0)
+        model.fit(x_aug * 255.0, y_aug, epochs=1, steps_per_epoch=20,
+                  batch_size=values["batch_size"], verbose=0)
+        out["images"] = int(len(x_aug))
+    out["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def child(kind: str, data: Path, override: dict | None = None) -> dict:
+    args = {"kind": kind, "data": str(data), "model": MODEL, "override": override or {}}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise SystemExit(f"{kind} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc (KiB)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def run_cli(args: list[str], *, watch_memory: bool = False) -> tuple[float, int]:
+    """Runs `digit-tuner ARGS`; returns (wall seconds, peak RSS of its process tree in KiB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    peak = 0
+    while process.poll() is None:
+        if watch_memory:
+            peak = max(peak, tree_rss_kib(process.pid))
+        time.sleep(0.2)
+    output = process.stdout.read()
+    if process.returncode != 0:
+        raise SystemExit(f"digit-tuner {' '.join(args)} failed:\n{output[-4000:]}")
+    return time.perf_counter() - started, peak
+
+
+def section(title: str, command: str, lines: list[str]) -> str:
+    return "\n".join([f"## {title}", "", f"Command: `{command}`", "", *lines, ""])
+
+
+def throughput(data: Path) -> str:
+    plain = child("plain", data)
+    trainer = child("trainer", data)
+    rate = {k: v["images"] / v["seconds"] for k, v in (("plain", plain), ("trainer", trainer))}
+    ratio = rate["trainer"] / rate["plain"]
+    return section(
+        "Trainer throughput: one fold inside a search vs plain model.fit",
+        "python bench/performance.py --only throughput",
+        [
+            f"Real data, fold 1 of 5 ({plain['images'] // MODEL['epochs']:,} training images), "
+            f"{MODEL['epochs']} epochs, batch {MODEL['batch_size']}, the quick profile's default "
+            "model, augmentation on, the CV fold as validation data in both.",
+            "",
+            "| run | images/s | vs plain fit |",
+            "| --- | --- | --- |",
+            f"| plain `model.fit` | {rate['plain']:,.0f} | 1.00x |",
+            f"| one fold in a search (worker process) | {rate['trainer']:,.0f} | {ratio:.2f}x |",
+            "",
+            f"Goal >= 0.95x: {'met' if ratio >= 0.95 else 'not met'}.",
+        ],
+    )
+
+
+def augment(data: Path) -> str:
+    with_aug = child("epoch", data)
+    without = child("epoch", data, {"augment_strength": 0.0})
+    a, b = with_aug["epochs"][-1], without["epochs"][-1]
+    ratio = a / b
+    return section(
+        "Epoch time with on-the-fly augmentation vs without",
+        "python bench/performance.py --only augment",
+        [
+            "Real data, fold 1 of 5, the quick profile's default model, batch "
+            f"{MODEL['batch_size']}; the second epoch of each run (the first includes tracing).",
+            "",
+            "| run | epoch time | vs no augmentation |",
+            "| --- | --- | --- |",
+            f"| no augmentation | {b:.1f} s | 1.00x |",
+            f"| augmentation (seed's pipelines, strength 0.5) | {a:.1f} s | {ratio:.2f}x |",
+            "",
+            f"Goal <= 1.15x: {'met' if ratio <= 1.15 else 'not met'}.",
+        ],
+    )
+
+
+def memory(data: Path, tmp: Path) -> str:
+    space = tmp / "memory.toml"
+    body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**MODEL, "epochs": 1}.items())
+    space.write_text(f"[search]\nmax_trials = 1\nfolds = 5\n[hyperparameters]\n{body}\n")
+    seconds, peak = run_cli(
+        ["search", "--data", str(data), "--space", str(space), "--results-dir", str(tmp)],
+        watch_memory=True,
+    )
+    seed_way = child("materialized", data)
+    gib = 1024**2
+    return section(
+        "Peak memory of a 5-fold search with augmentation",
+        "python bench/performance.py --only memory",
+        [
+            "Real data (42,000 images), 1 trial x 5 folds x 1 epoch of the quick profile's "
+            "default model. Search: the peak of the summed RSS of the search process and its "
+            "trial worker, sampled every 0.2 s. Seed's way: peak RSS of one process that "
+            "materializes 9 augmented float32 copies of a training fold (as the notebook did) "
+            "and fits on them.",
+            "",
+            "| run | peak RSS | wall time |",
+            "| --- | --- | --- |",
+            f"| digit-tuner search (on the fly) | {peak / gib:.2f} GiB | {seconds:.0f} s |",
+            f"| seed: 10x materialized training fold ({seed_way['images']:,} images) | "
+            f"{seed_way['peak_rss_kib'] / gib:.2f} GiB | - |",
+            "",
+            f"Goal <= 1.5 GiB: {'met' if peak / gib <= 1.5 else 'not met'}.",
+        ],
+    )
+
+
+def efficiency(data: Path, tmp: Path) -> str:
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from sklearn.model_selection import train_test_split
+
+    from tuner.data import load_data
+    from tuner.records import TrialState, best_record, load_records
+
+    train = load_data(data, test=False).train
+    keep, _ = train_test_split(
+        np.arange(len(train)), train_size=8400, stratify=train.labels, random_state=0
+    )
+    subset = tmp / "subset"
+    subset.mkdir()
+    flat = train.images[keep].reshape(len(keep), -1)
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    rows = np.column_stack([train.labels[keep], flat]).astype(np.int64)
+    np.savetxt(subset / "train.csv", rows, fmt="%d", delimiter=",", header=header, comments="")
+    (tmp / "search.toml").write_text(SEARCH_SPACE)
+
+    runs = [
+        ("random", []),
+        ("random + pruning", ["--prune"]),
+        ("hyperband", ["--oracle", "hyperband"]),
+    ]
+    rows_out = []
+    base_epochs = base_best = None
+    for label, extra in runs:
+        name = label.replace(" + ", "-").replace(" ", "-")
+        seconds, _ = run_cli(
+            [
+                "search",
+                "--data",
+                str(subset),
+                "--space",
+                str(tmp / "search.toml"),
+                "--results-dir",
+                str(tmp),
+                "--name",
+                name,
+                *extra,
+            ]
+        )
+        records = load_records(tmp / name / "tuner")
+        best = best_record(records)
+        # epochs trained in this search (a Hyperband round that goes on from an earlier one
+        # counts only its own epochs)
+        epochs = sum(len(f.history.get("loss", [])) for r in records for f in r.folds)
+        pruned = sum(r.state is TrialState.PRUNED for r in records)
+        if base_epochs is None:
+            base_epochs, base_best = epochs, best.mean
+        rows_out.append(
+            f"| {label} | {len(records)} ({pruned} pruned) | {100 * best.mean:.2f} | "
+            f"{100 * (best.mean - base_best):+.2f} | {epochs} | {epochs / base_epochs:.2f}x | "
+            f"{seconds:.0f} s |"
+        )
+    return section(
+        "Search efficiency: budget-aware vs plain random search",
+        "python bench/performance.py --only search",
+        [
+            "A stratified 8,400-image subset of the real training data, 3-fold CV, the same "
+            "space (`SEARCH_SPACE` in the script: depth, width, dropout, learning rate of small "
+            "CNNs, 9 epochs with cosine decay) and seed 0. Epochs = fold-epochs trained in all.",
+            "",
+            "| search | trials | best CV % | vs random | epochs | vs random | wall time |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *rows_out,
+            "",
+            "Goal: the same best CV accuracy (within 0.1 point) for <= 1/3 of the epochs.",
+        ],
+    )
+
+
+def write(text: str) -> None:
+    title = text.splitlines()[0]
+    previous = OUT.read_text() if OUT.exists() else "# Benchmarks\n"
+    if title in previous:  # replace the section of an earlier run
+        head, _, tail = previous.partition(title)
+        rest = tail.split("\n## ", 1)
+        previous = head + ("## " + rest[1] if len(rest) > 1 else "")
+    OUT.write_text(previous.rstrip("\n") + "\n\n" + text)
+    print(text, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--only", default="throughput,augment,memory,search")
+    args = parser.parse_args()
+    wanted = args.only.split(",")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        if "throughput" in wanted:
+            write(throughput(args.data))
+        if "augment" in wanted:
+            write(augment(args.data))
+        if "memory" in wanted:
+            write(memory(args.data, tmp))
+        if "search" in wanted:
+            write(efficiency(args.data, tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
