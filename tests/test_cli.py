@@ -50,6 +50,14 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
         "max_trials": 2,
         "folds": 2,
         "seed": 3,
+        "oracle": "random",
+        "prune": False,
+        "prune_margin": 0.002,
+        "early_stopping": None,
+        "time_budget_minutes": None,
+        "mixed_precision": "auto",
+        "holdout": None,
+        "holdout_size": 0,
         "max_consecutive_failures": 3,
     }
     assert "best" in manifest and "export" in manifest
@@ -211,7 +219,7 @@ def test_no_completed_trial_exits_non_zero_and_exports_nothing(
 ):
     import tuner.model
 
-    def build(hp, seed=None):
+    def build(hp, seed=None, **_):
         raise RuntimeError("simulated failure")
 
     monkeypatch.setattr(tuner.model, "build_model", build)
@@ -281,3 +289,88 @@ def test_progress_on_a_terminal_and_in_a_log():
     live = Text.from_ansi(outputs[True]).plain
     assert "trials" in live and "folds" in live and "epochs" in live
     assert "97.00±1.00" in live and "new best" in live
+
+
+def test_budget_and_accuracy_options_reach_the_search_config(
+    tmp_path, tiny_dir, tiny_space_path, monkeypatch
+):
+    import tuner.search
+
+    seen = {}
+
+    def fake(train, space, config, reporter=None):
+        seen["config"] = config
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuner.search, "run_search", fake)
+    invoke(
+        "run",
+        "--data",
+        tiny_dir,
+        "--space",
+        tiny_space_path,
+        "--results-dir",
+        tmp_path,
+        "--oracle",
+        "bayesian",
+        "--prune",
+        "--early-stopping",
+        "3",
+        "--time-budget",
+        "12.5",
+        "--holdout",
+        "0.1",
+        "--no-mixed-precision",
+    )
+    config = seen["config"]
+    assert (config.oracle, config.prune, config.early_stopping) == ("bayesian", True, 3)
+    assert (config.time_budget, config.holdout, config.mixed_precision) == (12.5, 0.1, False)
+    invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", tmp_path)
+    config = seen["config"]  # left out: the space's settings apply (None here)
+    assert (config.oracle, config.prune, config.time_budget, config.holdout) == (None,) * 4
+
+
+def test_bad_export_options_fail_before_the_search(tmp_path, tiny_dir, tiny_space_path):
+    for option, message in (
+        (["--ensemble", "top-1"], "ensemble must be none, folds or top-K with K >= 2, got 'top-1'"),
+        (["--tta", "4"], "tta must be 1, 5 or 9"),
+        (["--oracle", "grid"], "Invalid value for '--oracle'"),
+    ):
+        result = invoke(
+            "run",
+            "--data",
+            tiny_dir,
+            "--space",
+            tiny_space_path,
+            "--results-dir",
+            tmp_path / "r",
+            *option,
+        )
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()), result.output
+        assert not (tmp_path / "r").exists()
+
+
+def test_distributed_processes_get_every_search_option():
+    from tuner.cli import _search_args, _settings
+
+    settings = _settings(
+        name="n",
+        results_dir="results",
+        trials=4,
+        folds=3,
+        seed=2,
+        overwrite=False,
+        max_failures=3,
+        in_process=False,
+        oracle=None,
+        prune=False,
+        early_stopping=2,
+        time_budget=None,
+        mixed_precision=True,
+        holdout=0.1,
+    )
+    args = _search_args(None, "space.toml", settings)
+    for flag in ("--trials", "--folds", "--early-stopping", "--holdout", "--no-prune"):
+        assert flag in args
+    assert "--mixed-precision" in args and "--oracle" not in args and "--time-budget" not in args

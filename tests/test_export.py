@@ -60,7 +60,7 @@ def test_export_refuses_a_search_without_completed_trial(
 ):
     import tuner.model
 
-    def build(hp, seed=None):
+    def build(hp, seed=None, **_):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(tuner.model, "build_model", build)

@@ -128,7 +128,7 @@ def _smaller_models(monkeypatch):
 
     real = tuner.model.build_model
 
-    def build(hp, seed=None):
+    def build(hp, seed=None, **_):
         return real({**resolve_values(hp), "conv_filters": 2, "dense_units": 4}, seed=seed)
 
     monkeypatch.setattr(tuner.model, "build_model", build)
@@ -143,7 +143,7 @@ def test_failed_trials_are_recorded_and_never_best(
 
     real = tuner.model.build_model
 
-    def build(hp, seed=None):
+    def build(hp, seed=None, **_):
         if hp.get("conv_blocks") == 2:
             raise RuntimeError("out of memory (simulated)")
         return real(hp, seed=seed)
@@ -163,7 +163,7 @@ def test_failed_trials_are_recorded_and_never_best(
 def test_consecutive_failures_stop_the_search(tmp_path, tiny_train, tiny_space_path, monkeypatch):
     import tuner.model
 
-    def build(hp, seed=None):
+    def build(hp, seed=None, **_):
         raise ValueError(f"bad model conv_blocks={hp.get('conv_blocks')}")
 
     monkeypatch.setattr(tuner.model, "build_model", build)
@@ -184,7 +184,7 @@ def _poisoned(monkeypatch, *, loss=None, output=None):
 
     real = tuner.model.build_model
 
-    def build(hp, seed=None):
+    def build(hp, seed=None, **_):
         model = real(hp, seed=seed)
         if output is not None:
             model = keras.Model(model.inputs, output(model.outputs[0]))

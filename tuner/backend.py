@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["import_keras_quietly"]
+__all__ = ["import_keras_quietly", "has_gpu", "use_mixed_precision"]
 
 
 def import_keras_quietly():
@@ -25,3 +25,35 @@ def import_keras_quietly():
     # (A logger is looked up by name; this imports nothing.)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
+
+
+def has_gpu() -> bool:
+    """Whether the Keras backend computes on a GPU (imports only the active backend)."""
+    keras = import_keras_quietly()
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return jax.default_backend() in ("gpu", "cuda", "rocm")
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available())
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+    except (ImportError, RuntimeError):
+        return False
+    return False
+
+
+def use_mixed_precision(enabled: bool | None) -> bool:
+    """Sets Keras' global dtype policy: mixed_float16 (float16 compute, float32 weights) or
+    float32. ``None`` decides by the hardware: mixed precision only on a GPU, where tensor cores
+    make it faster; on a CPU it is slower. Returns whether it is on."""
+    keras = import_keras_quietly()
+    on = has_gpu() if enabled is None else bool(enabled)
+    keras.config.set_dtype_policy("mixed_float16" if on else "float32")
+    return on

@@ -125,6 +125,42 @@ TimeBudgetOption = Annotated[
         show_default=False,
     ),
 ]
+MixedPrecisionOption = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--mixed-precision/--no-mixed-precision",
+        help="float16 compute with float32 weights (default: on where a GPU is, off on a CPU).",
+        show_default=False,
+    ),
+]
+HoldoutOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--holdout",
+        min=0.0,
+        max=0.5,
+        help="Keep this stratified fraction of the training data out of the search and the "
+        "retrain, to score the exported recipes on it (e.g. 0.1).",
+        show_default=False,
+    ),
+]
+EnsembleOption = Annotated[
+    str,
+    typer.Option(
+        "--ensemble",
+        help="none: the winner retrained on all data; folds: the average of the winner's fold "
+        "models (no retrain); top-K: the K best trials retrained and averaged.",
+    ),
+]
+TtaOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--tta",
+        help="Average predictions over the image and its 1-pixel shifts: 1 (off), 5 or 9 "
+        "(default: 5 if it scores higher on the holdout, else off).",
+        show_default=False,
+    ),
+]
 SearchDataOption = Annotated[
     Optional[str],
     typer.Option(
@@ -249,14 +285,14 @@ def _show_trials(directory: Path, shown=None) -> None:
         )
 
 
-def _export(directory: Path, digits) -> None:
+def _export(directory: Path, digits, options: dict) -> None:
     from tuner.export import export_best
-    from tuner.render import format_score, make_reporter
+    from tuner.render import format_score, holdout_table, make_reporter
 
     _import_keras()
     reporter = make_reporter(console)
     try:
-        result = export_best(directory, digits, reporter)
+        result = export_best(directory, digits, reporter, **options)
     finally:
         reporter.close()
     best = result.best
@@ -266,6 +302,11 @@ def _export(directory: Path, digits) -> None:
         f"on {sum(f.val_size for f in best.folds):,} images",
         highlight=False,
     )
+    if result.holdout:
+        console.print(holdout_table(result.holdout, chosen=_chosen(result)))
+    recipe = "single model" if result.ensemble == "none" else f"ensemble {result.ensemble}"
+    tta = f", TTA x{result.tta}" if result.tta > 1 else ""
+    console.print(f"exported:   {recipe}{tta}", highlight=False)
     console.print(f"model:      {result.model_path}", highlight=False)
     console.print(f"submission: {result.submission_path} ({result.rows:,} rows)", highlight=False)
     if result.test_accuracy is not None:
@@ -274,6 +315,11 @@ def _export(directory: Path, digits) -> None:
             f"{100 * result.test_accuracy:.2f} %",
             highlight=False,
         )
+
+
+def _chosen(result) -> str:
+    name = "single" if result.ensemble == "none" else result.ensemble
+    return name + (f"+tta{result.tta}" if result.tta > 1 else "")
 
 
 def _data_of(manifest) -> str:
@@ -299,6 +345,8 @@ def search(
     prune: PruneOption = None,
     early_stopping: EarlyStoppingOption = None,
     time_budget: TimeBudgetOption = None,
+    mixed_precision: MixedPrecisionOption = None,
+    holdout: HoldoutOption = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -334,6 +382,8 @@ def search(
         prune=prune,
         early_stopping=early_stopping,
         time_budget=time_budget,
+        mixed_precision=mixed_precision,
+        holdout=holdout,
     )
     with _user_errors():
         if workers or port is not None:
@@ -374,11 +424,16 @@ def _search_args(data, space_path, settings: dict) -> list[str]:
         ("oracle", "--oracle"),
         ("early_stopping", "--early-stopping"),
         ("time_budget", "--time-budget"),
+        ("holdout", "--holdout"),
     ):
         if settings.get(key) is not None:
             args += [flag, str(settings[key])]
-    if settings.get("prune") is not None:
-        args.append("--prune" if settings["prune"] else "--no-prune")
+    for key, on, off in (
+        ("prune", "--prune", "--no-prune"),
+        ("mixed_precision", "--mixed-precision", "--no-mixed-precision"),
+    ):
+        if settings.get(key) is not None:
+            args.append(on if settings[key] else off)
     if not settings["isolate"]:
         args.append("--in-process")
     return args
@@ -460,6 +515,8 @@ def worker(
     prune: PruneOption = None,
     early_stopping: EarlyStoppingOption = None,
     time_budget: TimeBudgetOption = None,
+    mixed_precision: MixedPrecisionOption = None,
+    holdout: HoldoutOption = None,
 ) -> None:
     """Join a distributed search: run trials that the chief at HOST:PORT hands out."""
     import socket
@@ -488,6 +545,8 @@ def worker(
             prune=prune,
             early_stopping=early_stopping,
             time_budget=time_budget,
+            mixed_precision=mixed_precision,
+            holdout=holdout,
         )
         _search(data, space, settings, with_test=False)
 
@@ -713,15 +772,21 @@ def export(
     search_name: SearchArgument = None,
     data: SearchDataOption = None,
     results_dir: ResultsOption = Path("results"),
+    mixed_precision: MixedPrecisionOption = None,
+    ensemble: EnsembleOption = "none",
+    tta: TtaOption = None,
 ) -> None:
-    """Retrain the best trial on all training data; save best.keras and submission.csv."""
+    """Retrain the best trial on all training data (or build an ensemble); save best.keras and
+    submission.csv. With a search's holdout, every candidate is scored on it first."""
     from tuner.data import load_data
     from tuner.search import read_manifest, search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
         digits = load_data(data or _data_of(read_manifest(directory)))
-        _export(directory, digits)
+        _export(
+            directory, digits, dict(mixed_precision=mixed_precision, ensemble=ensemble, tta=tta)
+        )
 
 
 @app.command()
@@ -740,6 +805,10 @@ def run(
     prune: PruneOption = None,
     early_stopping: EarlyStoppingOption = None,
     time_budget: TimeBudgetOption = None,
+    mixed_precision: MixedPrecisionOption = None,
+    holdout: HoldoutOption = None,
+    ensemble: EnsembleOption = "none",
+    tta: TtaOption = None,
 ) -> None:
     """Search, then export the winner: the whole job in one command."""
     settings = _settings(
@@ -755,13 +824,24 @@ def run(
         prune=prune,
         early_stopping=early_stopping,
         time_budget=time_budget,
+        mixed_precision=mixed_precision,
+        holdout=holdout,
     )
     with _user_errors():
+        from tuner.export import parse_ensemble, tta_shifts
+
+        parse_ensemble(ensemble)  # bad export options fail now, not after the search
+        if tta is not None:
+            tta_shifts(tta)
         digits, _, result = _search(data, space, settings, with_test=True)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
-        _export(result.directory, digits)
+        _export(
+            result.directory,
+            digits,
+            dict(mixed_precision=settings["mixed_precision"], ensemble=ensemble, tta=tta),
+        )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,18 @@
-"""Export: retrain the search's winner on all training data, save it, write the Kaggle submission.
+"""Export: the search's winner as one model (or an ensemble), saved, and the Kaggle submission.
 
-Only a COMPLETE trial can win; a search with none refuses to export. The retrain uses the winner's
-hyperparameters (epochs, batch size, augmentation included) on every training image, seeded with the
-search's seed. ``search.json`` gains a ``best`` section (hyperparameters, per-fold scores) and an
-``export`` section (files, retrain time, and the test accuracy where the labels are known, as for
-the embedded default).
+Only a COMPLETE trial can win; a search with none refuses to export. What is exported:
+
+- ``none`` (default): the winner retrained on all training data (less a holdout, if the search kept
+  one) with its hyperparameters (epochs, batch size, augmentation included), seeded with the
+  search's seed;
+- ``folds``: the average of the winner's K fold models, as the search trained them (no retrain);
+- ``top-K``: the K best completed trials, each retrained on all training data, averaged.
+
+Test-time augmentation (TTA) averages the predictions over the image and small shifts of it. With a
+holdout, every candidate (the single model, the ensemble, each with and without TTA) is scored on
+it before the submission is written. ``search.json`` gains a ``best`` section (hyperparameters,
+per-fold scores) and an ``export`` section (files, recipe, holdout scores, retrain time, and the
+test accuracy where the labels are known, as for the embedded default).
 """
 
 from __future__ import annotations
@@ -22,9 +30,25 @@ from tuner.errors import SearchError
 from tuner.io import atomic_path, write_json_atomic, write_text_atomic
 from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState, best_record, load_records
-from tuner.search import MANIFEST, TUNER_DIR, check_same_data, package_versions, read_manifest
+from tuner.search import (
+    MANIFEST,
+    TUNER_DIR,
+    check_same_data,
+    package_versions,
+    read_manifest,
+    search_part,
+)
 
-__all__ = ["ExportResult", "export_best", "write_submission", "MODEL_FILE", "SUBMISSION_FILE"]
+__all__ = [
+    "ExportResult",
+    "export_best",
+    "parse_ensemble",
+    "predict_tta",
+    "tta_shifts",
+    "write_submission",
+    "MODEL_FILE",
+    "SUBMISSION_FILE",
+]
 
 MODEL_FILE = "best.keras"
 SUBMISSION_FILE = "submission.csv"
@@ -39,6 +63,9 @@ class ExportResult:
     rows: int
     retrain_seconds: float
     test_accuracy: float | None  # only where the test labels are known (the embedded default)
+    ensemble: str = "none"
+    tta: int = 1  # predictions averaged per image (1: no TTA)
+    holdout: dict[str, float] | None = None  # candidate -> holdout accuracy
 
 
 def write_submission(path: str | Path, labels: np.ndarray) -> None:
@@ -60,66 +87,211 @@ def _winner(directory: Path) -> TrialRecord:
     )
 
 
-def export_best(
-    directory: str | Path, data: DigitData, reporter: Reporter | None = None
-) -> ExportResult:
-    """Retrains the best completed trial on all of ``data.train`` and writes the submission.
+TTA_DEFAULT = 5  # what "auto" tries on the holdout: the image and its 1-pixel shifts
 
-    Args:
-        directory: the search directory (``results/<name>``).
-        data: the same training data the search used, and the test data to predict.
-        reporter: receives progress events.
 
-    Raises:
-        SearchError: no completed trial, or training data other than the search's.
-    """
+def parse_ensemble(text: str) -> tuple[str, int]:
+    """``none``, ``folds`` or ``top-K`` -> (kind, K)."""
+    if text in ("none", "folds"):
+        return text, 0
+    if text.startswith("top-") and text[4:].isdigit() and int(text[4:]) >= 2:
+        return "top", int(text[4:])
+    raise SearchError(f"ensemble must be none, folds or top-K with K >= 2, got {text!r}")
+
+
+def tta_shifts(n: int) -> list[tuple[int, int]]:
+    """The (dy, dx) pixel shifts of N-fold TTA: 1 (none), 5 (the 4 neighbours) or 9 (all 8)."""
+    if n not in (1, 5, 9):
+        raise SearchError(f"tta must be 1, 5 or 9 (the image and its 1-pixel shifts), got {n}")
+    shifts = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
+    return shifts[:n]
+
+
+def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Images moved by (dy, dx) pixels, the uncovered border filled with 0 (background)."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
+    """Class probabilities averaged over ``models`` and the ``tta`` shifts of each image."""
+    total = np.zeros((len(images), 10), dtype=np.float64)
+    for model in models:
+        for dy, dx in tta_shifts(tta):
+            total += model.predict(_shift(images, dy, dx), batch_size=1024, verbose=0)
+    return (total / (len(models) * tta)).astype(np.float32)
+
+
+def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
+    """One trial's model, retrained on ``train``; returns (model, epochs, seconds)."""
     import keras
 
     from tuner.model import build_model, resolve_values
     from tuner.progress import epoch_callback
 
-    reporter = reporter or Reporter()
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    best = _winner(directory)
-    check_same_data(directory, manifest, data.train)
-    if len(data.test) == 0:
-        raise SearchError(f"{data.test.source}: no test images to predict")
-
-    seed = int(manifest["config"]["seed"])
-    values = resolve_values(best.hyperparameters)
+    values = resolve_values(record.hyperparameters)
     # With early stopping, each fold found its best epoch: retrain for their median.
-    epochs = best.retrain_epochs or int(values["epochs"])
+    epochs = record.retrain_epochs or int(values["epochs"])
     values["epochs"] = epochs
-    batch_size = int(values["batch_size"])
     keras.backend.clear_session()
     gc.collect()
     keras.utils.set_random_seed(seed)
-    model = build_model(values, seed=seed, train_size=len(data.train))
-    reporter.retrain_begin(trial_id=best.trial_id, epochs=epochs, images=len(data.train))
+    model = build_model(values, seed=seed, train_size=len(train))
+    reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
     started = time.perf_counter()
     model.fit(
-        data.train.images,
-        data.train.labels,
+        train.images,
+        train.labels,
         epochs=epochs,
-        batch_size=batch_size,
+        batch_size=int(values["batch_size"]),
         shuffle=True,
         verbose=0,
         callbacks=[keras.callbacks.TerminateOnNaN(), epoch_callback(reporter, epochs)],
     )
     seconds = time.perf_counter() - started
     reporter.retrain_end(seconds=seconds)
+    return model, epochs, seconds
 
-    probabilities = model.predict(data.test.images, batch_size=1024, verbose=0)
+
+def _fold_models(record: TrialRecord, seed: int) -> list:
+    """The K fold models a trial trained during the search (kept for the best trial)."""
+    import warnings
+
+    from tuner.model import build_model
+    from tuner.trainer import WEIGHTS_FILE
+
+    models = []
+    for fold in record.folds:
+        path = Path(record.path) / WEIGHTS_FILE.format(fold=fold.fold)
+        if not path.is_file():
+            raise SearchError(
+                f"{path}: missing; a search keeps the fold models of its best trial only "
+                "(searches made before this version keep none): use --ensemble none or top-K"
+            )
+        model = build_model(record.hyperparameters, seed=seed)
+        model.optimizer.build(model.trainable_variables)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(path)
+        models.append(model)
+    return models
+
+
+def _averaging_model(models: list):
+    """One Keras model whose output is the mean of ``models``' probabilities."""
+    import keras
+
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(shape=models[0].input_shape[1:], name="pixels")
+    for i, member in enumerate(models):
+        member.name = f"member_{i}"
+    outputs = keras.layers.Average(name="probabilities")([m(inputs) for m in models])
+    return keras.Model(inputs, outputs, name="digit_cnn_ensemble")
+
+
+def export_best(
+    directory: str | Path,
+    data: DigitData,
+    reporter: Reporter | None = None,
+    *,
+    mixed_precision: bool | None = None,
+    ensemble: str = "none",
+    tta: int | None = None,
+) -> ExportResult:
+    """Exports the best completed trial (or an ensemble) and writes the submission.
+
+    Args:
+        directory: the search directory (``results/<name>``).
+        data: the same training data the search used, and the test data to predict.
+        reporter: receives progress events.
+        mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
+        ensemble: ``none``, ``folds`` or ``top-K`` (see the module docstring).
+        tta: predictions averaged per image (1, 5 or 9). None ("auto"): 5 if it scores higher
+            than 1 on the search's holdout, else 1 (and 1 when there is no holdout).
+
+    Raises:
+        SearchError: no completed trial (or fewer than K), fold models missing, other training
+            data, a bad ``ensemble`` or ``tta``.
+    """
+    import keras
+
+    from tuner.backend import use_mixed_precision
+
+    reporter = reporter or Reporter()
+    directory = Path(directory)
+    kind, k = parse_ensemble(ensemble)
+    if tta is not None:
+        tta_shifts(tta)  # checks it
+    manifest = read_manifest(directory)
+    best = _winner(directory)
+    check_same_data(directory, manifest, data.train)
+    if len(data.test) == 0:
+        raise SearchError(f"{data.test.source}: no test images to predict")
+    train, holdout = search_part(manifest, data.train)
+    seed = int(manifest["config"]["seed"])
+    complete = sorted(
+        (r for r in load_records(directory / TUNER_DIR) if r.state is TrialState.COMPLETE),
+        key=lambda r: -(r.mean or 0.0),
+    )
+    if kind == "top" and len(complete) < k:
+        raise SearchError(
+            f"{directory}: --ensemble top-{k} needs {k} completed trials, the search has "
+            f"{len(complete)}"
+        )
+
+    previous_policy = keras.config.dtype_policy()
+    mixed = use_mixed_precision(mixed_precision)
+    seconds, epochs = 0.0, None
+    if kind == "folds":
+        members, single = _fold_models(best, seed), None
+    else:
+        chosen = complete[:k] if kind == "top" else [best]
+        members = []
+        for record in chosen:
+            model, trained, took = _retrain(record, train, seed, reporter)
+            members.append(model)
+            seconds += took
+            epochs = epochs or trained
+        single = members[:1]
+
+    # Score every candidate on the holdout, then pick TTA.
+    scores: dict[str, float] | None = None
+    if holdout is not None:
+        scores = {}
+
+        def score(name, models, n):
+            predicted = np.argmax(predict_tta(models, holdout.images, n), axis=1)
+            scores[name] = float(np.mean(predicted == holdout.labels))
+
+        if single is not None and kind != "none":
+            score("single", single, 1)
+            score(f"single+tta{TTA_DEFAULT}", single, TTA_DEFAULT)
+        if kind == "folds":
+            for i, member in enumerate(members):
+                score(f"fold {i + 1}", [member], 1)
+        name = "single" if kind == "none" else ensemble
+        score(name, members, 1)
+        for n in sorted({TTA_DEFAULT, tta or 1} - {1}):
+            score(f"{name}+tta{n}", members, n)
+        if tta is None:
+            tta = TTA_DEFAULT if scores[f"{name}+tta{TTA_DEFAULT}"] > scores[name] else 1
+    tta = tta or 1
+
+    probabilities = predict_tta(members, data.test.images, tta)
     if not np.isfinite(probabilities).all():
         raise SearchError(
-            f"{directory}: the retrained model of trial {best.trial_id} predicts NaN "
+            f"{directory}: the exported model of trial {best.trial_id} predicts NaN "
             "(training diverged); nothing written"
         )
     predicted = np.argmax(probabilities, axis=1)
     model_path = directory / MODEL_FILE
     with atomic_path(model_path) as tmp:
-        model.save(tmp)
+        _averaging_model(members).save(tmp)
     submission_path = directory / SUBMISSION_FILE
     write_submission(submission_path, predicted)
 
@@ -149,17 +321,24 @@ def export_best(
         "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": MODEL_FILE,
         "submission": SUBMISSION_FILE,
+        "ensemble": ensemble,
+        "members": [best.trial_id] if kind != "top" else [r.trial_id for r in complete[:k]],
+        "tta": tta,
+        "holdout_accuracy": scores,
+        "holdout_size": 0 if holdout is None else len(holdout),
         "test_source": data.test.source,
         "test_rows": int(len(predicted)),
-        "retrain_images": len(data.train),
+        "retrain_images": 0 if kind == "folds" else len(train),
         "retrain_epochs": epochs,
         "retrain_seconds": seconds,
+        "mixed_precision": mixed,
         "test_accuracy": test_accuracy,
         "backend": keras.backend.backend(),
         "versions": package_versions(),
     }
     write_json_atomic(directory / MANIFEST, manifest)
     keras.backend.clear_session()
+    keras.config.set_dtype_policy(previous_policy)
     return ExportResult(
         directory=directory,
         best=best,
@@ -168,4 +347,7 @@ def export_best(
         rows=int(len(predicted)),
         retrain_seconds=seconds,
         test_accuracy=test_accuracy,
+        ensemble=ensemble,
+        tta=tta,
+        holdout=scores,
     )

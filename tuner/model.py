@@ -91,13 +91,28 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
             )(x)
             if v["conv_batch_norm"]:
                 x = keras.layers.BatchNormalization(name=f"conv{block + 1}_{i + 1}_bn")(x)
-        x = keras.layers.MaxPooling2D(name=f"pool{block + 1}")(x)
+        if v["strided_downsampling"]:
+            x = keras.layers.Conv2D(
+                v["conv_filters"],
+                5,
+                strides=2,
+                padding="same",
+                activation="relu",
+                name=f"down{block + 1}",
+            )(x)
+            if v["conv_batch_norm"]:
+                x = keras.layers.BatchNormalization(name=f"down{block + 1}_bn")(x)
+        else:
+            x = keras.layers.MaxPooling2D(name=f"pool{block + 1}")(x)
         x = keras.layers.Dropout(v["conv_dropout"], name=f"conv{block + 1}_dropout")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for layer in range(v["dense_layers"]):
         x = keras.layers.Dense(v["dense_units"], activation="relu", name=f"dense{layer + 1}")(x)
         x = keras.layers.Dropout(v["dense_dropout"], name=f"dense{layer + 1}_dropout")(x)
-    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    # float32 probabilities (and loss) under a mixed-precision policy
+    outputs = keras.layers.Dense(
+        N_CLASSES, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
 
     model = keras.Model(inputs, outputs, name="digit_cnn")
     learning_rate = v["learning_rate"]

@@ -466,3 +466,14 @@ def per_class_table(analysis) -> Table:
     table.add_row("prec. %", *(f"{100 * p:.1f}" for p in analysis.precision))
     table.add_row("recall %", *(f"{100 * r:.1f}" for r in analysis.recall))
     return table
+
+
+def holdout_table(scores: dict[str, float], chosen: str | None = None) -> Table:
+    """Holdout accuracy of each exported candidate (single model, ensemble, with/without TTA)."""
+    table = _compact_table("holdout accuracy (images kept out of the search and the retrain)")
+    table.add_column("candidate")
+    table.add_column("accuracy %", justify="right")
+    table.add_column("")
+    for name, accuracy in scores.items():
+        table.add_row(name, f"{100 * accuracy:.2f}", "<- exported" if name == chosen else "")
+    return table

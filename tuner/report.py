@@ -14,7 +14,7 @@ from tuner.data import DigitData
 from tuner.errors import SearchError
 from tuner.io import write_json_atomic
 from tuner.records import OOF_FILE, TrialRecord, TrialState, best_record, load_records
-from tuner.search import TUNER_DIR, check_same_data, read_manifest
+from tuner.search import TUNER_DIR, check_same_data, read_manifest, search_part
 
 __all__ = ["analyse", "write_report", "REPORT_FILE"]
 
@@ -30,7 +30,9 @@ def analyse(
         SearchError: no such completed trial, other training data, unreadable predictions.
     """
     directory = Path(directory)
-    check_same_data(directory, read_manifest(directory), data.train)
+    manifest = read_manifest(directory)
+    check_same_data(directory, manifest, data.train)
+    train, _ = search_part(manifest, data.train)  # the out-of-fold rows: the search's images
     records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
     record = records.get(trial_id) if trial_id else best_record(list(records.values()))
     if record is None or record.state is not TrialState.COMPLETE:
@@ -41,7 +43,7 @@ def analyse(
         oof = np.load(oof_path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise SearchError(f"{oof_path}: unreadable out-of-fold predictions ({e})") from None
-    return record, error_analysis(record.trial_id, oof, data.train.labels)
+    return record, error_analysis(record.trial_id, oof, train.labels)
 
 
 def write_report(
@@ -50,6 +52,8 @@ def write_report(
     """Writes the pictures and ``report.json``; returns the pictures' paths."""
     from tuner.plots import confidence_histograms, confusion_png, misclassified_grid
 
+    train, _ = search_part(read_manifest(directory), data.train)
+
     title = (
         f"Trial {analysis.trial_id}: out-of-fold confusion matrix "
         f"(accuracy {100 * analysis.accuracy:.2f} %)"
@@ -57,8 +61,8 @@ def write_report(
     paths = [
         confusion_png(analysis.confusion, plots / "confusion_matrix.png", title),
         misclassified_grid(
-            data.train.images,
-            data.train.labels,
+            train.images,
+            train.labels,
             analysis.predicted,
             analysis.confidence,
             analysis.wrong,

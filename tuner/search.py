@@ -44,6 +44,8 @@ __all__ = [
     "SearchPlan",
     "SearchResult",
     "hyperband_trials",
+    "search_part",
+    "split_holdout",
     "fold_indices",
     "prepare_search",
     "run_search",
@@ -79,6 +81,10 @@ class SearchConfig:
     # Minutes: start no trial that would end past this (a trial is expected to take as long as
     # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
     time_budget: float | None = None
+    mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
+    # A stratified fraction of the training data kept out of the search and the retrain, to judge
+    # final recipes (single model, ensembles, TTA) on images none of them saw.
+    holdout: float | None = None
     # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
@@ -99,6 +105,41 @@ class SearchPlan:
     prune: bool
     early_stopping: int | None
     time_budget: float | None  # minutes
+    train: Dataset  # what the search trains and scores on: the training data less the holdout
+    holdout: Dataset | None
+
+
+def split_holdout(
+    train: Dataset, fraction: float | None, seed: int
+) -> tuple[Dataset, Dataset | None]:
+    """(search part, holdout): a stratified, seeded ``fraction`` of ``train`` held out.
+
+    Both parts keep the original order of the images. No fraction: (train, None).
+    """
+    if not fraction:
+        return train, None
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise SearchError(f"holdout must be a fraction between 0 and 1, got {fraction}")
+    counts = np.bincount(train.labels, minlength=10)
+    if round(fraction * len(train)) < 10 or counts.min() < 2:
+        raise SearchError(
+            f"holdout={fraction} of {len(train)} images is too small to hold every class out"
+        )
+    keep, held = train_test_split(
+        np.arange(len(train)), test_size=fraction, stratify=train.labels, random_state=seed
+    )
+    keep, held = np.sort(keep), np.sort(held)
+    part = Dataset(train.images[keep], train.labels[keep], f"{train.source} (search part)")
+    holdout = Dataset(train.images[held], train.labels[held], f"{train.source} (holdout)")
+    return part, holdout
+
+
+def search_part(manifest: dict[str, Any], train: Dataset) -> tuple[Dataset, Dataset | None]:
+    """The (search part, holdout) of ``train`` that the search of ``manifest`` used."""
+    config = manifest.get("config", {})
+    return split_holdout(train, config.get("holdout"), int(config.get("seed", 0)))
 
 
 def hyperband_epochs(space: SearchSpace) -> int:
@@ -298,6 +339,18 @@ def _prune_rule(records: list[TrialRecord], margin: float, values: dict[str, Any
     return PruneRule(best_mean=best.mean, margin=margin, curves=curves)
 
 
+def _keep_fold_models_of_best(tuner_dir: Path) -> None:
+    """Deletes the fold models (``fold_<k>.weights.h5``) of every finished trial but the best
+    (a running trial of another worker keeps its own: it may become the best)."""
+    records = load_records(tuner_dir)
+    best = best_record(records)
+    for record in records:
+        if record.state is TrialState.RUNNING or (best and record.trial_id == best.trial_id):
+            continue
+        for path in Path(record.path).glob("fold_*.weights.h5"):
+            path.unlink(missing_ok=True)
+
+
 _clock = time.monotonic  # the time budget's clock (tests replace it)
 
 
@@ -311,8 +364,11 @@ def _make_tuner_class():
     class CVTuner(keras_tuner.Tuner):
         """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation."""
 
-        def __init__(self, oracle, *, plan, prune_margin, seed, reporter, isolate, **kwargs):
+        def __init__(
+            self, oracle, *, plan, prune_margin, seed, reporter, isolate, mixed_precision, **kwargs
+        ):
             super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+            self.mixed_precision = mixed_precision
             self.plan = plan
             self.splits = plan.splits
             self.prune_margin = prune_margin
@@ -353,6 +409,8 @@ def _make_tuner_class():
             if record is not None and record.state is not TrialState.RUNNING:
                 write_trial(Path(self.directory) / LOG_DIR, record)
                 self.reporter.trial_end(record)
+            if self.plan.oracle != "hyperband":
+                _keep_fold_models_of_best(Path(self.project_dir))
 
         def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
             from keras_tuner.errors import FailedTrialError
@@ -362,14 +420,18 @@ def _make_tuner_class():
             train = train_trial_in_worker if self.isolate else train_trial
             values = dict(trial.hyperparameters.values)
             trial_dir = Path(self.get_trial_dir(trial.trial_id))
-            options: dict[str, Any] = {"early_stopping": self.plan.early_stopping}
+            options: dict[str, Any] = {
+                "early_stopping": self.plan.early_stopping,
+                "mixed_precision": self.mixed_precision,
+            }
             if self.plan.prune:
                 options["prune"] = _prune_rule(
                     load_records(self.project_dir), self.prune_margin, values
                 )
+            # Fold models are kept for the best trial (`export --ensemble folds`) and, with
+            # Hyperband, for every trial: a later round goes on from an earlier one's.
+            options["save_weights_to"] = str(trial_dir)
             if self.plan.oracle == "hyperband":
-                # Each round of a bracket goes on from the fold models of the previous round.
-                options["save_weights_to"] = str(trial_dir)
                 if "tuner/trial_id" in values:
                     options["resume_from"] = self.get_trial_dir(values["tuner/trial_id"])
                     options["initial_epoch"] = int(values["tuner/initial_epoch"])
@@ -428,6 +490,9 @@ def _manifest(
             "prune_margin": config.prune_margin,
             "early_stopping": plan.early_stopping,
             "time_budget_minutes": plan.time_budget,
+            "holdout": config.holdout or None,
+            "holdout_size": 0 if plan.holdout is None else len(plan.holdout),
+            "mixed_precision": "auto" if config.mixed_precision is None else config.mixed_precision,
             "max_consecutive_failures": config.max_consecutive_failures,
         },
         "data": {
@@ -462,6 +527,7 @@ def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> 
         "seed": (old.get("config", {}).get("seed"), new["config"]["seed"]),
         "folds": (old.get("config", {}).get("folds"), new["config"]["folds"]),
         "oracle": (old.get("config", {}).get("oracle", "random"), new["config"]["oracle"]),
+        "holdout": (old.get("config", {}).get("holdout"), new["config"]["holdout"]),
     }
     for what, (before, now) in checks.items():
         if before != now:
@@ -551,8 +617,11 @@ def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> 
         raise SearchError(f"time_budget must be >= 0 minutes, got {time_budget}")
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
-    splits = fold_indices(train.labels, folds, config.seed)  # checks folds before writing anything
-    plan = SearchPlan(splits, max_trials, folds, oracle, bool(prune), early_stopping, time_budget)
+    part, holdout = split_holdout(train, config.holdout, config.seed)
+    splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
+    plan = SearchPlan(
+        splits, max_trials, folds, oracle, bool(prune), early_stopping, time_budget, part, holdout
+    )
     _prepare_directory(config, _manifest(config, space, train, plan))
     return plan
 
@@ -598,6 +667,7 @@ def run_search(
                 oracle,
                 plan=plan,
                 prune_margin=config.prune_margin,
+                mixed_precision=config.mixed_precision,
                 seed=config.seed,
                 reporter=reporter,
                 isolate=config.isolate,
@@ -617,7 +687,7 @@ def run_search(
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
     stopped_by = None
     try:
-        tuner.search(train.images, train.labels, verbose=0)
+        tuner.search(plan.train.images, plan.train.labels, verbose=0)
     except _BudgetSpent as e:
         stopped_by = f"{e}; run the same command again to go on"
     except RuntimeError as e:

@@ -119,6 +119,7 @@ def train_trial(
     save_weights_to: str | None = None,
     resume_from: str | None = None,
     initial_epoch: int = 0,
+    mixed_precision: bool | None = False,
 ) -> TrialOutcome:
     """Trains and scores one point of the space on every fold, in this process.
 
@@ -136,6 +137,7 @@ def train_trial(
         save_weights_to: a directory to keep each fold's weights in (``fold_<k>.weights.h5``).
         resume_from, initial_epoch: go on from the fold weights saved in this directory, trained
             for ``initial_epoch`` epochs already (Hyperband's later rounds).
+        mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
 
     Raises:
         TrialFailed: the loss or the predictions are not finite.
@@ -143,10 +145,13 @@ def train_trial(
     import keras
 
     from tuner import model as model_module
+    from tuner.backend import use_mixed_precision
     from tuner.progress import epoch_callback
 
     emit = emit or (lambda name, **fields: None)
     values = model_module.resolve_values(values)
+    previous_policy = keras.config.dtype_policy()
+    use_mixed_precision(mixed_precision)
     epochs, batch_size = int(values["epochs"]), int(values["batch_size"])
     results: list[FoldResult] = []
     oof = np.full((len(y), 10), np.nan, dtype=np.float16)
@@ -249,6 +254,7 @@ def train_trial(
             )
             break
     keras.backend.clear_session()
+    keras.config.set_dtype_policy(previous_policy)
     gc.collect()
     return TrialOutcome(folds=results, oof=oof, params=params, pruned=pruned)
 

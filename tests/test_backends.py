@@ -1,0 +1,71 @@
+"""The same commands on a second Keras backend: JAX, with TensorFlow made unimportable.
+
+The GPU machine has JAX and torch but no TensorFlow, so nothing outside Keras' TensorFlow backend
+may import TensorFlow. A ``sitecustomize`` on PYTHONPATH blocks the import in the command and in
+every process it starts (trial workers included), as on that machine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BLOCK_TENSORFLOW = """
+import importlib.abc
+import sys
+
+
+class _NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoTensorFlow())
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (pip install jax)")
+def test_a_tiny_run_on_jax_without_tensorflow(tmp_path, tiny_dir, tiny_space_path):
+    blocker = tmp_path / "no_tensorflow"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]),
+        "JAX_PLATFORMS": "cpu",
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True
+    )
+    assert probe.returncode != 0 and "blocked by the test" in probe.stderr  # the block works
+
+    command = [
+        sys.executable,
+        "-m",
+        "tuner.cli",
+        "run",
+        "--data",
+        str(tiny_dir),
+        "--space",
+        str(tiny_space_path),
+        "--results-dir",
+        str(tmp_path),
+        "--name",
+        "jax",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    manifest = json.loads((tmp_path / "jax" / "search.json").read_text())
+    assert manifest["backend"] == "jax" and manifest["export"]["backend"] == "jax"
+    assert len(manifest["best"]["folds"]) == 2
+    rows = (tmp_path / "jax" / "submission.csv").read_text().splitlines()
+    assert rows[0] == "ImageId,Label" and len(rows) == 41
+    assert (tmp_path / "jax" / "best.keras").stat().st_size > 0
