@@ -45,7 +45,7 @@ class TrialFailed(Exception):
 @dataclass(frozen=True)
 class TrialOutcome:
     folds: list[FoldResult]
-    oof: np.ndarray  # (N, 10) float16 out-of-fold probabilities (NaN rows: folds not run)
+    oof: np.ndarray  # (N, 10) float32 out-of-fold probabilities (NaN rows: folds not run)
     params: int
     pruned: str | None = None  # why the trial stopped before its last fold
 
@@ -154,7 +154,7 @@ def train_trial(
     use_mixed_precision(mixed_precision)
     epochs, batch_size = int(values["epochs"]), int(values["batch_size"])
     results: list[FoldResult] = []
-    oof = np.full((len(y), 10), np.nan, dtype=np.float16)
+    oof = np.full((len(y), 10), np.nan, dtype=np.float32)
     params = 0
 
     class Forward:  # a Reporter whose epoch_end goes to emit
@@ -224,7 +224,7 @@ def train_trial(
                 f"fold {fold}: the model predicts non-finite probabilities (NaN weights) after "
                 f"{len(losses)} epoch(s); try a lower learning_rate"
             )
-        oof[val_idx] = probabilities.astype(np.float16)
+        oof[val_idx] = probabilities.astype(np.float32)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_val))
         results.append(
             FoldResult(
