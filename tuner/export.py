@@ -150,7 +150,7 @@ def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
         batch_size=int(values["batch_size"]),
         shuffle=True,
         verbose=0,
-        callbacks=[keras.callbacks.TerminateOnNaN(), epoch_callback(reporter, epochs)],
+        callbacks=[epoch_callback(reporter, epochs)],
     )
     seconds = time.perf_counter() - started
     reporter.retrain_end(seconds=seconds)

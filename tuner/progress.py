@@ -40,15 +40,22 @@ class Reporter:
 
 
 def epoch_callback(reporter: Reporter, epochs: int):
-    """A Keras callback that forwards epoch ends to ``reporter`` (Keras imported only here)."""
+    """A Keras callback that forwards epoch ends to ``reporter`` and stops training after an epoch
+    whose loss is not finite (Keras imported only here).
+
+    It acts at epoch ends only: a callback with a per-batch hook (``keras.callbacks.TerminateOnNaN``)
+    makes Keras hand the logs to Python after every step, which cost about 10 % of the
+    throughput of small CNNs on a 2-core CPU.
+    """
+    import math
+
     import keras
 
     class EpochCallback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            reporter.epoch_end(
-                epoch=epoch + 1,
-                epochs=epochs,
-                logs={k: float(v) for k, v in (logs or {}).items()},
-            )
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            reporter.epoch_end(epoch=epoch + 1, epochs=epochs, logs=logs)
+            if not math.isfinite(logs.get("loss", 0.0)):
+                self.model.stop_training = True
 
     return EpochCallback()

@@ -166,7 +166,7 @@ def train_trial(
         keras.backend.clear_session()
         gc.collect()
         keras.utils.set_random_seed(fold_seed(seed, trial_id, fold))
-        callbacks = [keras.callbacks.TerminateOnNaN(), epoch_callback(Forward(), epochs)]
+        callbacks = [epoch_callback(Forward(), epochs)]
         watch = None
         if prune is not None and fold < len(prune.curves) and early_stopping is None:
             watch = _epoch_pruning(prune.curves[fold], prune.margin)
