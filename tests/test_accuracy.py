@@ -25,13 +25,17 @@ def tiny_data(embedded, tiny_train):
     )
 
 
-@pytest.fixture
-def holdout_search(tmp_path, tiny_data, tiny_space_path):
-    """A 2-trial, 2-fold search of the tiny data with a fifth of it held out."""
+@pytest.fixture(scope="module")
+def holdout_search(tmp_path_factory, embedded, tiny_space_path):
+    """A 2-trial, 2-fold search of the tiny data with a fifth of it held out (shared: the tests
+    only export from it and read it)."""
+    train = Dataset(embedded.train.images[:300], embedded.train.labels[:300], "tiny")
     return run_search(
-        tiny_data.train,
+        train,
         load_space(tiny_space_path),
-        SearchConfig(name="h", results_dir=tmp_path, isolate=False, holdout=0.2),
+        SearchConfig(
+            name="h", results_dir=tmp_path_factory.mktemp("holdout"), isolate=False, holdout=0.2
+        ),
     )
 
 

@@ -91,6 +91,7 @@ def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
     assert (tmp_path / "d" / "submission.csv").is_file()
 
 
+@pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
     process = subprocess.Popen(
         search_command(tmp_path, tiny_dir, epochs=6),
@@ -120,6 +121,7 @@ def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
     check_complete(tmp_path / "d")
 
 
+@pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     command = search_command(tmp_path, tiny_dir, epochs=4)
     process = subprocess.Popen(
@@ -159,6 +161,7 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
             assert record.folds == kept[record.trial_id]
 
 
+@pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
     """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P` (as on
     another machine) runs the trials."""
