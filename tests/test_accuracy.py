@@ -111,16 +111,14 @@ def test_top_k_ensemble_retrains_the_k_best_trials(holdout_search, tiny_data):
         export_best(holdout_search.directory, tiny_data, ensemble="top-3")
 
 
-def test_without_a_holdout_tta_stays_off_unless_asked(tmp_path, tiny_data, tiny_space_path):
+def test_without_a_holdout_tta_applies_when_asked(tmp_path, tiny_data, tiny_space_path):
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
         SearchConfig(name="s", results_dir=tmp_path, isolate=False, max_trials=1),
     )
-    result = export_best(search.directory, tiny_data)
-    assert result.tta == 1 and result.holdout is None
     asked = export_best(search.directory, tiny_data, tta=9)
-    assert asked.tta == 9
+    assert asked.tta == 9 and asked.holdout is None
 
 
 @pytest.mark.parametrize(

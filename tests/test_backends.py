@@ -31,6 +31,7 @@ sys.meta_path.insert(0, _NoTensorFlow())
 """
 
 
+@pytest.mark.slow  # a whole `run` in subprocesses on JAX: about a minute; run with -m slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (pip install jax)")
 def test_a_tiny_run_on_jax_without_tensorflow(tmp_path, tiny_dir, tiny_space_path):
     blocker = tmp_path / "no_tensorflow"

@@ -244,6 +244,7 @@ def test_pruning_bar_is_the_best_mean_minus_the_larger_of_margin_and_two_std():
     assert longer.curves == ()  # other epochs, other LR schedule: fold means only
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_bayesian_oracle_runs_a_cv_search(tmp_path, tiny_train):
     space = write_space(tmp_path, "max_trials = 2\nfolds = 2", TINY_HP + "epochs = 1")
     result = run_search(tiny_train, space, config(tmp_path, oracle="bayesian"))
@@ -252,8 +253,13 @@ def test_bayesian_oracle_runs_a_cv_search(tmp_path, tiny_train):
     assert "gpr" in json.dumps(oracle).lower() or oracle.get("num_initial_points") is not None
 
 
-def test_hyperband_continues_each_round_from_the_last_rounds_fold_models(tmp_path, tiny_train):
+def test_hyperband_trial_count_follows_keras_tuners_brackets():
     assert hyperband_trials(3) == 6  # brackets of 3x1 epoch -> 1x3 epochs, and 2x3 epochs
+    assert hyperband_trials(9) == 23  # 9 -> 3 -> 1 (x1, x3, x9 epochs), 5 -> 2, and 3
+
+
+@pytest.mark.slow  # 6 trials; keeps the default suite under its time budget
+def test_hyperband_continues_each_round_from_the_last_rounds_fold_models(tmp_path, tiny_train):
     space = write_space(tmp_path, "folds = 2", TINY_HP + "epochs = 3")
     result = run_search(tiny_train, space, config(tmp_path, oracle="hyperband"))
     records = result.records

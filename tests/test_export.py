@@ -32,6 +32,7 @@ def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_s
     )
     result = export_best(search.directory, tiny_data)
     assert result.best.trial_id == search.best.trial_id
+    assert result.tta == 1 and result.holdout is None  # no holdout: no TTA unless asked
 
     submission = pd.read_csv(result.submission_path)
     assert list(submission.columns) == ["ImageId", "Label"]

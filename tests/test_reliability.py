@@ -65,7 +65,7 @@ def _wait_for(predicate, process, timeout=120.0):
     "how",
     [
         "SIGKILL",
-        # the CLI's Ctrl-C path also has a fast test (test_cli); this one is over a minute
+        # about 45 s; the CLI's Ctrl-C path has a fast test too (test_cli)
         pytest.param("SIGINT", marks=pytest.mark.slow),
     ],
 )
