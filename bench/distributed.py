@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_section
+
 SPACE = """
 [search]
 max_trials = 8
@@ -82,14 +84,7 @@ def main() -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    out = ROOT / "results" / "benchmarks.md"
-    previous = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    marker = "## Distributed search"
-    if marker in previous:  # replace the section of an earlier run
-        head, _, tail = previous.partition(marker)
-        rest = tail.split("\n## ", 1)
-        previous = head + ("## " + rest[1] if len(rest) > 1 else "")
-    out.write_text(previous.rstrip("\n") + "\n\n" + text)
+    write_section(text)
     return 0
 
 

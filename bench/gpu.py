@@ -19,8 +19,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "results" / "benchmarks.md"
 
 CHILD = textwrap.dedent(
     """
@@ -94,13 +95,7 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        previous = OUT.read_text() if OUT.exists() else "# Benchmarks\n"
-        title = text.splitlines()[0]
-        if title in previous:
-            head, _, tail = previous.partition(title)
-            rest = tail.split("\n## ", 1)
-            previous = head + ("## " + rest[1] if len(rest) > 1 else "")
-        OUT.write_text(previous.rstrip("\n") + "\n\n" + text)
+        write_section(text)
     return 0
 
 

@@ -33,9 +33,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "digit-recognizer"
-OUT = ROOT / "results" / "benchmarks.md"
 
 # The point of the quick profile that the throughput, augment and memory sections train.
 MODEL = {
@@ -391,13 +392,7 @@ def efficiency(data: Path, tmp: Path) -> str:
 
 
 def write(text: str) -> None:
-    title = text.splitlines()[0]
-    previous = OUT.read_text() if OUT.exists() else "# Benchmarks\n"
-    if title in previous:  # replace the section of an earlier run
-        head, _, tail = previous.partition(title)
-        rest = tail.split("\n## ", 1)
-        previous = head + ("## " + rest[1] if len(rest) > 1 else "")
-    OUT.write_text(previous.rstrip("\n") + "\n\n" + text)
+    write_section(text)
     print(text, flush=True)
 
 
