@@ -159,10 +159,8 @@ def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
 
 def _fold_models(record: TrialRecord, seed: int) -> list:
     """The K fold models a trial trained during the search (kept for the best trial)."""
-    import warnings
-
     from tuner.model import build_model
-    from tuner.trainer import WEIGHTS_FILE
+    from tuner.trainer import WEIGHTS_FILE, load_fold_weights
 
     models = []
     for fold in record.folds:
@@ -173,10 +171,7 @@ def _fold_models(record: TrialRecord, seed: int) -> list:
                 "(searches made before this version keep none): use --ensemble none or top-K"
             )
         model = build_model(record.hyperparameters, seed=seed)
-        model.optimizer.build(model.trainable_variables)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model.load_weights(path)
+        load_fold_weights(model, path)
         models.append(model)
     return models
 

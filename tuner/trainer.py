@@ -50,7 +50,17 @@ class TrialOutcome:
     pruned: str | None = None  # why the trial stopped before its last fold
 
 
-WEIGHTS_FILE = "fold_{fold}.weights.h5"  # a fold model's weights (kept for Hyperband only)
+WEIGHTS_FILE = "fold_{fold}.weights.h5"  # a fold model's weights (the best trial's; Hyperband: all)
+
+
+def load_fold_weights(model, path: str | os.PathLike) -> None:
+    """Loads a fold model's weights and its optimizer's state (Adam's moments) into ``model``.
+
+    The optimizer is built first: an unbuilt one has no variables to receive the saved state, and
+    Keras would skip it with a warning.
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
 
 
 def _save_weights(model, path: str) -> None:
@@ -189,9 +199,7 @@ def train_trial(
         )
         params = model.count_params()
         if resume_from is not None:
-            # build the optimizer first, so that its state (Adam's moments) is restored too
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(os.path.join(resume_from, WEIGHTS_FILE.format(fold=fold)))
+            load_fold_weights(model, os.path.join(resume_from, WEIGHTS_FILE.format(fold=fold)))
         emit("fold_begin", fold=fold, folds=len(splits), epochs=epochs)
         x_val, y_val = x[val_idx], y[val_idx]
         started = time.perf_counter()
