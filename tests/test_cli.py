@@ -355,22 +355,42 @@ def test_distributed_processes_get_every_search_option():
     from tuner.cli import _search_args, _settings
 
     settings = _settings(
-        name="n",
-        results_dir="results",
-        trials=4,
-        folds=3,
-        seed=2,
-        overwrite=False,
-        max_failures=3,
-        in_process=False,
-        oracle=None,
-        prune=False,
-        early_stopping=2,
-        time_budget=None,
-        mixed_precision=True,
-        holdout=0.1,
+        dict(
+            name="n",
+            results_dir="results",
+            trials=4,
+            folds=3,
+            seed=2,
+            overwrite=False,
+            max_failures=3,
+            in_process=False,
+            oracle=None,
+            prune=False,
+            early_stopping=2,
+            time_budget=None,
+            mixed_precision=True,
+            holdout=0.1,
+            port=1234,  # not a search option: left out
+        )
     )
+    assert "port" not in settings and settings["max_trials"] == 4 and settings["isolate"]
     args = _search_args(None, "space.toml", settings)
     for flag in ("--trials", "--folds", "--early-stopping", "--holdout", "--no-prune"):
         assert flag in args
     assert "--mixed-precision" in args and "--oracle" not in args and "--time-budget" not in args
+
+
+def test_every_search_command_takes_every_search_option():
+    """search, run and worker read SEARCH_OPTIONS from their own parameters (``locals()``)."""
+    import inspect
+
+    from tuner import cli
+    from tuner.search import SearchConfig
+
+    for command, missing in ((cli.search, set()), (cli.run, set()), (cli.worker, {"overwrite"})):
+        parameters = set(inspect.signature(command).parameters)
+        assert set(cli.SEARCH_OPTIONS) - parameters == missing, command.__name__
+    # and each one lands on a SearchConfig field
+    fields = set(SearchConfig.__dataclass_fields__)
+    settings = cli._settings({key: None for key in cli.SEARCH_OPTIONS} | {"max_failures": 3})
+    assert set(settings) <= fields

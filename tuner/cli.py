@@ -212,8 +212,28 @@ def _default_name(space_name: str, data: str | None) -> str:
     return f"{space_name}-{label}"
 
 
-def _settings(**kwargs) -> dict:
-    """The SearchConfig fields the search commands share (``in_process`` becomes ``isolate``)."""
+# The options of `search`, `run` and `worker` that make their SearchConfig (worker has no --overwrite)
+SEARCH_OPTIONS = (
+    "name",
+    "results_dir",
+    "trials",
+    "folds",
+    "seed",
+    "overwrite",
+    "max_failures",
+    "in_process",
+    "oracle",
+    "prune",
+    "early_stopping",
+    "time_budget",
+    "mixed_precision",
+    "holdout",
+)
+
+
+def _settings(options: dict) -> dict:
+    """The SearchConfig fields among a search command's options (its ``locals()``)."""
+    kwargs = {key: options[key] for key in SEARCH_OPTIONS if key in options}
     kwargs["isolate"] = not kwargs.pop("in_process", False)
     kwargs["max_trials"] = kwargs.pop("trials", None)
     kwargs["max_consecutive_failures"] = kwargs.pop("max_failures", 3)
@@ -369,22 +389,7 @@ def search(
     ] = None,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
-    settings = _settings(
-        name=name,
-        results_dir=results_dir,
-        trials=trials,
-        folds=folds,
-        seed=seed,
-        overwrite=overwrite,
-        max_failures=max_failures,
-        in_process=in_process,
-        oracle=oracle,
-        prune=prune,
-        early_stopping=early_stopping,
-        time_budget=time_budget,
-        mixed_precision=mixed_precision,
-        holdout=holdout,
-    )
+    settings = _settings(locals())
     with _user_errors():
         if workers or port is not None:
             directory = _distributed(data, space, settings, workers, bind, port)
@@ -533,21 +538,7 @@ def worker(
         os.environ.update(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
-        settings = _settings(
-            name=name,
-            results_dir=results_dir,
-            trials=trials,
-            folds=folds,
-            seed=seed,
-            max_failures=max_failures,
-            in_process=in_process,
-            oracle=oracle,
-            prune=prune,
-            early_stopping=early_stopping,
-            time_budget=time_budget,
-            mixed_precision=mixed_precision,
-            holdout=holdout,
-        )
+        settings = _settings(locals())
         _search(data, space, settings, with_test=False)
 
 
@@ -811,22 +802,7 @@ def run(
     tta: TtaOption = None,
 ) -> None:
     """Search, then export the winner: the whole job in one command."""
-    settings = _settings(
-        name=name,
-        results_dir=results_dir,
-        trials=trials,
-        folds=folds,
-        seed=seed,
-        overwrite=overwrite,
-        max_failures=max_failures,
-        in_process=in_process,
-        oracle=oracle,
-        prune=prune,
-        early_stopping=early_stopping,
-        time_budget=time_budget,
-        mixed_precision=mixed_precision,
-        holdout=holdout,
-    )
+    settings = _settings(locals())
     with _user_errors():
         from tuner.export import parse_ensemble, tta_shifts
 
