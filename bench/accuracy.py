@@ -30,6 +30,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from child import run_child
 from results_file import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ V5_CHILD = textwrap.dedent(
     from tuner.backend import import_keras_quietly
     keras = import_keras_quietly()
     import numpy as np
-    from tuner.data import load_data
+    from tuner.data import data_of_source, load_data
     from tuner.export import predict_tta
     from tuner.model import build_model
     from tuner.search import check_same_data, read_manifest, search_part
@@ -57,10 +58,7 @@ V5_CHILD = textwrap.dedent(
     args = json.loads(sys.argv[1])
     directory = Path(args["search"])
     manifest = read_manifest(directory)
-    source = manifest["data"]["source"]  # the train file the search read
-    from tuner.data import EMBEDDED
-    data = EMBEDDED if source.startswith("embedded:") else str(Path(source).parent)
-    train = load_data(data, test=False).train
+    train = load_data(data_of_source(manifest["data"]["source"]), test=False).train
     check_same_data(directory, manifest, train)
     part, holdout = search_part(manifest, train)
     seed = int(manifest["config"]["seed"])
@@ -110,16 +108,7 @@ def export(search: Path, ensemble: str) -> tuple[dict, float]:
 
 
 def train_v5(search: Path, epochs: int) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", V5_CHILD, json.dumps({"search": str(search), "epochs": epochs})],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise SystemExit(f"v5 failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return run_child(V5_CHILD, {"search": str(search), "epochs": epochs}, "v5")
 
 
 def pct(x: float | None) -> str:

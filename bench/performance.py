@@ -33,6 +33,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from child import run_child
 from results_file import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,16 +150,7 @@ CHILD = textwrap.dedent(
 
 def child(kind: str, data: Path, override: dict | None = None) -> dict:
     args = {"kind": kind, "data": str(data), "model": MODEL, "override": override or {}}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise SystemExit(f"{kind} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return run_child(CHILD, args, kind)
 
 
 def tree_memory_kib(pid: int) -> tuple[int, int]:

@@ -343,10 +343,9 @@ def _chosen(result) -> str:
 
 
 def _data_of(manifest) -> str:
-    from tuner.data import EMBEDDED
+    from tuner.data import data_of_source
 
-    source = manifest["data"]["source"]
-    return EMBEDDED if source.startswith("embedded:") else str(Path(source).parent)
+    return data_of_source(manifest["data"]["source"])
 
 
 @app.command()

@@ -19,6 +19,7 @@ import numpy as np
 from tuner.errors import DataError
 
 __all__ = [
+    "data_of_source",
     "IMAGE_SIZE",
     "N_PIXELS",
     "N_CLASSES",
@@ -270,6 +271,12 @@ def load_embedded() -> DigitData:
         source=EMBEDDED,
         test_labels=y_test,
     )
+
+
+def data_of_source(source: str) -> str:
+    """The ``--data`` value that loads the training file ``source`` (as a search manifest records
+    it) again: its directory, or ``EMBEDDED``."""
+    return EMBEDDED if source.startswith("embedded:") else str(Path(source).parent)
 
 
 def load_data(data: str | Path | None = None, *, test: bool = True) -> DigitData:
