@@ -55,10 +55,11 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
         "prune_margin": 0.002,
         "early_stopping": None,
         "time_budget_minutes": None,
-        "mixed_precision": "auto",
+        "mixed_precision": False,  # resolved: no GPU here
         "holdout": None,
         "holdout_size": 0,
         "max_consecutive_failures": 3,
+        "trial_timeout": None,
     }
     assert "best" in manifest and "export" in manifest
     assert "search tiny: 2 trials x 2 folds" in result.output

@@ -93,6 +93,23 @@ BAD_TRAIN = {
         "line 2, column label: label value 10 is outside 0..9",
     ),
     "too many fields in a row": (HEADER + "\n" + row() + "\n" + row() + ",0\n", "malformed CSV"),
+    # a value past int64 was read as another, overflowed value and named so
+    "huge value": (
+        HEADER + "\n" + row() + "\n" + row(pixels=[0] * 7 + ["99999999999999999999"] + [0] * 776),
+        "line 3, column pixel7: value 99999999999999999999 is out of range",
+    ),
+    "huge unsigned label": (
+        HEADER + "\n" + row() + "\n" + row(label="18446744073709551615") + "\n",
+        "line 3, column label: value 18446744073709551615 is out of range",
+    ),
+    "boolean value": (  # pandas reads True as 1
+        HEADER + "\n" + row(pixels=[True] + [0] * 783) + "\n" + row(pixels=[False] + [0] * 783),
+        "line 2, column pixel0: value ",
+    ),
+    "one class only": (
+        HEADER + "\n" + row(label=3) + "\n" + row(label=3) + "\n",
+        "every row has label 3; a training file needs at least two classes",
+    ),
     "test file given as train": (
         TEST_HEADER + "\n" + row(label=None) + "\n",
         "expected 'label', got 'pixel0'",
@@ -111,6 +128,26 @@ def test_bad_training_file_names_file_line_and_column(tmp_path, case):
     assert message.startswith(str(path)), message
     assert expected in message, message
     assert "\n" not in message
+
+
+def test_a_byte_order_mark_and_trailing_blank_lines_are_fine(tmp_path):
+    path = tmp_path / "train.csv"
+    text = HEADER + "\n" + row(label=3) + "\n" + row(label=4, pixels=[7] * 784) + "\n\n\n"
+    path.write_text("\ufeff" + text, encoding="utf-8")
+    data = load_csv(path, labelled=True)
+    assert data.labels.tolist() == [3, 4] and int(data.images[1].max()) == 7
+    blank_inside = tmp_path / "inside.csv"
+    blank_inside.write_text(HEADER + "\n" + row() + "\n\n" + row(label=4) + "\n")
+    with pytest.raises(DataError, match="line 3, column label: missing value"):
+        load_csv(blank_inside, labelled=True)
+
+
+def test_a_search_needs_no_test_file(tmp_path, embedded):
+    write_csv(tmp_path / "train.csv", embedded.train.images[:20], embedded.train.labels[:20])
+    data = load_data(tmp_path, test=False)
+    assert len(data.train) == 20 and len(data.test) == 0
+    with pytest.raises(DataError, match="no test.csv or test.csv.gz"):
+        load_data(tmp_path)
 
 
 def test_test_file_with_label_column_is_refused(tmp_path):

@@ -64,8 +64,9 @@ def _wait_for(predicate, process, timeout=120.0):
 @pytest.mark.parametrize(
     "how",
     [
-        "SIGKILL",
-        # about 45 s; the CLI's Ctrl-C path has a fast test too (test_cli)
+        # about 35 s each; tests/test_crash.py kills whole runs at many points in the default
+        # suite, and the CLI's Ctrl-C path has a fast test too (test_cli)
+        pytest.param("SIGKILL", marks=pytest.mark.slow),
         pytest.param("SIGINT", marks=pytest.mark.slow),
     ],
 )
@@ -144,10 +145,21 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
         )
     oracle.write_text(saved)
 
+    # A damaged trial record costs that trial, not the search: it shows as interrupted, and the
+    # next resume redoes it alone (it used to advise --overwrite, which deletes everything).
     cv = directory / "tuner" / "trial_0" / "cv.json"
+    good = json.loads(cv.read_text())
     cv.write_text("{")
-    with pytest.raises(SearchError, match="cv.json: unreadable CV record"):
-        load_records(directory / "tuner")
+    (damaged,) = load_records(directory / "tuner")
+    assert damaged.state is TrialState.RUNNING and "cv.json unreadable" in damaged.message
+    again = run_search(
+        tiny_train,
+        space,
+        SearchConfig(name="d", results_dir=tmp_path, max_trials=1, isolate=False),
+    )
+    assert [(r.trial_id, r.state) for r in again.records] == [("0", TrialState.COMPLETE)]
+    scores = [f["val_accuracy"] for f in json.loads(cv.read_text())["folds"]]
+    assert scores == [f["val_accuracy"] for f in good["folds"]]  # redone, the same scores
 
     (directory / "search.json").write_text("not json")
     with pytest.raises(SearchError, match="search.json: unreadable"):
@@ -156,18 +168,6 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
             space,
             SearchConfig(name="d", results_dir=tmp_path, max_trials=2, isolate=False),
         )
-
-
-def test_overwrite_refuses_a_directory_that_is_not_a_search(tmp_path, tiny_train, tiny_space_path):
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "thesis.txt").write_text("precious")
-    with pytest.raises(SearchError, match="not a digit-tuner search; refusing to delete it"):
-        run_search(
-            tiny_train,
-            load_space(tiny_space_path),
-            SearchConfig(name="mine", results_dir=tmp_path, overwrite=True, isolate=False),
-        )
-    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
 
 
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
@@ -201,3 +201,29 @@ def test_a_trial_directory_without_trial_json_is_a_trial_being_created(tmp_path)
     """Another process may have created trial_7/ and not yet written its trial.json."""
     (tmp_path / "tuner" / "trial_7").mkdir(parents=True)
     assert load_records(tmp_path / "tuner") == []
+
+
+def test_a_failure_reason_with_brackets_is_printed_as_it_is():
+    """Rich read `[/x]` in a reason as markup and raised MarkupError, which could abort a live
+    search from on_trial_end."""
+    import io
+
+    from rich.console import Console
+
+    from tuner.records import TrialRecord
+    from tuner.render import RichReporter, trial_detail
+
+    reason = "ValueError: shapes [None, 28] and [/bold] are incompatible"
+    record = TrialRecord(
+        trial_id="3", state=TrialState.FAILED, hyperparameters={"conv_blocks": 2}, message=reason
+    )
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    reporter = RichReporter(console, ["conv_blocks"])
+    reporter.search_begin(name="m", max_trials=1, done=0, folds=2)
+    reporter.trial_end(record)
+    reporter.message(f"stopped: {reason}")
+    for part in trial_detail(record, ["conv_blocks"]):
+        console.print(part)
+    reporter.close()
+    assert out.getvalue().count("[None, 28] and [/bold]") == 3

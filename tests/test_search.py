@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tuner.errors import SearchError
-from tuner.records import TrialState, best_record, load_records
-from tuner.search import SearchConfig, fold_indices, run_search
+from tuner.records import TrialState, load_records
+from tuner.search import SearchConfig, TooManyFailures, fold_indices, run_search
 from tuner.space import load_space
 
 
@@ -90,7 +90,9 @@ def test_resume_refuses_other_seed_or_data_and_overwrite_starts_anew(
     from tuner.data import Dataset
 
     other = Dataset(tiny_train.images[::-1].copy(), tiny_train.labels[::-1].copy(), "other")
-    with pytest.raises(SearchError, match="different data"):
+    with pytest.raises(
+        SearchError, match="started on other training data \\(was tiny, now other\\)"
+    ):
         run_search(other, space, config(tmp_path, max_trials=1))
     fresh = run_search(tiny_train, space, config(tmp_path, max_trials=1, seed=1, overwrite=True))
     assert len(fresh.records) == 1
@@ -155,21 +157,54 @@ def test_failed_trials_are_recorded_and_never_best(
     assert result.best.hyperparameters["conv_blocks"] == 1
 
 
-def test_consecutive_failures_stop_the_search(tmp_path, tiny_train, tiny_space_path, monkeypatch):
+def _failing_builds(monkeypatch, fail_first: int | None = None):
+    """Makes model building fail (each time with another reason), for the first N builds or all."""
     import tuner.model
 
-    def build(hp, seed=None, **_):
-        raise ValueError(f"bad model conv_blocks={hp.get('conv_blocks')}")
+    real, calls = tuner.model.build_model, []
+
+    def build(hp, seed=None, **kw):
+        calls.append(1)
+        if fail_first is None or len(calls) <= fail_first:
+            raise ValueError(f"bad model #{len(calls)}")
+        return real(hp, seed=seed, **kw)
 
     monkeypatch.setattr(tuner.model, "build_model", build)
+
+
+def test_consecutive_failures_stop_the_search_with_the_last_reason(
+    tmp_path, tiny_train, tiny_space_path, monkeypatch
+):
+    """keras-tuner raised before saving the Nth failure: it stayed RUNNING and the reason shown
+    was the one before."""
+    _failing_builds(monkeypatch)
     space = load_space(tiny_space_path)
     with pytest.raises(
-        SearchError,
-        match="stopped after 2 failed trials in a row; last reason: ValueError: bad model",
+        TooManyFailures,
+        match=r"stopped after 2 failed trials in a row; last reason \(trial 1\): "
+        r"ValueError: bad model #2",
     ):
         run_search(tiny_train, space, config(tmp_path, max_trials=5, max_consecutive_failures=2))
     records = load_records(tmp_path / "s" / "tuner")
-    assert len(records) == 2 and best_record(records) is None
+    assert [r.state for r in records] == [TrialState.FAILED, TrialState.FAILED]  # both saved
+    assert records[1].reason == "ValueError: bad model #2"
+
+
+def test_a_lower_failure_cap_on_resume_keeps_new_trials(
+    tmp_path, tiny_train, tiny_space_path, monkeypatch
+):
+    """keras-tuner counted failures over the whole history: with two old failures and a cap of 2,
+    every newly completed trial was left RUNNING, to be redone on every resume."""
+    space = load_space(tiny_space_path)
+    _failing_builds(monkeypatch)
+    run_search(tiny_train, space, config(tmp_path, max_trials=2, max_consecutive_failures=5))
+    monkeypatch.undo()
+    result = run_search(
+        tiny_train, space, config(tmp_path, max_trials=3, max_consecutive_failures=2)
+    )
+    states = [r.state for r in result.records]
+    assert states == [TrialState.FAILED, TrialState.FAILED, TrialState.COMPLETE]
+    assert result.best.trial_id == "2"
 
 
 def _poisoned(monkeypatch, *, loss=None, output=None):
@@ -248,6 +283,27 @@ def test_worker_failures_become_trial_failures(target, reason):
     with pytest.raises(TrialFailed) as info:
         run_in_worker(getattr(workers, target), {})
     assert str(info.value).splitlines()[0] == reason
+
+
+def test_a_hung_trial_process_is_stopped_at_its_time_limit():
+    from tests import workers
+    from tuner.trainer import TrialFailed, run_in_worker
+
+    with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
+        run_in_worker(workers.hang, {}, timeout=2.0)
+
+
+def test_a_trial_process_killed_for_memory_fails_that_trial_only(
+    tmp_path, tiny_train, tiny_space_path, monkeypatch
+):
+    from tuner.faults import KILL_VAR
+
+    monkeypatch.setenv(KILL_VAR, "trial_0:fold_begin#1")  # as the OOM killer, in trial 0's worker
+    result = run_search(tiny_train, load_space(tiny_space_path), config(tmp_path, isolate=True))
+    states = {r.trial_id: r.state for r in result.records}
+    assert states == {"0": TrialState.FAILED, "1": TrialState.COMPLETE}
+    assert "killed by signal 9 (out of memory?)" in result.records[0].reason
+    assert result.best.trial_id == "1"
 
 
 def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_space_path):

@@ -23,3 +23,9 @@ def fail(emit):
 
 def crash(emit):
     raise ZeroDivisionError("division by zero in a worker")
+
+
+def hang(emit):
+    import time
+
+    time.sleep(600)

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tuner.errors import UserError
 
@@ -161,6 +162,16 @@ TtaOption = Annotated[
         show_default=False,
     ),
 ]
+TrialTimeoutOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--trial-timeout",
+        min=0,
+        help="Minutes: stop a trial still running after this and mark it failed (default: the "
+        "time budget, if any; 0: no limit).",
+        show_default=False,
+    ),
+]
 SearchDataOption = Annotated[
     Optional[str],
     typer.Option(
@@ -186,17 +197,35 @@ SearchArgument = Annotated[
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    def terminate(signum, frame):
+        # SIGTERM (`kill`, `timeout`, a batch scheduler) takes the Ctrl-C path: the search stops
+        # cleanly and every process it started is stopped with it.
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, terminate)
     app()
 
 
 @contextlib.contextmanager
 def _user_errors():
-    """Turns a UserError into one line on stderr and exit status 2."""
+    """Turns a UserError into one line on stderr and exit status 2, a SearchFailure into one line
+    and exit status 1 (a distributed worker stopped by too many failures: STOPPED_STATUS, so that
+    its launcher does not restart it)."""
+    from tuner.distributed import STOPPED_STATUS
+    from tuner.errors import SearchFailure
+    from tuner.search import TooManyFailures, role
+
     try:
         yield
-    except UserError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(e.exit_code) from None
+    except (UserError, SearchFailure) as e:
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        code = e.exit_code
+        if isinstance(e, TooManyFailures) and role() == "worker":
+            code = STOPPED_STATUS
+        raise typer.Exit(code) from None
 
 
 def _import_keras():
@@ -228,6 +257,7 @@ SEARCH_OPTIONS = (
     "time_budget",
     "mixed_precision",
     "holdout",
+    "trial_timeout",
 )
 
 
@@ -252,7 +282,12 @@ def _search(data, space, settings: dict, *, with_test: bool):
     space_obj = load_space(space)
     digits = load_data(data, test=with_test)
     config = SearchConfig(
-        **{**settings, "name": settings["name"] or _default_name(space_obj.name, data)}
+        **{
+            **settings,
+            "name": _default_name(space_obj.name, data)
+            if settings["name"] is None
+            else settings["name"],
+        }
     )
     _import_keras()
     reporter = make_reporter(console, space_obj.varying())
@@ -366,6 +401,7 @@ def search(
     time_budget: TimeBudgetOption = None,
     mixed_precision: MixedPrecisionOption = None,
     holdout: HoldoutOption = None,
+    trial_timeout: TrialTimeoutOption = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -429,6 +465,7 @@ def _search_args(data, space_path, settings: dict) -> list[str]:
         ("early_stopping", "--early-stopping"),
         ("time_budget", "--time-budget"),
         ("holdout", "--holdout"),
+        ("trial_timeout", "--trial-timeout"),
     ):
         if settings.get(key) is not None:
             args += [flag, str(settings[key])]
@@ -444,9 +481,12 @@ def _search_args(data, space_path, settings: dict) -> list[str]:
 
 
 def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
-    """Checks everything here, then runs a chief and local workers (tuner.distributed)."""
+    """Checks everything here, then runs a chief and local workers (tuner.distributed), holding
+    the search directory's lock for all of them."""
+    from tuner import store
     from tuner.data import load_data
-    from tuner.distributed import launch
+    from tuner.distributed import STOPPED_STATUS, launch
+    from tuner.errors import SearchFailure
     from tuner.records import TrialState, load_records
     from tuner.render import make_reporter
     from tuner.search import TUNER_DIR, SearchConfig, prepare_search
@@ -454,40 +494,68 @@ def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
 
     space_obj = load_space(space)
     digits = load_data(data, test=False)
-    settings = {**settings, "name": settings["name"] or _default_name(space_obj.name, data)}
+    settings = {
+        **settings,
+        "name": _default_name(space_obj.name, data)
+        if settings["name"] is None
+        else settings["name"],
+    }
     config = SearchConfig(**settings)
+    store.check_name(config.name)
     _import_keras()
-    prepare_search(digits.train, space_obj, config)  # bad options fail here, before any process
-    reporter = make_reporter(console, space_obj.varying())
-    seen: set[str] = set()
+    with store.hold(config.directory):
+        prepare_search(digits.train, space_obj, config)  # bad options fail here, before any process
+        if bind not in ("127.0.0.1", "localhost", "::1"):
+            err_console.print(
+                f"warning: the chief listens on {bind} without authentication: anyone who can "
+                "reach that port can take trials and report results (each is checked against "
+                "the search, but not who sends it). Use it on a private network, or keep "
+                "127.0.0.1 and reach it through an SSH tunnel.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        reporter = make_reporter(console, space_obj.varying())
+        seen: set[str] = set()
 
-    def poll():
-        for record in load_records(config.directory / TUNER_DIR):
-            if record.state is not TrialState.RUNNING and record.trial_id not in seen:
-                seen.add(record.trial_id)
-                reporter.trial_end(record)
+        def poll():
+            for record in load_records(config.directory / TUNER_DIR):
+                if record.state is not TrialState.RUNNING and record.trial_id not in seen:
+                    seen.add(record.trial_id)
+                    reporter.trial_end(record)
 
-    args = _search_args(data, space_obj.path, settings)
-    try:
-        result = launch(
-            args,
-            directory=config.directory,
-            workers=workers,
-            host=bind,
-            port=port,
-            on_poll=poll,
-            on_message=lambda text: console.print(text, highlight=False, soft_wrap=True),
-        )
-    except KeyboardInterrupt:
+        args = _search_args(data, space_obj.path, settings)
+        try:
+            result = launch(
+                args,
+                directory=config.directory,
+                workers=workers,
+                host=bind,
+                port=port,
+                on_poll=poll,
+                on_message=lambda text: console.print(text, highlight=False, soft_wrap=True),
+            )
+        except KeyboardInterrupt:
+            reporter.close()
+            _interrupted(config.directory)
         reporter.close()
-        _interrupted(config.directory)
-    reporter.close()
+    logs = config.directory / "logs"
+    if STOPPED_STATUS in result.worker_status.values():
+        failed = [
+            r for r in load_records(config.directory / TUNER_DIR) if r.state is TrialState.FAILED
+        ]
+        reason = failed[-1].reason if failed else "unknown"
+        raise SearchFailure(
+            f"{config.directory}: stopped after {config.max_consecutive_failures} failed trials "
+            f"in a row; last reason: {reason}"
+        )
+    if result.ended == "workers-failed":
+        raise SearchFailure(
+            f"every worker died (exit status {result.worker_status}); see {logs}; "
+            "run the same command again to resume"
+        )
     if result.chief_status != 0:
-        from tuner.errors import SearchError
-
-        log = config.directory / "logs" / "chief.log"
-        raise SearchError(
-            f"the chief stopped with exit status {result.chief_status}; see {log}; "
+        raise SearchFailure(
+            f"the chief stopped with exit status {result.chief_status}; see {logs / 'chief.log'}; "
             "run the same command again to resume"
         )
     return config.directory
@@ -521,6 +589,7 @@ def worker(
     time_budget: TimeBudgetOption = None,
     mixed_precision: MixedPrecisionOption = None,
     holdout: HoldoutOption = None,
+    trial_timeout: TrialTimeoutOption = None,
 ) -> None:
     """Join a distributed search: run trials that the chief at HOST:PORT hands out."""
     import socket
@@ -797,6 +866,7 @@ def run(
     time_budget: TimeBudgetOption = None,
     mixed_precision: MixedPrecisionOption = None,
     holdout: HoldoutOption = None,
+    trial_timeout: TrialTimeoutOption = None,
     ensemble: EnsembleOption = "none",
     tta: TtaOption = None,
 ) -> None:

@@ -84,8 +84,8 @@ class DigitData:
 
 def _open_text(path: Path):
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # a byte-order mark is not in the header
 
 
 def _check_file(path: Path) -> None:
@@ -156,11 +156,19 @@ def load_csv(path: str | Path, *, labelled: bool) -> Dataset:
     header = _read_header(path)
     _check_header(path, header, labelled)
     try:
-        frame = pd.read_csv(path, header=0, skip_blank_lines=False, low_memory=False)
+        frame = pd.read_csv(
+            path, header=0, skip_blank_lines=False, low_memory=False, encoding="utf-8-sig"
+        )
     except pd.errors.ParserError as e:
         raise DataError(f"{path}: malformed CSV ({_one_line(e)})") from None
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read the file ({_one_line(e)})") from None
+    # Blank lines at the end of the file (an editor's habit) are not rows; elsewhere they are.
+    blank = frame.isna().all(axis=1).to_numpy()
+    end = len(frame)
+    while end > 0 and blank[end - 1]:
+        end -= 1
+    frame = frame.iloc[:end]
     if len(frame) == 0:
         raise DataError(f"{path}: no data rows after the header")
 
@@ -171,42 +179,59 @@ def load_csv(path: str | Path, *, labelled: bool) -> Dataset:
     if labelled:
         _check_range(path, frame, values[:, :1], 0, 0, N_CLASSES - 1, "label")
         labels = values[:, 0].astype(np.uint8)
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            raise DataError(
+                f"{path}: every row has label {int(classes[0])}; a training file needs at least "
+                "two classes"
+            )
     images = values[:, first_pixel:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
     return Dataset(images=images, labels=labels, source=str(path))
 
 
-def _numeric_values(path: Path, frame) -> np.ndarray:
-    """Returns the frame as int64, or raises naming the first cell that is missing or not an integer."""
-    import pandas as pd
+# A cell is an integer when it reads as one: digits, an optional sign, an optional ".0".
+_INTEGER = r"\s*[+-]?\d+(?:\.0*)?\s*"
+_MAX_DIGITS = 9  # any pixel or label with more digits is out of range anyway
 
-    if all(dtype.kind in "iu" for dtype in frame.dtypes):
+
+def _numeric_values(path: Path, frame) -> np.ndarray:
+    """Returns the frame as int64, or raises naming the first cell that is missing, not an integer
+    or absurdly large, quoting it as the file has it."""
+    if all(dtype.kind == "i" for dtype in frame.dtypes):
         return frame.to_numpy(dtype=np.int64)
-    # Slow path, only for a file that has a problem: find the first bad cell in reading order.
-    bad_rows: list[tuple[int, int, str]] = []
+    # Slow path, only for a file that has a problem: read every cell as the text it is (so that
+    # "True" is not 1 and 99999999999999999999 is not a wrapped-around integer) and find the first
+    # bad cell in reading order.
+    bad: list[tuple[int, int, str]] = []
     for col_index, column in enumerate(frame.columns):
         series = frame[column]
-        if series.dtype.kind in "iu":
+        if series.dtype.kind == "i":
             continue
-        numbers = pd.to_numeric(series, errors="coerce")
         missing = series.isna().to_numpy()
-        not_number = numbers.isna().to_numpy() & ~missing
-        with np.errstate(invalid="ignore"):
-            fractional = ~np.isnan(numbers.to_numpy(dtype=float)) & (
-                numbers.to_numpy(dtype=float) != np.round(numbers.to_numpy(dtype=float))
-            )
-        for mask, kind in ((missing, "missing"), (not_number | fractional, "not an integer")):
+        text = series.astype(object).map(str)
+        if series.dtype.kind == "f":  # pandas read "3" as 3.0 in a column with a missing cell
+            text = text.str.replace(r"\.0$", "", regex=True)
+        integer = text.str.fullmatch(_INTEGER).to_numpy() & (series.dtype.kind != "b")
+        digits = text.str.strip().str.lstrip("+-").str.split(".").str[0].str.lstrip("0").str.len()
+        huge = integer & (digits.to_numpy() > _MAX_DIGITS)
+        for mask, kind in ((missing, "missing"), (~missing & ~integer, "int"), (huge, "huge")):
             hits = np.flatnonzero(mask)
             if hits.size:
-                bad_rows.append((int(hits[0]), col_index, kind))
-    if not bad_rows:
-        return frame.to_numpy(dtype=float).astype(np.int64)  # integral floats such as "3.0"
-    row, col_index, kind = min(bad_rows)
+                bad.append((int(hits[0]), col_index, kind))
+    if not bad:
+        values = np.empty(frame.shape, dtype=np.int64)
+        for col_index, column in enumerate(frame.columns):
+            values[:, col_index] = frame[column].astype(object).map(lambda v: int(float(v)))
+        return values
+    row, col_index, kind = min(bad)
     column = frame.columns[col_index]
     where = f"{path}: line {row + 2}, column {column}"
     if kind == "missing":
         raise DataError(f"{where}: missing value")
     value = frame.iat[row, col_index]
     value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
+    if kind == "huge":
+        raise DataError(f"{where}: value {str(value).strip()} is out of range")
     raise DataError(f"{where}: value {value!r} is not an integer")
 
 
@@ -222,8 +247,11 @@ def _check_range(path, frame, block: np.ndarray, offset: int, low: int, high: in
     )
 
 
-def find_data_files(data_dir: str | Path) -> tuple[Path, Path]:
-    """Finds ``train.csv[.gz]`` and ``test.csv[.gz]`` in a directory (plain CSV preferred)."""
+def find_data_files(data_dir: str | Path, *, test: bool = True) -> tuple[Path, Path]:
+    """Finds ``train.csv[.gz]`` and ``test.csv[.gz]`` in a directory (plain CSV preferred).
+
+    With ``test=False`` a missing test file is allowed (its path is then ``test.csv``).
+    """
     data_dir = Path(data_dir)
     if not data_dir.exists():
         raise DataError(f"{data_dir}: no such directory")
@@ -235,6 +263,8 @@ def find_data_files(data_dir: str | Path) -> tuple[Path, Path]:
     for stem in ("train", "test"):
         candidates = [data_dir / f"{stem}.csv", data_dir / f"{stem}.csv.gz"]
         path = next((p for p in candidates if p.exists()), None)
+        if path is None and stem == "test" and not test:
+            path = candidates[0]
         if path is None:
             raise DataError(f"{data_dir}: no {stem}.csv or {stem}.csv.gz")
         found.append(path)
@@ -292,7 +322,7 @@ def load_data(data: str | Path | None = None, *, test: bool = True) -> DigitData
     """
     if data is None or str(data) == EMBEDDED:
         return load_embedded()
-    train_path, test_path = find_data_files(data)
+    train_path, test_path = find_data_files(data, test=test)
     train = load_csv(train_path, labelled=True)
     if test:
         test_set = load_csv(test_path, labelled=False)

@@ -9,6 +9,11 @@ one search directory (on another machine: a shared file system).
 ``launch`` is what ``digit-tuner search --workers N`` does: start a chief bound to 127.0.0.1 (unless
 told otherwise) and N local workers, restart a worker that dies (it gets the same id, so the chief
 hands it back the trial it was running, which is redone), and stop everything on Ctrl-C.
+
+No process outlives the search: once every local worker has ended (finished, stopped by the time
+budget or by too many failures, or given up after its restarts) the chief is stopped too; and the
+chief and the workers are killed by the kernel if the launching process dies, even by SIGKILL
+(Linux ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -57,10 +62,29 @@ def worker_env(tuner_id: str, host: str, port: int, threads: int | None = None) 
     return env
 
 
+# Exit status of a worker that stopped the search on purpose (too many failed trials in a row):
+# restarting it would only fail again.
+STOPPED_STATUS = 3
+
+
 @dataclass
 class LaunchResult:
-    chief_status: int
+    chief_status: int  # 0 also when the chief was stopped because every worker had ended well
     restarts: dict[str, int] = field(default_factory=dict)
+    worker_status: dict[str, int] = field(default_factory=dict)  # last exit status of each worker
+    ended: str = "done"  # done | workers-ended | workers-failed | chief-died
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the launching process dies."""
+    import ctypes
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    os.setsid()  # its own process group, so that Ctrl-C reaches only the launcher
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -72,7 +96,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     log.with_suffix(".pid").write_text(f"{process.pid}\n")
     return process
@@ -128,6 +152,8 @@ def launch(
         for i in ids
     }
     restarts = {i: 0 for i in ids}
+    statuses: dict[str, int] = {}
+    ended = "done"
     say(f"chief listening on {host}:{port}; {workers} local worker(s); logs in {logs}")
     try:
         while chief.poll() is None:
@@ -136,7 +162,11 @@ def launch(
                 on_poll()
             for tuner_id, process in list(procs.items()):
                 code = process.poll()
-                if code in (None, 0):
+                if code is None:
+                    continue
+                statuses[tuner_id] = code
+                if code in (0, STOPPED_STATUS):  # done, out of budget, or stopped the search
+                    procs.pop(tuner_id)
                     continue
                 if restarts[tuner_id] >= max_restarts:
                     say(
@@ -156,7 +186,11 @@ def launch(
                     logs / f"{tuner_id}.log",
                 )
             if not procs and workers:
-                say("no worker left; stopping the chief (run the same command to resume)")
+                # The chief would wait for ever for workers that will not come back.
+                well = all(code == 0 for code in statuses.values())
+                ended = "workers-ended" if well else "workers-failed"
+                if not well:
+                    say("no worker left; stopping the chief (run the same command to resume)")
                 break
         # Workers stop by themselves once the chief has no trial left; if the chief died, they
         # would wait for it (keras-tuner waits an hour), so stop them now.
@@ -172,4 +206,11 @@ def launch(
         _stop(chief)
     if on_poll:
         on_poll()
-    return LaunchResult(chief_status=chief.returncode, restarts=restarts)
+    status = chief.returncode
+    if ended == "workers-ended":
+        status = 0  # stopped by us once its work was done
+    elif ended == "done" and status != 0:
+        ended = "chief-died"
+    for tuner_id, process in procs.items():
+        statuses[tuner_id] = process.returncode
+    return LaunchResult(chief_status=status, restarts=restarts, worker_status=statuses, ended=ended)

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner import faults, store
 from tuner.data import DigitData
 from tuner.errors import SearchError
-from tuner.io import atomic_path, write_json_atomic, write_text_atomic
+from tuner.io import write_json_atomic, write_text_atomic
 from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState, best_record, load_records
 from tuner.search import (
@@ -154,6 +155,7 @@ def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
     )
     seconds = time.perf_counter() - started
     reporter.retrain_end(seconds=seconds)
+    faults.point("retrain_end")
     return model, epochs, seconds
 
 
@@ -213,15 +215,23 @@ def export_best(
         SearchError: no completed trial (or fewer than K), fold models missing, other training
             data, a bad ``ensemble`` or ``tta``.
     """
+    reporter = reporter or Reporter()
+    directory = Path(directory)
+    parse_ensemble(ensemble)  # checks it
+    if tta is not None:
+        tta_shifts(tta)  # checks it
+    if not store.is_search_directory(directory):
+        raise SearchError(f"{directory}: no search here (no {MANIFEST})")
+    with store.hold(directory):
+        return _export(directory, data, reporter, mixed_precision, ensemble, tta)
+
+
+def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> ExportResult:
     import keras
 
     from tuner.backend import use_mixed_precision
 
-    reporter = reporter or Reporter()
-    directory = Path(directory)
     kind, k = parse_ensemble(ensemble)
-    if tta is not None:
-        tta_shifts(tta)  # checks it
     manifest = read_manifest(directory)
     best = _winner(directory)
     check_same_data(directory, manifest, data.train)
@@ -285,10 +295,7 @@ def export_best(
         )
     predicted = np.argmax(probabilities, axis=1)
     model_path = directory / MODEL_FILE
-    with atomic_path(model_path) as tmp:
-        _averaging_model(members).save(tmp)
     submission_path = directory / SUBMISSION_FILE
-    write_submission(submission_path, predicted)
 
     test_accuracy = None
     if data.test_labels is not None:
@@ -331,7 +338,15 @@ def export_best(
         "backend": keras.backend.backend(),
         "versions": package_versions(),
     }
-    write_json_atomic(directory / MANIFEST, manifest)
+    # The model, the submission and the manifest are replaced as one unit (tuner.store).
+    store.commit_files(
+        directory,
+        {
+            MODEL_FILE: lambda path: _averaging_model(members).save(path),
+            SUBMISSION_FILE: lambda path: write_submission(path, predicted),
+            MANIFEST: lambda path: write_json_atomic(path, manifest),
+        },
+    )
     keras.backend.clear_session()
     keras.config.set_dtype_policy(previous_policy)
     return ExportResult(

@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic", "read_json"]
+from tuner import faults
+
+__all__ = [
+    "atomic_path",
+    "fsync_directory",
+    "write_text_atomic",
+    "write_json_atomic",
+    "read_json",
+]
 
 
 @contextlib.contextmanager
@@ -32,10 +40,29 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        faults.point(f"write:{_point_name(target)}")
         os.replace(tmp_path, target)
+        fsync_directory(target.parent)
+        faults.point(f"wrote:{_point_name(target)}")
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def fsync_directory(directory: str | Path) -> None:
+    """Flushes a directory's entries (a rename is durable only once its directory is synced)."""
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _point_name(target: Path) -> str:
+    """A crash point's name for a write: the file name, trial ids kept (trial_3/cv.json)."""
+    parent = target.parent.name
+    return f"{parent}/{target.name}" if parent.startswith("trial_") else target.name
 
 
 def _umask() -> int:

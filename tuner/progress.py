@@ -51,10 +51,13 @@ def epoch_callback(reporter: Reporter, epochs: int):
 
     import keras
 
+    from tuner import faults
+
     class EpochCallback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = {k: float(v) for k, v in (logs or {}).items()}
             reporter.epoch_end(epoch=epoch + 1, epochs=epochs, logs=logs)
+            faults.point("epoch_end")
             if not math.isfinite(logs.get("loss", 0.0)):
                 self.model.stop_training = True
 

@@ -177,10 +177,12 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
             if cv.get("pruned"):
                 state, message = TrialState.PRUNED, cv["pruned"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise SearchError(
-                f"{cv_path}: unreadable CV record ({type(e).__name__}: {e}); "
-                "the search directory is damaged: rerun with --overwrite to start anew"
-            ) from None
+            # Shown as interrupted: a resumed search redoes this one trial, nothing else.
+            state = TrialState.RUNNING
+            message = (
+                f"{cv_path.name} unreadable ({type(e).__name__}: {e}); "
+                "the next resume of the search redoes this trial"
+            )
     return TrialRecord(
         trial_id=str(trial["trial_id"]),
         state=state,

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState
@@ -294,7 +296,8 @@ class RichReporter(Reporter):
         else:
             style = _STATE_STYLE.get(record.state, "red")
             self.console.print(
-                f"  [{style}]{_STATE_LABEL[record.state]}[/]: {record.reason}", highlight=False
+                f"  [{style}]{_STATE_LABEL[record.state]}[/]: {escape(record.reason or '')}",
+                highlight=False,
             )
 
     def search_end(self, records):
@@ -313,7 +316,7 @@ class RichReporter(Reporter):
         self.progress.stop()
 
     def message(self, text):
-        self.console.print(text)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -355,7 +358,7 @@ def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
         head += f", {_format_count(record.params)} parameters, {_format_seconds(record.seconds)}"
     elif record.state is TrialState.PRUNED:
         head += f": {record.reason}"
-    parts.append(head)
+    parts.append(Text(head))
     hp = _compact_table("hyperparameters (* searched)")
     hp.add_column("name")
     hp.add_column("value", justify="right")
@@ -386,7 +389,12 @@ def trial_detail(record: TrialRecord, varying: list[str]) -> list[Any]:
         parts.append(folds)
     if record.state is TrialState.FAILED:
         parts.append(
-            Panel(record.message or "no message", title="failure", border_style="red", expand=False)
+            Panel(
+                Text(record.message or "no message"),
+                title="failure",
+                border_style="red",
+                expand=False,
+            )
         )
     return parts
 

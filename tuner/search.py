@@ -20,10 +20,9 @@ Layout of a search directory (``results/<name>/``)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import io
-import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +30,19 @@ from typing import Any
 
 import numpy as np
 
+from tuner import patches, store
 from tuner.data import Dataset
-from tuner.errors import SearchError
-from tuner.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from tuner.errors import SearchError, SearchFailure
+from tuner.io import atomic_path, read_json, write_json_atomic
 from tuner.progress import Reporter
-from tuner.records import TrialRecord, TrialState, best_record, load_records, write_cv
+from tuner.records import (
+    OOF_FILE,
+    TrialRecord,
+    TrialState,
+    best_record,
+    load_records,
+    write_cv,
+)
 from tuner.space import SearchSpace
 
 __all__ = [
@@ -57,7 +64,7 @@ __all__ = [
 ]
 
 OBJECTIVE = "val_accuracy"  # mean over the folds, maximized
-MANIFEST = "search.json"
+MANIFEST = store.MANIFEST
 TUNER_DIR = "tuner"
 
 
@@ -88,6 +95,9 @@ class SearchConfig:
     # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
+    # Minutes: a trial's worker process running longer than this is stopped and the trial fails
+    # (a hung trial never stalls the search). None: the time budget, if any; 0: no limit.
+    trial_timeout: float | None = None
 
     @property
     def directory(self) -> Path:
@@ -107,6 +117,9 @@ class SearchPlan:
     time_budget: float | None  # minutes
     train: Dataset  # what the search trains and scores on: the training data less the holdout
     holdout: Dataset | None
+    mixed_precision: bool = False  # resolved: float16 compute or not
+    trial_timeout: float | None = None  # minutes; None: no limit
+    notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
 
 
 def split_holdout(
@@ -240,57 +253,29 @@ def search_dir_for(results_dir: str | Path, name_or_path: str | Path | None) -> 
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """A search's ``search.json``, checked for the sections every command reads."""
     path = Path(directory) / MANIFEST
     try:
-        return read_json(path)
+        manifest = read_json(path)
     except FileNotFoundError:
         raise SearchError(f"{directory}: no search here (no {MANIFEST})") from None
     except (OSError, ValueError) as e:
-        raise SearchError(f"{path}: unreadable ({e}); rerun the search with --overwrite") from None
-
-
-def _atomic_keras_tuner_state() -> None:
-    """Makes keras-tuner write its state files (oracle.json, trial.json, tuner0.json) atomically.
-
-    keras-tuner writes them in place (``utils.save_json``); a process killed mid-write would leave
-    a torn oracle.json and an unresumable search. Every caller looks the function up on the module
-    at call time, so replacing it there is enough.
-    """
-    from keras_tuner.src import utils as keras_tuner_utils
-
-    if getattr(keras_tuner_utils.save_json, "_atomic", False):
-        return
-    original = keras_tuner_utils.save_json
-
-    def save_json(path, obj):
-        if "://" in str(path):  # remote file systems (gs://...): keep keras-tuner's writer
-            return original(path, obj)
-        text = json.dumps(obj)
-        write_text_atomic(path, text)
-        return text
-
-    save_json._atomic = True
-    keras_tuner_utils.save_json = save_json
-
-
-def _drop_finished_retries(oracle) -> None:
-    """Keeps a resumed search from redoing a finished trial.
-
-    keras-tuner's oracle writes trial.json, then oracle.json. A process killed between the two
-    leaves the trial COMPLETED on disk but still "ongoing" in oracle.json, and a reload queues
-    every ongoing trial for a retry, so the finished trial would run again.
-    """
-    queue = getattr(oracle, "_retry_queue", None)
-    trials = getattr(oracle, "trials", None)
-    if queue is None or trials is None:  # a worker's OracleClient: the chief owns the state
-        return
-    finished = {"COMPLETED", "FAILED"}
-    oracle._retry_queue = [t for t in queue if t not in trials or trials[t].status not in finished]
-    end_order = getattr(oracle, "end_order", None)
-    if end_order is not None:
-        for trial_id, trial in trials.items():
-            if trial.status in finished and trial_id not in end_order:
-                end_order.append(trial_id)
+        raise SearchError(
+            f"{path}: unreadable ({e}); restore it from a backup, or pass --overwrite to start "
+            "the search anew"
+        ) from None
+    shape = {"config": dict, "data": dict, "space": dict}
+    wrong = [
+        key
+        for key, kind in shape.items()
+        if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind)
+    ]
+    if wrong:
+        raise SearchError(
+            f"{path}: not a digit-tuner manifest (no {', '.join(wrong)} section); restore it "
+            "from a backup, or pass --overwrite to start the search anew"
+        )
+    return manifest
 
 
 def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
@@ -305,7 +290,10 @@ def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
         tune_new_entries=False,
         allow_new_entries=False,
         max_retries_per_trial=0,
-        max_consecutive_failed_trials=config.max_consecutive_failures,
+        # keras-tuner's own cap raises before it saves the failing trial and counts failures over
+        # the whole history (a resumed search with a lower cap would never save a trial again);
+        # the tuner counts them itself, after each trial is saved (CVTuner.on_trial_end).
+        max_consecutive_failed_trials=None,
     )
     if plan.oracle == "bayesian":
         return keras_tuner.oracles.BayesianOptimizationOracle(
@@ -358,6 +346,27 @@ class _BudgetSpent(Exception):
     """The time budget leaves no room for another trial."""
 
 
+class TooManyFailures(SearchFailure):
+    """The search stopped after ``--max-failures`` failed trials in a row (in this process)."""
+
+
+def _requeue_damaged(oracle, records: list[TrialRecord]) -> None:
+    """Queues for a redo every trial that keras-tuner holds as finished but whose records are
+    damaged (``load_records`` shows it as RUNNING): one trial is redone, nothing else is lost."""
+    trials = getattr(oracle, "trials", None)
+    queue = getattr(oracle, "_retry_queue", None)
+    if trials is None or queue is None:
+        return
+    for record in records:
+        trial = trials.get(record.trial_id)
+        if record.state is TrialState.RUNNING and trial is not None and trial.status != "RUNNING":
+            trial.status = "RUNNING"
+            if record.trial_id in oracle.end_order:
+                oracle.end_order.remove(record.trial_id)
+            if record.trial_id not in queue:
+                queue.append(record.trial_id)
+
+
 def _make_tuner_class():
     import keras_tuner
 
@@ -365,10 +374,12 @@ def _make_tuner_class():
         """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation."""
 
         def __init__(
-            self, oracle, *, plan, prune_margin, seed, reporter, isolate, mixed_precision, **kwargs
+            self, oracle, *, plan, prune_margin, seed, reporter, isolate, max_failures, **kwargs
         ):
             super().__init__(oracle=oracle, hypermodel=None, **kwargs)
-            self.mixed_precision = mixed_precision
+            self.max_failures = max_failures
+            self.failures_in_a_row = 0  # in this process: a resumed search starts a new count
+            self.mixed_precision = plan.mixed_precision
             self.plan = plan
             self.splits = plan.splits
             self.prune_margin = prune_margin
@@ -411,6 +422,14 @@ def _make_tuner_class():
                 self.reporter.trial_end(record)
             if self.plan.oracle != "hyperband":
                 _keep_fold_models_of_best(Path(self.project_dir))
+            # The trial is saved: only now may too many failures stop the search.
+            failed = record is not None and record.state is TrialState.FAILED
+            self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
+            if self.failures_in_a_row >= self.max_failures:
+                raise TooManyFailures(
+                    f"{self.directory}: stopped after {self.failures_in_a_row} failed trials in "
+                    f"a row; last reason (trial {record.trial_id}): {record.reason}"
+                )
 
         def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
             from keras_tuner.errors import FailedTrialError
@@ -424,6 +443,8 @@ def _make_tuner_class():
                 "early_stopping": self.plan.early_stopping,
                 "mixed_precision": self.mixed_precision,
             }
+            if self.isolate and self.plan.trial_timeout:
+                options["timeout"] = 60 * self.plan.trial_timeout
             if self.plan.prune:
                 options["prune"] = _prune_rule(
                     load_records(self.project_dir), self.prune_margin, values
@@ -449,7 +470,7 @@ def _make_tuner_class():
                 )
             except TrialFailed as e:
                 raise FailedTrialError(str(e)) from None
-            with atomic_path(trial_dir / "oof.npy") as tmp:
+            with atomic_path(trial_dir / OOF_FILE) as tmp:
                 np.save(tmp, outcome.oof, allow_pickle=False)
             write_cv(
                 trial_dir,
@@ -492,8 +513,9 @@ def _manifest(
             "time_budget_minutes": plan.time_budget,
             "holdout": config.holdout or None,
             "holdout_size": 0 if plan.holdout is None else len(plan.holdout),
-            "mixed_precision": "auto" if config.mixed_precision is None else config.mixed_precision,
+            "mixed_precision": plan.mixed_precision,
             "max_consecutive_failures": config.max_consecutive_failures,
+            "trial_timeout": plan.trial_timeout,
         },
         "data": {
             "source": train.source,
@@ -520,22 +542,51 @@ def check_same_data(directory: Path, manifest: dict[str, Any], train: Dataset) -
         )
 
 
-def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
-    checks = {
-        "data": (old.get("data", {}).get("fingerprint"), new["data"]["fingerprint"]),
-        "search space": (old.get("space", {}).get("text"), new["space"]["text"]),
-        "seed": (old.get("config", {}).get("seed"), new["config"]["seed"]),
-        "folds": (old.get("config", {}).get("folds"), new["config"]["folds"]),
-        "oracle": (old.get("config", {}).get("oracle", "random"), new["config"]["oracle"]),
-        "holdout": (old.get("config", {}).get("holdout"), new["config"]["holdout"]),
-    }
-    for what, (before, now) in checks.items():
+# Settings that change how a trial is scored: a resumed search must keep them, or trials scored
+# under different rules would be ranked together. The others may change on resume (with a note).
+SCORING_SETTINGS = (
+    "seed",
+    "folds",
+    "oracle",
+    "holdout",
+    "prune",
+    "prune_margin",
+    "early_stopping",
+    "mixed_precision",
+)
+FREE_SETTINGS = ("max_trials", "time_budget_minutes", "max_consecutive_failures", "trial_timeout")
+
+
+def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Raises when a resumed search would score trials differently; returns notes on the settings
+    that changed and may (they change what runs, not how a trial is scored)."""
+    fix = "pass --overwrite to start it anew, or --name for a new search"
+    old_config = old.get("config", {})
+    if old.get("data", {}).get("fingerprint") != new["data"]["fingerprint"]:
+        raise SearchError(
+            f"{directory}: this search was started on other training data "
+            f"(was {old.get('data', {}).get('source')}, now {new['data']['source']}); {fix}"
+        )
+    if old.get("space", {}).get("text") != new["space"]["text"]:
+        raise SearchError(
+            f"{directory}: this search was started with a different search space; {fix}"
+        )
+    for key in SCORING_SETTINGS:
+        if key not in old_config:  # a search made by an older version: nothing to compare
+            continue
+        before, now = old_config[key], new["config"][key]
         if before != now:
-            shown = "" if what == "search space" else f" (was {before}, now {now})"
             raise SearchError(
-                f"{directory}: this search was started with a different {what}{shown}; "
-                "pass --overwrite to start it anew, or --name for a new search"
+                f"{directory}: this search was started with a different {key.replace('_', ' ')} "
+                f"(was {before}, now {now}): trials scored under both would be ranked "
+                f"together; {fix}"
             )
+    notes = []
+    for key in FREE_SETTINGS:
+        before, now = old_config.get(key), new["config"].get(key)
+        if key in old_config and before != now:
+            notes.append(f"{key.replace('_', ' ')}: was {before}, now {now} (scores unaffected)")
+    return notes
 
 
 def role() -> str:
@@ -548,51 +599,69 @@ def role() -> str:
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
-def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> bool:
-    """Creates, checks or clears the search directory; returns True when resuming."""
+def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> list[str]:
+    """Creates, checks or clears the search directory (holding its lock).
+
+    Returns notes on settings a resume changed that do not change scores (time budget, ...).
+    """
     directory = config.directory
     if role() == "worker":  # the chief owns the directory; a worker only checks it agrees
         if config.overwrite:
             raise SearchError("--overwrite is for the chief (digit-tuner search), not a worker")
-        _check_resume(directory, read_manifest(directory), manifest)
-        return True
-    if directory.exists() and not directory.is_dir():
-        raise SearchError(f"{directory}: exists and is not a directory")
-    ours = (directory / MANIFEST).exists() or (directory / TUNER_DIR).exists()
-    if config.overwrite and directory.exists():
-        if not ours and any(directory.iterdir()):
-            raise SearchError(f"{directory}: not a digit-tuner search; refusing to delete it")
-        shutil.rmtree(directory)
-        ours = False
-    if ours:
-        _check_resume(directory, read_manifest(directory), manifest)
+        return _check_resume(directory, read_manifest(directory), manifest)
+    store.check_usable(directory)
+    if config.overwrite:
+        store.clear_search_directory(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if store.is_search_directory(directory):
         old = read_manifest(directory)
+        notes = _check_resume(directory, old, manifest)
         manifest["created"] = old.get("created", manifest["created"])
         write_json_atomic(directory / MANIFEST, {**old, **manifest})
-        return True
-    directory.mkdir(parents=True, exist_ok=True)
+        return notes
     write_json_atomic(directory / MANIFEST, manifest)
-    return False
+    return []
 
 
 def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> SearchPlan:
     """Checks the options and the search directory, and writes search.json (or checks that a
     resumed search agrees with it). Options given in ``config`` override the space's [search].
+    Nothing is written unless every option is valid; the directory is changed holding its lock.
 
     Raises:
-        SearchError: bad options, or a directory started with other data/space/seed/folds.
+        SearchError: bad options, a directory in use, or one started with other data, space or
+            scoring rules.
     """
+    plan, manifest = _plan(train, space, config)
+    with _directory_lock(config):
+        notes = _prepare_directory(config, manifest)
+    return dataclasses.replace(plan, notes=tuple(notes))
+
+
+def _directory_lock(config: SearchConfig):
+    """The search directory's lock, for a local search; a distributed search's chief and workers
+    run under the lock of the process that launched them (``tuner.cli``)."""
+    return store.hold(config.directory) if role() == "local" else contextlib.nullcontext()
+
+
+def _plan(
+    train: Dataset, space: SearchSpace, config: SearchConfig
+) -> tuple[SearchPlan, dict[str, Any]]:
+    """The merged, checked settings of a search and its manifest; writes nothing."""
     from tuner.space import ORACLES
 
     if train.labels is None:
         raise SearchError(f"{train.source}: training data has no labels")
-    max_trials = config.max_trials or space.search.max_trials
-    folds = config.folds or space.search.folds
+    store.check_name(config.name)
+    max_trials = space.search.max_trials if config.max_trials is None else config.max_trials
+    folds = space.search.folds if config.folds is None else config.folds
     oracle = config.oracle or space.search.oracle
     prune = space.search.prune if config.prune is None else config.prune
     early_stopping = (
         space.search.early_stopping if config.early_stopping is None else config.early_stopping
     ) or None
+    if not 0 <= config.seed < 2**32:
+        raise SearchError(f"seed must be within 0..{2**32 - 1}, got seed={config.seed}")
     if max_trials < 1:
         raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
     if config.max_consecutive_failures < 1:
@@ -601,11 +670,13 @@ def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> 
         )
     if oracle not in ORACLES:
         raise SearchError(f"oracle must be one of {', '.join(ORACLES)}, got oracle={oracle!r}")
-    if prune and oracle == "hyperband":
-        raise SearchError(
-            "pruning is for the random and bayesian oracles; hyperband already stops weak "
-            "trials early (drop --prune or choose another --oracle)"
-        )
+    if oracle == "hyperband":
+        if config.prune:
+            raise SearchError(
+                "pruning is for the random and bayesian oracles; hyperband already stops weak "
+                "trials early (drop --prune or choose another --oracle)"
+            )
+        prune = False  # the space's default yields to the oracle the user chose
     if not 0 <= config.prune_margin < 1:
         raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
     if early_stopping is not None and early_stopping < 0:
@@ -615,15 +686,30 @@ def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> 
     ) or None
     if time_budget is not None and time_budget < 0:
         raise SearchError(f"time_budget must be >= 0 minutes, got {time_budget}")
+    if config.trial_timeout is not None and config.trial_timeout < 0:
+        raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
+    trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
     part, holdout = split_holdout(train, config.holdout, config.seed)
     splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
+    from tuner.backend import has_gpu
+
+    mixed = has_gpu() if config.mixed_precision is None else bool(config.mixed_precision)
     plan = SearchPlan(
-        splits, max_trials, folds, oracle, bool(prune), early_stopping, time_budget, part, holdout
+        splits,
+        max_trials,
+        folds,
+        oracle,
+        bool(prune),
+        early_stopping,
+        time_budget,
+        part,
+        holdout,
+        mixed_precision=mixed,
+        trial_timeout=trial_timeout,
     )
-    _prepare_directory(config, _manifest(config, space, train, plan))
-    return plan
+    return plan, _manifest(config, space, train, plan)
 
 
 def run_search(
@@ -646,8 +732,18 @@ def run_search(
     """
 
     reporter = reporter or Reporter()
-    plan = prepare_search(train, space, config)
+    _plan(train, space, config)  # bad options fail here, before the directory is touched
+    with _directory_lock(config):
+        return _run_search(train, space, config, reporter)
+
+
+def _run_search(
+    train: Dataset, space: SearchSpace, config: SearchConfig, reporter: Reporter
+) -> SearchResult:
+    plan = prepare_search(train, space, config)  # under the lock already held: re-entrant
     max_trials, folds = plan.max_trials, plan.folds
+    for note in plan.notes:
+        reporter.message(f"resuming with changed settings: {note}")
     # keras-tuner prints each failed trial's traceback; the reason is kept in trial.json instead.
     with contextlib.suppress(ImportError):
         from keras_tuner.src import config as keras_tuner_config
@@ -659,7 +755,7 @@ def run_search(
 
     if role() != "worker":
         write_experiment(config.directory / LOG_DIR, space)
-    _atomic_keras_tuner_state()
+    patches.atomic_keras_tuner_state()
     CVTuner = _make_tuner_class()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner ..."
@@ -667,10 +763,10 @@ def run_search(
                 oracle,
                 plan=plan,
                 prune_margin=config.prune_margin,
-                mixed_precision=config.mixed_precision,
                 seed=config.seed,
                 reporter=reporter,
                 isolate=config.isolate,
+                max_failures=config.max_consecutive_failures,
                 directory=str(config.directory),
                 project_name=TUNER_DIR,
                 overwrite=False,
@@ -681,25 +777,21 @@ def run_search(
             f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
             "pass --overwrite to start anew"
         ) from None
-    _drop_finished_retries(tuner.oracle)
     tuner_dir = config.directory / TUNER_DIR
-    done = sum(r.state is TrialState.COMPLETE for r in load_records(tuner_dir))
+    before = load_records(tuner_dir)
+    patches.drop_finished_retries(tuner.oracle)
+    _requeue_damaged(tuner.oracle, before)
+    if role() == "chief":
+        patches.validate_chief_requests(tuner.oracle, tuner_dir)
+    done = sum(r.state is TrialState.COMPLETE for r in before)
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
     stopped_by = None
     try:
         tuner.search(plan.train.images, plan.train.labels, verbose=0)
     except _BudgetSpent as e:
         stopped_by = f"{e}; run the same command again to go on"
-    except RuntimeError as e:
-        if "consecutive failures" not in str(e):
-            raise
-        records = load_records(tuner_dir)
-        failed = [r for r in records if r.state is TrialState.FAILED]
-        reason = failed[-1].reason if failed else "unknown"
-        raise SearchError(
-            f"{config.directory}: stopped after {config.max_consecutive_failures} failed trials in a "
-            f"row; last reason: {reason}"
-        ) from None
+    finally:
+        _mark_export_stale(config.directory, before, load_records(tuner_dir))
     records = load_records(tuner_dir)
     reporter.search_end(records)
     if stopped_by is not None:
@@ -711,3 +803,22 @@ def run_search(
             f"{max_trials} trials"
         )
     return SearchResult(directory=config.directory, records=records)
+
+
+def _mark_export_stale(
+    directory: Path, before: list[TrialRecord], after: list[TrialRecord]
+) -> None:
+    """Says in search.json that an earlier export no longer reflects the search, when trials ended
+    since (its files stay until the next export replaces them)."""
+    if role() == "worker":
+        return
+    ended = {r.trial_id for r in after if r.state is not TrialState.RUNNING}
+    ended -= {r.trial_id for r in before if r.state is not TrialState.RUNNING}
+    if not ended:
+        return
+    manifest = read_manifest(directory)
+    if "export" in manifest and not manifest["export"].get("stale"):
+        manifest["export"]["stale"] = (
+            f"{len(ended)} trial(s) ended after this export; run `digit-tuner export` again"
+        )
+        write_json_atomic(directory / MANIFEST, manifest)

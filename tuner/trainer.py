@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from tuner import faults
+from tuner.io import fsync_directory
 from tuner.records import FoldResult
 
 __all__ = [
@@ -70,7 +72,10 @@ def _save_weights(model, path: str) -> None:
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp.weights.h5")
     try:
         model.save_weights(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_directory(folder)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -201,6 +206,7 @@ def train_trial(
         if resume_from is not None:
             load_fold_weights(model, os.path.join(resume_from, WEIGHTS_FILE.format(fold=fold)))
         emit("fold_begin", fold=fold, folds=len(splits), epochs=epochs)
+        faults.point(f"trial_{trial_id}:fold_begin")
         x_val, y_val = x[val_idx], y[val_idx]
         started = time.perf_counter()
         history = model.fit(
@@ -248,6 +254,7 @@ def train_trial(
             )
         )
         emit("fold_end", fold=fold, val_accuracy=accuracy, seconds=seconds)
+        faults.point("fold_end")
         if save_weights_to is not None:
             _save_weights(model, os.path.join(save_weights_to, WEIGHTS_FILE.format(fold=fold)))
         del model
@@ -334,13 +341,18 @@ def _worker_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid:
 
 
 def run_in_worker(
-    target: Callable, kwargs: dict[str, Any], emit: Emit | None = None, poll_seconds: float = 0.5
+    target: Callable,
+    kwargs: dict[str, Any],
+    emit: Emit | None = None,
+    poll_seconds: float = 0.5,
+    timeout: float | None = None,
 ) -> Any:
     """Runs ``target(**kwargs, emit=...)`` in a fresh spawned process; returns its result.
 
     Events the target emits are replayed here through ``emit``. A worker that dies (killed, out of
     memory) raises ``TrialFailed`` naming its exit code; an exception in the worker raises
-    ``TrialFailed`` with its message.
+    ``TrialFailed`` with its message; a worker still running after ``timeout`` seconds is killed
+    and raises ``TrialFailed`` (a hung trial never stalls the search).
     """
     emit = emit or (lambda name, **fields: None)
     context = multiprocessing.get_context("spawn")
@@ -349,11 +361,19 @@ def run_in_worker(
         target=_worker_main, args=(target, kwargs, messages, os.getpid()), daemon=True
     )
     worker.start()
+    deadline = None if not timeout else time.monotonic() + timeout
     try:
         while True:
             try:
                 kind, payload, detail = messages.get(timeout=poll_seconds)
             except queue_module.Empty:
+                if deadline is not None and time.monotonic() > deadline and worker.is_alive():
+                    worker.kill()
+                    limit = f"{timeout:.0f} s" if timeout < 120 else f"{timeout / 60:.3g} min"
+                    raise TrialFailed(
+                        f"the trial ran past its time limit of {limit} and was stopped "
+                        "(--trial-timeout; default: the time budget)"
+                    ) from None
                 if not worker.is_alive():
                     # a last message may still be in flight after the process exits
                     try:
@@ -388,11 +408,13 @@ def run_in_worker(
 
 
 def train_trial_in_worker(
-    values, x, y, splits, seed, trial_id, emit=None, **options
+    values, x, y, splits, seed, trial_id, emit=None, *, timeout=None, **options
 ) -> TrialOutcome:
-    """``train_trial`` in a fresh worker process (see the module docstring for why)."""
+    """``train_trial`` in a fresh worker process (see the module docstring for why), stopped
+    after ``timeout`` seconds."""
     return run_in_worker(
         train_trial,
         dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options),
         emit,
+        timeout=timeout,
     )

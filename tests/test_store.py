@@ -1,0 +1,250 @@
+"""The search directory's guarantees: names stay inside --results-dir, --overwrite deletes only a
+search, one process at a time, exports replace their files as one unit, resume keeps the rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tuner import store
+from tuner.cli import app
+from tuner.errors import SearchError
+from tuner.search import SearchConfig, prepare_search, run_search
+from tuner.space import load_space
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "/tmp/x", "../x", "", "a\\b"])
+def test_a_name_that_leaves_the_results_directory_is_refused(tmp_path, tiny_dir, name):
+    """`search --name .. --overwrite` once deleted the project it ran in."""
+    project = tmp_path / "project"
+    (project / "tuner").mkdir(parents=True)
+    (project / "tuner" / "keep.py").write_text("precious")
+    (project / "results").mkdir()
+    result = invoke(
+        "search", "--data", tiny_dir, "--results-dir", project / "results", "--name", name,
+        "--overwrite",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "--name must" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert (project / "tuner" / "keep.py").read_text() == "precious"
+    assert list((project / "results").iterdir()) == []
+
+
+def test_overwrite_deletes_only_a_directory_with_a_search_manifest(
+    tmp_path, tiny_train, tiny_space_path
+):
+    """A folder with a `tuner/` subfolder (a Python project) is not a search."""
+    victim = tmp_path / "proj"
+    (victim / "tuner").mkdir(parents=True)
+    (victim / "tuner" / "keep.py").write_text("precious")
+    config = SearchConfig(name="proj", results_dir=tmp_path, overwrite=True, isolate=False)
+    with pytest.raises(SearchError, match="not a digit-tuner search"):
+        prepare_search(tiny_train, load_space(tiny_space_path), config)
+    assert (victim / "tuner" / "keep.py").read_text() == "precious"
+    assert sorted(p.name for p in victim.iterdir()) == ["tuner"]  # not even a lock file
+
+
+def test_a_search_never_writes_into_a_folder_that_is_not_one(tmp_path, tiny_train, tiny_space_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("x")
+    with pytest.raises(SearchError, match="not a digit-tuner search"):
+        prepare_search(
+            tiny_train,
+            load_space(tiny_space_path),
+            SearchConfig(name="notes", results_dir=tmp_path),
+        )
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
+
+
+HOLDER = """
+import sys, time
+from tuner import store
+with store.hold(sys.argv[1], command="digit-tuner search --name held"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_process_is_refused_with_the_holder_named(tmp_path, tiny_train, tiny_space_path):
+    directory = tmp_path / "held"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        config = SearchConfig(name="held", results_dir=tmp_path, overwrite=True, isolate=False)
+        with pytest.raises(
+            SearchError, match=rf"in use by digit-tuner search --name held \(pid {holder.pid} on "
+        ):
+            run_search(tiny_train, load_space(tiny_space_path), config)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the kernel released the killed holder's lock: no stale lock to clean by hand
+    with store.hold(directory):
+        assert store.holds(directory)
+    assert not store.holds(directory)
+
+
+def test_commit_files_replaces_all_or_nothing(tmp_path, monkeypatch):
+    directory = tmp_path / "s"
+    directory.mkdir()
+    (directory / "search.json").write_text("{}")
+    for name in ("best.keras", "submission.csv"):
+        (directory / name).write_text("old")
+
+    def writers(text):
+        return {
+            n: (lambda path, n=n: Path(path).write_text(text))
+            for n in ("best.keras", "submission.csv", "search.json")
+        }
+
+    # killed before the commit record: the old export stands whole, the staging is dropped
+    with store.hold(directory):
+        monkeypatch.setattr(store, "write_json_atomic", _raise)
+        with pytest.raises(KeyboardInterrupt):
+            store.commit_files(directory, writers("new"))
+        monkeypatch.undo()
+    assert _files(directory) == {"search.json": "{}", "best.keras": "old", "submission.csv": "old"}
+    with store.hold(directory):
+        assert not (directory / store.STAGING).exists()  # dropped: it was never committed
+
+    # killed after the commit record, one file moved: the next holder rolls it forward
+    with store.hold(directory):
+        real = store.os.replace
+        moved = []
+
+        def replace_one(src, dst):  # killed after the first file moved into place
+            if Path(src).parent.name == store.STAGING and Path(dst).parent == directory:
+                if moved:
+                    raise KeyboardInterrupt
+                moved.append(dst)
+            real(src, dst)
+
+        monkeypatch.setattr(store.os, "replace", replace_one)
+        with pytest.raises(KeyboardInterrupt):
+            store.commit_files(directory, writers("new"))
+        monkeypatch.undo()
+    assert (directory / "best.keras").read_text() == "new"
+    assert (directory / "submission.csv").read_text() == "old"  # the torn state a kill leaves...
+    with store.hold(directory):
+        pass  # ...until the next command takes the lock
+    assert _files(directory) == {"search.json": "new", "best.keras": "new", "submission.csv": "new"}
+    assert not (directory / store.STAGING).exists()
+
+
+def _files(directory):
+    return {
+        p.name: p.read_text()
+        for p in directory.iterdir()
+        if p.is_file() and not p.name.startswith(store.LOCK_FILE)
+    }
+
+
+def _raise(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(seed=1), "different seed \\(was 0, now 1\\)"),
+        (dict(folds=3), "different folds \\(was 2, now 3\\)"),
+        (dict(oracle="bayesian"), "different oracle \\(was random, now bayesian\\)"),
+        (dict(holdout=0.2), "different holdout \\(was None, now 0.2\\)"),
+        (dict(prune=True), "different prune \\(was False, now True\\)"),
+        (dict(early_stopping=2), "different early stopping \\(was None, now 2\\)"),
+        (dict(mixed_precision=True), "different mixed precision \\(was False, now True\\)"),
+        (dict(prune_margin=0.01), "different prune margin"),
+    ],
+)
+def test_resume_refuses_what_changes_scores(tmp_path, tiny_train, tiny_space_path, change, message):
+    space = load_space(tiny_space_path)
+    prepare_search(tiny_train, space, SearchConfig(name="r", results_dir=tmp_path))
+    before = (tmp_path / "r" / "search.json").read_text()
+    with pytest.raises(SearchError, match=message):
+        prepare_search(tiny_train, space, SearchConfig(name="r", results_dir=tmp_path, **change))
+    assert (tmp_path / "r" / "search.json").read_text() == before
+
+
+def test_resume_refuses_another_space(tmp_path, tiny_train, tiny_space_path):
+    prepare_search(
+        tiny_train, load_space(tiny_space_path), SearchConfig(name="r", results_dir=tmp_path)
+    )
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_space_path.read_text().replace("epochs = 1", "epochs = 2"))
+    with pytest.raises(SearchError, match="different search space"):
+        prepare_search(tiny_train, load_space(other), SearchConfig(name="r", results_dir=tmp_path))
+
+
+def test_resume_allows_what_does_not_change_scores_and_says_so(
+    tmp_path, tiny_train, tiny_space_path
+):
+    space = load_space(tiny_space_path)
+    prepare_search(tiny_train, space, SearchConfig(name="r", results_dir=tmp_path, time_budget=5))
+    plan = prepare_search(
+        tiny_train,
+        space,
+        SearchConfig(
+            name="r", results_dir=tmp_path, time_budget=9, max_consecutive_failures=5, max_trials=4
+        ),
+    )
+    notes = " | ".join(plan.notes)
+    assert "time budget minutes: was 5, now 9" in notes
+    assert "max consecutive failures: was 3, now 5" in notes
+    assert "max trials: was 2, now 4" in notes
+    manifest = json.loads((tmp_path / "r" / "search.json").read_text())
+    assert manifest["config"]["time_budget_minutes"] == 9
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--seed", "-1", "seed must be within"),
+        ("--folds", "0", "folds must be >= 2, got folds=0"),
+        ("--folds", "1", "folds must be >= 2"),
+        ("--trial-timeout", "-1", "Invalid value"),
+    ],
+)
+def test_bad_numbers_are_one_line_exit_2(
+    tmp_path, tiny_dir, tiny_space_path, option, value, message
+):
+    result = invoke(
+        "search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir", tmp_path,
+        "--name", "x", option, value,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_manifest_of_the_wrong_shape_is_one_line(tmp_path, tiny_train, tiny_space_path):
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "search.json").write_text(json.dumps({"config": [1, 2]}))
+    result = invoke("trials", "w", "--results-dir", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "not a digit-tuner manifest (no config, data, space section)" in result.output
+
+
+def test_the_lock_is_released_when_a_search_fails(tmp_path, tiny_train, tiny_space_path):
+    config = SearchConfig(name="f", results_dir=tmp_path, folds=500)
+    with pytest.raises(SearchError):
+        run_search(tiny_train, load_space(tiny_space_path), config)
+    assert not store.holds(tmp_path / "f")
+    started = time.monotonic()
+    with store.hold(tmp_path / "f"):
+        pass
+    assert time.monotonic() - started < 5

@@ -1,0 +1,160 @@
+"""Everything that reaches into keras-tuner's internals, in one place.
+
+Checked against keras-tuner 1.4.7 and 1.4.8 (``keras_tuner.src``). Each function says which
+private name it relies on; ``tests/test_patches.py`` fails if one of them moves.
+
+- ``atomic_keras_tuner_state``: keras-tuner writes oracle.json, trial.json and tuner0.json in place
+  (``keras_tuner.src.utils.save_json``); a process killed mid-write leaves a torn file.
+- ``drop_finished_retries``: a process killed between trial.json and oracle.json leaves a finished
+  trial "ongoing" in oracle.json, and a reload would redo it (``Oracle._retry_queue``).
+- ``validate_chief_requests``: keras-tuner's gRPC chief believes any request. An unknown trial id
+  raises inside a ``@synchronized`` method, which never releases the oracle's lock
+  (``keras_tuner.src.engine.oracle.LOCKS``/``THREADS``): the chief deadlocks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from pathlib import Path
+
+from tuner.io import read_json, write_text_atomic
+
+__all__ = ["atomic_keras_tuner_state", "drop_finished_retries", "validate_chief_requests"]
+
+
+def atomic_keras_tuner_state() -> None:
+    """Makes keras-tuner write its state files atomically (``keras_tuner.src.utils.save_json``).
+
+    Every caller looks the function up on the module at call time, so replacing it there is
+    enough.
+    """
+    from keras_tuner.src import utils as keras_tuner_utils
+
+    if getattr(keras_tuner_utils.save_json, "_atomic", False):
+        return
+    original = keras_tuner_utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):  # remote file systems (gs://...): keep keras-tuner's writer
+            return original(path, obj)
+        text = json.dumps(obj)
+        write_text_atomic(path, text)
+        return text
+
+    save_json._atomic = True
+    keras_tuner_utils.save_json = save_json
+
+
+def drop_finished_retries(oracle) -> None:
+    """Keeps a resumed search from redoing a finished trial (``Oracle._retry_queue``, ``end_order``).
+
+    keras-tuner's oracle writes trial.json, then oracle.json. A process killed between the two
+    leaves the trial COMPLETED on disk but still "ongoing" in oracle.json, and a reload queues
+    every ongoing trial for a retry, so the finished trial would run again.
+    """
+    queue = getattr(oracle, "_retry_queue", None)
+    trials = getattr(oracle, "trials", None)
+    if queue is None or trials is None:  # a worker's OracleClient: the chief owns the state
+        return
+    finished = {"COMPLETED", "FAILED"}
+    oracle._retry_queue = [t for t in queue if t not in trials or trials[t].status not in finished]
+    end_order = getattr(oracle, "end_order", None)
+    if end_order is not None:
+        for trial_id, trial in trials.items():
+            if trial.status in finished and trial_id not in end_order:
+                end_order.append(trial_id)
+
+
+class RejectedRequest(ValueError):
+    """A request to the chief that no worker of this search would send."""
+
+
+_TUNER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def validate_chief_requests(oracle, tuner_dir: Path) -> None:
+    """Makes the chief's oracle refuse requests that no worker of this search would send.
+
+    A worker may only: ask for a trial under a plain id that is not the chief's; report a finite
+    accuracy in 0..1 for a trial that is running; end a running trial with the hyperparameters it
+    was given, and call it COMPLETED only with a score that matches the ``cv.json`` it wrote. Each
+    check runs holding the oracle's lock and releases it whatever happens (keras-tuner's
+    ``synchronized`` does not release it on an exception).
+    """
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    objective = oracle.objective.name
+
+    def running(trial_id):
+        trial = oracle.trials.get(str(trial_id))
+        if trial is None:
+            raise RejectedRequest(f"unknown trial id {trial_id!r}")
+        if trial not in oracle.ongoing_trials.values():
+            raise RejectedRequest(f"trial {trial_id} is not running")
+        return trial
+
+    def check_create(tuner_id):
+        if (
+            not isinstance(tuner_id, str)
+            or not _TUNER_ID.fullmatch(tuner_id)
+            or ("chief" in tuner_id)
+        ):
+            raise RejectedRequest(f"bad worker id {tuner_id!r}")
+
+    def check_update(trial_id, metrics, step=0):
+        running(trial_id)
+        for name, value in dict(metrics).items():
+            if name != objective:
+                raise RejectedRequest(f"unknown metric {name!r}")
+            if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1):
+                raise RejectedRequest(f"{name} must be a finite accuracy in 0..1, got {value!r}")
+
+    def check_end(trial):
+        known = running(trial.trial_id)
+        if dict(trial.hyperparameters.values) != dict(known.hyperparameters.values):
+            raise RejectedRequest(f"trial {trial.trial_id}: hyperparameters differ from its own")
+        if trial.status == "COMPLETED":
+            if not known.metrics.exists(objective):
+                raise RejectedRequest(f"trial {trial.trial_id}: completed without a score")
+            score = known.metrics.get_last_value(objective)
+            try:
+                folds = read_json(Path(tuner_dir) / f"trial_{trial.trial_id}" / "cv.json")["folds"]
+                mean = sum(f["val_accuracy"] for f in folds) / len(folds)
+            except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+                raise RejectedRequest(
+                    f"trial {trial.trial_id}: completed without cv.json"
+                ) from None
+            if abs(mean - score) > 1e-6:
+                raise RejectedRequest(
+                    f"trial {trial.trial_id}: score {score} differs from its folds' mean {mean}"
+                )
+
+    def check_get(trial_id):
+        if str(trial_id) not in oracle.trials:
+            raise RejectedRequest(f"unknown trial id {trial_id!r}")
+
+    lock, threads = oracle_module.LOCKS[oracle], oracle_module.THREADS
+
+    def guarded(method, check):
+        def call(*args, **kwargs):
+            me = threading.current_thread().name
+            if threads[oracle] == me:  # already inside a call of this oracle
+                check(*args, **kwargs)
+                return method(*args, **kwargs)
+            with lock:
+                threads[oracle] = me
+                try:
+                    check(*args, **kwargs)
+                    return method(*args, **kwargs)
+                finally:
+                    threads[oracle] = None
+
+        return call
+
+    oracle.create_trial = guarded(oracle.create_trial, check_create)
+    oracle.update_trial = guarded(oracle.update_trial, check_update)
+    oracle.end_trial = guarded(oracle.end_trial, check_end)
+    oracle.get_trial = guarded(oracle.get_trial, check_get)
