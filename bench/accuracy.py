@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tuner.records import TrialState, load_records  # noqa: E402
-from tuner.search import MANIFEST, TUNER_DIR, read_manifest  # noqa: E402
+from tuner.search import read_manifest  # noqa: E402
+from tuner.store import MANIFEST, TUNER_DIR  # noqa: E402
 
 TITLE = "## Final recipes on a real-data holdout: v5, single, ensembles, TTA"
 

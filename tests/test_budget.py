@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,30 +142,40 @@ def test_hyperband_entries_are_dropped_and_its_budget_sets_the_epochs():
 # --- trainer: pruning and early stopping ----------------------------------------------------
 
 
+def _earlier(fold_scores, curves=((),)):
+    """Three earlier trials, all alike (the rule's default start-up is 3 completed trials)."""
+    from tuner.pruning import Finished
+
+    return tuple(Finished(curves, fold_scores) for _ in range(3))
+
+
 def test_a_trial_below_the_bar_is_pruned_after_its_first_fold(tiny_train):
-    from tuner.trainer import PruneRule
+    from tuner.pruning import PruneRule
 
     splits = fold_indices(tiny_train.labels, 3, 0)
     x, y = tiny_train.images, tiny_train.labels
-    outcome = train_trial(TINY, x, y, splits, 0, "0", prune=PruneRule(best_mean=1.01, margin=0))
+    impossible = PruneRule(_earlier((1.01, 1.01, 1.01)))
+    outcome = train_trial(TINY, x, y, splits, 0, "0", prune=impossible)
     assert len(outcome.folds) == 1
-    assert outcome.pruned.startswith("pruned after fold 1 of 3")
+    assert outcome.pruned.startswith("pruned after fold 1 of 3: mean")
+    assert "the median of 3 earlier trials' means" in outcome.pruned
     assert np.isnan(outcome.oof[splits[1][1]].astype(np.float32)).all()  # folds not run
-    kept = train_trial(TINY, x, y, splits, 0, "0", prune=PruneRule(best_mean=0.0, margin=0))
+    kept = train_trial(TINY, x, y, splits, 0, "0", prune=PruneRule(_earlier((0.0, 0.0, 0.0))))
     assert len(kept.folds) == 3 and kept.pruned is None
 
 
-def test_a_fold_below_the_best_trials_curve_stops_at_that_epoch(tiny_train):
-    from tuner.trainer import PruneRule
+def test_a_fold_below_the_earlier_trials_curves_stops_at_that_epoch(tiny_train):
+    from tuner.pruning import PruneRule, PruneSettings
 
     splits = fold_indices(tiny_train.labels, 2, 0)
     x, y = tiny_train.images, tiny_train.labels
     values = {**TINY, "epochs": 4}
-    impossible = PruneRule(best_mean=0.5, margin=0.0, curves=((0.2, 1.01, 1.0, 1.0),))
+    settings = PruneSettings(warmup_epochs=1)  # epoch 1 is never judged
+    impossible = PruneRule(_earlier((0.5,), ((0.0, 1.01, 1.0, 1.0),)), settings)
     outcome = train_trial(values, x, y, splits, 0, "0", prune=impossible)
     assert len(outcome.folds) == 1 and outcome.folds[0].epochs == 2  # stopped after epoch 2
     assert outcome.pruned.startswith("pruned in fold 1 of 2, epoch 2: validation accuracy")
-    reachable = PruneRule(best_mean=0.0, margin=0.0, curves=((0.0,) * 4, (0.0,) * 4))
+    reachable = PruneRule(_earlier((0.0, 0.0), ((0.0,) * 4, (0.0,) * 4)), settings)
     kept = train_trial(values, x, y, splits, 0, "0", prune=reachable)
     assert kept.pruned is None and [f.epochs for f in kept.folds] == [4, 4]
 
@@ -187,61 +198,74 @@ def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_e
 
 
 def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
-    # 4 points, all run: two that learn (lr 3e-3) and two that cannot (lr 1e-6) within 2 epochs.
+    # 6 points: three that learn (lr 3e-3) and three that cannot (lr 1e-6) within 2 epochs.
     space = write_space(
         tmp_path,
-        "max_trials = 4\nfolds = 3",
+        "max_trials = 6\nfolds = 3",
         """
         input_batch_norm = false
         conv_blocks = 1
         conv_filters = 4
         dense_layers = 1
-        dense_units = { type = "choice", values = [8, 16] }
+        dense_units = { type = "choice", values = [8, 16, 32] }
         learning_rate = { type = "choice", values = [3e-3, 1e-6] }
         batch_size = 64
         augment_strength = 0.0
         epochs = 2
         """,
     )
-    result = run_search(tiny_train, space, config(tmp_path, prune=True, seed=1))
+    result = run_search(tiny_train, space, config(tmp_path, prune=True, seed=SEED_WITH_PRUNING))
     records = load_records(tmp_path / "s" / "tuner")
-    assert len(records) == 4
-    first_good = next(i for i, r in enumerate(records) if r.hyperparameters["learning_rate"] > 1e-4)
-    late_bad = [r for r in records[first_good:] if r.hyperparameters["learning_rate"] < 1e-4]
-    assert late_bad, "the seed orders a hopeless trial after a good one"
-    for record in late_bad:
-        assert record.state is TrialState.PRUNED
-        # it stops within its first fold, at the first epoch below the best trial's curve
-        assert record.reason.startswith("pruned in fold 1 of 3, epoch")
-        assert len(record.folds) == 1 and record.folds[0].epochs <= 2
+    assert len(records) == 6
+    pruned = [r for r in records if r.state is TrialState.PRUNED]
+    assert len(pruned) == 2, "the seed orders hopeless trials after three others"
+    for record in pruned:
+        assert record.hyperparameters["learning_rate"] < 1e-4  # only hopeless ones
+        assert record.reason.startswith("pruned after fold ")
+        assert "earlier trials' means" in record.reason and len(record.folds) < 3
+        # keras-tuner ended it without a score: not a completed trial for the oracle or for
+        # plain keras_tuner reading the directory
+        saved = json.loads((Path(record.path) / "trial.json").read_text())
+        assert saved["status"] == "STOPPED" and saved["score"] is None
     best = best_record(records)
     assert best.state is TrialState.COMPLETE and len(best.folds) == 3
     assert best.hyperparameters["learning_rate"] == pytest.approx(3e-3)
-    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
-    assert manifest["config"]["prune"] is True
     assert result.best.trial_id == best.trial_id
+    import keras_tuner
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=6
+    )
+    oracle._set_project_dir(str(tmp_path / "s"), "tuner")
+    oracle.reload()
+    completed = {i for i, t in oracle.trials.items() if t.status == "COMPLETED"}
+    assert completed.isdisjoint({r.trial_id for r in pruned}) and len(completed) == 4
+    assert oracle.get_best_trials(1)[0].trial_id == best.trial_id
 
 
-def test_pruning_bar_is_the_best_mean_minus_the_larger_of_margin_and_two_std():
+SEED_WITH_PRUNING = 3  # trials: good, hopeless, good, hopeless, hopeless, good
+
+
+def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
     from tuner.records import FoldResult, TrialRecord
     from tuner.search import _prune_rule
 
     def record(trial_id, scores, state=TrialState.COMPLETE, epochs=1):
         folds = tuple(
-            FoldResult(i, s, 0.1, 1, 1.0, 10, 10, {"val_accuracy": [s] * epochs})
+            FoldResult(i, s, 0.1, epochs, 1.0, 10, 10, {"val_accuracy": [s] * epochs})
             for i, s in enumerate(scores)
         )
         return TrialRecord(trial_id, state, {**TINY, "epochs": epochs}, folds)
 
-    assert _prune_rule([], 0.002, TINY) is None
-    steady = [record("0", [0.99, 0.99]), record("1", [1.0], TrialState.PRUNED)]
-    rule = _prune_rule(steady, 0.002, TINY)  # pruned trials do not count
-    assert rule.bar == pytest.approx(0.988)
-    assert rule.curves == ((0.99,), (0.99,))  # same epochs: its curves apply
-    noisy = [record("0", [0.98, 1.0])]  # std 0.01
-    assert _prune_rule(noisy, 0.002, TINY).bar == pytest.approx(0.97)
-    longer = _prune_rule(steady, 0.002, {**TINY, "epochs": 3})
-    assert longer.curves == ()  # other epochs, other LR schedule: fold means only
+    two = [record("0", [0.99, 0.99]), record("1", [0.98, 0.98])]
+    assert _prune_rule(two, 0.002, TINY) is None  # 2 completed: still starting up
+    three = [*two, record("2", [0.97], TrialState.PRUNED), record("3", [0.95, 0.95])]
+    rule = _prune_rule(three, 0.002, TINY)
+    assert len(rule.earlier) == 4 and [f.complete for f in rule.earlier] == [1, 1, 0, 1]
+    # after fold 1: the median of 0.99, 0.98, 0.97 and 0.95 (0.975) less max(0.002, 2 x noise 0)
+    assert rule.stop_after_fold([0.9725]) is not None
+    assert rule.stop_after_fold([0.9735]) is None
+    assert _prune_rule(three, 0.002, {**TINY, "epochs": 3}) is None  # other epochs: none apply
 
 
 @pytest.mark.slow  # keeps the default suite under its time budget

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tuner.errors import UserError
+from tuner.store import LOGS_DIR, PLOTS_DIR
 
 app = typer.Typer(
     name="digit-tuner",
@@ -28,7 +29,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-PLOTS = "plots"  # pictures go to results/<search>/plots/
 
 console = Console()
 err_console = Console(stderr=True)
@@ -304,7 +304,7 @@ def _search(data, space, settings: dict, *, with_test: bool):
 
 def _interrupted(directory: Path) -> None:
     from tuner.records import TrialState, load_records
-    from tuner.search import TUNER_DIR
+    from tuner.store import TUNER_DIR
 
     done = sum(r.state is TrialState.COMPLETE for r in load_records(directory / TUNER_DIR))
     err_console.print(
@@ -319,7 +319,8 @@ def _interrupted(directory: Path) -> None:
 def _show_trials(directory: Path, shown=None) -> None:
     from tuner.records import best_record, load_records
     from tuner.render import sorted_records, trials_table
-    from tuner.search import TUNER_DIR, read_manifest
+    from tuner.search import read_manifest
+    from tuner.store import TUNER_DIR
 
     manifest = read_manifest(directory)
     records = load_records(directory / TUNER_DIR)
@@ -429,7 +430,7 @@ def search(
         if workers or port is not None:
             directory = _distributed(data, space, settings, workers, bind, port)
             from tuner.records import best_record, load_records
-            from tuner.search import TUNER_DIR
+            from tuner.store import TUNER_DIR
 
             _show_trials(directory)
             if best_record(load_records(directory / TUNER_DIR)) is None:
@@ -489,8 +490,9 @@ def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
     from tuner.errors import SearchFailure
     from tuner.records import TrialState, load_records
     from tuner.render import make_reporter
-    from tuner.search import TUNER_DIR, SearchConfig, prepare_search
+    from tuner.search import SearchConfig, prepare_search
     from tuner.space import load_space
+    from tuner.store import TUNER_DIR
 
     space_obj = load_space(space)
     digits = load_data(data, test=False)
@@ -538,7 +540,7 @@ def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
             reporter.close()
             _interrupted(config.directory)
         reporter.close()
-    logs = config.directory / "logs"
+    logs = config.directory / LOGS_DIR
     if STOPPED_STATUS in result.worker_status.values():
         failed = [
             r for r in load_records(config.directory / TUNER_DIR) if r.state is TrialState.FAILED
@@ -646,7 +648,8 @@ def trials(
     """Show a search's trials, best first."""
     from tuner.records import load_records
     from tuner.render import sorted_records
-    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+    from tuner.search import read_manifest, search_dir_for
+    from tuner.store import TUNER_DIR
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
@@ -706,7 +709,8 @@ def trial(
     from tuner.plots import learning_curves
     from tuner.records import load_records
     from tuner.render import trial_detail
-    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+    from tuner.search import read_manifest, search_dir_for
+    from tuner.store import TUNER_DIR
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
@@ -717,7 +721,7 @@ def trial(
         for part in trial_detail(record, read_manifest(directory)["space"].get("varying", [])):
             console.print(part, highlight=False)
         if record.folds:
-            path = learning_curves(record, directory / PLOTS / f"trial_{trial_id}_curves.png")
+            path = learning_curves(record, directory / PLOTS_DIR / f"trial_{trial_id}_curves.png")
             console.print(f"learning curves: {path}", highlight=False)
         keras = _import_keras()
         from tuner.model import build_model
@@ -737,7 +741,8 @@ def importance(
     from tuner.plots import importance_chart
     from tuner.records import TrialState, load_records
     from tuner.render import importance_table
-    from tuner.search import TUNER_DIR, read_manifest, search_dir_for
+    from tuner.search import read_manifest, search_dir_for
+    from tuner.store import TUNER_DIR
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
@@ -749,7 +754,7 @@ def importance(
         complete = sum(r.state is TrialState.COMPLETE for r in records)
         console.print(f"{directory.name}: {complete} completed trials", highlight=False)
         console.print(importance_table(items), highlight=False)
-        path = importance_chart(items, directory / PLOTS / "importance.png", complete)
+        path = importance_chart(items, directory / PLOTS_DIR / "importance.png", complete)
         console.print(f"plot: {path}", highlight=False)
 
 
@@ -822,7 +827,7 @@ def report(
             f"{np.median(wrong) if len(wrong) else float('nan'):.3f}",
             highlight=False,
         )
-        paths = write_report(directory, analysis, digits, directory / PLOTS)
+        paths = write_report(directory, analysis, digits, directory / PLOTS_DIR)
         console.print("pictures:\n" + "\n".join(f"  {p}" for p in paths), highlight=False)
 
 

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuner.store import LOGS_DIR
+
 __all__ = ["free_port", "worker_env", "launch", "LaunchResult"]
 
 
@@ -142,7 +144,7 @@ def launch(
     """
     say = on_message or (lambda text: None)
     port = port or free_port(host if host != "0.0.0.0" else "127.0.0.1")
-    logs = directory / "logs"
+    logs = directory / LOGS_DIR
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     chief = _start(search_args, worker_env("chief", host, port), logs / "chief.log")
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host

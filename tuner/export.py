@@ -39,6 +39,7 @@ from tuner.search import (
     read_manifest,
     search_part,
 )
+from tuner.store import MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
 
 __all__ = [
     "ExportResult",
@@ -47,12 +48,7 @@ __all__ = [
     "predict_tta",
     "tta_shifts",
     "write_submission",
-    "MODEL_FILE",
-    "SUBMISSION_FILE",
 ]
-
-MODEL_FILE = "best.keras"
-SUBMISSION_FILE = "submission.csv"
 
 
 @dataclass(frozen=True)
@@ -162,7 +158,7 @@ def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
 def _fold_models(record: TrialRecord, seed: int) -> list:
     """The K fold models a trial trained during the search (kept for the best trial)."""
     from tuner.model import build_model
-    from tuner.trainer import WEIGHTS_FILE, load_fold_weights
+    from tuner.trainer import load_fold_weights
 
     models = []
     for fold in record.folds:

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from tuner.io import read_json, write_text_atomic
+from tuner.store import CV_FILE
 
 __all__ = ["atomic_keras_tuner_state", "drop_finished_retries", "validate_chief_requests"]
 
@@ -59,7 +60,7 @@ def drop_finished_retries(oracle) -> None:
     trials = getattr(oracle, "trials", None)
     if queue is None or trials is None:  # a worker's OracleClient: the chief owns the state
         return
-    finished = {"COMPLETED", "FAILED"}
+    finished = {"COMPLETED", "FAILED", "STOPPED"}  # STOPPED: pruned
     oracle._retry_queue = [t for t in queue if t not in trials or trials[t].status not in finished]
     end_order = getattr(oracle, "end_order", None)
     if end_order is not None:
@@ -121,7 +122,7 @@ def validate_chief_requests(oracle, tuner_dir: Path) -> None:
                 raise RejectedRequest(f"trial {trial.trial_id}: completed without a score")
             score = known.metrics.get_last_value(objective)
             try:
-                folds = read_json(Path(tuner_dir) / f"trial_{trial.trial_id}" / "cv.json")["folds"]
+                folds = read_json(Path(tuner_dir) / f"trial_{trial.trial_id}" / CV_FILE)["folds"]
                 mean = sum(f["val_accuracy"] for f in folds) / len(folds)
             except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
                 raise RejectedRequest(

@@ -17,20 +17,16 @@ from typing import Any
 
 from tuner.errors import SearchError
 from tuner.io import read_json, write_json_atomic
+from tuner.store import CV_FILE, TRIAL_FILE
 
 __all__ = [
     "TrialState",
     "FoldResult",
     "TrialRecord",
-    "CV_FILE",
-    "OOF_FILE",
     "write_cv",
     "load_records",
     "best_record",
 ]
-
-CV_FILE = "cv.json"
-OOF_FILE = "oof.npy"
 
 
 class TrialState(str, enum.Enum):
@@ -155,12 +151,12 @@ def write_cv(
 
 def _read_trial(trial_dir: Path) -> TrialRecord:
     try:
-        trial = read_json(trial_dir / "trial.json")
+        trial = read_json(trial_dir / TRIAL_FILE)
         status = trial["status"]
         values = trial["hyperparameters"]["values"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise SearchError(
-            f"{trial_dir / 'trial.json'}: unreadable trial record ({type(e).__name__}: {e}); "
+            f"{trial_dir / TRIAL_FILE}: unreadable trial record ({type(e).__name__}: {e}); "
             "the search directory is damaged: rerun with --overwrite to start anew"
         ) from None
     state = TrialState.from_keras_tuner(status)
@@ -168,6 +164,8 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
     params = seconds = worker = None
     message = trial.get("message")
     cv_path = trial_dir / CV_FILE
+    if status == "STOPPED":  # a pruned trial, ended without a final score
+        state = TrialState.COMPLETE if cv_path.exists() else TrialState.RUNNING
     if state is TrialState.COMPLETE:
         try:
             cv = read_json(cv_path)
@@ -206,7 +204,7 @@ def load_records(tuner_dir: str | Path) -> list[TrialRecord]:
     records = [
         _read_trial(d)
         for d in sorted(tuner_dir.glob("trial_*"))
-        if d.is_dir() and (d / "trial.json").exists()
+        if d.is_dir() and (d / TRIAL_FILE).exists()
     ]
     return sorted(records, key=lambda r: int(r.trial_id) if r.trial_id.isdigit() else r.trial_id)
 

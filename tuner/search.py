@@ -5,16 +5,7 @@ fold, train it on the (augmented on the fly) training fold, score it on the unto
 fold, and return the mean. Per-fold scores, epochs, times, learning curves and out-of-fold
 probabilities are kept with the trial (``tuner.records``).
 
-Layout of a search directory (``results/<name>/``)::
-
-    search.json          configuration, seed, data fingerprint, space, versions (+ best, after export)
-    tuner/oracle.json    keras-tuner's oracle state (what makes a search resumable)
-    tuner/trial_<id>/    trial.json (keras-tuner), cv.json and oof.npy (this module)
-    tensorboard/         TensorBoard logs with the HParams plugin (tuner.tensorboard_log)
-    logs/                one log (and pid) per process of a distributed search (tuner.distributed)
-    plots/, report.json  pictures and figures of `digit-tuner trial|importance|report`
-    best.keras           the winner retrained on all training data (export)
-    submission.csv       Kaggle submission (export)
+The search directory's layout, lock and overwrite rules live in ``tuner.store``.
 """
 
 from __future__ import annotations
@@ -36,7 +27,6 @@ from tuner.errors import SearchError, SearchFailure
 from tuner.io import atomic_path, read_json, write_json_atomic
 from tuner.progress import Reporter
 from tuner.records import (
-    OOF_FILE,
     TrialRecord,
     TrialState,
     best_record,
@@ -44,6 +34,7 @@ from tuner.records import (
     write_cv,
 )
 from tuner.space import SearchSpace
+from tuner.store import MANIFEST, OOF_FILE, TENSORBOARD_DIR, TUNER_DIR
 
 __all__ = [
     "OBJECTIVE",
@@ -64,8 +55,6 @@ __all__ = [
 ]
 
 OBJECTIVE = "val_accuracy"  # mean over the folds, maximized
-MANIFEST = store.MANIFEST
-TUNER_DIR = "tuner"
 
 
 @dataclass(frozen=True)
@@ -307,24 +296,29 @@ def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
 
 
 def _prune_rule(records: list[TrialRecord], margin: float, values: dict[str, Any]):
-    """The bar a new trial must clear (``tuner.trainer.PruneRule``), or None before any trial.
+    """The pruning rule for a new trial (``tuner.pruning``), or None before enough trials.
 
-    The margin is the larger of ``margin`` and twice the best trial's fold std: a single fold's
-    score is that noisy. Epoch-by-epoch curves are compared only between trials that train for
-    the same number of epochs (their learning-rate schedules then match).
+    Only trials with the same number of epochs are compared (their learning-rate schedules then
+    match); a pruned trial's partial curves count, as in Optuna's pruners.
     """
     from tuner.model import resolve_values
-    from tuner.trainer import PruneRule
+    from tuner.pruning import Finished, PruneSettings, make_rule
 
-    best = best_record(records)
-    if best is None:
-        return None
-    margin = max(margin, 2 * (best.std or 0.0))
-    same_epochs = resolve_values(best.hyperparameters)["epochs"] == resolve_values(values)["epochs"]
-    curves = ()
-    if same_epochs and all(f.best_epoch is None for f in best.folds):
-        curves = tuple(tuple(f.history.get("val_accuracy", ())) for f in best.folds)
-    return PruneRule(best_mean=best.mean, margin=margin, curves=curves)
+    epochs = resolve_values(values)["epochs"]
+    earlier = []
+    for record in records:
+        if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:
+            continue
+        if resolve_values(record.hyperparameters)["epochs"] != epochs:
+            continue
+        earlier.append(
+            Finished(
+                curves=tuple(tuple(f.history.get("val_accuracy", ())) for f in record.folds),
+                fold_scores=tuple(f.val_accuracy for f in record.folds if f.epochs == epochs),
+                complete=record.state is TrialState.COMPLETE,
+            )
+        )
+    return make_rule(earlier, PruneSettings(margin=margin))
 
 
 def _keep_fold_models_of_best(tuner_dir: Path) -> None:
@@ -379,6 +373,7 @@ def _make_tuner_class():
             super().__init__(oracle=oracle, hypermodel=None, **kwargs)
             self.max_failures = max_failures
             self.failures_in_a_row = 0  # in this process: a resumed search starts a new count
+            self.pruned: set[str] = set()  # trials of this process stopped by the pruning rule
             self.mixed_precision = plan.mixed_precision
             self.plan = plan
             self.splits = plan.splits
@@ -411,14 +406,18 @@ def _make_tuner_class():
             )
 
         def on_trial_end(self, trial):
-            from tuner.tensorboard_log import LOG_DIR, write_trial
+            from tuner.tensorboard_log import write_trial
 
+            if trial.trial_id in self.pruned and trial.status == "COMPLETED":
+                # Not a final score: keras-tuner (and a Bayesian oracle, and plain keras_tuner
+                # reading the directory) must not take it as one.
+                trial.status = "STOPPED"
             super().on_trial_end(trial)  # the oracle records the status (and may stop the search)
             record = next(
                 (r for r in load_records(self.project_dir) if r.trial_id == trial.trial_id), None
             )
             if record is not None and record.state is not TrialState.RUNNING:
-                write_trial(Path(self.directory) / LOG_DIR, record)
+                write_trial(Path(self.directory) / TENSORBOARD_DIR, record)
                 self.reporter.trial_end(record)
             if self.plan.oracle != "hyperband":
                 _keep_fold_models_of_best(Path(self.project_dir))
@@ -480,8 +479,8 @@ def _make_tuner_class():
                 worker=self.tuner_id,
                 pruned=outcome.pruned,
             )
-            # A pruned trial reports the mean of the folds it ran: below the best by construction,
-            # it informs a bayesian oracle, and it never wins (``best_record`` skips it).
+            if outcome.pruned:  # ended as STOPPED, without a score (on_trial_end)
+                self.pruned.add(trial.trial_id)
             return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
         # The winner is retrained on all data at export; trials keep no model files.
@@ -751,10 +750,10 @@ def _run_search(
         keras_tuner_config.DEBUG = False
 
     oracle = _make_oracle(plan, space, config)
-    from tuner.tensorboard_log import LOG_DIR, write_experiment
+    from tuner.tensorboard_log import write_experiment
 
     if role() != "worker":
-        write_experiment(config.directory / LOG_DIR, space)
+        write_experiment(config.directory / TENSORBOARD_DIR, space)
     patches.atomic_keras_tuner_state()
     CVTuner = _make_tuner_class()
     try:

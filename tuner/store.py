@@ -33,6 +33,17 @@ from tuner.io import atomic_path, fsync_directory, read_json, write_json_atomic
 
 __all__ = [
     "MANIFEST",
+    "TUNER_DIR",
+    "TRIAL_FILE",
+    "CV_FILE",
+    "OOF_FILE",
+    "WEIGHTS_FILE",
+    "TENSORBOARD_DIR",
+    "LOGS_DIR",
+    "PLOTS_DIR",
+    "REPORT_FILE",
+    "MODEL_FILE",
+    "SUBMISSION_FILE",
     "LOCK_FILE",
     "check_name",
     "is_search_directory",
@@ -42,7 +53,19 @@ __all__ = [
     "recover",
 ]
 
-MANIFEST = "search.json"
+# The layout of a search directory (results/<name>/). Every name is defined here and only here.
+MANIFEST = "search.json"  # settings, seed, data fingerprint, space, versions; best and export
+TUNER_DIR = "tuner"  # keras-tuner's project: oracle.json and one trial_<id>/ per trial
+TRIAL_FILE = "trial.json"  # in trial_<id>/: keras-tuner's record (status, values, score)
+CV_FILE = "cv.json"  # in trial_<id>/: per-fold scores, epochs, seconds, curves
+OOF_FILE = "oof.npy"  # in trial_<id>/: out-of-fold class probabilities, float32
+WEIGHTS_FILE = "fold_{fold}.weights.h5"  # in trial_<id>/: a fold model (best trial; Hyperband: all)
+TENSORBOARD_DIR = "tensorboard"  # TensorBoard logs with the HParams plugin
+LOGS_DIR = "logs"  # a distributed search's per-process logs and pids
+PLOTS_DIR = "plots"  # pictures of `trial`, `importance` and `report`
+REPORT_FILE = "report.json"  # `report`'s figures
+MODEL_FILE = "best.keras"  # the export's model
+SUBMISSION_FILE = "submission.csv"  # the export's Kaggle submission
 LOCK_FILE = "search.lock"  # the OS lock (its content is meaningless)
 OWNER_FILE = "search.lock.json"  # who holds the lock: command, pid, host, since
 STAGING = ".staging"  # an export's new files, before they are committed
@@ -68,7 +91,14 @@ def is_search_directory(directory: Path) -> bool:
 
 
 def _is_empty_but_lock(directory: Path) -> bool:
-    return all(p.name in (LOCK_FILE, OWNER_FILE) for p in directory.iterdir())
+    """True when ``directory`` holds nothing but what a search leaves before its manifest: the
+    lock, its owner record, and the temporary files of a writer killed right then."""
+    ours = (LOCK_FILE, OWNER_FILE)
+    temporaries = tuple(f".{name}." for name in (OWNER_FILE, MANIFEST))
+    return all(
+        p.name in ours or (p.name.startswith(temporaries) and ".tmp" in p.name)
+        for p in directory.iterdir()
+    )
 
 
 def check_usable(directory: Path) -> None:
@@ -140,12 +170,21 @@ def hold(directory: str | Path, command: str | None = None) -> Iterator[Path]:
             },
         )
         recover(directory)
+        remove_temporaries(directory)
         yield directory
     finally:
         del _held[key]
         with contextlib.suppress(FileNotFoundError):
             (directory / OWNER_FILE).unlink()
         lock.release()
+
+
+def remove_temporaries(directory: Path) -> None:
+    """Deletes the temporary files that a killed writer left (``tuner.io.atomic_path`` names them
+    ``.<target>.<random>.tmp<suffix>``); only the lock's holder may, as nobody else writes."""
+    for path in Path(directory).rglob(".*.tmp*"):
+        if path.is_file() and STAGING not in path.parts:
+            path.unlink(missing_ok=True)
 
 
 def holds(directory: str | Path) -> bool:

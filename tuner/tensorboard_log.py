@@ -17,10 +17,10 @@ from pathlib import Path
 
 from tuner.records import TrialRecord, TrialState
 from tuner.space import SearchSpace
+from tuner.store import TENSORBOARD_DIR
 
-__all__ = ["LOG_DIR", "write_experiment", "write_trial", "read_scalars"]
+__all__ = ["TENSORBOARD_DIR", "write_experiment", "write_trial", "read_scalars"]
 
-LOG_DIR = "tensorboard"
 METRICS = (
     ("cv/val_accuracy", "CV accuracy (mean over folds)"),
     ("cv/val_accuracy_std", "CV accuracy (std over folds)"),

@@ -26,10 +26,11 @@ import numpy as np
 
 from tuner import faults
 from tuner.io import fsync_directory
+from tuner.pruning import PruneRule
 from tuner.records import FoldResult
+from tuner.store import WEIGHTS_FILE
 
 __all__ = [
-    "PruneRule",
     "TrialFailed",
     "TrialOutcome",
     "train_trial",
@@ -50,9 +51,6 @@ class TrialOutcome:
     oof: np.ndarray  # (N, 10) float32 out-of-fold probabilities (NaN rows: folds not run)
     params: int
     pruned: str | None = None  # why the trial stopped before its last fold
-
-
-WEIGHTS_FILE = "fold_{fold}.weights.h5"  # a fold model's weights (the best trial's; Hyperband: all)
 
 
 def load_fold_weights(model, path: str | os.PathLike) -> None:
@@ -79,25 +77,6 @@ def _save_weights(model, path: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-@dataclass(frozen=True)
-class PruneRule:
-    """When to stop a trial that cannot reach the best trial so far (``--prune``).
-
-    After any fold but the last, the trial stops if its mean so far is below ``best_mean -
-    margin``. Within fold k, it stops after any epoch whose validation accuracy is below the best
-    trial's at the same epoch of the same fold minus ``margin`` (``curves``; given only when both
-    trials train the same number of epochs, so that their learning-rate schedules match).
-    """
-
-    best_mean: float
-    margin: float  # accuracy, as a fraction
-    curves: tuple[tuple[float, ...], ...] = ()  # the best trial's val_accuracy per fold, per epoch
-
-    @property
-    def bar(self) -> float:
-        return self.best_mean - self.margin
 
 
 # Early stopping watches this fraction of each training fold (stratified), never the CV fold.
@@ -144,8 +123,8 @@ def train_trial(
         splits: (train, validation) index arrays, one pair per fold.
         seed, trial_id: seed every fold's model and augmentation (``fold_seed``).
         emit: receives progress events.
-        prune: stop a trial that cannot reach the best one (``PruneRule``), after an epoch or
-            after a fold.
+        prune: stop a trial that falls behind the earlier ones (``tuner.pruning``), after an
+            epoch (not with early stopping: its curves are on another slice) or after a fold.
         early_stopping: patience in epochs: train on 90 % of the training fold, stop when the
             accuracy on the other 10 % has not improved for this many epochs, keep the best
             epoch's weights and record that epoch. None trains every epoch.
@@ -183,8 +162,8 @@ def train_trial(
         keras.utils.set_random_seed(fold_seed(seed, trial_id, fold))
         callbacks = [epoch_callback(Forward(), epochs)]
         watch = None
-        if prune is not None and fold < len(prune.curves) and early_stopping is None:
-            watch = _epoch_pruning(prune.curves[fold], prune.margin)
+        if prune is not None and early_stopping is None:
+            watch = _epoch_pruning(prune, fold)
             callbacks.append(watch)
         fit_idx, watch_idx = train_idx, val_idx  # without early stopping: curves of the CV fold
         if early_stopping is not None:
@@ -261,13 +240,11 @@ def train_trial(
         if watch is not None and watch.reason is not None:
             pruned = f"pruned in fold {fold + 1} of {len(splits)}, {watch.reason}"
             break
-        so_far = float(np.mean([r.val_accuracy for r in results]))
-        if prune is not None and fold < len(splits) - 1 and so_far < prune.bar:
-            pruned = (
-                f"pruned after fold {fold + 1} of {len(splits)}: mean {so_far:.2%} < "
-                f"{prune.bar:.2%} (the best trial's {prune.best_mean:.2%} minus the margin)"
-            )
-            break
+        if prune is not None and fold < len(splits) - 1:
+            reason = prune.stop_after_fold([r.val_accuracy for r in results])
+            if reason is not None:
+                pruned = f"pruned after fold {fold + 1} of {len(splits)}: {reason}"
+                break
     keras.backend.clear_session()
     keras.config.set_dtype_policy(previous_policy)
     gc.collect()
@@ -278,29 +255,26 @@ def _epoch_pruning_class():
     import keras
 
     class EpochPruning(keras.callbacks.Callback):
-        """Stops training when an epoch falls below the best trial's curve minus the margin."""
+        """Stops training after an epoch that the pruning rule rejects."""
 
-        def __init__(self, curve, margin):
+        def __init__(self, rule: PruneRule, fold: int):
             super().__init__()
-            self.curve, self.margin, self.reason = curve, margin, None
+            self.rule, self.fold, self.reason = rule, fold, None
 
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get("val_accuracy")
-            if value is None or epoch >= len(self.curve):
+            if value is None:
                 return
-            if value < self.curve[epoch] - self.margin:
-                self.reason = (
-                    f"epoch {epoch + 1}: validation accuracy {value:.2%} < the best trial's "
-                    f"{self.curve[epoch]:.2%} minus the margin"
-                )
+            self.reason = self.rule.stop_after_epoch(self.fold, epoch + 1, float(value))
+            if self.reason is not None:
                 self.model.stop_training = True
 
     return EpochPruning
 
 
-def _epoch_pruning(curve, margin):
+def _epoch_pruning(rule: PruneRule, fold: int):
     """An EpochPruning callback (the class is made on first use: keras is imported late here)."""
-    return _epoch_pruning_class()(curve, margin)
+    return _epoch_pruning_class()(rule, fold)
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -1,0 +1,547 @@
+"""Replay benchmark: whole searches simulated on the learning-curve table, no training.
+
+Every strategy sees the same thing a real search would: configurations drawn at random from the
+table (``results/curves.jsonl``, written by ``bench/curves.py``), each trained fold by fold and
+epoch by epoch, where "training" reads the next validation accuracy off the table. A strategy
+decides after each epoch whether to go on; compute is counted in fold-epochs (and in the table's
+seconds). For each replayed search we keep the anytime curve of its pick (the best *completed*
+trial so far; a pruned trial never wins) and measure:
+
+- regret: the table's best true score minus the pick's true score, where a configuration's true
+  score is its 3-fold CV accuracy at its last epoch, averaged over the seeds the table has;
+- how often the table's best configuration, when drawn, is pruned;
+- compute spent.
+
+Repeated configurations (other model seeds) are drawn at random when a configuration is replayed,
+so that replayed searches see the table's own noise. Two runs of one configuration must never
+prune each other (tests/test_replay.py).
+
+    .venv/bin/python bench/replay.py                 # 200 seeds per strategy, a few minutes
+    .venv/bin/python bench/replay.py --seeds 20      # a quick look
+
+Writes its section of results/benchmarks.md and results/replay_regret.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TABLE = ROOT / "results" / "curves.jsonl"
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One configuration trained once (one model seed): every fold's validation curve."""
+
+    curves: np.ndarray  # (folds, epochs) validation accuracy after each epoch
+    seconds: np.ndarray  # (folds,) wall time of each fold
+    final: np.ndarray  # (folds,) each fold's final validation accuracy
+
+    @property
+    def score(self) -> float:
+        return float(self.final.mean())
+
+
+@dataclass(frozen=True)
+class Table:
+    runs: dict[int, list[Run]]  # configuration -> its runs (seed 0 first)
+    values: dict[int, dict]  # configuration -> hyperparameter values
+
+    @property
+    def configs(self) -> list[int]:
+        return sorted(self.runs)
+
+    @property
+    def folds(self) -> int:
+        return next(iter(self.runs.values()))[0].curves.shape[0]
+
+    @property
+    def epochs(self) -> int:
+        return next(iter(self.runs.values()))[0].curves.shape[1]
+
+    def true_score(self, config: int, epochs: int | None = None) -> float:
+        """The configuration's CV accuracy after ``epochs`` (default: all), over its seeds."""
+        runs = self.runs[config]
+        if epochs is None or epochs == self.epochs:
+            return float(np.mean([r.score for r in runs]))
+        return float(np.mean([r.curves[:, epochs - 1].mean() for r in runs]))
+
+    @property
+    def best(self) -> int:
+        return max(self.configs, key=self.true_score)
+
+
+def load_table(path: Path = TABLE) -> Table:
+    runs: dict[int, list[Run]] = {}
+    values: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        folds = row["folds"]
+        run = Run(
+            curves=np.array([f["curve"] for f in folds], dtype=float),
+            seconds=np.array([f["seconds"] for f in folds], dtype=float),
+            final=np.array([f["val_accuracy"] for f in folds], dtype=float),
+        )
+        runs.setdefault(row["config"], []).append(run)
+        values[row["config"]] = row["values"]
+    return Table(runs, values)
+
+
+# --- one replayed search ----------------------------------------------------------------------
+
+
+@dataclass
+class Trial:
+    config: int
+    run: Run
+    fold_scores: list[float] = field(default_factory=list)
+    curves: list[list[float]] = field(default_factory=list)
+    pruned: bool = False
+    epochs: int | None = None  # trained epochs per fold (Hyperband's rounds: fewer than all)
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+
+@dataclass
+class Replay:
+    """What one search spent and picked, as it went (the anytime curve)."""
+
+    spent: list[float] = field(default_factory=list)  # fold-epochs when the pick changed
+    seconds: list[float] = field(default_factory=list)
+    picks: list[float] = field(default_factory=list)  # the pick's true score from then on
+    best_drawn: int = 0  # times the table's best configuration was drawn
+    best_pruned: int = 0  # ... and pruned
+    trials: int = 0
+    pruned: int = 0
+
+    def pick_at(self, budget: float) -> float | None:
+        i = np.searchsorted(self.spent, budget, side="right") - 1
+        return None if i < 0 else self.picks[i]
+
+    def pick_at_seconds(self, budget: float) -> float | None:
+        i = np.searchsorted(self.seconds, budget, side="right") - 1
+        return None if i < 0 else self.picks[i]
+
+
+class Strategy:
+    """Decides, epoch by epoch, whether a trial goes on. Subclasses override the hooks."""
+
+    name = "random"
+
+    def begin(self, trial: Trial) -> None:
+        pass
+
+    def epoch(self, trial: Trial, fold: int, epoch: int, value: float) -> bool:
+        """After ``epoch`` (from 1) of ``fold``: True to stop (prune) the trial."""
+        return False
+
+    def fold_end(self, trial: Trial, fold: int) -> bool:
+        """After a fold: True to stop (prune) the trial."""
+        return False
+
+    def end(self, trial: Trial) -> None:
+        pass
+
+
+def replay(
+    table: Table, strategy: Strategy, seed: int, budget: float, max_trials: int | None = None
+) -> Replay:
+    """One search: configurations in a seeded random order, trained until ``budget`` fold-epochs
+    are spent (a trial not finished by then does not count)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(table.configs)[: max_trials or None]
+    best_config = table.best
+    out = Replay()
+    spent = seconds = 0.0
+    pick_score, pick_true = -math.inf, None
+    for config in order:
+        run = table.runs[config][rng.integers(len(table.runs[config]))]
+        trial = Trial(int(config), run)
+        strategy.begin(trial)
+        out.trials += 1
+        out.best_drawn += config == best_config
+        stopped = False
+        for fold in range(table.folds):
+            trial.curves.append([])
+            per_epoch = run.seconds[fold] / table.epochs
+            for epoch in range(1, table.epochs + 1):
+                value = float(run.curves[fold, epoch - 1])
+                trial.curves[fold].append(value)
+                spent += 1
+                seconds += per_epoch
+                if strategy.epoch(trial, fold, epoch, value):
+                    stopped = True
+                    break
+            if stopped:
+                break
+            trial.fold_scores.append(float(run.final[fold]))
+            if fold < table.folds - 1 and strategy.fold_end(trial, fold):
+                stopped = True
+                break
+        if spent > budget:
+            break
+        trial.pruned = stopped
+        strategy.end(trial)
+        if stopped:
+            out.pruned += 1
+            out.best_pruned += config == best_config
+            continue
+        if trial.score > pick_score:
+            pick_score, pick_true = trial.score, table.true_score(trial.config)
+            out.spent.append(spent)
+            out.seconds.append(seconds)
+            out.picks.append(pick_true)
+    return out
+
+
+# --- strategies -------------------------------------------------------------------------------
+
+
+class CurrentRule(Strategy):
+    """The rule the toolkit shipped before the replay: against the best trial so far, from the
+    second trial on, at every epoch of every fold and after every fold, with a margin of
+    max(0.2 point, 2 x the best trial's fold std)."""
+
+    name = "toolkit before (best-trial bar)"
+
+    def __init__(self):
+        self.done: list[Trial] = []
+
+    def _best(self):
+        return max(self.done, key=lambda t: t.score) if self.done else None
+
+    def epoch(self, trial, fold, epoch, value):
+        best = self._best()
+        if best is None:
+            return False
+        margin = max(0.002, 2 * float(np.std(best.fold_scores)))
+        return value < best.curves[fold][epoch - 1] - margin
+
+    def fold_end(self, trial, fold):
+        best = self._best()
+        if best is None:
+            return False
+        margin = max(0.002, 2 * float(np.std(best.fold_scores)))
+        return float(np.mean(trial.fold_scores)) < best.score - margin
+
+    def end(self, trial):
+        if not trial.pruned:
+            self.done.append(trial)
+
+
+class ToolkitRule(Strategy):
+    """The toolkit's own rule (``tuner.pruning``), fed the replayed trials as records."""
+
+    def __init__(self, settings=None):
+        from tuner.pruning import PruneSettings
+
+        self.settings = settings or PruneSettings()
+        self.name = f"toolkit {self.settings.label()}"
+        self.history: list = []  # tuner.pruning.Finished of every completed trial
+        self.rule = None
+
+    def begin(self, trial):
+        from tuner.pruning import make_rule
+
+        self.rule = make_rule(self.history, self.settings)
+
+    def epoch(self, trial, fold, epoch, value):
+        return self.rule is not None and self.rule.stop_after_epoch(fold, epoch, value) is not None
+
+    def fold_end(self, trial, fold):
+        return self.rule is not None and self.rule.stop_after_fold(trial.fold_scores) is not None
+
+    def end(self, trial):
+        from tuner.pruning import Finished
+
+        curves = tuple(tuple(c) for c in trial.curves)
+        self.history.append(Finished(curves, tuple(trial.fold_scores), not trial.pruned))
+
+
+class OptunaPruner(Strategy):
+    """An Optuna pruner driven through the ask-and-tell API on the replayed curves. The step is
+    the (fold, epoch) position, so that pruners compare trials at the same fold and epoch; the
+    Wilcoxon pruner gets one value per fold (its instances)."""
+
+    def __init__(self, name: str, make: Callable, epochs: int, per_fold: bool = False):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.name, self.make, self.epochs, self.per_fold = name, make, epochs, per_fold
+        self.study = optuna.create_study(direction="maximize", pruner=make())
+        self.current = None
+
+    def begin(self, trial):
+        self.current = self.study.ask()
+
+    def epoch(self, trial, fold, epoch, value):
+        if self.per_fold:
+            return False
+        self.current.report(value, fold * self.epochs + epoch - 1)
+        return self.current.should_prune()
+
+    def fold_end(self, trial, fold):
+        if not self.per_fold:
+            return False
+        self.current.report(trial.fold_scores[-1], fold)
+        return self.current.should_prune()
+
+    def end(self, trial):
+        import optuna
+
+        if trial.pruned:
+            self.study.tell(self.current, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(self.current, trial.score)
+
+
+def optuna_pruners(table: Table) -> dict[str, Callable[[], Strategy]]:
+    import optuna.pruners as p
+
+    steps = table.folds * table.epochs
+    e = table.epochs
+    return {
+        "optuna Median": lambda: OptunaPruner("optuna Median", lambda: p.MedianPruner(), e),
+        "optuna Median (warm-up 1/3)": lambda: OptunaPruner(
+            "optuna Median (warm-up 1/3)",
+            lambda: p.MedianPruner(n_startup_trials=5, n_warmup_steps=e // 3),
+            e,
+        ),
+        "optuna Percentile 25": lambda: OptunaPruner(
+            "optuna Percentile 25", lambda: p.PercentilePruner(25.0), e
+        ),
+        "optuna SuccessiveHalving": lambda: OptunaPruner(
+            "optuna SuccessiveHalving", lambda: p.SuccessiveHalvingPruner(), e
+        ),
+        "optuna Hyperband": lambda: OptunaPruner(
+            "optuna Hyperband",
+            lambda: p.HyperbandPruner(min_resource=1, max_resource=steps, reduction_factor=3),
+            e,
+        ),
+        "optuna Wilcoxon (per fold)": lambda: OptunaPruner(
+            "optuna Wilcoxon (per fold)", lambda: p.WilcoxonPruner(p_threshold=0.1), e, True
+        ),
+    }
+
+
+def replay_hyperband(table: Table, seed: int, budget: float) -> Replay:
+    """keras-tuner's HyperbandOracle choosing among the table's configurations (one Choice), each
+    trial training all folds for its round's epochs and going on from the round before, as the
+    toolkit's Hyperband does. A pick is scored at the epochs it was trained for."""
+    import keras_tuner
+
+    rng = np.random.default_rng(seed)
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("config", [int(c) for c in table.configs])
+    out = Replay()
+    with tempfile.TemporaryDirectory() as tmp:
+        oracle = keras_tuner.oracles.HyperbandOracle(
+            objective=keras_tuner.Objective("score", "max"),
+            max_epochs=table.epochs,
+            factor=3,
+            hyperband_iterations=1000,
+            hyperparameters=hp,
+            seed=seed + 1,
+        )
+        oracle._set_project_dir(tmp, "o")
+        runs: dict[str, Run] = {}
+        spent = seconds = 0.0
+        pick_score = -math.inf
+        while spent <= budget:
+            trial = oracle.create_trial("replay")
+            if trial.status != "RUNNING":
+                break
+            values = trial.hyperparameters.values
+            config = int(values["config"])
+            epochs, start = int(values["tuner/epochs"]), int(values["tuner/initial_epoch"])
+            parent = values.get("tuner/trial_id")
+            run = (
+                runs[parent]
+                if parent in runs
+                else table.runs[config][rng.integers(len(table.runs[config]))]
+            )
+            runs[trial.trial_id] = run
+            spent += table.folds * (epochs - start)
+            seconds += float(run.seconds.sum()) * (epochs - start) / table.epochs
+            score = float(run.curves[:, epochs - 1].mean())
+            oracle.update_trial(trial.trial_id, {"score": score})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            out.trials += start == 0
+            out.best_drawn += config == table.best and start == 0
+            if spent <= budget and score > pick_score:
+                pick_score = score
+                out.spent.append(spent)
+                out.seconds.append(seconds)
+                out.picks.append(table.true_score(config, epochs))
+    return out
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def regrets(table: Table, replays: list[Replay], budgets: list[float], seconds=False) -> np.ndarray:
+    """Mean regret (accuracy points) at each budget; a search with no pick yet scores the
+    table's worst configuration."""
+    best = table.true_score(table.best)
+    worst = min(table.true_score(c) for c in table.configs)
+    out = []
+    for budget in budgets:
+        values = []
+        for r in replays:
+            pick = r.pick_at_seconds(budget) if seconds else r.pick_at(budget)
+            values.append(best - (worst if pick is None else pick))
+        out.append(100 * float(np.mean(values)))
+    return np.array(out)
+
+
+def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
+    from tuner.pruning import PruneSettings
+
+    found = {
+        "random, no pruning": Strategy,
+        "toolkit before (best-trial bar)": CurrentRule,
+        "toolkit (default)": lambda: ToolkitRule(PruneSettings()),
+    }
+    found.update(optuna_pruners(table))
+    return found
+
+
+def compute_ratio(table, strategy, random, target_units: float, fine: np.ndarray) -> float:
+    """Fold-epochs the strategy needs to reach random search's regret at ``target_units`` trials'
+    worth of compute, as a fraction of that compute (inf: never within the grid)."""
+    full = table.folds * table.epochs
+    goal = regrets(table, random, [target_units * full])[0]
+    curve = regrets(table, strategy, list(fine * full))
+    hits = np.flatnonzero(curve <= goal + 1e-9)
+    return float(fine[hits[0]] / target_units) if hits.size else math.inf
+
+
+def plot(table, rows, units, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, curve, *_ in rows:
+        ax.plot(units, curve, marker="o", markersize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("compute (unpruned trials' worth of fold-epochs)")
+    ax.set_ylabel("mean regret (accuracy points)")
+    ax.set_title(f"Replayed searches on {len(table.configs)} configurations")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--grid", action="store_true", help="also replay variants of the rule")
+    parser.add_argument("--write", action="store_true", help="update results/benchmarks.md")
+    args = parser.parse_args()
+    table = load_table(args.table)
+    full = table.folds * table.epochs  # one unpruned trial, in fold-epochs
+    units = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    fine = np.arange(0.25, 32.01, 0.25)
+    budgets = [u * full for u in units]
+    budget = budgets[-1]
+    print(
+        f"table: {len(table.configs)} configurations, {table.folds} folds x {table.epochs} epochs;"
+        f" best {100 * table.true_score(table.best):.2f} % (config {table.best})",
+        flush=True,
+    )
+    makers = strategies(table)
+    if args.grid:
+        from tuner.pruning import PruneSettings
+
+        for q in (0.5, 0.75):
+            for warmup in (0, 3, 6):
+                for z in (1.0, 2.0, 3.0):
+                    settings = PruneSettings(quantile=q, warmup_epochs=warmup, noise_z=z)
+                    makers[f"toolkit {settings.label()}"] = lambda settings=settings: ToolkitRule(
+                        settings
+                    )
+    results = {}
+    for name, make in makers.items():
+        results[name] = [replay(table, make(), seed, budget) for seed in range(args.seeds)]
+    with contextlib.redirect_stdout(io.StringIO()):  # the oracle prints every trial
+        results["keras-tuner Hyperband"] = [
+            replay_hyperband(table, seed, budget) for seed in range(args.seeds)
+        ]
+    random = results["random, no pruning"]
+    rows = []
+    for name, replays in results.items():
+        curve = regrets(table, replays, budgets)
+        drawn = sum(r.best_drawn for r in replays)
+        pruned = sum(r.best_pruned for r in replays)
+        ratio = {u: compute_ratio(table, replays, random, u, fine) for u in (4, 8, 16)}
+        rows.append((name, curve, drawn, pruned, ratio))
+        print(
+            f"{name[:44]:44s} "
+            + " ".join(f"{v:5.2f}" for v in curve)
+            + f"  best pruned {pruned}/{drawn}  ratio@8 {ratio[8]:.2f}",
+            flush=True,
+        )
+    print("budgets (trials' worth of fold-epochs):", units)
+    if args.write:
+        shown = [r for r in rows if not r[0].startswith("toolkit q")]
+        plot(table, shown, units, ROOT / "results" / "replay_regret.png")
+        write_results(table, rows, units, args)
+
+
+def write_results(table, rows, units, args) -> None:
+    from bench.results_file import write_section
+
+    header = "| strategy | " + " | ".join(f"{u}" for u in units) + " | best pruned | "
+    header += "compute for random's regret at 4 / 8 / 16 trials |"
+    lines = [
+        "## Search strategies replayed on the learning-curve table",
+        "",
+        f"`{' '.join(['python', *sys.argv])}`: {args.seeds} replayed searches per strategy on "
+        f"`results/curves.jsonl` ({len(table.configs)} configurations, "
+        f"{sum(len(r) for r in table.runs.values())} runs, {table.folds} folds x {table.epochs} "
+        f"epochs, best {100 * table.true_score(table.best):.2f} %). Mean regret in accuracy "
+        "points at each compute budget (in unpruned trials' worth of fold-epochs); how often "
+        "the table's best configuration was pruned when drawn; the compute a strategy needs to "
+        "reach random search's regret, as a fraction of random's. Plot: "
+        "`results/replay_regret.png`.",
+        "",
+        header,
+        "|" + " --- |" * (len(units) + 3),
+    ]
+    for name, curve, drawn, pruned, ratio in rows:
+        share = f"{pruned}/{drawn}" + (f" ({100 * pruned / drawn:.0f} %)" if drawn else "")
+        ratios = " / ".join("never" if math.isinf(v) else f"{v:.2f}" for v in ratio.values())
+        cells = " | ".join(f"{v:.2f}" for v in curve)
+        lines.append(f"| {name} | {cells} | {share} | {ratios} |")
+    write_section("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""When to stop a trial early (``--prune``): a noise-aware rule, fold-matched and epoch-matched.
+
+A trial is compared, at the same fold and epoch, with the trials that ran before it: it stops when
+its validation accuracy falls below a quantile of theirs (the median by default) minus a margin;
+after a fold, when its running mean falls below the same quantile of their running means over the
+same folds. It waits for ``startup_trials`` completed trials and, within each fold, for
+``warmup_epochs`` epochs: early epochs are noise (two near-identical configurations differ by more
+than half a point after one epoch). Only trials that train the same number of epochs are compared
+(their learning-rate schedules then match).
+
+The rule is plain Python on plain numbers: the CV tuner feeds it the search's records, and
+``bench/replay.py`` feeds it replayed searches, so the benchmark judges the very code that runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule"]
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """The rule's knobs; the defaults are the replay benchmark's choice (results/benchmarks.md)."""
+
+    startup_trials: int = 3  # completed trials before anything is pruned
+    warmup_epochs: int = 3  # epochs of each fold before an epoch can stop a trial
+    quantile: float = 0.5  # the bar: this quantile of the earlier trials (0.5: their median)
+    margin: float = 0.002  # accuracy (a fraction) below the bar always tolerated...
+    # ...or this many times the noise at that epoch, if larger: the spread (standard deviation)
+    # of the completed trials' accuracy over their folds at that epoch, averaged over the trials.
+    noise_z: float = 2.0
+
+    def label(self) -> str:
+        return (
+            f"q{self.quantile:g} startup {self.startup_trials} warm-up {self.warmup_epochs} "
+            f"margin max({self.margin:g}, {self.noise_z:g} sd)"
+        )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What an earlier trial of the same epochs left: its curves, complete or not."""
+
+    curves: tuple[tuple[float, ...], ...]  # validation accuracy per fold, per epoch reached
+    fold_scores: tuple[float, ...]  # final accuracy of each fold it finished
+    complete: bool = True  # False: pruned (its partial curves still inform the bar)
+
+
+@dataclass(frozen=True)
+class PruneRule:
+    """The rule for one new trial, given the earlier ones."""
+
+    earlier: tuple[Finished, ...]
+    settings: PruneSettings = PruneSettings()
+
+    def _bar(self, values: Sequence[float], noise: float) -> float | None:
+        if len(values) < self.settings.startup_trials:
+            return None
+        margin = max(self.settings.margin, self.settings.noise_z * noise)
+        return float(np.quantile(values, self.settings.quantile)) - margin
+
+    def _noise(self, epoch: int | None) -> float:
+        """How much one fold's accuracy varies at ``epoch`` (None: at the end of the fold): the
+        completed trials' standard deviation over their folds, averaged."""
+        spreads = []
+        for f in self.earlier:
+            if not f.complete or len(f.fold_scores) < 2:
+                continue
+            if epoch is None:
+                spreads.append(float(np.std(f.fold_scores)))
+            elif all(len(c) >= epoch for c in f.curves):
+                spreads.append(float(np.std([c[epoch - 1] for c in f.curves])))
+        return float(np.mean(spreads)) if spreads else 0.0
+
+    def stop_after_epoch(self, fold: int, epoch: int, value: float) -> str | None:
+        """After ``epoch`` (from 1) of ``fold``: why the trial stops, or None to go on."""
+        if epoch <= self.settings.warmup_epochs:
+            return None
+        reached = [
+            f.curves[fold][epoch - 1]
+            for f in self.earlier
+            if fold < len(f.curves) and epoch <= len(f.curves[fold])
+        ]
+        bar = self._bar(reached, self._noise(epoch))
+        if bar is None or value >= bar:
+            return None
+        return (
+            f"epoch {epoch}: validation accuracy {value:.2%} < {bar:.2%}, the "
+            f"{_quantile_name(self.settings.quantile)} of {len(reached)} earlier trials at this "
+            "fold and epoch, less the noise margin"
+        )
+
+    def stop_after_fold(self, fold_scores: Sequence[float]) -> str | None:
+        """After a fold (not the last): why the trial stops, or None to go on."""
+        k = len(fold_scores)
+        mean = float(np.mean(fold_scores))
+        means = [float(np.mean(f.fold_scores[:k])) for f in self.earlier if len(f.fold_scores) >= k]
+        bar = self._bar(means, self._noise(None) / np.sqrt(k))
+        if bar is None or mean >= bar:
+            return None
+        return (
+            f"mean {mean:.2%} over {k} fold(s) < {bar:.2%}, the "
+            f"{_quantile_name(self.settings.quantile)} of {len(means)} earlier trials' means, "
+            "less the noise margin"
+        )
+
+
+def _quantile_name(q: float) -> str:
+    return "median" if q == 0.5 else f"{100 * q:g}th percentile"
+
+
+def make_rule(
+    earlier: Sequence[Finished], settings: PruneSettings | None = None
+) -> PruneRule | None:
+    """The rule for the next trial, or None while fewer than ``startup_trials`` have completed."""
+    settings = settings or PruneSettings()
+    if sum(f.complete for f in earlier) < settings.startup_trials:
+        return None
+    return PruneRule(tuple(earlier), settings)
