@@ -248,3 +248,20 @@ def test_the_lock_is_released_when_a_search_fails(tmp_path, tiny_train, tiny_spa
     with store.hold(tmp_path / "f"):
         pass
     assert time.monotonic() - started < 5
+
+
+def test_a_search_killed_before_its_manifest_can_be_run_again(
+    tmp_path, tiny_train, tiny_space_path
+):
+    """Killed right after taking the lock, a search leaves the lock, its owner record's temporary
+    file and no search.json: the crash test found the next run refused that directory."""
+    directory = tmp_path / "k"
+    directory.mkdir()
+    (directory / store.LOCK_FILE).write_text("")
+    (directory / ".search.lock.json.abc123.tmp.json").write_text("{")
+    (directory / ".search.json.def456.tmp.json").write_text("")
+    prepare_search(
+        tiny_train, load_space(tiny_space_path), SearchConfig(name="k", results_dir=tmp_path)
+    )
+    assert store.is_search_directory(directory)
+    assert not [p for p in directory.iterdir() if ".tmp" in p.name]  # cleaned under the lock
