@@ -92,7 +92,7 @@ def test_folds_ensemble_is_scored_on_the_holdout_and_saved_as_one_model(holdout_
     assert export["holdout_accuracy"] == result.holdout
     # best.keras is the ensemble: it predicts what the submission says
     model = keras.saving.load_model(result.model_path)
-    assert model.name == "digit_cnn_ensemble"
+    assert model.name == "digit_tuner_export"
     predicted = np.argmax(model.predict(tiny_data.test.images, verbose=0), axis=1)
     submission = pd.read_csv(result.submission_path)
     np.testing.assert_array_equal(predicted, submission["Label"].to_numpy())

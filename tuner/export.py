@@ -45,6 +45,7 @@ __all__ = [
     "ExportResult",
     "export_best",
     "parse_ensemble",
+    "inference_model",
     "predict_tta",
     "tta_shifts",
     "write_submission",
@@ -174,17 +175,40 @@ def _fold_models(record: TrialRecord, seed: int) -> list:
     return models
 
 
-def _averaging_model(models: list):
-    """One Keras model whose output is the mean of ``models``' probabilities."""
+def _without_augmentation(model, name: str):
+    """The same network (its layers and weights, shared) without the augmentation layer, which
+    is the identity at inference: what is left is stock Keras layers only."""
     import keras
 
-    if len(models) == 1:
-        return models[0]
+    from tuner.augment import DigitAugmentation
+
+    inputs = keras.Input(shape=model.input_shape[1:], name="pixels")
+    x = inputs
+    for layer in model.layers[1:]:  # a chain: Input, [augment], rescale, ...
+        if not isinstance(layer, DigitAugmentation):
+            x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def inference_model(models: list, tta: int = 1):
+    """One plain-Keras model that predicts what the recipe predicts: the mean of ``models``'
+    probabilities over each image and its ``tta`` 1-pixel shifts (zero-padded, as
+    ``predict_tta``). Built from stock layers (ZeroPadding2D, Cropping2D, Average), so
+    ``keras.models.load_model`` reads it without digit-tuner installed."""
+    import keras
+
+    nets = [_without_augmentation(m, f"member_{i}") for i, m in enumerate(models)]
     inputs = keras.Input(shape=models[0].input_shape[1:], name="pixels")
-    for i, member in enumerate(models):
-        member.name = f"member_{i}"
-    outputs = keras.layers.Average(name="probabilities")([m(inputs) for m in models])
-    return keras.Model(inputs, outputs, name="digit_cnn_ensemble")
+    outputs = []
+    for k, (dy, dx) in enumerate(tta_shifts(tta)):
+        x = inputs
+        if (dy, dx) != (0, 0):  # out[i] = in[i - dy]: pad one pixel, crop one off the far side
+            x = keras.layers.ZeroPadding2D(1, name=f"pad_{k}")(inputs)
+            x = keras.layers.Cropping2D(((1 - dy, 1 + dy), (1 - dx, 1 + dx)), name=f"shift_{k}")(x)
+        outputs += [net(x) for net in nets]
+    out = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="probabilities")(outputs)
+    # Saved uncompiled: predicting needs no loss or optimizer (compile it to fine-tune it).
+    return keras.Model(inputs, out, name="digit_tuner_export")
 
 
 def export_best(
@@ -283,7 +307,9 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
             tta = TTA_DEFAULT if scores[f"{name}+tta{TTA_DEFAULT}"] > scores[name] else 1
     tta = tta or 1
 
-    probabilities = predict_tta(members, data.test.images, tta)
+    # The submission is what the exported model predicts, so that the model file reproduces it.
+    exported = inference_model(members, tta)
+    probabilities = exported.predict(data.test.images, batch_size=1024, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchError(
             f"{directory}: the exported model of trial {best.trial_id} predicts NaN "
@@ -338,7 +364,7 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
     store.commit_files(
         directory,
         {
-            MODEL_FILE: lambda path: _averaging_model(members).save(path),
+            MODEL_FILE: lambda path: exported.save(path),
             SUBMISSION_FILE: lambda path: write_submission(path, predicted),
             MANIFEST: lambda path: write_json_atomic(path, manifest),
         },
