@@ -63,6 +63,7 @@ class Run:
 class Table:
     runs: dict[int, list[Run]]  # configuration -> its runs (seed 0 first)
     values: dict[int, dict]  # configuration -> hyperparameter values
+    val_size: int | None = None  # images in one validation fold
 
     @property
     def configs(self) -> list[int]:
@@ -91,6 +92,7 @@ class Table:
 def load_table(path: Path = TABLE) -> Table:
     runs: dict[int, list[Run]] = {}
     values: dict[int, dict] = {}
+    val_size = None
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
@@ -103,7 +105,9 @@ def load_table(path: Path = TABLE) -> Table:
         )
         runs.setdefault(row["config"], []).append(run)
         values[row["config"]] = row["values"]
-    return Table(runs, values)
+        header = row.get("run", {})
+        val_size = header["images"] // header["folds"] if "images" in header else None
+    return Table(runs, values, val_size)
 
 
 # --- one replayed search ----------------------------------------------------------------------
@@ -116,7 +120,7 @@ class Trial:
     fold_scores: list[float] = field(default_factory=list)
     curves: list[list[float]] = field(default_factory=list)
     pruned: bool = False
-    epochs: int | None = None  # trained epochs per fold (Hyperband's rounds: fewer than all)
+    val_size: int | None = None  # images in one validation fold
 
     @property
     def score(self) -> float:
@@ -177,7 +181,7 @@ def replay(
     pick_score, pick_true = -math.inf, None
     for config in order:
         run = table.runs[config][rng.integers(len(table.runs[config]))]
-        trial = Trial(int(config), run)
+        trial = Trial(int(config), run, val_size=table.val_size)
         strategy.begin(trial)
         out.trials += 1
         out.best_drawn += config == best_config
@@ -264,10 +268,13 @@ class ToolkitRule(Strategy):
     def begin(self, trial):
         from tuner.pruning import make_rule
 
-        self.rule = make_rule(self.history, self.settings)
+        self.rule = make_rule(
+            self.history, self.settings, trial.val_size, trial.run.curves.shape[1]
+        )
 
     def epoch(self, trial, fold, epoch, value):
-        return self.rule is not None and self.rule.stop_after_epoch(fold, epoch, value) is not None
+        best = max(trial.curves[fold])  # the best so far in this fold
+        return self.rule is not None and self.rule.stop_after_epoch(fold, epoch, best) is not None
 
     def fold_end(self, trial, fold):
         return self.rule is not None and self.rule.stop_after_fold(trial.fold_scores) is not None
@@ -481,9 +488,9 @@ def main() -> None:
         from tuner.pruning import PruneSettings
 
         for q in (0.5, 0.75):
-            for warmup in (0, 3, 6):
+            for warmup in (0.3, 0.6, 1.0):
                 for z in (1.0, 2.0, 3.0):
-                    settings = PruneSettings(quantile=q, warmup_epochs=warmup, noise_z=z)
+                    settings = PruneSettings(quantile=q, warmup=warmup, noise_z=z)
                     makers[f"toolkit {settings.label()}"] = lambda settings=settings: ToolkitRule(
                         settings
                     )

@@ -20,6 +20,8 @@ def test_the_private_names_relied_on_exist():
     assert hasattr(oracle, "LOCKS") and hasattr(oracle, "THREADS")
     fresh = keras_tuner.oracles.RandomSearchOracle(max_trials=1)
     assert hasattr(fresh, "_retry_queue") and hasattr(fresh, "end_order")
+    assert callable(fresh._get_oracle_fname)
+    assert callable(keras_tuner.Tuner._get_tuner_fname)
 
 
 @pytest.fixture

@@ -7,6 +7,10 @@ private name it relies on; ``tests/test_patches.py`` fails if one of them moves.
   (``keras_tuner.src.utils.save_json``); a process killed mid-write leaves a torn file.
 - ``drop_finished_retries``: a process killed between trial.json and oracle.json leaves a finished
   trial "ongoing" in oracle.json, and a reload would redo it (``Oracle._retry_queue``).
+- ``reload_oracle_state``: keras-tuner reloads the oracle only when the tuner's own state file
+  (``tuner0.json``, ``BaseTuner._get_tuner_fname``) exists, and that is first written at the end of
+  the first trial: a search killed before then restarted with a fresh oracle and redid trial 0
+  over the finished one (found by the crash test).
 - ``validate_chief_requests``: keras-tuner's gRPC chief believes any request. An unknown trial id
   raises inside a ``@synchronized`` method, which never releases the oracle's lock
   (``keras_tuner.src.engine.oracle.LOCKS``/``THREADS``): the chief deadlocks.
@@ -23,7 +27,12 @@ from pathlib import Path
 from tuner.io import read_json, write_text_atomic
 from tuner.store import CV_FILE
 
-__all__ = ["atomic_keras_tuner_state", "drop_finished_retries", "validate_chief_requests"]
+__all__ = [
+    "atomic_keras_tuner_state",
+    "drop_finished_retries",
+    "reload_oracle_state",
+    "validate_chief_requests",
+]
 
 
 def atomic_keras_tuner_state() -> None:
@@ -67,6 +76,17 @@ def drop_finished_retries(oracle) -> None:
         for trial_id, trial in trials.items():
             if trial.status in finished and trial_id not in end_order:
                 end_order.append(trial_id)
+
+
+def reload_oracle_state(tuner) -> None:
+    """Reloads the oracle from its oracle.json when keras-tuner did not (see the module doc)."""
+    import os
+
+    oracle = tuner.oracle
+    if not hasattr(oracle, "_retry_queue"):  # a worker's OracleClient: the chief owns the state
+        return
+    if os.path.exists(oracle._get_oracle_fname()) and not os.path.exists(tuner._get_tuner_fname()):
+        oracle.reload()
 
 
 class RejectedRequest(ValueError):

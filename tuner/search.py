@@ -318,7 +318,9 @@ def _prune_rule(records: list[TrialRecord], margin: float, values: dict[str, Any
                 complete=record.state is TrialState.COMPLETE,
             )
         )
-    return make_rule(earlier, PruneSettings(margin=margin))
+    val_sizes = [f.val_size for r in records for f in r.folds]
+    val_size = min(val_sizes) if val_sizes else None
+    return make_rule(earlier, PruneSettings(margin=margin), val_size, int(epochs))
 
 
 def _keep_fold_models_of_best(tuner_dir: Path) -> None:
@@ -778,6 +780,7 @@ def _run_search(
         ) from None
     tuner_dir = config.directory / TUNER_DIR
     before = load_records(tuner_dir)
+    patches.reload_oracle_state(tuner)
     patches.drop_finished_retries(tuner.oracle)
     _requeue_damaged(tuner.oracle, before)
     if role() == "chief":

@@ -259,13 +259,14 @@ def _epoch_pruning_class():
 
         def __init__(self, rule: PruneRule, fold: int):
             super().__init__()
-            self.rule, self.fold, self.reason = rule, fold, None
+            self.rule, self.fold, self.reason, self.best = rule, fold, None, 0.0
 
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get("val_accuracy")
             if value is None:
                 return
-            self.reason = self.rule.stop_after_epoch(self.fold, epoch + 1, float(value))
+            self.best = max(self.best, float(value))
+            self.reason = self.rule.stop_after_epoch(self.fold, epoch + 1, self.best)
             if self.reason is not None:
                 self.model.stop_training = True
 

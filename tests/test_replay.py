@@ -1,0 +1,114 @@
+"""The pruning rule (tuner.pruning) on replayed learning curves (bench/replay.py): twins do not
+prune each other, the best configuration survives, and the replay itself can tell a bad pruner."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuner.pruning import Finished, PruneSettings, make_rule
+
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import replay  # noqa: E402  (bench/ is not a package)
+
+
+@pytest.fixture(scope="module")
+def table():
+    """The measured table (bench/curves.py), whatever part of it has been run."""
+    return replay.load_table(replay.TABLE)
+
+
+def _finished(run) -> Finished:
+    return Finished(tuple(tuple(c) for c in run.curves), tuple(run.final), True)
+
+
+def test_runs_of_one_configuration_with_other_seeds_never_prune_each_other(table):
+    """For every configuration that could win (within a point of the table's best): a run with
+    another seed is never pruned by its twins. (A configuration whose validation accuracy bounces
+    by tens of points between epochs, as batch norm does with few steps per epoch, can prune its
+    twins: that costs nothing, it cannot win.)"""
+    best = table.true_score(table.best)
+    twins = {
+        c: runs
+        for c, runs in table.runs.items()
+        if len(runs) >= 2 and table.true_score(c) >= best - 0.01
+    }
+    assert twins, "the table has no repeated configuration that could win"
+    checks = 0
+    for runs in twins.values():
+        for i, run in enumerate(runs):
+            earlier = [_finished(r) for j, r in enumerate(runs) if j != i]
+            settings = dataclasses.replace(PruneSettings(), startup_trials=len(earlier))
+            rule = make_rule(earlier, settings, table.val_size, table.epochs)
+            assert rule is not None
+            for fold in range(table.folds):
+                for epoch in range(1, table.epochs + 1):
+                    checks += 1
+                    best = run.curves[fold, :epoch].max()
+                    reason = rule.stop_after_epoch(fold, epoch, best)
+                    assert reason is None, reason
+                if fold < table.folds - 1:
+                    assert rule.stop_after_fold(list(run.final[: fold + 1])) is None
+    assert checks > 0
+
+
+def test_the_tables_best_survives_a_replayed_search(table):
+    best_pruned = drawn = 0
+    for seed in range(20):
+        out = replay.replay(table, replay.ToolkitRule(), seed, budget=math.inf)
+        best_pruned += out.best_pruned
+        drawn += out.best_drawn
+    assert drawn == 20  # every search draws every configuration once
+    assert best_pruned <= 1  # at most 5 %
+    assert replay.replay(table, replay.ToolkitRule(), 0, math.inf).best_pruned == 0
+
+
+def _synthetic(path: Path, configs: int = 30) -> Path:
+    """Curves that rise to each configuration's quality, with noise; three seeds of config 0."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(configs):
+        quality, tau = rng.uniform(0.95, 0.99), rng.uniform(1, 4)
+        for seed in range(3 if c == 0 else 1):
+            folds = []
+            for _ in range(3):
+                e = np.arange(1, 13)
+                curve = quality - (quality - 0.6) * np.exp(-e / tau) + rng.normal(0, 0.003, 12)
+                folds.append({"val_accuracy": curve[-1], "curve": list(curve), "seconds": 10.0})
+            rows.append({"config": c, "values": {"c": c}, "seed": seed, "folds": folds})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_the_replay_tells_a_pruner_that_kills_every_trial_from_a_good_one(tmp_path):
+    """A benchmark that cannot tell a bad method proves nothing: pruning every trial after the
+    first must lose to no pruning at all, however lucky its first trial."""
+    table = replay.load_table(_synthetic(tmp_path / "t.jsonl"))
+
+    class KillAllButFirst(replay.Strategy):
+        def __init__(self):
+            self.seen = 0
+
+        def begin(self, trial):
+            self.seen += 1
+
+        def epoch(self, trial, fold, epoch, value):
+            return self.seen > 1
+
+    full = table.folds * table.epochs
+    runs = {
+        name: [replay.replay(table, make(), s, 30 * full) for s in range(40)]
+        for name, make in (("bad", KillAllButFirst), ("none", replay.Strategy))
+    }
+    bad, none = (replay.regrets(table, runs[k], [20 * full])[0] for k in ("bad", "none"))
+    assert bad > none + 0.3
+    good = [replay.replay(table, replay.ToolkitRule(), s, 30 * full) for s in range(40)]
+    assert replay.regrets(table, good, [20 * full])[0] <= none + 0.05
