@@ -25,7 +25,10 @@ def test_every_command_has_help(command):
     assert "Usage: digit-tuner" in result.output
 
 
-def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
+def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/digit-tuner", "run", "--seed", "3"])
     results = tmp_path / "results"
     result = invoke(
         "run",
@@ -62,6 +65,11 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path):
         "trial_timeout": None,
     }
     assert "best" in manifest and "export" in manifest
+    provenance = manifest["provenance"]  # how and where the result was made
+    assert provenance["command"] == "digit-tuner run --seed 3"
+    assert provenance["version"] == "0.1.0" and len(provenance["git_commit"]) == 40
+    assert provenance["cores"] >= 1 and provenance["cpu"] and provenance["gpu"] is None
+    assert "threads" in provenance
     assert "search tiny: 2 trials x 2 folds" in result.output
     assert "best trial" in result.output and "40 rows" in result.output
 
@@ -395,3 +403,51 @@ def test_every_search_command_takes_every_search_option():
     fields = set(SearchConfig.__dataclass_fields__)
     settings = cli._settings({key: None for key in cli.SEARCH_OPTIONS} | {"max_failures": 3})
     assert set(settings) <= fields
+
+
+def test_searches_lists_every_search_with_its_state(tmp_path, tiny_train, tiny_space_path):
+    import subprocess
+    import sys
+
+    from tuner.search import SearchConfig, run_search
+    from tuner.space import load_space
+
+    space = load_space(tiny_space_path)
+    for name, trials in (("first", 1), ("second", 2)):
+        run_search(tiny_train, space, SearchConfig(name=name, results_dir=tmp_path,
+                                                  max_trials=trials, isolate=False))  # fmt: skip
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "search.json").write_text("{")
+    (tmp_path / "notes").mkdir()  # not a search: not listed
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from tuner import store\n"
+         "with store.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         str(tmp_path / "second")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = invoke("searches", "--results-dir", tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
+    assert rows["first"][-1] == "finished" and rows["first"][3] == "1/1/1"
+    assert rows["second"][-1] == "running" and rows["second"][3] == "2/2/2"
+    assert rows["broken"][-1] == "damaged"
+    assert "notes" not in rows
+    several = invoke("trials", "--results-dir", tmp_path)
+    assert several.exit_code == 2 and "`digit-tuner searches` lists them" in several.output
+
+
+def test_the_package_names_its_version_and_public_api_without_loading_keras():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, tuner; print(tuner.__version__, 'keras' in sys.modules);"
+         "print(sorted(n for n in tuner.__all__ if n != '__version__' and not hasattr(tuner, n)))"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.splitlines() == ["0.1.0 False", "[]"], done.stderr[-2000:]

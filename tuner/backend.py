@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["import_keras_quietly", "has_gpu", "use_mixed_precision"]
+__all__ = ["import_keras_quietly", "gpu_name", "hardware", "has_gpu", "use_mixed_precision"]
 
 
 def import_keras_quietly():
@@ -25,6 +25,56 @@ def import_keras_quietly():
     # (A logger is looked up by name; this imports nothing.)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
+
+
+def gpu_name() -> str | None:
+    """The accelerator the Keras backend computes on (its name), or None on a CPU."""
+    keras = import_keras_quietly()
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            devices = [d for d in jax.devices() if d.platform != "cpu"]
+            return devices[0].device_kind if devices else None
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return details.get("device_name", gpus[0].name)
+    except (ImportError, RuntimeError):
+        return None
+    return None
+
+
+def hardware() -> dict:
+    """Where a result was computed: CPU model, cores, the threads the backend may use, GPU."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                cpu,
+            )
+    except OSError:
+        pass
+    threads = os.environ.get("TF_NUM_INTRAOP_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": int(threads) if threads and threads.isdigit() else "all cores",
+        "gpu": gpu_name(),
+        "platform": platform.platform(),
+    }
 
 
 def has_gpu() -> bool:

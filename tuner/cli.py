@@ -618,6 +618,20 @@ def _no_completed(directory: Path) -> UserError:
     return SearchError(f"{directory}: no trial completed; see `digit-tuner trials` for the reasons")
 
 
+@app.command()
+def searches(results_dir: ResultsOption = Path("results")) -> None:
+    """List the searches in --results-dir: space, data, trials, best score, state."""
+    from tuner.errors import SearchError
+    from tuner.records import summarize_searches
+    from tuner.render import searches_table
+
+    with _user_errors():
+        found = summarize_searches(results_dir)
+        if not found:
+            raise SearchError(f"{results_dir}: no searches yet (run `digit-tuner search` first)")
+        console.print(searches_table(found), highlight=False)
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"

@@ -26,6 +26,8 @@ __all__ = [
     "write_cv",
     "load_records",
     "best_record",
+    "SearchSummary",
+    "summarize_searches",
 ]
 
 
@@ -216,3 +218,62 @@ def best_record(records: list[TrialRecord]) -> TrialRecord | None:
     if not complete:
         return None
     return max(complete, key=lambda r: (r.mean, -int(r.trial_id) if r.trial_id.isdigit() else 0))
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """One search of a results directory, as `digit-tuner searches` lists it."""
+
+    name: str
+    path: str
+    space: str
+    data: str
+    planned: int | None  # trials in all, as the search was last run
+    ended: int  # trials that completed, were pruned or failed
+    complete: int
+    best: float | None  # the best completed trial's CV accuracy
+    state: str  # running (its lock is held) | exported | finished | stopped | damaged
+    created: str | None = None
+
+
+def summarize_searches(results_dir: str | Path) -> list[SearchSummary]:
+    """Every search under ``results_dir`` (a folder with search.json), newest first."""
+    from tuner.store import MANIFEST, TUNER_DIR, in_use
+
+    found = []
+    for manifest_path in sorted(Path(results_dir).glob(f"*/{MANIFEST}")):
+        directory = manifest_path.parent
+        try:
+            manifest = read_json(manifest_path)
+            config, data, space = manifest["config"], manifest["data"], manifest["space"]
+            records = load_records(directory / TUNER_DIR)
+        except (OSError, ValueError, KeyError, TypeError, SearchError):
+            found.append(SearchSummary(directory.name, str(directory), "?", "?", None, 0, 0,
+                                       None, "damaged"))  # fmt: skip
+            continue
+        ended = [r for r in records if r.state is not TrialState.RUNNING]
+        best = best_record(records)
+        planned = config.get("max_trials")
+        if in_use(directory):
+            state = "running"
+        elif "export" in manifest and not manifest["export"].get("stale"):
+            state = "exported"
+        elif planned is not None and len(ended) >= planned:
+            state = "finished"
+        else:
+            state = "stopped"
+        found.append(
+            SearchSummary(
+                name=directory.name,
+                path=str(directory),
+                space=str(space.get("name")),
+                data=str(data.get("source")),
+                planned=planned,
+                ended=len(ended),
+                complete=sum(r.state is TrialState.COMPLETE for r in records),
+                best=best.mean if best else None,
+                state=state,
+                created=manifest.get("created"),
+            )
+        )
+    return sorted(found, key=lambda s: s.created or "", reverse=True)

@@ -23,6 +23,7 @@ from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState
 
 __all__ = [
+    "searches_table",
     "format_value",
     "format_score",
     "trials_table",
@@ -320,6 +321,42 @@ class RichReporter(Reporter):
 
 
 _SPARK = "▁▂▃▄▅▆▇█"
+
+
+def searches_table(summaries) -> Table:
+    """The searches of a results directory (``tuner.records.summarize_searches``)."""
+    table = _compact_table()
+    for name, justify in (
+        ("search", "left"),
+        ("space", "left"),
+        ("data", "left"),
+        ("trials", "right"),
+        ("best CV %", "right"),
+        ("state", "left"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=name != "data")
+    for s in summaries:
+        planned = "?" if s.planned is None else str(s.planned)
+        table.add_row(
+            s.name,
+            s.space,
+            _short_source(s.data),
+            f"{s.complete}/{s.ended}/{planned}",
+            "-" if s.best is None else f"{100 * s.best:.2f}",
+            s.state,
+        )
+    table.caption = "trials: completed/ended/planned"
+    table.caption_justify = "left"
+    return table
+
+
+def _short_source(source: str) -> str:
+    """A data source, short: embedded, or the training file's folder name."""
+    if source.startswith("embedded"):
+        return "embedded"
+    from pathlib import Path
+
+    return Path(source.split(" (")[0]).parent.name or source
 
 
 def _compact_table(title: str | None = None) -> Table:

@@ -52,6 +52,7 @@ __all__ = [
     "read_manifest",
     "check_same_data",
     "package_versions",
+    "provenance",
 ]
 
 OBJECTIVE = "val_accuracy"  # mean over the folds, maximized
@@ -204,6 +205,42 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def provenance() -> dict[str, Any]:
+    """How and where this process runs: the command line, the project's version and git commit
+    (when run from a checkout), and the hardware (``tuner.backend.hardware``)."""
+    import shlex
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    from tuner.backend import hardware
+
+    try:
+        version = metadata.version("digit-tuner")
+    except metadata.PackageNotFoundError:
+        version = None
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if done.returncode == 0:
+            commit = done.stdout.strip()
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("__main__.py", "cli.py"):
+        program = "digit-tuner"
+    return {
+        "command": shlex.join([program, *sys.argv[1:]]),
+        "version": version,
+        "git_commit": commit,
+        **hardware(),
+    }
+
+
 def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified K-fold split, shuffled with ``seed``: a list of (train, validation) index arrays."""
     from sklearn.model_selection import StratifiedKFold
@@ -238,7 +275,9 @@ def search_dir_for(results_dir: str | Path, name_or_path: str | Path | None) -> 
     if not found:
         raise SearchError(f"{results_dir}: no searches yet (run `digit-tuner search` first)")
     names = ", ".join(p.name for p in found)
-    raise SearchError(f"{results_dir}: several searches ({names}); name one")
+    raise SearchError(
+        f"{results_dir}: several searches ({names}); name one (`digit-tuner searches` lists them)"
+    )
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -531,6 +570,7 @@ def _manifest(
         },
         "backend": keras.backend.backend(),
         "versions": package_versions(),
+        "provenance": provenance(),
     }
 
 

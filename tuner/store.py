@@ -46,6 +46,7 @@ __all__ = [
     "SUBMISSION_FILE",
     "LOCK_FILE",
     "check_name",
+    "in_use",
     "is_search_directory",
     "hold",
     "clear_search_directory",
@@ -185,6 +186,22 @@ def remove_temporaries(directory: Path) -> None:
     for path in Path(directory).rglob(".*.tmp*"):
         if path.is_file() and STAGING not in path.parts:
             path.unlink(missing_ok=True)
+
+
+def in_use(directory: str | Path) -> bool:
+    """True when another process holds ``directory``'s lock (a search or export running now)."""
+    from filelock import FileLock, Timeout
+
+    path = Path(directory) / LOCK_FILE
+    if holds(directory) or not path.exists():
+        return holds(directory)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def holds(directory: str | Path) -> bool:

@@ -1,0 +1,55 @@
+"""digit-tuner: hyperparameter search for the Kaggle Digit Recognizer, scored by stratified K-fold
+CV on augmented folds, with the winner exported as a plain-Keras model and a submission.
+
+The public API, imported on first use (``import tuner`` itself loads neither Keras nor a backend)::
+
+    from tuner import load_data, load_space, SearchConfig, run_search, export_best
+    data = load_data()                                   # the embedded 5,000 MNIST digits
+    result = run_search(data.train, load_space("quick"), SearchConfig(name="mine"))
+    export_best(result.directory, data)                  # best.keras and submission.csv
+"""
+
+from __future__ import annotations
+
+from importlib import import_module, metadata
+
+try:
+    __version__ = metadata.version("digit-tuner")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+# name -> the module that defines it
+_API = {
+    "load_data": "tuner.data",
+    "load_csv": "tuner.data",
+    "Dataset": "tuner.data",
+    "DigitData": "tuner.data",
+    "load_space": "tuner.space",
+    "SearchSpace": "tuner.space",
+    "SearchConfig": "tuner.search",
+    "SearchResult": "tuner.search",
+    "run_search": "tuner.search",
+    "export_best": "tuner.export",
+    "ExportResult": "tuner.export",
+    "build_model": "tuner.model",
+    "TrialRecord": "tuner.records",
+    "TrialState": "tuner.records",
+    "load_records": "tuner.records",
+    "summarize_searches": "tuner.records",
+    "PruneSettings": "tuner.pruning",
+    "UserError": "tuner.errors",
+    "SearchError": "tuner.errors",
+    "SearchFailure": "tuner.errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
