@@ -158,7 +158,7 @@ def test_a_trial_below_the_bar_is_pruned_after_its_first_fold(tiny_train):
     outcome = train_trial(TINY, x, y, splits, 0, "0", prune=impossible)
     assert len(outcome.folds) == 1
     assert outcome.pruned.startswith("pruned after fold 1 of 3: mean")
-    assert "the median of 3 earlier trials' means" in outcome.pruned
+    assert "the median of 3 earlier trials over the same folds" in outcome.pruned
     assert np.isnan(outcome.oof[splits[1][1]].astype(np.float32)).all()  # folds not run
     kept = train_trial(TINY, x, y, splits, 0, "0", prune=PruneRule(_earlier((0.0, 0.0, 0.0))))
     assert len(kept.folds) == 3 and kept.pruned is None
@@ -222,7 +222,7 @@ def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
     for record in pruned:
         assert record.hyperparameters["learning_rate"] < 1e-4  # only hopeless ones
         assert record.reason.startswith("pruned after fold ")
-        assert "earlier trials' means" in record.reason and len(record.folds) < 3
+        assert "earlier trials over the same folds" in record.reason and len(record.folds) < 3
         # keras-tuner ended it without a score: not a completed trial for the oracle or for
         # plain keras_tuner reading the directory
         saved = json.loads((Path(record.path) / "trial.json").read_text())

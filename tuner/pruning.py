@@ -73,11 +73,15 @@ class PruneRule:
         p = min(max(accuracy, 0.0), 1.0)
         return float(np.sqrt(p * (1 - p) / (self.val_size * folds)))
 
-    def _bar(self, values: Sequence[float], noise: float) -> float | None:
-        if len(values) < self.settings.startup_trials:
+    def _bar(self, references: Sequence[float], spread: float, folds: int) -> float | None:
+        """The quantile of ``references`` less the noise margin, or None while too few. The
+        noise is the largest of ``spread`` (the trials' spread over their folds), the spread of
+        the references around one another and the sampling error of a ``folds``-fold accuracy."""
+        if len(references) < self.settings.startup_trials:
             return None
-        margin = max(self.settings.margin, self.settings.noise_z * noise)
-        return float(np.quantile(values, self.settings.quantile)) - margin
+        center = float(np.quantile(references, self.settings.quantile))
+        noise = max(spread, float(np.std(references)), self._sampling_error(center, folds))
+        return center - max(self.settings.margin, self.settings.noise_z * noise)
 
     def _noise(self, epoch: int | None) -> float:
         """How much one fold's accuracy varies at ``epoch`` (None: at the end of the fold): the
@@ -92,6 +96,12 @@ class PruneRule:
                 spreads.append(float(np.std([c[epoch - 1] for c in f.curves])))
         return float(np.mean(spreads)) if spreads else 0.0
 
+    def _why(self, value: float, bar: float, references: int, where: str) -> str:
+        return (
+            f"{value:.2%} < {bar:.2%}, the {_quantile_name(self.settings.quantile)} of "
+            f"{references} earlier trials {where}, less the noise margin"
+        )
+
     def stop_after_epoch(self, fold: int, epoch: int, best_so_far: float) -> str | None:
         """After ``epoch`` (from 1) of ``fold``, whose best validation accuracy so far is
         ``best_so_far``: why the trial stops, or None to go on."""
@@ -102,39 +112,21 @@ class PruneRule:
             for f in self.earlier
             if fold < len(f.curves) and epoch <= len(f.curves[fold])
         ]
-        value = best_so_far
-        if len(reached) < self.settings.startup_trials:
+        bar = self._bar(reached, self._noise(epoch), 1)
+        if bar is None or best_so_far >= bar:
             return None
-        center = float(np.quantile(reached, self.settings.quantile))
-        noise = max(self._noise(epoch), float(np.std(reached)), self._sampling_error(center))
-        bar = self._bar(reached, noise)
-        if bar is None or value >= bar:
-            return None
-        return (
-            f"epoch {epoch}: best validation accuracy so far {value:.2%} < {bar:.2%}, the "
-            f"{_quantile_name(self.settings.quantile)} of {len(reached)} earlier trials at this "
-            "fold and epoch, less the noise margin"
-        )
+        why = self._why(best_so_far, bar, len(reached), "at this fold and epoch")
+        return f"epoch {epoch}: best validation accuracy so far {why}"
 
     def stop_after_fold(self, fold_scores: Sequence[float]) -> str | None:
         """After a fold (not the last): why the trial stops, or None to go on."""
         k = len(fold_scores)
         mean = float(np.mean(fold_scores))
         means = [float(np.mean(f.fold_scores[:k])) for f in self.earlier if len(f.fold_scores) >= k]
-        if len(means) < self.settings.startup_trials:
-            return None
-        center = float(np.quantile(means, self.settings.quantile))
-        noise = max(
-            self._noise(None) / np.sqrt(k), float(np.std(means)), self._sampling_error(center, k)
-        )
-        bar = self._bar(means, noise)
+        bar = self._bar(means, self._noise(None) / np.sqrt(k), k)
         if bar is None or mean >= bar:
             return None
-        return (
-            f"mean {mean:.2%} over {k} fold(s) < {bar:.2%}, the "
-            f"{_quantile_name(self.settings.quantile)} of {len(means)} earlier trials' means, "
-            "less the noise margin"
-        )
+        return f"mean over {k} fold(s) {self._why(mean, bar, len(means), 'over the same folds')}"
 
 
 def _quantile_name(q: float) -> str:
