@@ -15,23 +15,29 @@ os.environ["COLUMNS"] = "120"
 os.environ["NO_COLOR"] = "1"
 os.environ.setdefault("TERM", "dumb")
 
-TINY_SPACE = """
+
+def tiny_space(max_trials: int = 2, folds: int = 2, batch_size: int = 64, epochs: int = 1) -> str:
+    """A search space of tiny CNNs (4 points), as TOML text."""
+    return f"""
 [search]
 description = "tiny models for tests"
-max_trials = 2
-folds = 2
+max_trials = {max_trials}
+folds = {folds}
 
 [hyperparameters]
 input_batch_norm = false
-conv_blocks = { type = "int", min = 1, max = 2 }
+conv_blocks = {{ type = "int", min = 1, max = 2 }}
 conv_filters = 4
 dense_layers = 1
-dense_units = { type = "choice", values = [8, 16] }
+dense_units = {{ type = "choice", values = [8, 16] }}
 learning_rate = 3e-3
-batch_size = 64
-epochs = 1
+batch_size = {batch_size}
+epochs = {epochs}
 augment_strength = 0.5
 """
+
+
+TINY_SPACE = tiny_space()
 
 
 @pytest.fixture(autouse=True)

@@ -13,28 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_space
 from tuner.records import TrialState, load_records
-
-SPACE = """
-[search]
-max_trials = 4
-folds = 2
-[hyperparameters]
-input_batch_norm = false
-conv_blocks = { type = "int", min = 1, max = 2 }
-conv_filters = 4
-dense_layers = 1
-dense_units = { type = "choice", values = [8, 16] }
-learning_rate = 3e-3
-batch_size = 32
-epochs = EPOCHS
-augment_strength = 0.5
-"""
 
 
 def search_command(tmp_path: Path, data: Path, epochs: int) -> list[str]:
     space = tmp_path / "space.toml"
-    space.write_text(SPACE.replace("EPOCHS", str(epochs)))
+    space.write_text(tiny_space(max_trials=4, batch_size=32, epochs=epochs))
     return [
         sys.executable,
         "-m",

@@ -12,27 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_space
 from tuner.errors import SearchError
 from tuner.io import write_json_atomic
 from tuner.records import TrialState, load_records
 from tuner.search import SearchConfig, run_search
 from tuner.space import load_space
 
-SPACE = """
-[search]
-max_trials = 3
-folds = 2
-[hyperparameters]
-input_batch_norm = false
-conv_blocks = { type = "int", min = 1, max = 2 }
-conv_filters = 4
-dense_layers = 1
-dense_units = { type = "choice", values = [8, 16] }
-learning_rate = 3e-3
-batch_size = 32
-epochs = 4
-augment_strength = 0.5
-"""
+SPACE = tiny_space(max_trials=3, batch_size=32, epochs=4)
 
 
 def _start(args, log):
