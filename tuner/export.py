@@ -28,7 +28,7 @@ import numpy as np
 from tuner import faults, store
 from tuner.data import DigitData
 from tuner.errors import SearchError
-from tuner.io import write_json_atomic, write_text_atomic
+from tuner.io import json_text, write_text_atomic
 from tuner.progress import Reporter
 from tuner.records import TrialRecord, TrialState, best_record, load_records
 from tuner.search import (
@@ -366,7 +366,7 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
         {
             MODEL_FILE: lambda path: exported.save(path),
             SUBMISSION_FILE: lambda path: write_submission(path, predicted),
-            MANIFEST: lambda path: write_json_atomic(path, manifest),
+            MANIFEST: lambda path: path.write_text(json_text(manifest), encoding="utf-8"),
         },
     )
     keras.backend.clear_session()

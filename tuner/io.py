@@ -21,6 +21,7 @@ __all__ = [
     "fsync_directory",
     "write_text_atomic",
     "write_json_atomic",
+    "json_text",
     "read_json",
 ]
 
@@ -76,8 +77,13 @@ def write_text_atomic(target: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def json_text(data: Any) -> str:
+    """``data`` as the JSON text every file of a search holds (numpy values and paths allowed)."""
+    return json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n"
+
+
 def write_json_atomic(target: str | Path, data: Any) -> None:
-    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    write_text_atomic(target, json_text(data))
 
 
 def read_json(path: str | Path) -> Any:

@@ -59,11 +59,16 @@ def atomic_keras_tuner_state() -> None:
 
 
 def drop_finished_retries(oracle) -> None:
-    """Keeps a resumed search from redoing a finished trial (``Oracle._retry_queue``, ``end_order``).
+    """Makes a reloaded oracle agree with the trial files a killed process left.
 
-    keras-tuner's oracle writes trial.json, then oracle.json. A process killed between the two
-    leaves the trial COMPLETED on disk but still "ongoing" in oracle.json, and a reload queues
-    every ongoing trial for a retry, so the finished trial would run again.
+    keras-tuner writes a trial's trial.json, then oracle.json. Killed between the two:
+
+    - at a trial's end, the trial is COMPLETED on disk but still "ongoing" in oracle.json, and a
+      reload queues every ongoing trial for a retry: the finished trial would run again. It is
+      taken out of the queue (``Oracle._retry_queue``) and counted as ended (``end_order``);
+    - at a trial's start, the trial is RUNNING on disk but unknown to oracle.json: it would never
+      run (found by the crash test), and a new trial would take its values. It is queued for a
+      retry and its values are recorded as tried (``Oracle._record_values``).
     """
     queue = getattr(oracle, "_retry_queue", None)
     trials = getattr(oracle, "trials", None)
@@ -71,11 +76,16 @@ def drop_finished_retries(oracle) -> None:
         return
     finished = {"COMPLETED", "FAILED", "STOPPED"}  # STOPPED: pruned
     oracle._retry_queue = [t for t in queue if t not in trials or trials[t].status not in finished]
-    end_order = getattr(oracle, "end_order", None)
-    if end_order is not None:
-        for trial_id, trial in trials.items():
-            if trial.status in finished and trial_id not in end_order:
-                end_order.append(trial_id)
+    for trial_id, trial in sorted(trials.items()):
+        if trial.status in finished and trial_id not in oracle.end_order:
+            oracle.end_order.append(trial_id)
+        if trial.status == "RUNNING" and trial_id not in oracle._retry_queue:
+            ongoing = {t.trial_id for t in oracle.ongoing_trials.values()}
+            if trial_id not in ongoing:
+                oracle._retry_queue.append(trial_id)
+                if trial_id not in oracle.start_order:
+                    oracle.start_order.append(trial_id)
+                oracle._record_values(trial)
 
 
 def reload_oracle_state(tuner) -> None:

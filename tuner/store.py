@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tuner.errors import SearchError
-from tuner.io import atomic_path, fsync_directory, read_json, write_json_atomic
+from tuner.io import fsync_directory, read_json, write_json_atomic
 
 __all__ = [
     "MANIFEST",
@@ -246,10 +246,12 @@ def commit_files(directory: Path, writers: dict[str, Callable[[Path], None]]) ->
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    for name, write in writers.items():
-        with atomic_path(staging / name) as tmp:
-            write(tmp)
+    for name, write in writers.items():  # a torn file here is harmless: not committed yet
+        write(staging / name)
+        with open(staging / name, "rb+") as f:
+            os.fsync(f.fileno())
         faults.point(f"stage:{name}")
+    fsync_directory(staging)
     write_json_atomic(staging / COMMIT, {"files": list(writers)})  # the commit point
     faults.point("commit")
     recover(directory)
