@@ -16,6 +16,7 @@ Repeated configurations (other model seeds) are drawn at random when a configura
 so that replayed searches see the table's own noise. Two runs of one configuration must never
 prune each other (tests/test_replay.py).
 
+    .venv/bin/pip install -e '.[bench]'             # Optuna, for its pruners
     .venv/bin/python bench/replay.py                 # 200 seeds per strategy, a few minutes
     .venv/bin/python bench/replay.py --seeds 20      # a quick look
 
@@ -455,6 +456,7 @@ def plot(table, rows, units, path: Path) -> None:
     for name, curve, *_ in rows:
         ax.plot(units, curve, marker="o", markersize=3, label=name)
     ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlabel("compute (unpruned trials' worth of fold-epochs)")
     ax.set_ylabel("mean regret (accuracy points)")
     ax.set_title(f"Replayed searches on {len(table.configs)} configurations")
@@ -537,7 +539,14 @@ def write_results(table, rows, units, args) -> None:
         "points at each compute budget (in unpruned trials' worth of fold-epochs); how often "
         "the table's best configuration was pruned when drawn; the compute a strategy needs to "
         "reach random search's regret, as a fraction of random's. Plot: "
-        "`results/replay_regret.png`.",
+        "`results/replay_regret.png`."
+        + (
+            f" **Partial table: {len(table.configs)} of the 64 configurations bench/curves.py "
+            "plans; with so few, every strategy sees most of them within a few trials' worth "
+            "of compute, and compute ratios mean little yet.**"
+            if len(table.configs) < 64
+            else ""
+        ),
         "",
         header,
         "|" + " --- |" * (len(units) + 3),
