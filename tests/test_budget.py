@@ -11,7 +11,13 @@ import pytest
 
 from tuner.errors import SearchError, SpaceError
 from tuner.records import TrialState, best_record, load_records
-from tuner.search import SearchConfig, fold_indices, hyperband_trials, run_search
+from tuner.search import (
+    SearchConfig,
+    fold_indices,
+    hyperband_trials,
+    prepare_search,
+    run_search,
+)
 from tuner.space import load_space
 from tuner.trainer import train_trial
 
@@ -90,6 +96,11 @@ def test_pruning_with_hyperband_is_refused(tmp_path, tiny_train):
     with pytest.raises(SearchError, match="pruning is for the random and bayesian oracles"):
         run_search(tiny_train, space, config(tmp_path, oracle="hyperband", prune=True))
     assert not (tmp_path / "s").exists()  # nothing written
+    # a space that prunes by default yields to --oracle hyperband (it used to say "drop --prune"
+    # to a user who gave none)
+    pruning = write_space(tmp_path, "prune = true", TINY_HP + "epochs = 3")
+    plan = prepare_search(tiny_train, pruning, config(tmp_path, oracle="hyperband"))
+    assert plan.oracle == "hyperband" and plan.prune is False
 
 
 # --- model --------------------------------------------------------------------------------
