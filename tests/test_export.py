@@ -134,3 +134,29 @@ def test_the_exported_model_reproduces_the_submission_without_digit_tuner(
     assert done.returncode == 0, done.stderr[-3000:]
     assert "same: True 0" in done.stdout
     assert "layers: ['keras']" in done.stdout  # stock layers only
+
+
+def test_predict_writes_a_submission_from_any_exported_model(tmp_path, tiny_data, tiny_space_path):
+    from typer.testing import CliRunner
+
+    from tests.conftest import write_csv
+    from tuner.cli import app
+
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="s", results_dir=tmp_path, max_trials=1, isolate=False),
+    )
+    result = export_best(search.directory, tiny_data, tta=5)
+    test_csv = write_csv(tmp_path / "test.csv.gz", tiny_data.test.images, None)
+    out = tmp_path / "again.csv"
+    done = CliRunner().invoke(
+        app, ["predict", str(result.model_path), "--data", str(test_csv), "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "(50 rows)" in done.output
+    assert out.read_text() == result.submission_path.read_text()
+    bad = CliRunner().invoke(
+        app, ["predict", str(tmp_path / "nope.keras"), "--data", str(test_csv)]
+    )
+    assert bad.exit_code == 2 and "nope.keras: cannot load the model" in bad.output

@@ -868,6 +868,25 @@ def export(
 
 
 @app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="An exported model (best.keras).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="A test CSV (pixel0..pixel783), plain or .csv.gz.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where the submission goes.")] = Path(
+        "submission.csv"
+    ),
+) -> None:
+    """Write a Kaggle submission for a test CSV with any exported model."""
+    from tuner.export import predict_file
+
+    with _user_errors():
+        _import_keras()
+        rows = predict_file(model, data, out)
+        console.print(f"submission: {out} ({rows:,} rows)", highlight=False)
+
+
+@app.command()
 def run(
     data: DataOption = None,
     space: SpaceOption = "quick",

@@ -46,6 +46,7 @@ __all__ = [
     "export_best",
     "parse_ensemble",
     "inference_model",
+    "predict_file",
     "predict_tta",
     "tta_shifts",
     "write_submission",
@@ -64,6 +65,32 @@ class ExportResult:
     ensemble: str = "none"
     tta: int = 1  # predictions averaged per image (1: no TTA)
     holdout: dict[str, float] | None = None  # candidate -> holdout accuracy
+
+
+def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) -> int:
+    """Writes a Kaggle submission for ``test_csv`` (pixel0..pixel783, plain or gzipped) with any
+    exported model (``best.keras``); returns the number of rows.
+
+    Raises:
+        DataError: a bad test file.
+        SearchError: a model file that Keras cannot load, or predictions that are not finite.
+    """
+    import keras
+
+    from tuner.data import load_csv
+
+    test = load_csv(test_csv, labelled=False)
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except (OSError, ValueError, TypeError) as e:
+        raise SearchError(
+            f"{model_path}: cannot load the model ({' '.join(str(e).split())[:200]})"
+        ) from None
+    probabilities = model.predict(test.images, batch_size=1024, verbose=0)
+    if not np.isfinite(probabilities).all():
+        raise SearchError(f"{model_path}: the model predicts non-finite probabilities")
+    write_submission(out, np.argmax(probabilities, axis=1))
+    return len(test)
 
 
 def write_submission(path: str | Path, labels: np.ndarray) -> None:
