@@ -294,3 +294,24 @@ def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
         curve = read_scalars(trial_dir / "fold_0")["epoch/val_accuracy"]
         assert [step for step, _ in curve] == [1]
         assert curve[0][1] == pytest.approx(record.folds[0].history["val_accuracy"][0], abs=1e-6)
+
+
+def test_importance_on_a_pruned_search_uses_every_trials_first_fold(fake_search):
+    """With 1 trial completed and 3 pruned after their first fold, importance used to refuse."""
+    from tuner.records import load_records
+
+    for i in (1, 2, 3):
+        trial_dir = fake_search / "tuner" / f"trial_{i}"
+        record = next(r for r in load_records(fake_search / "tuner") if r.trial_id == str(i))
+        saved = json.loads((trial_dir / "trial.json").read_text())
+        (trial_dir / "trial.json").write_text(json.dumps({**saved, "status": "STOPPED"}))
+        write_cv(trial_dir, folds=list(record.folds[:1]), params=1000, seconds=1.0,
+                 pruned="pruned after fold 1 of 2: mean below the median")  # fmt: skip
+    states = [r.state.value for r in load_records(fake_search / "tuner")]
+    assert states == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED", "FAILED"]
+    result = invoke("importance", "fake", "--results-dir", fake_search.parent)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps at 80 columns
+    assert "4 trials by the accuracy of their first fold (pruned ones included)" in text
+    assert result.output.index("learning_rate") < result.output.index("dense_units")
+    assert (fake_search / "plots" / "importance.png").is_file()

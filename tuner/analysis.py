@@ -81,6 +81,29 @@ class Importance:
     best_value: Any  # its value in the best trial
 
 
+def first_fold_records(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Every trial that trained its first fold to the end, pruned ones included, scored by that
+    fold alone: what a pruned search can honestly tell about its hyperparameters (folds are
+    exchangeable, so fold 1 of every trial is one comparable measurement)."""
+    import dataclasses
+
+    found = []
+    for record in records:
+        if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:
+            continue
+        first = record.folds[0]
+        if (
+            record.state is TrialState.PRUNED
+            and len(record.folds) == 1
+            and first.best_epoch is None
+        ):
+            epochs = record.hyperparameters.get("epochs")
+            if epochs is not None and first.epochs < int(epochs):
+                continue  # stopped within its first fold: no full fold to compare
+        found.append(dataclasses.replace(record, state=TrialState.COMPLETE, folds=(first,)))
+    return found
+
+
 def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) -> list[Importance]:
     """Ranks the varying hyperparameters by importance, most important first.
 
@@ -97,7 +120,12 @@ def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) ->
 
     complete = [r for r in records if r.state is TrialState.COMPLETE and r.mean is not None]
     if len(complete) < 3:
-        raise SearchError(f"importance needs at least 3 completed trials, got {len(complete)}")
+        pruned = sum(r.state is TrialState.PRUNED for r in records)
+        raise SearchError(
+            f"importance needs at least 3 completed trials, got {len(complete)}"
+            + (f" ({pruned} pruned)" if pruned else "")
+            + "; run more trials (`digit-tuner search --trials N`, the same command otherwise)"
+        )
     if not varying:
         raise SearchError("the search space has no varying hyperparameter")
     x = np.array([[float(r.hyperparameters[n]) for n in varying] for r in complete])

@@ -751,6 +751,7 @@ def importance(
     results_dir: ResultsOption = Path("results"),
 ) -> None:
     """Rank the hyperparameters by how much they move the CV score."""
+    from tuner.analysis import first_fold_records
     from tuner.analysis import importance as rank
     from tuner.plots import importance_chart
     from tuner.records import TrialState, load_records
@@ -762,11 +763,19 @@ def importance(
         directory = search_dir_for(results_dir, search_name)
         manifest = read_manifest(directory)
         records = load_records(directory / TUNER_DIR)
+        complete = sum(r.state is TrialState.COMPLETE for r in records)
+        measure = f"{complete} completed trials, CV accuracy"
+        first = first_fold_records(records)
+        if complete < 3 <= len(first):  # a pruned search: what every trial's first fold tells
+            records, complete = first, len(first)
+            measure = (
+                f"fewer than 3 trials completed all folds: {len(first)} trials by the accuracy "
+                "of their first fold (pruned ones included)"
+            )
         items = rank(
             records, manifest["space"].get("varying", []), seed=int(manifest["config"]["seed"])
         )
-        complete = sum(r.state is TrialState.COMPLETE for r in records)
-        console.print(f"{directory.name}: {complete} completed trials", highlight=False)
+        console.print(f"{directory.name}: {measure}", highlight=False)
         console.print(importance_table(items), highlight=False)
         path = importance_chart(items, directory / PLOTS_DIR / "importance.png", complete)
         console.print(f"plot: {path}", highlight=False)
