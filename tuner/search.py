@@ -675,7 +675,12 @@ def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> 
     """
     plan, manifest = _plan(train, space, config)
     with _directory_lock(config):
-        notes = _prepare_directory(config, manifest)
+        return _with_directory(config, plan, manifest)
+
+
+def _with_directory(config: SearchConfig, plan: SearchPlan, manifest: dict[str, Any]) -> SearchPlan:
+    """Prepares the directory for a checked plan (holding the lock); the plan with its notes."""
+    notes = _prepare_directory(config, manifest)
     return dataclasses.replace(plan, notes=tuple(notes))
 
 
@@ -773,15 +778,14 @@ def run_search(
     """
 
     reporter = reporter or Reporter()
-    _plan(train, space, config)  # bad options fail here, before the directory is touched
+    plan, manifest = _plan(train, space, config)  # bad options fail before the directory is touched
     with _directory_lock(config):
-        return _run_search(train, space, config, reporter)
+        return _run_search(_with_directory(config, plan, manifest), space, config, reporter)
 
 
 def _run_search(
-    train: Dataset, space: SearchSpace, config: SearchConfig, reporter: Reporter
+    plan: SearchPlan, space: SearchSpace, config: SearchConfig, reporter: Reporter
 ) -> SearchResult:
-    plan = prepare_search(train, space, config)  # under the lock already held: re-entrant
     max_trials, folds = plan.max_trials, plan.folds
     for note in plan.notes:
         reporter.message(f"resuming with changed settings: {note}")

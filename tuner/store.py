@@ -189,12 +189,14 @@ def remove_temporaries(directory: Path) -> None:
 
 
 def in_use(directory: str | Path) -> bool:
-    """True when another process holds ``directory``'s lock (a search or export running now)."""
+    """True when ``directory``'s lock is held (a search or export running now)."""
     from filelock import FileLock, Timeout
 
     path = Path(directory) / LOCK_FILE
-    if holds(directory) or not path.exists():
-        return holds(directory)
+    if holds(directory):
+        return True  # in use by this process
+    if not path.exists():
+        return False
     lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
