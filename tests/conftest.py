@@ -88,3 +88,38 @@ def tiny_train(embedded):
     from tuner.data import Dataset
 
     return Dataset(embedded.train.images[:300], embedded.train.labels[:300], "tiny")
+
+
+PLAIN_KERAS = """
+import sys
+sys.modules["tuner"] = None  # digit-tuner made unimportable: only Keras reads the file
+import keras, numpy as np, pandas as pd
+model = keras.models.load_model(sys.argv[1])
+images = np.load(sys.argv[2], allow_pickle=False)
+predicted = np.argmax(model.predict(images, verbose=0), axis=1)
+expected = pd.read_csv(sys.argv[3])["Label"].to_numpy()
+print("layers:", sorted({type(layer).__module__.split(".")[0] for layer in model._flatten_layers()}))
+print("same:", bool((predicted == expected).all()), int((predicted != expected).sum()))
+"""
+
+
+def assert_plain_keras_reproduces(model_path, images: np.ndarray, submission_path) -> None:
+    """In a fresh interpreter where ``tuner`` cannot be imported, plain ``keras`` loads the
+    model, whose predictions on ``images`` are the submission's labels; stock layers only."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "images.npy"
+        np.save(path, images, allow_pickle=False)
+        done = subprocess.run(
+            [sys.executable, "-c", PLAIN_KERAS, str(model_path), str(path), str(submission_path)],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            timeout=180,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same: True 0" in done.stdout, done.stdout
+    assert "layers: ['keras']" in done.stdout, done.stdout  # stock layers only

@@ -383,10 +383,16 @@ def test_distributed_processes_get_every_search_option():
         )
     )
     assert "port" not in settings and settings["max_trials"] == 4 and settings["isolate"]
-    args = _search_args(None, "space.toml", settings)
-    for flag in ("--trials", "--folds", "--early-stopping", "--holdout", "--no-prune"):
+    from tuner.hypermodel import load_hypermodel
+    from tuner.space import load_space
+
+    args = _search_args(None, load_space("quick"), settings)
+    for flag in ("--space", "--trials", "--folds", "--early-stopping", "--holdout", "--no-prune"):
         assert flag in args
     assert "--mixed-precision" in args and "--oracle" not in args and "--time-budget" not in args
+    example = Path(__file__).resolve().parents[1] / "examples" / "v5.py"
+    args = _search_args(None, load_hypermodel(f"{example}:build_small"), settings)
+    assert args[args.index("--model") + 1] == f"{example}:build_small" and "--space" not in args
 
 
 def test_every_search_command_takes_every_search_option():

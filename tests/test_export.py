@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import assert_plain_keras_reproduces
 from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError
 from tuner.export import export_best
@@ -92,19 +93,6 @@ def test_export_refuses_other_training_data(tmp_path, tiny_data, tiny_space_path
         export_best(search.directory, other)
 
 
-PLAIN_KERAS = """
-import sys
-sys.modules["tuner"] = None  # digit-tuner made unimportable: only Keras reads the file
-import keras, numpy as np, pandas as pd
-model = keras.models.load_model(sys.argv[1])
-images = np.load(sys.argv[2], allow_pickle=False)
-predicted = np.argmax(model.predict(images, verbose=0), axis=1)
-expected = pd.read_csv(sys.argv[3])["Label"].to_numpy()
-print("layers:", sorted({type(layer).__module__.split(".")[0] for layer in model._flatten_layers()}))
-print("same:", bool((predicted == expected).all()), int((predicted != expected).sum()))
-"""
-
-
 @pytest.mark.parametrize(
     "recipe",
     [dict(), dict(tta=5), dict(ensemble="folds", tta=9)],
@@ -114,9 +102,6 @@ def test_the_exported_model_reproduces_the_submission_without_digit_tuner(
     tmp_path, tiny_data, tiny_space_path, recipe
 ):
     """best.keras used to need tuner.augment (DigitAugmentation) to load, and held no TTA."""
-    import subprocess
-    import sys
-
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
@@ -124,16 +109,7 @@ def test_the_exported_model_reproduces_the_submission_without_digit_tuner(
     )
     result = export_best(search.directory, tiny_data, **recipe)
     assert result.tta == recipe.get("tta", 1)
-    images = tmp_path / "test.npy"
-    np.save(images, tiny_data.test.images, allow_pickle=False)
-    done = subprocess.run(
-        [sys.executable, "-c", PLAIN_KERAS, str(result.model_path), str(images),
-         str(result.submission_path)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "same: True 0" in done.stdout
-    assert "layers: ['keras']" in done.stdout  # stock layers only
+    assert_plain_keras_reproduces(result.model_path, tiny_data.test.images, result.submission_path)
 
 
 def test_predict_writes_a_submission_from_any_exported_model(tmp_path, tiny_data, tiny_space_path):

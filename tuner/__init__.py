@@ -32,6 +32,8 @@ _API = {
     "export_best": "tuner.export",
     "ExportResult": "tuner.export",
     "build_model": "tuner.model",
+    "load_hypermodel": "tuner.hypermodel",
+    "ModelSource": "tuner.hypermodel",
     "TrialRecord": "tuner.records",
     "TrialState": "tuner.records",
     "load_records": "tuner.records",

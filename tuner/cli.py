@@ -43,7 +43,23 @@ DataOption = Annotated[
     ),
 ]
 SpaceOption = Annotated[
-    str, typer.Option("--space", help="Search space: a bundled name (quick, v5) or a TOML path.")
+    Optional[str],
+    typer.Option(
+        "--space",
+        help="Search space: a bundled name (quick, v5) or a TOML path [default: quick]. "
+        "With --model, only its [search] settings are used.",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        help="Your own hypermodel, FILE.py:FUNCTION: a KerasTuner-style build(hp) (or a "
+        "keras_tuner.HyperModel) returning a model of (28, 28, 1) images in 0..1 to 10 "
+        "probabilities; its hp.* declarations are the search space.",
+        show_default=False,
+    ),
 ]
 NameOption = Annotated[
     Optional[str],
@@ -272,14 +288,26 @@ def _settings(options: dict) -> dict:
     return kwargs
 
 
-def _search(data, space, settings: dict, *, with_test: bool):
+def _space_of(space: str | None, model: str | None):
+    """The search space: a space file, or the user's hypermodel (``tuner.hypermodel``) with the
+    [search] settings of --space, if given."""
+    from tuner.space import load_space
+
+    if model is None:
+        return load_space(space or "quick")
+    from tuner.hypermodel import load_hypermodel
+
+    _import_keras()  # build(hp) is called once to find its hyperparameters
+    return load_hypermodel(model, search=load_space(space).search if space else None)
+
+
+def _search(data, space, model, settings: dict, *, with_test: bool):
     """Loads and checks everything, then runs the search. Returns (data, space, result)."""
     from tuner.data import load_data
     from tuner.render import make_reporter
     from tuner.search import SearchConfig, run_search
-    from tuner.space import load_space
 
-    space_obj = load_space(space)
+    space_obj = _space_of(space, model)
     digits = load_data(data, test=with_test)
     config = SearchConfig(
         **{
@@ -387,7 +415,8 @@ def _data_of(manifest) -> str:
 @app.command()
 def search(
     data: DataOption = None,
-    space: SpaceOption = "quick",
+    space: SpaceOption = None,
+    model: ModelOption = None,
     name: NameOption = None,
     results_dir: ResultsOption = Path("results"),
     trials: TrialsOption = None,
@@ -428,7 +457,7 @@ def search(
     settings = _settings(locals())
     with _user_errors():
         if workers or port is not None:
-            directory = _distributed(data, space, settings, workers, bind, port)
+            directory = _distributed(data, space, model, settings, workers, bind, port)
             from tuner.records import best_record, load_records
             from tuner.store import TUNER_DIR
 
@@ -436,18 +465,24 @@ def search(
             if best_record(load_records(directory / TUNER_DIR)) is None:
                 raise _no_completed(directory)
             return
-        _, _, result = _search(data, space, settings, with_test=False)
+        _, _, result = _search(data, space, model, settings, with_test=False)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
 
 
-def _search_args(data, space_path, settings: dict) -> list[str]:
+def _search_args(data, space_obj, settings: dict) -> list[str]:
     """The `digit-tuner search` arguments that every process of a distributed search gets."""
-    args = [
-        "search",
-        "--space",
-        str(Path(space_path).resolve()),
+    from tuner.errors import SearchError
+    from tuner.hypermodel import ModelSource
+
+    if space_obj.model is None:
+        args = ["search", "--space", str(Path(space_obj.path).resolve())]
+    elif isinstance(space_obj.model, ModelSource):
+        args = ["search", "--model", space_obj.model.reference]
+    else:
+        raise SearchError("a distributed search needs its hypermodel in a file (FILE.py:build)")
+    args += [
         "--name",
         settings["name"],
         "--results-dir",
@@ -481,7 +516,7 @@ def _search_args(data, space_path, settings: dict) -> list[str]:
     return args
 
 
-def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
+def _distributed(data, space, model, settings: dict, workers, bind, port) -> Path:
     """Checks everything here, then runs a chief and local workers (tuner.distributed), holding
     the search directory's lock for all of them."""
     from tuner import store
@@ -491,10 +526,9 @@ def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
     from tuner.records import TrialState, load_records
     from tuner.render import make_reporter
     from tuner.search import SearchConfig, prepare_search
-    from tuner.space import load_space
     from tuner.store import TUNER_DIR
 
-    space_obj = load_space(space)
+    space_obj = _space_of(space, model)
     digits = load_data(data, test=False)
     settings = {
         **settings,
@@ -525,7 +559,7 @@ def _distributed(data, space, settings: dict, workers, bind, port) -> Path:
                     seen.add(record.trial_id)
                     reporter.trial_end(record)
 
-        args = _search_args(data, space_obj.path, settings)
+        args = _search_args(data, space_obj, settings)
         try:
             result = launch(
                 args,
@@ -577,7 +611,8 @@ def worker(
         ),
     ] = None,
     data: DataOption = None,
-    space: SpaceOption = "quick",
+    space: SpaceOption = None,
+    model: ModelOption = None,
     name: NameOption = None,
     results_dir: ResultsOption = Path("results"),
     trials: TrialsOption = None,
@@ -609,7 +644,7 @@ def worker(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
         settings = _settings(locals())
-        _search(data, space, settings, with_test=False)
+        _search(data, space, model, settings, with_test=False)
 
 
 def _no_completed(directory: Path) -> UserError:
@@ -738,9 +773,11 @@ def trial(
             path = learning_curves(record, directory / PLOTS_DIR / f"trial_{trial_id}_curves.png")
             console.print(f"learning curves: {path}", highlight=False)
         keras = _import_keras()
-        from tuner.model import build_model
+        from tuner.hypermodel import space_of_search
+        from tuner.model import build, resolve_values
 
-        model = build_model(record.hyperparameters)
+        space = space_of_search(read_manifest(directory), directory)
+        model = build(resolve_values(record.hyperparameters, space), space=space)
         model.summary(print_fn=lambda line, **_: console.print(line, highlight=False, markup=False))
         keras.backend.clear_session()
 
@@ -898,7 +935,8 @@ def predict(
 @app.command()
 def run(
     data: DataOption = None,
-    space: SpaceOption = "quick",
+    space: SpaceOption = None,
+    model: ModelOption = None,
     name: NameOption = None,
     results_dir: ResultsOption = Path("results"),
     trials: TrialsOption = None,
@@ -925,7 +963,7 @@ def run(
         parse_ensemble(ensemble)  # bad export options fail now, not after the search
         if tta is not None:
             tta_shifts(tta)
-        digits, _, result = _search(data, space, settings, with_test=True)
+        digits, _, result = _search(data, space, model, settings, with_test=True)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)

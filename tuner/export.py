@@ -151,21 +151,21 @@ def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
     return (total / (len(models) * tta)).astype(np.float32)
 
 
-def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
+def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter, space=None):
     """One trial's model, retrained on ``train``; returns (model, epochs, seconds)."""
     import keras
 
-    from tuner.model import build_model, resolve_values
+    from tuner.model import build, resolve_values
     from tuner.progress import epoch_callback
 
-    values = resolve_values(record.hyperparameters)
+    values = resolve_values(record.hyperparameters, space)
     # With early stopping, each fold found its best epoch: retrain for their median.
     epochs = record.retrain_epochs or int(values["epochs"])
     values["epochs"] = epochs
     keras.backend.clear_session()
     gc.collect()
     keras.utils.set_random_seed(seed)
-    model = build_model(values, seed=seed, train_size=len(train))
+    model = build(values, space=space, seed=seed, train_size=len(train))
     reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
     started = time.perf_counter()
     model.fit(
@@ -183,9 +183,9 @@ def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter):
     return model, epochs, seconds
 
 
-def _fold_models(record: TrialRecord, seed: int) -> list:
+def _fold_models(record: TrialRecord, seed: int, space=None) -> list:
     """The K fold models a trial trained during the search (kept for the best trial)."""
-    from tuner.model import build_model
+    from tuner.model import build, resolve_values
     from tuner.trainer import load_fold_weights
 
     models = []
@@ -196,7 +196,8 @@ def _fold_models(record: TrialRecord, seed: int) -> list:
                 f"{path}: missing; a search keeps the fold models of its best trial only "
                 "(searches made before this version keep none): use --ensemble none or top-K"
             )
-        model = build_model(record.hyperparameters, seed=seed)
+        values = resolve_values(record.hyperparameters, space)
+        model = build(values, space=space, seed=seed, train_size=fold.train_size)
         load_fold_weights(model, path)
         models.append(model)
     return models
@@ -282,6 +283,9 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
     manifest = read_manifest(directory)
     best = _winner(directory)
     check_same_data(directory, manifest, data.train)
+    from tuner.hypermodel import space_of_search
+
+    space = space_of_search(manifest, directory)  # None: the built-in CNN
     if len(data.test) == 0:
         raise SearchError(f"{data.test.source}: no test images to predict")
     train, holdout = search_part(manifest, data.train)
@@ -300,12 +304,12 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
     mixed = use_mixed_precision(mixed_precision)
     seconds, epochs = 0.0, None
     if kind == "folds":
-        members, single = _fold_models(best, seed), None
+        members, single = _fold_models(best, seed, space), None
     else:
         chosen = complete[:k] if kind == "top" else [best]
         members = []
         for record in chosen:
-            model, trained, took = _retrain(record, train, seed, reporter)
+            model, trained, took = _retrain(record, train, seed, reporter, space)
             members.append(model)
             seconds += took
             epochs = epochs or trained

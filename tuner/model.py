@@ -17,17 +17,19 @@ from keras import ops
 
 from tuner.augment import DigitAugmentation
 from tuner.data import IMAGE_SIZE, N_CLASSES
-from tuner.space import V5
+from tuner.space import V5, SearchSpace
 
-__all__ = ["SparseSmoothedCrossentropy", "build_model", "resolve_values"]
+__all__ = ["SparseSmoothedCrossentropy", "build", "build_model", "resolve_values"]
 
 
-def resolve_values(hp: Any) -> dict[str, Any]:
+def resolve_values(hp: Any, space: SearchSpace | None = None) -> dict[str, Any]:
     """The full set of hyperparameter values: v5's, overridden by those given.
 
     Args:
         hp: a keras-tuner ``HyperParameters`` or a mapping of names to values. Hyperband's
             ``tuner/*`` entries are dropped, ``tuner/epochs`` replacing ``epochs``.
+        space: a space with the user's hypermodel (``tuner.hypermodel``): any names are fine,
+            and the toolkit's training settings default to ``TRAINING_DEFAULTS``, not v5's.
     """
     values = hp.values if hasattr(hp, "values") and not isinstance(hp, Mapping) else hp
     # keras-tuner's Hyperband adds its own entries; "tuner/epochs" is the budget of this round.
@@ -35,6 +37,10 @@ def resolve_values(hp: Any) -> dict[str, Any]:
     values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
     if tuner_epochs is not None:
         values["epochs"] = int(tuner_epochs)
+    if space is not None and space.model is not None:
+        from tuner.hypermodel import TRAINING_DEFAULTS
+
+        return {**TRAINING_DEFAULTS, **values}
     unknown = set(values) - set(V5)
     if unknown:
         raise ValueError(f"unknown hyperparameter {sorted(unknown)[0]!r} (known: {', '.join(V5)})")
@@ -57,6 +63,23 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def build(
+    values: Any,
+    *,
+    space: SearchSpace | None = None,
+    seed: int | None = None,
+    train_size: int | None = None,
+) -> keras.Model:
+    """The compiled model of one point of ``space``: the built-in CNN (``build_model``), or the
+    user's hypermodel behind the toolkit's pixels-in input and augmentation
+    (``tuner.hypermodel.build_wrapped``) when the space has one."""
+    if space is None or space.model is None:
+        return build_model(values, seed=seed, train_size=train_size)
+    from tuner.hypermodel import build_wrapped
+
+    return build_wrapped(space.model, values, seed=seed, space_hp=space.to_keras_tuner())
 
 
 def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = None) -> keras.Model:

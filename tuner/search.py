@@ -334,7 +334,9 @@ def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
     return keras_tuner.oracles.RandomSearchOracle(max_trials=plan.max_trials, **common)
 
 
-def _prune_rule(records: list[TrialRecord], margin: float, values: dict[str, Any]):
+def _prune_rule(
+    records: list[TrialRecord], margin: float, values: dict[str, Any], space: SearchSpace | None
+):
     """The pruning rule for a new trial (``tuner.pruning``), or None before enough trials.
 
     Only trials with the same number of epochs are compared (their learning-rate schedules then
@@ -343,12 +345,12 @@ def _prune_rule(records: list[TrialRecord], margin: float, values: dict[str, Any
     from tuner.model import resolve_values
     from tuner.pruning import Finished, PruneSettings, make_rule
 
-    epochs = resolve_values(values)["epochs"]
+    epochs = resolve_values(values, space)["epochs"]
     earlier = []
     for record in records:
         if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:
             continue
-        if resolve_values(record.hyperparameters)["epochs"] != epochs:
+        if resolve_values(record.hyperparameters, space)["epochs"] != epochs:
             continue
         earlier.append(
             Finished(
@@ -409,9 +411,21 @@ def _make_tuner_class():
         """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation."""
 
         def __init__(
-            self, oracle, *, plan, prune_margin, seed, reporter, isolate, max_failures, **kwargs
+            self,
+            oracle,
+            *,
+            plan,
+            space,
+            prune_margin,
+            seed,
+            reporter,
+            isolate,
+            max_failures,
+            **kwargs,
         ):
             super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+            # the space goes to each trial only when it holds the user's hypermodel
+            self.space = space if space.model is not None else None
             self.max_failures = max_failures
             self.failures_in_a_row = 0  # in this process: a resumed search starts a new count
             self.pruned: set[str] = set()  # trials of this process stopped by the pruning rule
@@ -487,8 +501,10 @@ def _make_tuner_class():
                 options["timeout"] = 60 * self.plan.trial_timeout
             if self.plan.prune:
                 options["prune"] = _prune_rule(
-                    load_records(self.project_dir), self.prune_margin, values
+                    load_records(self.project_dir), self.prune_margin, values, self.space
                 )
+            if self.space is not None:
+                options["space"] = self.space
             # Fold models are kept for the best trial (`export --ensemble folds`) and, with
             # Hyperband, for every trial: a later round goes on from an earlier one's.
             options["save_weights_to"] = str(trial_dir)
@@ -567,6 +583,7 @@ def _manifest(
             "path": space.path,
             "text": space.text,
             "varying": space.varying(),
+            "model": space.model_reference,
         },
         "backend": keras.backend.backend(),
         "versions": package_versions(),
@@ -698,6 +715,7 @@ def _plan(
 
     if train.labels is None:
         raise SearchError(f"{train.source}: training data has no labels")
+    _check_hypermodel(space, config)
     store.check_name(config.name)
     max_trials = space.search.max_trials if config.max_trials is None else config.max_trials
     folds = space.search.folds if config.folds is None else config.folds
@@ -758,6 +776,23 @@ def _plan(
     return plan, _manifest(config, space, train, plan)
 
 
+def _check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
+    """A hypermodel given as a callable must be importable by trial worker processes."""
+    from tuner.hypermodel import ModelSource
+
+    model = space.model
+    if model is None or isinstance(model, ModelSource) or not config.isolate:
+        return
+    module = getattr(model, "__module__", None)
+    if module in (None, "__main__", "__mp_main__"):
+        raise SearchError(
+            f"hypermodel {space.model_reference}: a build function defined in a notebook or "
+            "in __main__ cannot be imported by the trial worker processes; pass "
+            "SearchConfig(isolate=False) to train in this process, or put it in a file and "
+            "give 'file.py:build'"
+        )
+
+
 def run_search(
     train: Dataset, space: SearchSpace, config: SearchConfig, reporter: Reporter | None = None
 ) -> SearchResult:
@@ -807,6 +842,7 @@ def _run_search(
             tuner = CVTuner(
                 oracle,
                 plan=plan,
+                space=space,
                 prune_margin=config.prune_margin,
                 seed=config.seed,
                 reporter=reporter,

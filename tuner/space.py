@@ -232,6 +232,18 @@ class SearchSpace:
     text: str  # the file's contents, saved with every search so a result can be traced
     search: SearchDefaults
     hyperparameters: tuple[Hyperparameter, ...] = field(default_factory=tuple)
+    # Who builds the network: None for the built-in CNN (``tuner.model``), else the user's
+    # hypermodel (``tuner.hypermodel``: a ModelSource, or a build callable in this process).
+    model: Any = None
+
+    @property
+    def model_reference(self) -> str | None:
+        """``file.py:build`` of a hypermodel from a file, the callable's name otherwise."""
+        if self.model is None:
+            return None
+        return getattr(self.model, "reference", None) or getattr(
+            self.model, "__qualname__", repr(self.model)
+        )
 
     def to_keras_tuner(self):
         """The space as keras-tuner ``HyperParameters``."""

@@ -114,6 +114,7 @@ def train_trial(
     resume_from: str | None = None,
     initial_epoch: int = 0,
     mixed_precision: bool | None = False,
+    space=None,
 ) -> TrialOutcome:
     """Trains and scores one point of the space on every fold, in this process.
 
@@ -132,6 +133,8 @@ def train_trial(
         resume_from, initial_epoch: go on from the fold weights saved in this directory, trained
             for ``initial_epoch`` epochs already (Hyperband's later rounds).
         mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
+        space: the search space when it holds the user's hypermodel (``tuner.hypermodel``);
+            None builds the built-in CNN.
 
     Raises:
         TrialFailed: the loss or the predictions are not finite.
@@ -143,7 +146,7 @@ def train_trial(
     from tuner.progress import epoch_callback
 
     emit = emit or (lambda name, **fields: None)
-    values = model_module.resolve_values(values)
+    values = model_module.resolve_values(values, space)
     previous_policy = keras.config.dtype_policy()
     use_mixed_precision(mixed_precision)
     epochs, batch_size = int(values["epochs"]), int(values["batch_size"])
@@ -178,8 +181,8 @@ def train_trial(
                     restore_best_weights=True,
                 )
             )
-        model = model_module.build_model(
-            values, seed=fold_seed(seed, trial_id, fold), train_size=len(fit_idx)
+        model = model_module.build(
+            values, space=space, seed=fold_seed(seed, trial_id, fold), train_size=len(fit_idx)
         )
         params = model.count_params()
         if resume_from is not None:
