@@ -272,14 +272,16 @@ def test_progress_on_a_terminal_and_in_a_log():
     outputs = {}
     for terminal in (True, False):
         stream = io.StringIO()
-        console = Console(file=stream, force_terminal=terminal, width=80)
-        reporter = make_reporter(console, ["conv_blocks"])
+        console = Console(file=stream, force_terminal=terminal, width=100)
+        now = [0.0]
+        reporter = make_reporter(console, ["conv_blocks"], clock=lambda now=now: now[0])
         assert isinstance(reporter, RichReporter if terminal else PlainReporter)
         reporter.search_begin(name="s", max_trials=2, done=0, folds=2)
         reporter.trial_begin(trial_id="0", values={"conv_blocks": 2, "epochs": 2}, best=None)
         for fold in range(2):
             reporter.fold_begin(fold=fold, folds=2, epochs=2)
             for epoch in (1, 2):
+                now[0] += 10.0  # an epoch takes 10 s
                 reporter.epoch_end(epoch=epoch, epochs=2, logs={"accuracy": 0.9, "loss": 0.3})
             reporter.fold_end(fold=fold, val_accuracy=0.98 - 0.02 * fold, seconds=1.0)
         reporter.trial_end(record)
@@ -289,7 +291,15 @@ def test_progress_on_a_terminal_and_in_a_log():
     plain = outputs[False].splitlines()
     assert plain[0] == "search s: 2 trials x 2 folds"
     assert plain[1] == "trial 0: conv_blocks=2"
-    assert "  trial 0 fold 1/2 epoch 2/2: accuracy=0.9000 loss=0.3000" in plain
+    # after the first epoch: 1 more in this fold, 2 in the next, and trial 1's 4 (10 s each)
+    assert (
+        "  trial 0 fold 1/2 epoch 1/2: accuracy=0.9000 loss=0.3000 "
+        "(trial left 0:30, search left 1:10)"
+    ) in plain
+    assert (
+        "  trial 0 fold 2/2 epoch 2/2: accuracy=0.9000 loss=0.3000 (trial left 0:00, search left 0:40)"
+        in plain
+    )
     assert "  trial 0 fold 2/2: val_accuracy=0.9600 (1.0 s)" in plain
     assert plain[-1] == "trial 0: 97.00±1.00 % (0m03s)"
     assert "\x1b[" not in outputs[False]  # no cursor movement or colour in a log
@@ -297,6 +307,7 @@ def test_progress_on_a_terminal_and_in_a_log():
 
     live = Text.from_ansi(outputs[True]).plain
     assert "trials" in live and "folds" in live and "epochs" in live
+    assert "left 0:40" in live  # the trials bar's time left, from the measured epochs
     assert "97.00±1.00" in live and "new best" in live
 
 

@@ -128,7 +128,7 @@ def test_a_notebook_function_needs_in_process_trials(tiny_train, tmp_path):
     assert not (tmp_path / "nb").exists()
 
 
-def test_the_python_api_searches_a_build_function(tiny_train, tmp_path):
+def test_the_python_api_searches_a_build_function(tiny_train, tmp_path, capsys):
     import keras
 
     from tuner.search import SearchConfig, run_search
@@ -148,7 +148,10 @@ def test_the_python_api_searches_a_build_function(tiny_train, tmp_path):
         tiny_train,
         load_hypermodel(build),
         SearchConfig(name="api", results_dir=tmp_path, max_trials=2, folds=2, isolate=False),
+        progress=True,  # one word: lines here (no terminal), bars on one
     )
+    shown = capsys.readouterr().out
+    assert "search api: 2 trials x 2 folds" in shown and "search left" in shown
     assert [r.state for r in result.records] == [TrialState.COMPLETE] * 2
     assert sorted(r.hyperparameters["units"] for r in result.records) == [8, 16]
     assert result.best.mean > 0.3  # learned something: chance is 0.1

@@ -29,7 +29,7 @@ from tuner import faults, store
 from tuner.data import DigitData
 from tuner.errors import SearchError
 from tuner.io import json_text, write_text_atomic
-from tuner.progress import Reporter
+from tuner.progress import Reporter, shown
 from tuner.records import TrialRecord, TrialState, best_record, load_records
 from tuner.search import (
     MANIFEST,
@@ -247,6 +247,7 @@ def export_best(
     mixed_precision: bool | None = None,
     ensemble: str = "none",
     tta: int | None = None,
+    progress: bool = False,
 ) -> ExportResult:
     """Exports the best completed trial (or an ensemble) and writes the submission.
 
@@ -254,6 +255,7 @@ def export_best(
         directory: the search directory (``results/<name>``).
         data: the same training data the search used, and the test data to predict.
         reporter: receives progress events.
+        progress: show progress when no reporter is given.
         mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
         ensemble: ``none``, ``folds`` or ``top-K`` (see the module docstring).
         tta: predictions averaged per image (1, 5 or 9). None ("auto"): 5 if it scores higher
@@ -263,14 +265,13 @@ def export_best(
         SearchError: no completed trial (or fewer than K), fold models missing, other training
             data, a bad ``ensemble`` or ``tta``.
     """
-    reporter = reporter or Reporter()
     directory = Path(directory)
     parse_ensemble(ensemble)  # checks it
     if tta is not None:
         tta_shifts(tta)  # checks it
     if not store.is_search_directory(directory):
         raise SearchError(f"{directory}: no search here (no {MANIFEST})")
-    with store.hold(directory):
+    with shown(reporter, progress) as reporter, store.hold(directory):
         return _export(directory, data, reporter, mixed_precision, ensemble, tta)
 
 

@@ -7,9 +7,12 @@ the tuner.
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Reporter", "epoch_callback"]
+__all__ = ["Reporter", "Eta", "epoch_callback", "format_eta", "shown"]
 
 
 class Reporter:
@@ -37,6 +40,106 @@ class Reporter:
 
     def close(self) -> None:
         """Called once at the end, also after an error or Ctrl-C."""
+
+
+@contextlib.contextmanager
+def shown(
+    reporter: Reporter | None, progress: bool, varying: list[str] | None = None
+) -> Iterator[Reporter]:
+    """The reporter a library call uses: the one given; else, with ``progress``, the terminal's
+    (``tuner.render``: bars on a terminal, lines elsewhere), closed at the end; else a silent one."""
+    if reporter is not None or not progress:
+        yield reporter or Reporter()
+        return
+    from tuner.render import make_reporter
+
+    made = make_reporter(varying=varying)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+class Eta:
+    """Time left for the epoch bar, the fold, the trial and the search, from measured epoch times.
+
+    Fed the same events as a ``Reporter``; known from the first finished epoch. An epoch is
+    expected to take as long as this trial's epochs so far (configurations differ several-fold),
+    and a trial not started yet as long as the search's average epoch times its epochs and
+    folds. Pruned or early-stopped trials end sooner than this says: it is an upper estimate.
+    ``clock`` is seconds, monotonic (tests give a fake one).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.max_trials = self.done = 0
+        self.folds = self.fold = self.epochs = self.epoch = 0
+        self.last: float | None = None  # when the last epoch (or the fold) ended or began
+        self.trial_seconds = self.trial_epochs = 0.0  # epochs timed in this trial
+        self.search_seconds = self.search_epochs = 0.0  # ... in the whole search (this process)
+
+    def search_begin(self, *, max_trials: int, done: int, folds: int) -> None:
+        self.max_trials, self.done, self.folds = max_trials, done, folds
+
+    def trial_begin(self) -> None:
+        self.trial_seconds = self.trial_epochs = 0.0
+
+    def fold_begin(self, *, fold: int, folds: int, epochs: int) -> None:
+        self.fold, self.folds, self.epochs, self.epoch = fold, folds, epochs, 0
+        self.last = self.clock()
+
+    def epoch_end(self, *, epoch: int, epochs: int) -> None:
+        now = self.clock()
+        if self.last is not None and epoch > self.epoch:
+            took = now - self.last
+            self.trial_seconds += took
+            self.trial_epochs += epoch - self.epoch
+            self.search_seconds += took
+            self.search_epochs += epoch - self.epoch
+        self.epoch, self.epochs, self.last = epoch, epochs, now
+
+    def trial_end(self) -> None:
+        self.done += 1
+
+    @property
+    def per_epoch(self) -> float | None:
+        """Seconds an epoch of the running trial is expected to take (None: nothing timed)."""
+        if self.trial_epochs:
+            return self.trial_seconds / self.trial_epochs
+        if self.search_epochs:
+            return self.search_seconds / self.search_epochs
+        return None
+
+    def epochs_left(self) -> float | None:
+        """Seconds to the end of this fold's epochs."""
+        per = self.per_epoch
+        return None if per is None else per * max(self.epochs - self.epoch, 0)
+
+    def fold_left(self) -> float | None:
+        """Seconds to the end of this trial's folds."""
+        per, left = self.per_epoch, self.epochs_left()
+        if per is None or left is None:
+            return None
+        return left + per * self.epochs * max(self.folds - self.fold - 1, 0)
+
+    def search_left(self) -> float | None:
+        """Seconds to the end of the search's trials, this one included."""
+        left = self.fold_left()
+        if left is None or not self.search_epochs:
+            return left
+        average = self.search_seconds / self.search_epochs
+        to_come = max(self.max_trials - self.done - 1, 0)
+        return left + average * self.epochs * self.folds * to_come
+
+
+def format_eta(seconds: float | None) -> str:
+    """``1:02:03``, ``4:05``, or ``-:--`` while unknown."""
+    if seconds is None:
+        return "-:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def epoch_callback(reporter: Reporter, epochs: int):

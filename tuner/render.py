@@ -14,12 +14,11 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
-from tuner.progress import Reporter
+from tuner.progress import Eta, Reporter, format_eta
 from tuner.records import TrialRecord, TrialState
 
 __all__ = [
@@ -144,11 +143,15 @@ def trials_table(
     return table
 
 
-def make_reporter(console: Console, varying: list[str] | None = None) -> Reporter:
-    """Progress bars on a terminal; one plain line per event elsewhere (CI logs, pipes)."""
+def make_reporter(
+    console: Console | None = None, varying: list[str] | None = None, clock=time.monotonic
+) -> Reporter:
+    """Progress bars on a terminal; one plain line per event elsewhere (CI logs, pipes). Both
+    show the time left (``tuner.progress.Eta``) from the first finished epoch."""
+    console = console or Console()
     if console.is_terminal:
-        return RichReporter(console, varying)
-    return PlainReporter(console, varying)
+        return RichReporter(console, varying, clock)
+    return PlainReporter(console, varying, clock)
 
 
 def _values_line(values: dict[str, Any], varying: list[str] | None) -> str:
@@ -159,36 +162,44 @@ def _values_line(values: dict[str, Any], varying: list[str] | None) -> str:
 class PlainReporter(Reporter):
     """One line per event, no cursor movement: for logs and pipes."""
 
-    def __init__(self, console: Console, varying: list[str] | None = None):
+    def __init__(self, console: Console, varying: list[str] | None = None, clock=time.monotonic):
         self.console = console
         self.varying = varying
         self.trial_id = ""
         self.fold = 0
         self.folds = 0
+        self.eta = Eta(clock)
 
     def _print(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def search_begin(self, *, name, max_trials, done, folds):
         self.folds = folds
+        self.eta.search_begin(max_trials=max_trials, done=done, folds=folds)
         resumed = f", resuming with {done} done" if done else ""
         self._print(f"search {name}: {max_trials} trials x {folds} folds{resumed}")
 
     def trial_begin(self, *, trial_id, values, best):
         self.trial_id = trial_id
+        self.eta.trial_begin()
         self._print(f"trial {trial_id}: {_values_line(values, self.varying)}")
 
     def fold_begin(self, *, fold, folds, epochs):
         self.fold, self.folds = fold, folds
+        self.eta.fold_begin(fold=fold, folds=folds, epochs=epochs)
 
     def epoch_end(self, *, epoch, epochs, logs):
+        self.eta.epoch_end(epoch=epoch, epochs=epochs)
         scores = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
-        where = (
-            f"trial {self.trial_id} fold {self.fold + 1}/{self.folds}"
-            if self.trial_id
-            else "retrain"
-        )
-        self._print(f"  {where} epoch {epoch}/{epochs}: {scores}")
+        if self.trial_id:
+            where = f"trial {self.trial_id} fold {self.fold + 1}/{self.folds}"
+            left = (
+                f"trial left {format_eta(self.eta.fold_left())}, "
+                f"search left {format_eta(self.eta.search_left())}"
+            )
+        else:
+            where, left = "retrain", f"left {format_eta(self.eta.epochs_left())}"
+        self._print(f"  {where} epoch {epoch}/{epochs}: {scores} ({left})")
 
     def fold_end(self, *, fold, val_accuracy, seconds):
         self._print(
@@ -205,8 +216,11 @@ class PlainReporter(Reporter):
         else:
             self._print(f"trial {record.trial_id}: {record.state.value}: {record.reason}")
         self.trial_id = ""
+        self.eta.trial_end()
 
     def retrain_begin(self, *, trial_id, epochs, images):
+        self.eta.trial_begin()
+        self.eta.fold_begin(fold=0, folds=1, epochs=epochs)
         self._print(f"retraining trial {trial_id} on {images:,} images for {epochs} epochs")
 
     def retrain_end(self, *, seconds):
@@ -219,22 +233,22 @@ class PlainReporter(Reporter):
 class RichReporter(Reporter):
     """Live progress bars for trials, folds and epochs, with the best score so far."""
 
-    def __init__(self, console: Console, varying: list[str] | None = None):
+    def __init__(self, console: Console, varying: list[str] | None = None, clock=time.monotonic):
         self.console = console
         self.varying = varying
+        self.eta = Eta(clock)
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("left {task.fields[eta]}"),
             TextColumn("{task.fields[info]}"),
             console=console,
         )
         self.trials = self.folds = self.epochs = None
         self.best: float | None = None
         self.fold_scores: list[float] = []
-        self.started = time.perf_counter()
 
     def _ensure_started(self):
         if not self.progress.live.is_started:
@@ -246,11 +260,15 @@ class RichReporter(Reporter):
             f"[bold]search {name}[/]: {max_trials} trials x {folds} folds"
             + (f", resuming with {done} done" if done else "")
         )
-        self.trials = self.progress.add_task("trials", total=max_trials, completed=done, info="")
+        self.eta.search_begin(max_trials=max_trials, done=done, folds=folds)
+        self.trials = self.progress.add_task(
+            "trials", total=max_trials, completed=done, info="", eta=format_eta(None)
+        )
 
     def trial_begin(self, *, trial_id, values, best):
         self.best = best
         self.fold_scores = []
+        self.eta.trial_begin()
         self.console.print(
             f"trial {trial_id}: {_values_line(values, self.varying)}", highlight=False
         )
@@ -258,24 +276,37 @@ class RichReporter(Reporter):
         self.progress.update(self.trials, info=best_text)
 
     def fold_begin(self, *, fold, folds, epochs):
+        self.eta.fold_begin(fold=fold, folds=folds, epochs=epochs)
         if self.folds is None:
-            self.folds = self.progress.add_task("  folds", total=folds, info="")
-            self.epochs = self.progress.add_task("  epochs", total=epochs, info="")
+            self.folds = self.progress.add_task("  folds", total=folds, info="", eta="-:--")
+            self.epochs = self.progress.add_task("  epochs", total=epochs, info="", eta="-:--")
+        info = " ".join(f"{100 * s:.2f}" for s in self.fold_scores)
+        fold_left = format_eta(self.eta.fold_left())
+        if fold == 0:  # a new trial: its folds bar starts anew (elapsed time included)
+            self.progress.reset(self.folds, total=folds, completed=0, info=info, eta=fold_left)
+        else:
+            self.progress.update(self.folds, total=folds, completed=fold, info=info, eta=fold_left)
         self.progress.reset(
-            self.folds,
-            total=folds,
-            completed=fold,
-            info=" ".join(f"{100 * s:.2f}" for s in self.fold_scores),
+            self.epochs, total=epochs, info="", eta=format_eta(self.eta.epochs_left())
         )
-        self.progress.reset(self.epochs, total=epochs, info="")
 
     def epoch_end(self, *, epoch, epochs, logs):
+        self.eta.epoch_end(epoch=epoch, epochs=epochs)
         if self.epochs is None:
             return
         shown = {k: v for k, v in logs.items() if "accuracy" in k}
         self.progress.update(
-            self.epochs, completed=epoch, info=" ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            self.epochs,
+            completed=epoch,
+            info=" ".join(f"{k} {v:.4f}" for k, v in shown.items()),
+            eta=format_eta(self.eta.epochs_left()),
         )
+        for task, left in (
+            (self.folds, self.eta.fold_left()),
+            (self.trials, self.eta.search_left()),
+        ):
+            if task is not None:
+                self.progress.update(task, eta=format_eta(left))
 
     def fold_end(self, *, fold, val_accuracy, seconds):
         self.fold_scores.append(val_accuracy)
@@ -286,6 +317,7 @@ class RichReporter(Reporter):
         )
 
     def trial_end(self, record):
+        self.eta.trial_end()
         if self.trials is not None:
             self.progress.advance(self.trials)
         if record.state is TrialState.COMPLETE:
@@ -303,7 +335,7 @@ class RichReporter(Reporter):
 
     def search_end(self, records):
         self.progress.stop()
-        self.folds = self.epochs = None
+        self.trials = self.folds = self.epochs = None
 
     def close(self):
         self.progress.stop()
@@ -311,7 +343,9 @@ class RichReporter(Reporter):
     def retrain_begin(self, *, trial_id, epochs, images):
         self._ensure_started()
         self.console.print(f"retraining trial {trial_id} on {images:,} images for {epochs} epochs")
-        self.epochs = self.progress.add_task("retrain", total=epochs, info="")
+        self.eta.trial_begin()
+        self.eta.fold_begin(fold=0, folds=1, epochs=epochs)
+        self.epochs = self.progress.add_task("retrain", total=epochs, info="", eta="-:--")
 
     def retrain_end(self, *, seconds):
         self.progress.stop()

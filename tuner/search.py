@@ -25,7 +25,7 @@ from tuner import patches, store
 from tuner.data import Dataset
 from tuner.errors import SearchError, SearchFailure
 from tuner.io import atomic_path, read_json, write_json_atomic
-from tuner.progress import Reporter
+from tuner.progress import Reporter, shown
 from tuner.records import (
     TrialRecord,
     TrialState,
@@ -794,15 +794,21 @@ def _check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
 
 
 def run_search(
-    train: Dataset, space: SearchSpace, config: SearchConfig, reporter: Reporter | None = None
+    train: Dataset,
+    space: SearchSpace,
+    config: SearchConfig,
+    reporter: Reporter | None = None,
+    *,
+    progress: bool = False,
 ) -> SearchResult:
-    """Runs (or resumes) a random search scored by stratified K-fold CV.
+    """Runs (or resumes) a search whose trials are scored by stratified K-fold CV.
 
     Args:
         train: labelled training data.
-        space: the search space.
-        config: name, seed, trials, folds, overwrite.
+        space: the search space (``tuner.space.load_space``, or ``tuner.hypermodel``'s).
+        config: name, seed, trials, folds, overwrite, ...
         reporter: receives progress events (default: none shown).
+        progress: show progress (bars on a terminal, lines elsewhere) when no reporter is given.
 
     Returns:
         The records of every trial in the search directory, the resumed ones included.
@@ -811,11 +817,10 @@ def run_search(
         SearchError: bad options, a directory started with other data/space/seed/folds, or a search
             stopped by too many consecutive failed trials.
     """
-
-    reporter = reporter or Reporter()
     plan, manifest = _plan(train, space, config)  # bad options fail before the directory is touched
-    with _directory_lock(config):
-        return _run_search(_with_directory(config, plan, manifest), space, config, reporter)
+    with shown(reporter, progress, space.varying()) as reporter:
+        with _directory_lock(config):
+            return _run_search(_with_directory(config, plan, manifest), space, config, reporter)
 
 
 def _run_search(

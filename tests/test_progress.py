@@ -1,0 +1,66 @@
+"""Progress events and the time-left estimate (tuner.progress), on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner.progress import Eta, format_eta
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_time_left_is_unknown_until_an_epoch_is_timed():
+    clock = Clock()
+    eta = Eta(clock)
+    eta.search_begin(max_trials=3, done=0, folds=2)
+    eta.trial_begin()
+    eta.fold_begin(fold=0, folds=2, epochs=4)
+    assert eta.epochs_left() is None and eta.fold_left() is None and eta.search_left() is None
+    assert format_eta(eta.search_left()) == "-:--"
+
+
+def test_time_left_follows_measured_epoch_times():
+    clock = Clock()
+    eta = Eta(clock)
+    eta.search_begin(max_trials=3, done=0, folds=2)
+    eta.trial_begin()
+    eta.fold_begin(fold=0, folds=2, epochs=4)
+    clock.now += 6.0
+    eta.epoch_end(epoch=1, epochs=4)
+    assert eta.epochs_left() == pytest.approx(3 * 6.0)
+    assert eta.fold_left() == pytest.approx(3 * 6.0 + 4 * 6.0)  # and the next fold's 4 epochs
+    assert eta.search_left() == pytest.approx(42.0 + 2 * 8 * 6.0)  # and 2 trials of 2 x 4 epochs
+    clock.now += 2.0  # a faster epoch: the estimate follows this trial's mean (4 s)
+    eta.epoch_end(epoch=2, epochs=4)
+    assert eta.epochs_left() == pytest.approx(2 * 4.0)
+
+
+def test_a_new_trial_uses_its_own_epochs_once_timed():
+    """Configurations differ several-fold in speed: a trial's own epochs set its time left."""
+    clock = Clock()
+    eta = Eta(clock)
+    eta.search_begin(max_trials=2, done=0, folds=1)
+    eta.trial_begin()
+    eta.fold_begin(fold=0, folds=1, epochs=2)
+    for epoch in (1, 2):
+        clock.now += 10.0
+        eta.epoch_end(epoch=epoch, epochs=2)
+    eta.trial_end()
+    eta.trial_begin()
+    eta.fold_begin(fold=0, folds=1, epochs=2)
+    assert eta.fold_left() == pytest.approx(20.0)  # nothing timed yet: the search's 10 s/epoch
+    clock.now += 1.0
+    eta.epoch_end(epoch=1, epochs=2)
+    assert eta.fold_left() == pytest.approx(1.0)
+    assert eta.search_left() == pytest.approx(1.0)  # the last trial: nothing after it
+
+
+def test_format_eta():
+    assert format_eta(59.6) == "1:00"
+    assert format_eta(3 * 3600 + 61) == "3:01:01"
