@@ -468,3 +468,22 @@ def test_the_package_names_its_version_and_public_api_without_loading_keras():
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.stdout.splitlines() == ["0.1.0 False", "[]"], done.stderr[-2000:]
+
+
+def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, tiny_space_path):
+    results = tmp_path / "results"
+    result = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
+                    "--results-dir", results, "--trials", 3, "--holdout", 0.2)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"plan of {results / 'tiny-'}" in out and "(new search)" in out
+    assert "trials:     3 (random oracle, pruning off)" in out
+    assert "240 images searched, 60 held out" in out  # 300 training images, 20 % held out
+    assert "folds:      2 (stratified): 120 training and 120 validation images per fold" in out
+    assert "epochs:     1 per fold, batch 64" in out
+    assert "training images/s" in out and "per trial" in out
+    assert not results.exists()
+    # the same checks as the search itself: a bad option is refused, one line, exit 2
+    bad = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
+                 "--results-dir", results, "--folds", 1)  # fmt: skip
+    assert bad.exit_code == 2 and "folds must be >= 2" in bad.output

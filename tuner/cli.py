@@ -51,6 +51,14 @@ SpaceOption = Annotated[
         show_default=False,
     ),
 ]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Show the merged plan (trials, folds, images per fold, epochs, where it writes) and "
+        "a time estimate from a few seconds of calibration; train and write nothing.",
+    ),
+]
 ModelOption = Annotated[
     Optional[str],
     typer.Option(
@@ -301,6 +309,22 @@ def _space_of(space: str | None, model: str | None):
     return load_hypermodel(model, search=load_space(space).search if space else None)
 
 
+def _dry_run(data, space, model, settings: dict) -> None:
+    """Prints the plan of the search these options describe; writes nothing."""
+    from tuner.data import load_data
+    from tuner.dryrun import dry_run
+    from tuner.render import dry_run_lines
+    from tuner.search import SearchConfig
+
+    space_obj = _space_of(space, model)
+    digits = load_data(data, test=False)
+    name = settings["name"] or _default_name(space_obj.name, data)
+    _import_keras()
+    plan = dry_run(digits.train, space_obj, SearchConfig(**{**settings, "name": name}))
+    for line in dry_run_lines(plan):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 def _search(data, space, model, settings: dict, *, with_test: bool):
     """Loads and checks everything, then runs the search. Returns (data, space, result)."""
     from tuner.data import load_data
@@ -452,10 +476,13 @@ def search(
         Optional[int],
         typer.Option("--port", help="The chief's port (default: a free one).", show_default=False),
     ] = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
     settings = _settings(locals())
     with _user_errors():
+        if dry_run:
+            return _dry_run(data, space, model, settings)
         if workers or port is not None:
             directory = _distributed(data, space, model, settings, workers, bind, port)
             from tuner.records import best_record, load_records
@@ -954,6 +981,7 @@ def run(
     trial_timeout: TrialTimeoutOption = None,
     ensemble: EnsembleOption = "none",
     tta: TtaOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Search, then export the winner: the whole job in one command."""
     settings = _settings(locals())
@@ -963,6 +991,8 @@ def run(
         parse_ensemble(ensemble)  # bad export options fail now, not after the search
         if tta is not None:
             tta_shifts(tta)
+        if dry_run:
+            return _dry_run(data, space, model, settings)
         digits, _, result = _search(data, space, model, settings, with_test=True)
         _show_trials(result.directory)
         if result.best is None:

@@ -30,6 +30,7 @@ __all__ = [
     "make_reporter",
     "RichReporter",
     "PlainReporter",
+    "dry_run_lines",
 ]
 
 
@@ -556,3 +557,43 @@ def holdout_table(scores: dict[str, float], chosen: str | None = None) -> Table:
     for name, accuracy in scores.items():
         table.add_row(name, f"{100 * accuracy:.2f}", "<- exported" if name == chosen else "")
     return table
+
+
+def dry_run_lines(plan) -> list[str]:
+    """``search --dry-run``'s report of a ``tuner.dryrun.DryRun``."""
+    state = (
+        f"resumes: {plan.done} of {plan.max_trials} trials ended" if plan.resumes else "new search"
+    )
+    pruning = "on" if plan.prune else "off"
+    early = (
+        f", early stopping after {plan.early_stopping} flat epochs" if plan.early_stopping else ""
+    )
+    budget = f"{plan.time_budget:g} min" if plan.time_budget else "none"
+    lines = [
+        f"plan of {plan.directory} ({state})",
+        f"  trials:     {plan.max_trials} ({plan.oracle} oracle, pruning {pruning}{early}); "
+        f"time budget {budget}",
+        f"  data:       {plan.train_images:,} images searched"
+        + (f", {plan.holdout_images:,} held out" if plan.holdout_images else ""),
+        f"  folds:      {plan.folds} (stratified): {plan.fold_train:,} training and "
+        f"{plan.fold_val:,} validation images per fold",
+        f"  epochs:     {plan.epochs} per fold, batch {plan.batch_size} (the default point)",
+        f"  varying:    {', '.join(plan.varying) or 'nothing'}",
+    ]
+    if plan.images_per_second:
+        trial = plan.trial_seconds
+        lines += [
+            f"  speed:      {plan.images_per_second:,.0f} training images/s (the default point, "
+            "measured now)",
+            f"  estimate:   {_format_seconds(plan.epoch_seconds)} per epoch, "
+            f"{_format_seconds(trial)} per trial, {_format_seconds(plan.total_seconds)} for the "
+            f"{max(plan.max_trials - plan.done, 0)} trial(s) to run"
+            + (
+                " (capped by the time budget)"
+                if plan.total_seconds < trial * max(plan.max_trials - plan.done, 0)
+                else ""
+            )
+            + "; pruned trials take less, other points more or less",
+        ]
+    lines.append("nothing was written (--dry-run)")
+    return lines

@@ -46,6 +46,8 @@ __all__ = [
     "split_holdout",
     "fold_indices",
     "prepare_search",
+    "plan_search",
+    "check_resume",
     "run_search",
     "role",
     "search_dir_for",
@@ -615,7 +617,7 @@ SCORING_SETTINGS = (
 FREE_SETTINGS = ("max_trials", "time_budget_minutes", "max_consecutive_failures", "trial_timeout")
 
 
-def _check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Raises when a resumed search would score trials differently; returns notes on the settings
     that changed and may (they change what runs, not how a trial is scored)."""
     fix = "pass --overwrite to start it anew, or --name for a new search"
@@ -666,14 +668,14 @@ def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> list[s
     if role() == "worker":  # the chief owns the directory; a worker only checks it agrees
         if config.overwrite:
             raise SearchError("--overwrite is for the chief (digit-tuner search), not a worker")
-        return _check_resume(directory, read_manifest(directory), manifest)
+        return check_resume(directory, read_manifest(directory), manifest)
     store.check_usable(directory)
     if config.overwrite:
         store.clear_search_directory(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if store.is_search_directory(directory):
         old = read_manifest(directory)
-        notes = _check_resume(directory, old, manifest)
+        notes = check_resume(directory, old, manifest)
         manifest["created"] = old.get("created", manifest["created"])
         write_json_atomic(directory / MANIFEST, {**old, **manifest})
         return notes
@@ -690,7 +692,7 @@ def prepare_search(train: Dataset, space: SearchSpace, config: SearchConfig) -> 
         SearchError: bad options, a directory in use, or one started with other data, space or
             scoring rules.
     """
-    plan, manifest = _plan(train, space, config)
+    plan, manifest = plan_search(train, space, config)
     with _directory_lock(config):
         return _with_directory(config, plan, manifest)
 
@@ -707,7 +709,7 @@ def _directory_lock(config: SearchConfig):
     return store.hold(config.directory) if role() == "local" else contextlib.nullcontext()
 
 
-def _plan(
+def plan_search(
     train: Dataset, space: SearchSpace, config: SearchConfig
 ) -> tuple[SearchPlan, dict[str, Any]]:
     """The merged, checked settings of a search and its manifest; writes nothing."""
@@ -817,7 +819,9 @@ def run_search(
         SearchError: bad options, a directory started with other data/space/seed/folds, or a search
             stopped by too many consecutive failed trials.
     """
-    plan, manifest = _plan(train, space, config)  # bad options fail before the directory is touched
+    plan, manifest = plan_search(
+        train, space, config
+    )  # bad options fail before the directory is touched
     with shown(reporter, progress, space.varying()) as reporter:
         with _directory_lock(config):
             return _run_search(_with_directory(config, plan, manifest), space, config, reporter)

@@ -1,0 +1,145 @@
+"""``search --dry-run``: the merged plan of a search and its estimated time, nothing written.
+
+The plan is what ``run_search`` would do: the options merged with the space's ``[search]`` table,
+checked by the same code (``tuner.search``), the folds' sizes, the epochs, where it would write
+and whether it would resume. The time is estimated from a short calibration: the space's default
+point trained for a few steps on the real images, so the estimate includes this machine's speed.
+Other points of the space train faster or slower (width, depth, batch size): the figure is for
+the default point and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner import store
+from tuner.data import Dataset
+from tuner.records import TrialState, load_records
+from tuner.search import SearchConfig, plan_search
+from tuner.space import SearchSpace
+
+__all__ = ["DryRun", "dry_run", "calibrate"]
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A search's plan, as ``run_search`` would carry it out."""
+
+    directory: Path
+    resumes: bool  # a search of this name exists and would go on
+    done: int  # its trials already ended
+    max_trials: int
+    folds: int
+    oracle: str
+    prune: bool
+    early_stopping: int | None  # patience in epochs
+    time_budget: float | None  # minutes
+    train_images: int  # the search part (training data less the holdout)
+    holdout_images: int
+    fold_train: int  # images in a fold's training part (the smallest fold)
+    fold_val: int  # images in a fold's validation part
+    epochs: int  # of the default point
+    batch_size: int  # of the default point
+    varying: tuple[str, ...]
+    images_per_second: float | None  # training speed of the default point (None: not measured)
+
+    @property
+    def epoch_seconds(self) -> float | None:
+        if not self.images_per_second:
+            return None
+        return self.fold_train / self.images_per_second
+
+    @property
+    def trial_seconds(self) -> float | None:
+        """One unpruned trial of the default point: every fold's epochs (training only)."""
+        epoch = self.epoch_seconds
+        return None if epoch is None else epoch * self.epochs * self.folds
+
+    @property
+    def total_seconds(self) -> float | None:
+        """The trials still to run, capped by the time budget."""
+        trial = self.trial_seconds
+        if trial is None:
+            return None
+        total = trial * max(self.max_trials - self.done, 0)
+        if self.time_budget:
+            total = min(total, 60 * self.time_budget)
+        return total
+
+
+def calibrate(
+    space: SearchSpace, images: np.ndarray, labels: np.ndarray, steps: int = 20
+) -> tuple[float, dict[str, Any]]:
+    """Trains the space's default point for ``steps`` batches (after one untimed warm-up epoch
+    on the same images); returns (images per second, the values used)."""
+    import keras
+
+    from tuner.model import build, resolve_values
+
+    values = resolve_values(space.default_values(), space)
+    batch = int(values["batch_size"])
+    n = min(len(images), steps * batch)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = build(values, space=space, seed=0, train_size=n)
+    x, y = images[:n], labels[:n]
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # builds, compiles, warms up
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    seconds = time.perf_counter() - started
+    keras.backend.clear_session()
+    return n / max(seconds, 1e-9), values
+
+
+def dry_run(
+    train: Dataset, space: SearchSpace, config: SearchConfig, *, measure: bool = True
+) -> DryRun:
+    """The plan of ``run_search(train, space, config)``, checked like it, writing nothing.
+
+    Raises:
+        SearchError: what ``run_search`` would refuse (bad options, a resume with other data,
+            space or scoring settings).
+    """
+    from tuner.model import resolve_values
+    from tuner.search import check_resume, read_manifest
+
+    plan, manifest = plan_search(train, space, config)
+    directory = config.directory
+    resumes = store.is_search_directory(directory)
+    done = 0
+    if resumes:
+        if not config.overwrite:
+            check_resume(directory, read_manifest(directory), manifest)
+            done = sum(
+                r.state is not TrialState.RUNNING for r in load_records(directory / store.TUNER_DIR)
+            )
+        else:
+            resumes = False
+    values = resolve_values(space.default_values(), space)
+    speed = None
+    if measure:
+        speed, values = calibrate(space, plan.train.images, plan.train.labels)
+    return DryRun(
+        directory=directory,
+        resumes=resumes,
+        done=done,
+        max_trials=plan.max_trials,
+        folds=plan.folds,
+        oracle=plan.oracle,
+        prune=plan.prune,
+        early_stopping=plan.early_stopping,
+        time_budget=plan.time_budget,
+        train_images=len(plan.train),
+        holdout_images=0 if plan.holdout is None else len(plan.holdout),
+        fold_train=min(len(t) for t, _ in plan.splits),
+        fold_val=max(len(v) for _, v in plan.splits),
+        epochs=int(values["epochs"]),
+        batch_size=int(values["batch_size"]),
+        varying=tuple(space.varying()),
+        images_per_second=speed,
+    )
