@@ -309,6 +309,11 @@ def test_importance_on_a_pruned_search_uses_every_trials_first_fold(fake_search)
                  pruned="pruned after fold 1 of 2: mean below the median")  # fmt: skip
     states = [r.state.value for r in load_records(fake_search / "tuner")]
     assert states == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED", "FAILED"]
+    shown = invoke("trials", "fake", "--results-dir", fake_search.parent)
+    assert shown.exit_code == 0, shown.output
+    first_fold = next(r for r in load_records(fake_search / "tuner") if r.trial_id == "1").folds[0]
+    assert f"pruned 1/2 {100 * first_fold.val_accuracy:.2f}" in shown.output  # where it stopped
+    assert "pruned k/K: stopped in or after fold k of K" in shown.output
     result = invoke("importance", "fake", "--results-dir", fake_search.parent)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps at 80 columns

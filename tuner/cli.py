@@ -383,6 +383,7 @@ def _show_trials(directory: Path, shown=None) -> None:
             manifest["space"].get("varying", []),
             title=f"{directory.name}: {len(records)} trials",
             best_id=best.trial_id if best else None,
+            folds=manifest["config"].get("folds"),
         )
     )
     if best is not None:

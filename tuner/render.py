@@ -95,16 +95,23 @@ def trials_table(
     *,
     title: str | None = None,
     best_id: str | None = None,
+    folds: int | None = None,
 ) -> Table:
     """A table of trials, best first, showing the hyperparameters that vary in the space.
 
     Headers are short (``lr`` for learning_rate, see ``HYPERPARAMETERS``) so that a typical space
-    fits an 80-column terminal; the caption spells them out.
+    fits an 80-column terminal; the caption spells them out. A pruned trial shows where it
+    stopped (``pruned 1/3``: during or after its first of ``folds`` folds) and its partial mean.
     """
     from tuner.space import HYPERPARAMETERS
 
     shorts = {n: HYPERPARAMETERS[n].short if n in HYPERPARAMETERS else n for n in varying}
     caption = "  ".join(f"{shorts[n]}={n}" for n in varying if shorts[n] != n)
+    if any(r.state is TrialState.PRUNED for r in records):
+        caption = (caption + "\n" if caption else "") + (
+            "pruned k/K: stopped in or after fold k of K, at the mean shown "
+            "(`digit-tuner trial ID` says why)"
+        )
     table = Table(
         title=title,
         title_justify="left",
@@ -131,6 +138,9 @@ def trials_table(
         marker = "*" if record.trial_id == best_id else ""
         if record.state is TrialState.COMPLETE:
             score = format_score(record.mean, record.std)
+        elif record.state is TrialState.PRUNED and record.folds:
+            where = f"{len(record.folds)}/{folds}" if folds else f"{len(record.folds)}"
+            score = f"[{style}]pruned {where}[/{style}] {100 * record.mean:.2f}"
         else:
             score = f"[{style}]{_STATE_LABEL[record.state]}[/{style}]"
         table.add_row(
