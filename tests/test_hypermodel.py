@@ -176,6 +176,10 @@ def test_search_resume_and_export_a_hypermodel_from_the_cli(tmp_path, tiny_dir):
     assert len({json.dumps(r.hyperparameters, sort_keys=True) for r in records}) == 2
     shown = invoke("trials", "byo", "--results-dir", tmp_path / "r")
     assert shown.exit_code == 0 and "dropout" in shown.output
+    from tuner.tensorboard_log import read_hparams
+
+    (experiment,) = read_hparams(directory / "tensorboard")
+    assert "dropout" in {h.name for h in experiment.experiment.hparam_infos}
 
     from tuner.data import load_data
 

@@ -252,11 +252,9 @@ def test_eda_command(tmp_path, tiny_dir):
 
 
 def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
     from tuner.search import SearchConfig, run_search
     from tuner.space import load_space
+    from tuner.tensorboard_log import read_hparams as plugin_data
     from tuner.tensorboard_log import read_scalars
 
     result = run_search(
@@ -265,17 +263,6 @@ def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
         SearchConfig(name="tb", results_dir=tmp_path, isolate=False),
     )
     logdir = tmp_path / "tb" / "tensorboard"
-
-    def plugin_data(directory):
-        found = []
-        for path in sorted(directory.glob("events.out.tfevents.*")):
-            for event in EventFileLoader(str(path)).Load():
-                for value in event.summary.value:
-                    if value.metadata.plugin_data.plugin_name == "hparams":
-                        data = plugin_data_pb2.HParamsPluginData()
-                        data.ParseFromString(value.metadata.plugin_data.content)
-                        found.append(data)
-        return found
 
     (experiment,) = plugin_data(logdir)
     declared = {h.name for h in experiment.experiment.hparam_infos}

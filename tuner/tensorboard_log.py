@@ -106,3 +106,20 @@ def read_scalars(directory: Path) -> dict[str, list[tuple[int, float]]]:
                 if value.HasField("simple_value"):
                     scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
     return scalars
+
+
+def read_hparams(directory: Path) -> list:
+    """The HParams plugin records logged in one run directory (``HParamsPluginData``: the
+    experiment at the top, one session per trial), for tests and checks."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    found = []
+    for path in sorted(Path(directory).glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData()
+                    data.ParseFromString(value.metadata.plugin_data.content)
+                    found.append(data)
+    return found
