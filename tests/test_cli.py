@@ -371,49 +371,60 @@ def test_bad_export_options_fail_before_the_search(tmp_path, tiny_dir, tiny_spac
         assert not (tmp_path / "r").exists()
 
 
-def test_distributed_processes_get_every_search_option():
-    from tuner.cli import _search_args, _settings
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(max_trials=4, folds=3, seed=2, oracle="bayesian", prune=True, prune_margin=0.01,
+             early_stopping=2, time_budget=30.0, mixed_precision=False, holdout=0.2,
+             isolate=False, trial_timeout=5.0, max_consecutive_failures=7),
+        dict(),  # every setting left to the space file
+    ],
+    ids=["every-setting", "space-defaults"],
+)  # fmt: skip
+def test_a_search_resumes_with_the_settings_it_recorded(tiny_train, tiny_space_path, settings):
+    """search.json is the one serialised form of the settings: what it records plans the same
+    search again (distributed chiefs and workers start from it, not from argv)."""
+    import dataclasses
 
-    settings = _settings(
-        dict(
-            name="n",
-            results_dir="results",
-            trials=4,
-            folds=3,
-            seed=2,
-            overwrite=False,
-            max_failures=3,
-            in_process=False,
-            oracle=None,
-            prune=False,
-            early_stopping=2,
-            time_budget=None,
-            mixed_precision=True,
-            holdout=0.1,
-            port=1234,  # not a search option: left out
-        )
-    )
-    assert "port" not in settings and settings["max_trials"] == 4 and settings["isolate"]
-    from tuner.hypermodel import load_hypermodel
+    from tuner.search import SearchConfig, plan_search
     from tuner.space import load_space
 
-    args = _search_args(None, load_space("quick"), settings)
-    for flag in ("--space", "--trials", "--folds", "--early-stopping", "--holdout", "--no-prune"):
-        assert flag in args
-    assert "--mixed-precision" in args and "--oracle" not in args and "--time-budget" not in args
-    example = Path(__file__).resolve().parents[1] / "examples" / "v5.py"
-    args = _search_args(None, load_hypermodel(f"{example}:build_small"), settings)
-    assert args[args.index("--model") + 1] == f"{example}:build_small" and "--space" not in args
+    space = load_space(tiny_space_path)
+    config = SearchConfig(name="s", **settings)
+    _, manifest = plan_search(tiny_train, space, config)
+    again = SearchConfig.from_manifest(config.directory, manifest)
+    assert again.directory == config.directory
+    _, replanned = plan_search(tiny_train, space, again)
+    assert replanned["config"] == manifest["config"]
+    # every setting of a SearchConfig is recorded (a new field cannot be dropped on the way)
+    recorded = {"time_budget_minutes": "time_budget"}
+    names = {recorded.get(k, k) for k in manifest["config"]} | {"name", "results_dir", "overwrite"}
+    assert {f.name for f in dataclasses.fields(SearchConfig)} <= names
+
+
+def test_resume_goes_on_with_the_recorded_settings(tmp_path, tiny_dir, tiny_space_path):
+    first = invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir",
+                   tmp_path, "--name", "s", "--trials", 1, "--seed", 5, "--in-process")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    result = invoke("resume", "s", "--results-dir", tmp_path, "--trials", 2)
+    assert result.exit_code == 0, result.output
+    from tuner.records import TrialState, load_records
+
+    records = load_records(tmp_path / "s" / "tuner")
+    assert [r.state for r in records] == [TrialState.COMPLETE] * 2
+    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert manifest["config"]["seed"] == 5 and manifest["config"]["isolate"] is False
+    assert manifest["config"]["max_trials"] == 2
 
 
 def test_every_search_command_takes_every_search_option():
-    """search, run and worker read SEARCH_OPTIONS from their own parameters (``locals()``)."""
+    """search and run read SEARCH_OPTIONS from their own parameters (``locals()``)."""
     import inspect
 
     from tuner import cli
     from tuner.search import SearchConfig
 
-    for command, missing in ((cli.search, set()), (cli.run, set()), (cli.worker, {"overwrite"})):
+    for command, missing in ((cli.search, set()), (cli.run, set())):
         parameters = set(inspect.signature(command).parameters)
         assert set(cli.SEARCH_OPTIONS) - parameters == missing, command.__name__
     # and each one lands on a SearchConfig field

@@ -149,8 +149,9 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
 
 @pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
-    """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P` (as on
-    another machine) runs the trials."""
+    """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P NAME` (as
+    on another machine sharing the results directory) runs the trials with the search's
+    settings."""
     from tuner.distributed import free_port
 
     port = free_port()
@@ -165,8 +166,9 @@ def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
         f"127.0.0.1:{port}",
         "--id",
         "remote1",
-        *command[command.index("--data") : command.index("--workers")],
-        "--in-process",
+        "d",  # the search: its settings come from the shared search.json
+        "--results-dir",
+        str(tmp_path),
     ]
     root = Path(__file__).parents[1]
     chief = subprocess.Popen(

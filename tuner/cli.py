@@ -265,7 +265,7 @@ def _default_name(space_name: str, data: str | None) -> str:
     return f"{space_name}-{label}"
 
 
-# The options of `search`, `run` and `worker` that make their SearchConfig (worker has no --overwrite)
+# The options of `search` and `run` that make their SearchConfig
 SEARCH_OPTIONS = (
     "name",
     "results_dir",
@@ -328,7 +328,6 @@ def _dry_run(data, space, model, settings: dict) -> None:
 def _search(data, space, model, settings: dict, *, with_test: bool):
     """Loads and checks everything, then runs the search. Returns (data, space, result)."""
     from tuner.data import load_data
-    from tuner.render import make_reporter
     from tuner.search import SearchConfig, run_search
 
     space_obj = _space_of(space, model)
@@ -342,16 +341,31 @@ def _search(data, space, model, settings: dict, *, with_test: bool):
         }
     )
     _import_keras()
-    reporter = make_reporter(console, space_obj.varying())
+    return (
+        digits,
+        space_obj,
+        _shown_search(
+            lambda r: run_search(digits.train, space_obj, config, r),
+            config.directory,
+            space_obj.varying(),
+        ),
+    )
+
+
+def _shown_search(call, directory: Path, varying):
+    """Runs ``call(reporter)`` with the terminal's reporter; Ctrl-C says how to resume."""
+    from tuner.render import make_reporter
+
+    reporter = make_reporter(console, varying)
     try:
-        result = run_search(digits.train, space_obj, config, reporter)
+        result = call(reporter)
     except KeyboardInterrupt:
         result = None
     finally:
         reporter.close()
     if result is None:
-        _interrupted(config.directory)
-    return digits, space_obj, result
+        _interrupted(directory)
+    return result
 
 
 def _interrupted(directory: Path) -> None:
@@ -499,51 +513,6 @@ def search(
             raise _no_completed(result.directory)
 
 
-def _search_args(data, space_obj, settings: dict) -> list[str]:
-    """The `digit-tuner search` arguments that every process of a distributed search gets."""
-    from tuner.errors import SearchError
-    from tuner.hypermodel import ModelSource
-
-    if space_obj.model is None:
-        args = ["search", "--space", str(Path(space_obj.path).resolve())]
-    elif isinstance(space_obj.model, ModelSource):
-        args = ["search", "--model", space_obj.model.reference]
-    else:
-        raise SearchError("a distributed search needs its hypermodel in a file (FILE.py:build)")
-    args += [
-        "--name",
-        settings["name"],
-        "--results-dir",
-        str(Path(settings["results_dir"]).resolve()),
-        "--seed",
-        str(settings["seed"]),
-        "--max-failures",
-        str(settings["max_consecutive_failures"]),
-    ]
-    if data is not None:
-        args += ["--data", data if data == "embedded" else str(Path(data).resolve())]
-    for key, flag in (
-        ("max_trials", "--trials"),
-        ("folds", "--folds"),
-        ("oracle", "--oracle"),
-        ("early_stopping", "--early-stopping"),
-        ("time_budget", "--time-budget"),
-        ("holdout", "--holdout"),
-        ("trial_timeout", "--trial-timeout"),
-    ):
-        if settings.get(key) is not None:
-            args += [flag, str(settings[key])]
-    for key, on, off in (
-        ("prune", "--prune", "--no-prune"),
-        ("mixed_precision", "--mixed-precision", "--no-mixed-precision"),
-    ):
-        if settings.get(key) is not None:
-            args.append(on if settings[key] else off)
-    if not settings["isolate"]:
-        args.append("--in-process")
-    return args
-
-
 def _distributed(data, space, model, settings: dict, workers, bind, port) -> Path:
     """Checks everything here, then runs a chief and local workers (tuner.distributed), holding
     the search directory's lock for all of them."""
@@ -587,10 +556,9 @@ def _distributed(data, space, model, settings: dict, workers, bind, port) -> Pat
                     seen.add(record.trial_id)
                     reporter.trial_end(record)
 
-        args = _search_args(data, space_obj, settings)
         try:
             result = launch(
-                args,
+                ["resume", str(config.directory.resolve())],  # each reads search.json
                 directory=config.directory,
                 workers=workers,
                 host=bind,
@@ -638,28 +606,24 @@ def worker(
             show_default=False,
         ),
     ] = None,
-    data: DataOption = None,
-    space: SpaceOption = None,
-    model: ModelOption = None,
-    name: NameOption = None,
+    search_name: SearchArgument = None,
     results_dir: ResultsOption = Path("results"),
-    trials: TrialsOption = None,
-    folds: FoldsOption = None,
-    seed: SeedOption = 0,
-    max_failures: FailuresOption = 3,
-    in_process: InProcessOption = False,
-    oracle: OracleOption = None,
-    prune: PruneOption = None,
-    early_stopping: EarlyStoppingOption = None,
-    time_budget: TimeBudgetOption = None,
-    mixed_precision: MixedPrecisionOption = None,
-    holdout: HoldoutOption = None,
-    trial_timeout: TrialTimeoutOption = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option(
+            "--data",
+            help="Where the training data is on this machine (default: where the chief loaded "
+            "it); it must be the same data.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Join a distributed search: run trials that the chief at HOST:PORT hands out."""
+    """Join a distributed search: run trials that the chief at HOST:PORT hands out, with the
+    settings of the search's search.json (the results directory is shared with the chief)."""
     import socket
 
     from tuner.errors import SearchError
+    from tuner.search import read_manifest, resume_search, search_dir_for
 
     with _user_errors():
         host, _, port = chief.rpartition(":")
@@ -668,11 +632,46 @@ def worker(
         worker_id = worker_id or socket.gethostname()
         if "chief" in worker_id:
             raise SearchError(f"a worker id must not contain 'chief', got {worker_id!r}")
+        directory = search_dir_for(results_dir, search_name)
+        varying = read_manifest(directory)["space"].get("varying", [])
         os.environ.update(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
-        settings = _settings(locals())
-        _search(data, space, model, settings, with_test=False)
+        _import_keras()
+        _shown_search(
+            lambda reporter: resume_search(directory, reporter, data=data), directory, varying
+        )
+
+
+@app.command()
+def resume(
+    search_name: SearchArgument = None,
+    results_dir: ResultsOption = Path("results"),
+    trials: TrialsOption = None,
+    time_budget: TimeBudgetOption = None,
+    trial_timeout: TrialTimeoutOption = None,
+) -> None:
+    """Go on with a search, with the data, space and settings it was started with (search.json)."""
+    from tuner.search import read_manifest, resume_search, search_dir_for
+
+    with _user_errors():
+        directory = search_dir_for(results_dir, search_name)
+        varying = read_manifest(directory)["space"].get("varying", [])
+        _import_keras()
+        result = _shown_search(
+            lambda reporter: resume_search(
+                directory,
+                reporter,
+                max_trials=trials,
+                time_budget=time_budget,
+                trial_timeout=trial_timeout,
+            ),
+            directory,
+            varying,
+        )
+        _show_trials(result.directory)
+        if result.best is None:
+            raise _no_completed(result.directory)
 
 
 def _no_completed(directory: Path) -> UserError:

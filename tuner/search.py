@@ -46,6 +46,9 @@ __all__ = [
     "split_holdout",
     "fold_indices",
     "prepare_search",
+    "load_search",
+    "resume_search",
+    "space_of_manifest",
     "plan_search",
     "check_resume",
     "run_search",
@@ -94,6 +97,34 @@ class SearchConfig:
     @property
     def directory(self) -> Path:
         return Path(self.results_dir) / self.name
+
+    @classmethod
+    def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> SearchConfig:
+        """The settings a search was started with, as its ``search.json`` records them (resolved:
+        nothing left to the space's defaults), to resume it or to run its distributed workers."""
+        config = manifest["config"]
+        directory = Path(directory)
+
+        def off(value):  # None in search.json means "off"; in a SearchConfig, "the space's"
+            return 0 if value is None else value
+
+        return cls(
+            name=directory.name,
+            results_dir=directory.parent,
+            max_trials=config["max_trials"],
+            folds=config["folds"],
+            seed=config["seed"],
+            max_consecutive_failures=config.get("max_consecutive_failures", 3),
+            oracle=config["oracle"],
+            prune=config["prune"],
+            prune_margin=config.get("prune_margin", 0.002),
+            early_stopping=off(config.get("early_stopping")),
+            time_budget=off(config.get("time_budget_minutes")),
+            mixed_precision=config.get("mixed_precision"),
+            holdout=config.get("holdout"),
+            isolate=config.get("isolate", True),
+            trial_timeout=off(config.get("trial_timeout")),
+        )
 
 
 @dataclass(frozen=True)
@@ -574,6 +605,7 @@ def _manifest(
             "mixed_precision": plan.mixed_precision,
             "max_consecutive_failures": config.max_consecutive_failures,
             "trial_timeout": plan.trial_timeout,
+            "isolate": config.isolate,
         },
         "data": {
             "source": train.source,
@@ -614,7 +646,13 @@ SCORING_SETTINGS = (
     "early_stopping",
     "mixed_precision",
 )
-FREE_SETTINGS = ("max_trials", "time_budget_minutes", "max_consecutive_failures", "trial_timeout")
+FREE_SETTINGS = (
+    "max_trials",
+    "time_budget_minutes",
+    "max_consecutive_failures",
+    "trial_timeout",
+    "isolate",
+)
 
 
 def check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -793,6 +831,71 @@ def _check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
             "SearchConfig(isolate=False) to train in this process, or put it in a file and "
             "give 'file.py:build'"
         )
+
+
+def space_of_manifest(manifest: dict[str, Any], directory: str | Path) -> SearchSpace:
+    """The search space a search ran with: its space file's text as ``search.json`` keeps it (the
+    file itself may have moved), or its hypermodel's file, which must not have changed."""
+    from tuner.hypermodel import space_of_search
+    from tuner.space import parse_space
+
+    space = space_of_search(manifest, directory)
+    if space is not None:
+        return space
+    section = manifest["space"]
+    name = section.get("name") or "space"
+    return parse_space(section["text"], Path(section.get("path") or f"{name}.toml"))
+
+
+def load_search(
+    directory: str | Path, data: str | Path | None = None
+) -> tuple[Dataset, SearchSpace, SearchConfig]:
+    """What ``resume_search`` needs, read back from a search directory: its training data (from
+    ``data``, default where it was loaded; it must be the same), its space and its settings.
+
+    Raises:
+        SearchError: not a search, or its data or hypermodel file cannot be loaded as it was.
+        DataError: its training data cannot be read.
+    """
+    from tuner.data import data_of_source, load_data
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    train = load_data(data or data_of_source(manifest["data"]["source"]), test=False).train
+    check_same_data(directory, manifest, train)
+    return (
+        train,
+        space_of_manifest(manifest, directory),
+        SearchConfig.from_manifest(directory, manifest),
+    )
+
+
+def resume_search(
+    directory: str | Path,
+    reporter: Reporter | None = None,
+    *,
+    progress: bool = False,
+    data: str | Path | None = None,
+    **changes: Any,
+) -> SearchResult:
+    """Goes on with a search, with the settings it was started with (``search.json``); a
+    distributed search's chief and workers are started this way.
+
+    Args:
+        directory: the search directory.
+        data: where its training data is on this machine (default: where it was loaded).
+        changes: settings that may change on resume (``max_trials``, ``time_budget``,
+            ``max_consecutive_failures``, ``trial_timeout``); None leaves one as it was.
+    """
+    train, space, config = load_search(directory, data)
+    allowed = {"max_trials", "time_budget", "max_consecutive_failures", "trial_timeout"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise SearchError(
+            f"{sorted(unknown)[0]} cannot change on resume (only {', '.join(sorted(allowed))})"
+        )
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    return run_search(train, space, config, reporter, progress=progress)
 
 
 def run_search(

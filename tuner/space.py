@@ -37,6 +37,7 @@ __all__ = [
     "SearchDefaults",
     "SearchSpace",
     "load_space",
+    "parse_space",
     "resolve_space",
     "bundled_spaces",
 ]
@@ -302,11 +303,23 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     path = resolve_space(name_or_path)
     try:
         text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpaceError(f"{path}: cannot read the file ({e})") from None
+    return parse_space(text, path)
+
+
+def parse_space(text: str, path: str | Path) -> SearchSpace:
+    """A search space from the text of a space file (``path`` names it in errors and records;
+    a search's ``search.json`` keeps the text, so its space is known even if the file moved).
+
+    Raises:
+        SpaceError: naming the file and the bad key or value.
+    """
+    path = Path(path)
+    try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpaceError(f"{path}: invalid TOML ({e})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpaceError(f"{path}: cannot read the file ({e})") from None
 
     unknown = set(document) - {"search", "hyperparameters"}
     if unknown:
