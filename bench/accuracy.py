@@ -26,7 +26,6 @@ import math
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -36,51 +35,39 @@ from results_file import write_section
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuner.records import TrialState, load_records  # noqa: E402
+from tuner.records import load_records, ranked  # noqa: E402
 from tuner.search import read_manifest  # noqa: E402
 from tuner.store import MANIFEST, TUNER_DIR  # noqa: E402
 
 TITLE = "## Final recipes on a real-data holdout: v5, single, ensembles, TTA"
 
-# Trains v5 on the search's training part in a fresh interpreter; prints one JSON line.
-V5_CHILD = textwrap.dedent(
-    """
-    import json, os, sys, time
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tuner.backend import import_keras_quietly
-    keras = import_keras_quietly()
+
+def v5_on_search_part(args: dict) -> dict:
+    """Trains v5 on the search's training part (``tuner.trainer.fit_model``, the path of the
+    search's folds and of the export's retrain) and scores it on the holdout with and without
+    TTA. Runs in a fresh interpreter (``python bench/accuracy.py --v5-child JSON``)."""
     import numpy as np
-    from tuner.data import data_of_source, load_data
+
+    from tuner.backend import has_gpu, import_keras_quietly, precision
     from tuner.export import predict_tta
-    from tuner.model import build_model
-    from tuner.search import check_same_data, read_manifest, search_part
+    from tuner.search import load_search, search_part
     from tuner.space import V5
-    from pathlib import Path
-    args = json.loads(sys.argv[1])
+    from tuner.trainer import fit_model
+
+    import_keras_quietly()
     directory = Path(args["search"])
-    manifest = read_manifest(directory)
-    train = load_data(data_of_source(manifest["data"]["source"]), test=False).train
-    check_same_data(directory, manifest, train)
-    part, holdout = search_part(manifest, train)
-    seed = int(manifest["config"]["seed"])
+    train, _, config = load_search(directory)
+    part, holdout = search_part(read_manifest(directory), train)
     values = {**V5, "epochs": args["epochs"]}
-    from tuner.backend import has_gpu, use_mixed_precision
-    mixed = use_mixed_precision(None)  # as export does: float16 compute on a GPU
-    keras.utils.set_random_seed(seed)
-    model = build_model(values, seed=seed, train_size=len(part))
-    started = time.perf_counter()
-    history = model.fit(part.images, part.labels, epochs=values["epochs"],
-                        batch_size=values["batch_size"], shuffle=True, verbose=0)
-    seconds = time.perf_counter() - started
-    out = {"seconds": seconds, "images": len(part), "epochs": values["epochs"],
-           "train_accuracy": history.history["accuracy"], "params": model.count_params(),
-           "gpu": has_gpu(), "mixed_precision": mixed}
-    for n in (1, 5):
-        predicted = np.argmax(predict_tta([model], holdout.images, n), axis=1)
-        out[f"tta{n}"] = float(np.mean(predicted == holdout.labels))
-    print("RESULT " + json.dumps(out))
-    """
-)
+    with precision(None) as mixed:  # as export does: float16 compute on a GPU
+        model, history, seconds = fit_model(values, part.images, part.labels, seed=config.seed)
+        out = {"seconds": seconds, "images": len(part), "epochs": values["epochs"],
+               "train_accuracy": history["accuracy"], "params": model.count_params(),
+               "gpu": has_gpu(), "mixed_precision": mixed}  # fmt: skip
+        for n in (1, 5):
+            predicted = np.argmax(predict_tta([model], holdout.images, n), axis=1)
+            out[f"tta{n}"] = float(np.mean(predicted == holdout.labels))
+    return out
 
 
 def export(search: Path, ensemble: str) -> tuple[dict, float]:
@@ -109,7 +96,8 @@ def export(search: Path, ensemble: str) -> tuple[dict, float]:
 
 
 def train_v5(search: Path, epochs: int) -> dict:
-    return run_child(V5_CHILD, {"search": str(search), "epochs": epochs}, "v5")
+    args = {"search": str(search), "epochs": epochs}
+    return run_child([__file__, "--v5-child", json.dumps(args)], None, "v5")
 
 
 def pct(x: float | None) -> str:
@@ -125,6 +113,10 @@ def minutes(seconds: float) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--v5-child"]:  # the fresh interpreter of train_v5
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        print("RESULT " + json.dumps(v5_on_search_part(json.loads(sys.argv[2]))), flush=True)
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--search", required=True, help="search name under results/, or a path")
     parser.add_argument("--top", type=int, default=2, help="K of the top-K ensemble")
@@ -149,9 +141,7 @@ def main() -> None:
         raise SystemExit(f"{search}: the search kept no holdout; rerun it with --holdout 0.1")
     n = int(config["holdout_size"])
     records = load_records(search / TUNER_DIR)
-    complete = sorted(
-        (r for r in records if r.state is TrialState.COMPLETE), key=lambda r: -(r.mean or 0)
-    )
+    complete = ranked(records)  # the export's ranking
     if len(complete) < args.top:
         raise SystemExit(f"{search}: {len(complete)} completed trial(s), --top {args.top}")
     best = complete[0]

@@ -10,11 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_child(code: str, args: dict, what: str) -> dict:
-    """Runs ``code`` with ``json.dumps(args)`` as its argument; returns its RESULT, or exits with
-    its output when there is none."""
+def run_child(code: str | list[str], args: dict | None, what: str) -> dict:
+    """Runs ``code`` (Python source, given ``json.dumps(args)`` as its argument; or the argv of a
+    script, ``args`` None) in a fresh interpreter; returns its RESULT, or exits with its output
+    when there is none."""
+    argv = ["-c", code, json.dumps(args)] if isinstance(code, str) else list(code)
     done = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(args)],
+        [sys.executable, *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,

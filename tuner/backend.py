@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
-__all__ = ["import_keras_quietly", "gpu_name", "hardware", "has_gpu", "use_mixed_precision"]
+__all__ = [
+    "import_keras_quietly",
+    "gpu_name",
+    "hardware",
+    "has_gpu",
+    "precision",
+    "use_mixed_precision",
+]
 
 
 def import_keras_quietly():
@@ -107,3 +115,15 @@ def use_mixed_precision(enabled: bool | None) -> bool:
     on = has_gpu() if enabled is None else bool(enabled)
     keras.config.set_dtype_policy("mixed_float16" if on else "float32")
     return on
+
+
+@contextlib.contextmanager
+def precision(enabled: bool | None):
+    """``use_mixed_precision(enabled)`` for the ``with`` block (yields whether it is on); the
+    dtype policy before it is restored after, also on an error."""
+    keras = import_keras_quietly()
+    previous = keras.config.dtype_policy()
+    try:
+        yield use_mixed_precision(enabled)
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -18,19 +18,17 @@ test accuracy where the labels are known, as for the embedded default).
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tuner import faults, store
-from tuner.data import DigitData
-from tuner.errors import SearchError
+from tuner.data import Dataset, DigitData
+from tuner.errors import SearchError, SearchFailure
 from tuner.io import json_text, write_text_atomic
 from tuner.progress import Reporter, shown
-from tuner.records import TrialRecord, TrialState, best_record, load_records
+from tuner.records import TrialRecord, TrialState, best_record, load_records, ranked
 from tuner.search import (
     MANIFEST,
     TUNER_DIR,
@@ -39,6 +37,7 @@ from tuner.search import (
     read_manifest,
     search_part,
 )
+from tuner.space import SearchSpace
 from tuner.store import MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
 
 __all__ = [
@@ -152,32 +151,24 @@ def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
 
 
 def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter, space=None):
-    """One trial's model, retrained on ``train``; returns (model, epochs, seconds)."""
-    import keras
-
-    from tuner.model import build, resolve_values
+    """One trial's model, retrained on ``train`` (``tuner.trainer.fit_model``, the same path as
+    the search's folds); returns (model, epochs, seconds)."""
+    from tuner.model import resolve_values
     from tuner.progress import epoch_callback
+    from tuner.trainer import fit_model
 
     values = resolve_values(record.hyperparameters, space)
     # With early stopping, each fold found its best epoch: retrain for their median.
-    epochs = record.retrain_epochs or int(values["epochs"])
-    values["epochs"] = epochs
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
-    model = build(values, space=space, seed=seed, train_size=len(train))
+    values["epochs"] = epochs = record.retrain_epochs or int(values["epochs"])
     reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
-    started = time.perf_counter()
-    model.fit(
+    model, _, seconds = fit_model(
+        values,
         train.images,
         train.labels,
-        epochs=epochs,
-        batch_size=int(values["batch_size"]),
-        shuffle=True,
-        verbose=0,
+        seed=seed,
+        space=space,
         callbacks=[epoch_callback(reporter, epochs)],
     )
-    seconds = time.perf_counter() - started
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
     return model, epochs, seconds
@@ -275,75 +266,114 @@ def export_best(
         return _export(directory, data, reporter, mixed_precision, ensemble, tta)
 
 
-def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> ExportResult:
-    import keras
+@dataclass(frozen=True)
+class _Choice:
+    """What an export is made of, chosen and checked before anything trains."""
 
-    from tuner.backend import use_mixed_precision
+    manifest: dict
+    best: TrialRecord
+    members: list[TrialRecord]  # retrained (none, top-K) or whose fold models are averaged
+    kind: str  # none, folds or top
+    space: SearchSpace | None  # the hypermodel's space; None: the built-in CNN
+    train: Dataset  # the training data less the holdout
+    holdout: Dataset | None
+    seed: int
+
+
+def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
+    """The winner (and the ensemble's members), checked against the data; nothing trained."""
+    from tuner.hypermodel import space_of_search
 
     kind, k = parse_ensemble(ensemble)
     manifest = read_manifest(directory)
     best = _winner(directory)
     check_same_data(directory, manifest, data.train)
-    from tuner.hypermodel import space_of_search
-
     space = space_of_search(manifest, directory)  # None: the built-in CNN
     if len(data.test) == 0:
         raise SearchError(f"{data.test.source}: no test images to predict")
-    train, holdout = search_part(manifest, data.train)
-    seed = int(manifest["config"]["seed"])
-    complete = sorted(
-        (r for r in load_records(directory / TUNER_DIR) if r.state is TrialState.COMPLETE),
-        key=lambda r: -(r.mean or 0.0),
-    )
+    complete = ranked(load_records(directory / TUNER_DIR))
     if kind == "top" and len(complete) < k:
         raise SearchError(
             f"{directory}: --ensemble top-{k} needs {k} completed trials, the search has "
             f"{len(complete)}"
         )
+    train, holdout = search_part(manifest, data.train)
+    members = complete[:k] if kind == "top" else [best]
+    seed = int(manifest["config"]["seed"])
+    return _Choice(manifest, best, members, kind, space, train, holdout, seed)
 
-    previous_policy = keras.config.dtype_policy()
-    mixed = use_mixed_precision(mixed_precision)
-    seconds, epochs = 0.0, None
-    if kind == "folds":
-        members, single = _fold_models(best, seed, space), None
+
+@dataclass
+class _Built:
+    models: list  # Keras models whose probabilities are averaged
+    tta: int
+    scores: dict[str, float] | None  # candidate -> holdout accuracy
+    seconds: float = 0.0  # retraining
+    epochs: int | None = None  # of the retrain
+
+
+def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
+    """Trains (or loads) the members, scores every candidate on the holdout, picks TTA."""
+    if choice.kind == "folds":
+        built = _Built(_fold_models(choice.best, choice.seed, choice.space), 1, None)
+        single = None
     else:
-        chosen = complete[:k] if kind == "top" else [best]
-        members = []
-        for record in chosen:
-            model, trained, took = _retrain(record, train, seed, reporter, space)
-            members.append(model)
-            seconds += took
-            epochs = epochs or trained
-        single = members[:1]
-
-    # Score every candidate on the holdout, then pick TTA.
-    scores: dict[str, float] | None = None
+        built = _Built([], 1, None)
+        for record in choice.members:
+            model, trained, took = _retrain(
+                record, choice.train, choice.seed, reporter, choice.space
+            )
+            built.models.append(model)
+            built.seconds += took
+            built.epochs = built.epochs or trained
+        single = built.models[:1]
+    holdout = choice.holdout
     if holdout is not None:
-        scores = {}
+        scores: dict[str, float] = {}
 
         def score(name, models, n):
             predicted = np.argmax(predict_tta(models, holdout.images, n), axis=1)
             scores[name] = float(np.mean(predicted == holdout.labels))
 
-        if single is not None and kind != "none":
+        if single is not None and choice.kind != "none":
             score("single", single, 1)
             score(f"single+tta{TTA_DEFAULT}", single, TTA_DEFAULT)
-        if kind == "folds":
-            for i, member in enumerate(members):
+        if choice.kind == "folds":
+            for i, member in enumerate(built.models):
                 score(f"fold {i + 1}", [member], 1)
-        name = "single" if kind == "none" else ensemble
-        score(name, members, 1)
+        name = "single" if choice.kind == "none" else ensemble
+        score(name, built.models, 1)
         for n in sorted({TTA_DEFAULT, tta or 1} - {1}):
-            score(f"{name}+tta{n}", members, n)
+            score(f"{name}+tta{n}", built.models, n)
         if tta is None:
             tta = TTA_DEFAULT if scores[f"{name}+tta{TTA_DEFAULT}"] > scores[name] else 1
-    tta = tta or 1
+        built.scores = scores
+    built.tta = tta or 1
+    return built
 
+
+def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> ExportResult:
+    from tuner.backend import precision
+
+    choice = _choose(directory, data, ensemble)
+    with precision(mixed_precision) as mixed:
+        built = _build(choice, ensemble, tta, reporter)
+        return _write(directory, data, choice, built, ensemble, mixed)
+
+
+def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> ExportResult:
+    """Predicts the test set with the plain-Keras model, then writes it, the submission and the
+    manifest as one unit."""
+    import keras
+
+    best, manifest, tta, scores = choice.best, choice.manifest, built.tta, built.scores
+    holdout, train = choice.holdout, choice.train
+    members = built.models
     # The submission is what the exported model predicts, so that the model file reproduces it.
     exported = inference_model(members, tta)
     probabilities = exported.predict(data.test.images, batch_size=1024, verbose=0)
     if not np.isfinite(probabilities).all():
-        raise SearchError(
+        raise SearchFailure(
             f"{directory}: the exported model of trial {best.trial_id} predicts NaN "
             "(training diverged); nothing written"
         )
@@ -378,15 +408,15 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
         "model": MODEL_FILE,
         "submission": SUBMISSION_FILE,
         "ensemble": ensemble,
-        "members": [best.trial_id] if kind != "top" else [r.trial_id for r in complete[:k]],
+        "members": [r.trial_id for r in choice.members],
         "tta": tta,
         "holdout_accuracy": scores,
         "holdout_size": 0 if holdout is None else len(holdout),
         "test_source": data.test.source,
         "test_rows": int(len(predicted)),
-        "retrain_images": 0 if kind == "folds" else len(train),
-        "retrain_epochs": epochs,
-        "retrain_seconds": seconds,
+        "retrain_images": 0 if choice.kind == "folds" else len(train),
+        "retrain_epochs": built.epochs,
+        "retrain_seconds": built.seconds,
         "mixed_precision": mixed,
         "test_accuracy": test_accuracy,
         "backend": keras.backend.backend(),
@@ -402,14 +432,13 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
         },
     )
     keras.backend.clear_session()
-    keras.config.set_dtype_policy(previous_policy)
     return ExportResult(
         directory=directory,
         best=best,
         model_path=model_path,
         submission_path=submission_path,
         rows=int(len(predicted)),
-        retrain_seconds=seconds,
+        retrain_seconds=built.seconds,
         test_accuracy=test_accuracy,
         ensemble=ensemble,
         tta=tta,

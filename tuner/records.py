@@ -26,6 +26,7 @@ __all__ = [
     "write_cv",
     "load_records",
     "best_record",
+    "ranked",
     "SearchSummary",
     "summarize_searches",
 ]
@@ -211,13 +212,17 @@ def load_records(tuner_dir: str | Path) -> list[TrialRecord]:
     return sorted(records, key=lambda r: int(r.trial_id) if r.trial_id.isdigit() else r.trial_id)
 
 
-def best_record(records: list[TrialRecord]) -> TrialRecord | None:
-    """The completed trial with the highest mean CV accuracy (ties: the earlier trial); never a
-    failed or unfinished one."""
+def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The completed trials, best mean CV accuracy first (ties: the earlier trial); never a
+    pruned, failed or unfinished one. The one ranking of the search, the export, the tables."""
     complete = [r for r in records if r.state is TrialState.COMPLETE and r.mean is not None]
-    if not complete:
-        return None
-    return max(complete, key=lambda r: (r.mean, -int(r.trial_id) if r.trial_id.isdigit() else 0))
+    return sorted(complete, key=lambda r: (-r.mean, int(r.trial_id) if r.trial_id.isdigit() else 0))
+
+
+def best_record(records: list[TrialRecord]) -> TrialRecord | None:
+    """The first of ``ranked``: the completed trial with the highest mean CV accuracy."""
+    best = ranked(records)
+    return best[0] if best else None
 
 
 @dataclass(frozen=True)

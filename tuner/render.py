@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.progress import Eta, Reporter, format_eta
-from tuner.records import TrialRecord, TrialState
+from tuner.records import TrialRecord, TrialState, ranked
 
 __all__ = [
     "searches_table",
@@ -67,12 +67,10 @@ def _format_count(n: int | None) -> str:
 
 
 def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Completed trials by mean CV accuracy (best first), then the others by id."""
-    complete = sorted(
-        (r for r in records if r.state is TrialState.COMPLETE), key=lambda r: -(r.mean or 0.0)
-    )
-    rest = [r for r in records if r.state is not TrialState.COMPLETE]
-    return complete + rest
+    """Completed trials by mean CV accuracy (best first, ``records.ranked``), then the others."""
+    complete = ranked(records)
+    chosen = {r.trial_id for r in complete}
+    return complete + [r for r in records if r.trial_id not in chosen]
 
 
 _STATE_LABEL = {

@@ -34,6 +34,7 @@ __all__ = [
     "TrialFailed",
     "TrialOutcome",
     "train_trial",
+    "fit_model",
     "train_trial_in_worker",
     "run_in_worker",
 ]
@@ -99,6 +100,64 @@ def fold_seed(seed: int, trial_id: str, fold: int) -> int:
     return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
 
 
+def fit_model(
+    values: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    space=None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: list | None = None,
+    weights: str | os.PathLike | None = None,
+    initial_epoch: int = 0,
+    before_fit: Callable[[Any], None] | None = None,
+):
+    """Builds one model of ``values`` and trains it on ``(x, y)``: what every fold of a trial,
+    the export's retrain and the benchmarks do, in one place.
+
+    A fresh Keras session, every random stream seeded with ``seed`` (weights, shuffling, the
+    augmentation layer), ``values["epochs"]`` epochs of ``values["batch_size"]`` images.
+
+    Args:
+        values: complete hyperparameter values (``tuner.model.resolve_values``).
+        space: the space when it holds the user's hypermodel (None: the built-in CNN).
+        validation: scored after each epoch (the history's ``val_*`` curves).
+        weights, initial_epoch: go on from these saved weights, trained that many epochs.
+        before_fit: called with the built model before training (e.g. to count parameters).
+
+    Returns:
+        (model, history as {name: [per-epoch floats]}, training seconds).
+    """
+    import keras
+
+    from tuner import model as model_module
+
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(seed)
+    model = model_module.build(values, space=space, seed=seed, train_size=len(x))
+    if weights is not None:
+        load_fold_weights(model, weights)
+    if before_fit is not None:
+        before_fit(model)
+    started = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        validation_data=validation,
+        epochs=int(values["epochs"]),
+        initial_epoch=initial_epoch if weights is not None else 0,
+        batch_size=int(values["batch_size"]),
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks or [],
+    )
+    seconds = time.perf_counter() - started
+    logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return model, logs, seconds
+
+
 def train_trial(
     values: dict[str, Any],
     x: np.ndarray,
@@ -142,14 +201,29 @@ def train_trial(
     import keras
 
     from tuner import model as model_module
-    from tuner.backend import use_mixed_precision
-    from tuner.progress import epoch_callback
+    from tuner.backend import precision
 
     emit = emit or (lambda name, **fields: None)
     values = model_module.resolve_values(values, space)
-    previous_policy = keras.config.dtype_policy()
-    use_mixed_precision(mixed_precision)
-    epochs, batch_size = int(values["epochs"]), int(values["batch_size"])
+    with precision(mixed_precision):
+        outcome = _train_folds(
+            values, x, y, splits, seed, trial_id, emit, prune, early_stopping,
+            save_weights_to, resume_from, initial_epoch, space,
+        )  # fmt: skip
+    keras.backend.clear_session()
+    gc.collect()
+    return outcome
+
+
+def _train_folds(
+    values, x, y, splits, seed, trial_id, emit, prune, early_stopping, save_weights_to,
+    resume_from, initial_epoch, space,
+) -> TrialOutcome:  # fmt: skip
+    import keras
+
+    from tuner.progress import epoch_callback
+
+    epochs = int(values["epochs"])
     results: list[FoldResult] = []
     oof = np.full((len(y), 10), np.nan, dtype=np.float32)
     params = 0
@@ -160,9 +234,6 @@ def train_trial(
 
     pruned = None
     for fold, (train_idx, val_idx) in enumerate(splits):
-        keras.backend.clear_session()
-        gc.collect()
-        keras.utils.set_random_seed(fold_seed(seed, trial_id, fold))
         callbacks = [epoch_callback(Forward(), epochs)]
         watch = None
         if prune is not None and early_stopping is None:
@@ -181,29 +252,27 @@ def train_trial(
                     restore_best_weights=True,
                 )
             )
-        model = model_module.build(
-            values, space=space, seed=fold_seed(seed, trial_id, fold), train_size=len(fit_idx)
-        )
-        params = model.count_params()
-        if resume_from is not None:
-            load_fold_weights(model, os.path.join(resume_from, WEIGHTS_FILE.format(fold=fold)))
-        emit("fold_begin", fold=fold, folds=len(splits), epochs=epochs)
-        faults.point(f"trial_{trial_id}:fold_begin")
+
+        def begin(model, fold=fold):
+            emit("fold_begin", fold=fold, folds=len(splits), epochs=epochs)
+            faults.point(f"trial_{trial_id}:fold_begin")
+
         x_val, y_val = x[val_idx], y[val_idx]
-        started = time.perf_counter()
-        history = model.fit(
+        model, logs, seconds = fit_model(
+            values,
             x[fit_idx],
             y[fit_idx],
-            validation_data=(x[watch_idx], y[watch_idx]),
-            epochs=epochs,
-            initial_epoch=initial_epoch if resume_from is not None else 0,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=0,
+            seed=fold_seed(seed, trial_id, fold),
+            space=space,
+            validation=(x[watch_idx], y[watch_idx]),
             callbacks=callbacks,
+            weights=None
+            if resume_from is None
+            else os.path.join(resume_from, WEIGHTS_FILE.format(fold=fold)),
+            initial_epoch=initial_epoch,
+            before_fit=begin,
         )
-        seconds = time.perf_counter() - started
-        logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        params = model.count_params()
         best_epoch = None
         if early_stopping is not None and logs.get("val_accuracy"):
             best_epoch = int(np.argmax(logs["val_accuracy"])) + 1  # the weights EarlyStopping kept
@@ -248,9 +317,6 @@ def train_trial(
             if reason is not None:
                 pruned = f"pruned after fold {fold + 1} of {len(splits)}: {reason}"
                 break
-    keras.backend.clear_session()
-    keras.config.set_dtype_policy(previous_policy)
-    gc.collect()
     return TrialOutcome(folds=results, oof=oof, params=params, pruned=pruned)
 
 
