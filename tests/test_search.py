@@ -253,16 +253,19 @@ def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch,
 
 def test_worker_process_runs_target_and_forwards_events():
     from tests import workers
+    from tuner.progress import Reporter
     from tuner.trainer import run_in_worker
 
-    events = []
-    assert (
-        run_in_worker(
-            workers.echo, {"value": 21}, lambda name, **fields: events.append((name, fields))
-        )
-        == 42
-    )
-    assert events == [("message", {"text": "got 21"})]
+    class Listener(Reporter):
+        def __init__(self):
+            self.messages = []
+
+        def message(self, text):
+            self.messages.append(text)
+
+    listener = Listener()
+    assert run_in_worker(workers.echo, {"value": 21}, listener) == 42
+    assert listener.messages == ["got 21"]  # the worker's reporter call, made here
 
 
 @pytest.mark.parametrize(
@@ -307,11 +310,28 @@ def test_a_trial_process_killed_for_memory_fails_that_trial_only(
 
 
 def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_space_path):
+    from tuner.progress import Reporter
+
+    class Listener(Reporter):  # what a reporter hears: the same events from both
+        def __init__(self):
+            self.events = []
+
+        def fold_begin(self, **fields):
+            self.events.append(("fold_begin", fields))
+
+        def epoch_end(self, **fields):
+            self.events.append(("epoch_end", fields["epoch"]))
+
+        def fold_end(self, **fields):
+            self.events.append(("fold_end", fields["val_accuracy"]))
+
     space = load_space(tiny_space_path)
-    inline = run_search(tiny_train, space, config(tmp_path, name="inline", max_trials=1))
+    heard = Listener(), Listener()
+    inline = run_search(tiny_train, space, config(tmp_path, name="inline", max_trials=1), heard[0])
     isolated = run_search(
-        tiny_train, space, config(tmp_path, name="worker", max_trials=1, isolate=True)
+        tiny_train, space, config(tmp_path, name="worker", max_trials=1, isolate=True), heard[1]
     )
+    assert heard[0].events == heard[1].events and len(heard[0].events) == 6  # 2 folds x 3
     assert isolated.records[0].hyperparameters == inline.records[0].hyperparameters
     assert [f.val_accuracy for f in isolated.records[0].folds] == [
         f.val_accuracy for f in inline.records[0].folds

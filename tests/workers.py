@@ -8,24 +8,24 @@ import signal
 from tuner.trainer import TrialFailed
 
 
-def echo(value, emit):
-    emit("message", text=f"got {value}")
+def echo(value, reporter):
+    reporter.message(f"got {value}")
     return value * 2
 
 
-def die(emit):
+def die(reporter):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def fail(emit):
+def fail(reporter):
     raise TrialFailed("fold 0: training loss is not finite (nan)")
 
 
-def crash(emit):
+def crash(reporter):
     raise ZeroDivisionError("division by zero in a worker")
 
 
-def hang(emit):
+def hang(reporter):
     import time
 
     time.sleep(600)

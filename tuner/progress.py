@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Reporter", "Eta", "epoch_callback", "format_eta", "shown"]
+__all__ = ["Reporter", "RelayReporter", "Eta", "epoch_callback", "format_eta", "shown"]
 
 
 class Reporter:
@@ -40,6 +40,35 @@ class Reporter:
 
     def close(self) -> None:
         """Called once at the end, also after an error or Ctrl-C."""
+
+
+class RelayReporter(Reporter):
+    """A reporter in a trial's worker process: each event goes to ``send(name, fields)``, and the
+    parent calls the same method of its own reporter (``replay``). One protocol, two processes."""
+
+    RELAYED = ("fold_begin", "epoch_end", "fold_end", "message")
+
+    def __init__(self, send: Callable[[str, dict[str, Any]], None]):
+        self._send = send
+
+    def fold_begin(self, **fields) -> None:
+        self._send("fold_begin", fields)
+
+    def epoch_end(self, **fields) -> None:
+        self._send("epoch_end", fields)
+
+    def fold_end(self, **fields) -> None:
+        self._send("fold_end", fields)
+
+    def message(self, text: str) -> None:
+        self._send("message", {"text": text})
+
+    @classmethod
+    def replay(cls, reporter: Reporter, name: str, fields: dict[str, Any]) -> None:
+        """Calls ``reporter``'s method for a relayed event."""
+        if name not in cls.RELAYED:
+            raise ValueError(f"not a relayed progress event: {name!r}")
+        getattr(reporter, name)(**fields)
 
 
 @contextlib.contextmanager

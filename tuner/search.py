@@ -554,7 +554,7 @@ def _make_tuner_class():
                     self.splits,
                     self.seed,
                     trial.trial_id,
-                    lambda name, **fields: getattr(self.reporter, name)(**fields),
+                    self.reporter,
                     **options,
                 )
             except TrialFailed as e:

@@ -26,6 +26,7 @@ import numpy as np
 
 from tuner import faults
 from tuner.io import fsync_directory
+from tuner.progress import RelayReporter, Reporter
 from tuner.pruning import PruneRule
 from tuner.records import FoldResult
 from tuner.store import WEIGHTS_FILE
@@ -38,8 +39,6 @@ __all__ = [
     "train_trial_in_worker",
     "run_in_worker",
 ]
-
-Emit = Callable[..., None]  # emit(event_name, **fields): a Reporter method call
 
 
 class TrialFailed(Exception):
@@ -165,7 +164,7 @@ def train_trial(
     splits: list[tuple[np.ndarray, np.ndarray]],
     seed: int,
     trial_id: str,
-    emit: Emit | None = None,
+    reporter: Reporter | None = None,
     *,
     prune: PruneRule | None = None,
     early_stopping: int | None = None,
@@ -182,7 +181,7 @@ def train_trial(
         x, y: all training images (uint8) and labels; ``splits`` index them.
         splits: (train, validation) index arrays, one pair per fold.
         seed, trial_id: seed every fold's model and augmentation (``fold_seed``).
-        emit: receives progress events.
+        reporter: receives progress events (fold_begin, epoch_end, fold_end).
         prune: stop a trial that falls behind the earlier ones (``tuner.pruning``), after an
             epoch (not with early stopping: its curves are on another slice) or after a fold.
         early_stopping: patience in epochs: train on 90 % of the training fold, stop when the
@@ -203,11 +202,11 @@ def train_trial(
     from tuner import model as model_module
     from tuner.backend import precision
 
-    emit = emit or (lambda name, **fields: None)
+    reporter = reporter or Reporter()
     values = model_module.resolve_values(values, space)
     with precision(mixed_precision):
         outcome = _train_folds(
-            values, x, y, splits, seed, trial_id, emit, prune, early_stopping,
+            values, x, y, splits, seed, trial_id, reporter, prune, early_stopping,
             save_weights_to, resume_from, initial_epoch, space,
         )  # fmt: skip
     keras.backend.clear_session()
@@ -216,7 +215,7 @@ def train_trial(
 
 
 def _train_folds(
-    values, x, y, splits, seed, trial_id, emit, prune, early_stopping, save_weights_to,
+    values, x, y, splits, seed, trial_id, reporter, prune, early_stopping, save_weights_to,
     resume_from, initial_epoch, space,
 ) -> TrialOutcome:  # fmt: skip
     import keras
@@ -228,13 +227,9 @@ def _train_folds(
     oof = np.full((len(y), 10), np.nan, dtype=np.float32)
     params = 0
 
-    class Forward:  # a Reporter whose epoch_end goes to emit
-        def epoch_end(self, **fields):
-            emit("epoch_end", **fields)
-
     pruned = None
     for fold, (train_idx, val_idx) in enumerate(splits):
-        callbacks = [epoch_callback(Forward(), epochs)]
+        callbacks = [epoch_callback(reporter, epochs)]
         watch = None
         if prune is not None and early_stopping is None:
             watch = _epoch_pruning(prune, fold)
@@ -254,7 +249,7 @@ def _train_folds(
             )
 
         def begin(model, fold=fold):
-            emit("fold_begin", fold=fold, folds=len(splits), epochs=epochs)
+            reporter.fold_begin(fold=fold, folds=len(splits), epochs=epochs)
             faults.point(f"trial_{trial_id}:fold_begin")
 
         x_val, y_val = x[val_idx], y[val_idx]
@@ -304,7 +299,7 @@ def _train_folds(
                 best_epoch=best_epoch,
             )
         )
-        emit("fold_end", fold=fold, val_accuracy=accuracy, seconds=seconds)
+        reporter.fold_end(fold=fold, val_accuracy=accuracy, seconds=seconds)
         faults.point("fold_end")
         if save_weights_to is not None:
             _save_weights(model, os.path.join(save_weights_to, WEIGHTS_FILE.format(fold=fold)))
@@ -372,11 +367,9 @@ def _worker_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid:
 
     import_keras_quietly()
 
-    def emit(name, **fields):
-        messages.put(("event", name, fields))
-
+    relay = RelayReporter(lambda name, fields: messages.put(("event", name, fields)))
     try:
-        outcome = target(**kwargs, emit=emit)
+        outcome = target(**kwargs, reporter=relay)
         messages.put(("result", outcome, None))
     except TrialFailed as e:
         messages.put(("failed", str(e), None))
@@ -387,18 +380,19 @@ def _worker_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid:
 def run_in_worker(
     target: Callable,
     kwargs: dict[str, Any],
-    emit: Emit | None = None,
+    reporter: Reporter | None = None,
     poll_seconds: float = 0.5,
     timeout: float | None = None,
 ) -> Any:
-    """Runs ``target(**kwargs, emit=...)`` in a fresh spawned process; returns its result.
+    """Runs ``target(**kwargs, reporter=...)`` in a fresh spawned process; returns its result.
 
-    Events the target emits are replayed here through ``emit``. A worker that dies (killed, out of
-    memory) raises ``TrialFailed`` naming its exit code; an exception in the worker raises
-    ``TrialFailed`` with its message; a worker still running after ``timeout`` seconds is killed
-    and raises ``TrialFailed`` (a hung trial never stalls the search).
+    The progress events the target reports are replayed here on ``reporter``. A worker that
+    dies (killed, out of memory) raises ``TrialFailed`` naming its exit code; an exception in
+    the worker raises ``TrialFailed`` with its message; a worker still running after
+    ``timeout`` seconds is killed and raises ``TrialFailed`` (a hung trial never stalls the
+    search).
     """
-    emit = emit or (lambda name, **fields: None)
+    reporter = reporter or Reporter()
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     worker = context.Process(
@@ -434,7 +428,7 @@ def run_in_worker(
                 else:
                     continue
             if kind == "event":
-                emit(payload, **detail)
+                RelayReporter.replay(reporter, payload, detail)
             elif kind == "result":
                 return payload
             elif kind == "failed":
@@ -452,13 +446,13 @@ def run_in_worker(
 
 
 def train_trial_in_worker(
-    values, x, y, splits, seed, trial_id, emit=None, *, timeout=None, **options
+    values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, **options
 ) -> TrialOutcome:
     """``train_trial`` in a fresh worker process (see the module docstring for why), stopped
     after ``timeout`` seconds."""
     return run_in_worker(
         train_trial,
         dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options),
-        emit,
+        reporter,
         timeout=timeout,
     )
