@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Keras runs eagerly here and in every process the tests start (tuner.backend.EAGER_VAR): on tiny
+# models, tracing graphs costs more than training them.
+os.environ.setdefault("DIGIT_TUNER_EAGER", "1")
 # Stable, wide enough output for rich in CliRunner (no terminal, no colour).
 os.environ["COLUMNS"] = "120"
 os.environ["NO_COLOR"] = "1"
@@ -40,10 +43,13 @@ augment_strength = 0.5
 TINY_SPACE = tiny_space()
 
 
-@pytest.fixture(autouse=True)
-def _seeded():
-    np.random.seed(0)
-    yield
+@pytest.fixture(scope="session", autouse=True)
+def _eager():
+    """Keras in this process runs eagerly too (tests import it directly, not only through
+    tuner.backend)."""
+    from tuner.backend import import_keras_quietly
+
+    import_keras_quietly()
 
 
 @pytest.fixture(scope="session")

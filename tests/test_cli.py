@@ -63,6 +63,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "holdout_size": 0,
         "max_consecutive_failures": 3,
         "trial_timeout": None,
+        "isolate": True,
     }
     assert "best" in manifest and "export" in manifest
     provenance = manifest["provenance"]  # how and where the result was made

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tuner.errors import UserError
-from tuner.store import LOGS_DIR, PLOTS_DIR
+from tuner.store import PLOTS_DIR
 
 app = typer.Typer(
     name="digit-tuner",
@@ -245,7 +245,10 @@ def _user_errors():
     try:
         yield
     except (UserError, SearchFailure) as e:
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        from tuner.pipeline import SearchInterrupted
+
+        prefix = "" if isinstance(e, SearchInterrupted) else "[bold red]error:[/] "
+        err_console.print(f"{prefix}{escape(str(e))}", highlight=False, soft_wrap=True)
         code = e.exit_code
         if isinstance(e, TooManyFailures) and role() == "worker":
             code = STOPPED_STATUS
@@ -256,13 +259,6 @@ def _import_keras():
     from tuner.backend import import_keras_quietly
 
     return import_keras_quietly()
-
-
-def _default_name(space_name: str, data: str | None) -> str:
-    from tuner.data import EMBEDDED
-
-    label = EMBEDDED if data is None or data == EMBEDDED else Path(data).resolve().name
-    return f"{space_name}-{label}"
 
 
 # The options of `search` and `run` that make their SearchConfig
@@ -296,90 +292,34 @@ def _settings(options: dict) -> dict:
     return kwargs
 
 
-def _space_of(space: str | None, model: str | None):
-    """The search space: a space file, or the user's hypermodel (``tuner.hypermodel``) with the
-    [search] settings of --space, if given."""
-    from tuner.space import load_space
-
-    if model is None:
-        return load_space(space or "quick")
-    from tuner.hypermodel import load_hypermodel
-
-    _import_keras()  # build(hp) is called once to find its hyperparameters
-    return load_hypermodel(model, search=load_space(space).search if space else None)
-
-
 def _dry_run(data, space, model, settings: dict) -> None:
     """Prints the plan of the search these options describe; writes nothing."""
-    from tuner.data import load_data
     from tuner.dryrun import dry_run
+    from tuner.pipeline import prepare
     from tuner.render import dry_run_lines
-    from tuner.search import SearchConfig
 
-    space_obj = _space_of(space, model)
-    digits = load_data(data, test=False)
-    name = settings["name"] or _default_name(space_obj.name, data)
+    job = prepare(data, space, model=model, **settings)
     _import_keras()
-    plan = dry_run(digits.train, space_obj, SearchConfig(**{**settings, "name": name}))
-    for line in dry_run_lines(plan):
+    for line in dry_run_lines(dry_run(job.data.train, job.space, job.config)):
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _search(data, space, model, settings: dict, *, with_test: bool):
-    """Loads and checks everything, then runs the search. Returns (data, space, result)."""
-    from tuner.data import load_data
-    from tuner.search import SearchConfig, run_search
-
-    space_obj = _space_of(space, model)
-    digits = load_data(data, test=with_test)
-    config = SearchConfig(
-        **{
-            **settings,
-            "name": _default_name(space_obj.name, data)
-            if settings["name"] is None
-            else settings["name"],
-        }
-    )
-    _import_keras()
-    return (
-        digits,
-        space_obj,
-        _shown_search(
-            lambda r: run_search(digits.train, space_obj, config, r),
-            config.directory,
-            space_obj.varying(),
-        ),
-    )
-
-
-def _shown_search(call, directory: Path, varying):
-    """Runs ``call(reporter)`` with the terminal's reporter; Ctrl-C says how to resume."""
+def _reporter(varying):
     from tuner.render import make_reporter
 
-    reporter = make_reporter(console, varying)
+    return make_reporter(console, varying)
+
+
+def _search(job, **distributed):
+    """Runs the job's search with the terminal's reporter (``tuner.pipeline.search``)."""
+    from tuner.pipeline import search
+
+    _import_keras()
+    reporter = _reporter(job.space.varying())
     try:
-        result = call(reporter)
-    except KeyboardInterrupt:
-        result = None
+        return search(job, reporter, **distributed)
     finally:
         reporter.close()
-    if result is None:
-        _interrupted(directory)
-    return result
-
-
-def _interrupted(directory: Path) -> None:
-    from tuner.records import TrialState, load_records
-    from tuner.store import TUNER_DIR
-
-    done = sum(r.state is TrialState.COMPLETE for r in load_records(directory / TUNER_DIR))
-    err_console.print(
-        f"interrupted: {done} completed trial(s) kept in {directory}; "
-        "run the same command again to resume",
-        highlight=False,
-        soft_wrap=True,
-    )
-    raise typer.Exit(130)
 
 
 def _show_trials(directory: Path, shown=None) -> None:
@@ -498,99 +438,13 @@ def search(
     with _user_errors():
         if dry_run:
             return _dry_run(data, space, model, settings)
-        if workers or port is not None:
-            directory = _distributed(data, space, model, settings, workers, bind, port)
-            from tuner.records import best_record, load_records
-            from tuner.store import TUNER_DIR
+        from tuner.pipeline import prepare
 
-            _show_trials(directory)
-            if best_record(load_records(directory / TUNER_DIR)) is None:
-                raise _no_completed(directory)
-            return
-        _, _, result = _search(data, space, model, settings, with_test=False)
+        job = prepare(data, space, model=model, **settings)
+        result = _search(job, workers=workers, bind=bind, port=port)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
-
-
-def _distributed(data, space, model, settings: dict, workers, bind, port) -> Path:
-    """Checks everything here, then runs a chief and local workers (tuner.distributed), holding
-    the search directory's lock for all of them."""
-    from tuner import store
-    from tuner.data import load_data
-    from tuner.distributed import STOPPED_STATUS, launch
-    from tuner.errors import SearchFailure
-    from tuner.records import TrialState, load_records
-    from tuner.render import make_reporter
-    from tuner.search import SearchConfig, prepare_search
-    from tuner.store import TUNER_DIR
-
-    space_obj = _space_of(space, model)
-    digits = load_data(data, test=False)
-    settings = {
-        **settings,
-        "name": _default_name(space_obj.name, data)
-        if settings["name"] is None
-        else settings["name"],
-    }
-    config = SearchConfig(**settings)
-    store.check_name(config.name)
-    _import_keras()
-    with store.hold(config.directory):
-        prepare_search(digits.train, space_obj, config)  # bad options fail here, before any process
-        if bind not in ("127.0.0.1", "localhost", "::1"):
-            err_console.print(
-                f"warning: the chief listens on {bind} without authentication: anyone who can "
-                "reach that port can take trials and report results (each is checked against "
-                "the search, but not who sends it). Use it on a private network, or keep "
-                "127.0.0.1 and reach it through an SSH tunnel.",
-                highlight=False,
-                soft_wrap=True,
-            )
-        reporter = make_reporter(console, space_obj.varying())
-        seen: set[str] = set()
-
-        def poll():
-            for record in load_records(config.directory / TUNER_DIR):
-                if record.state is not TrialState.RUNNING and record.trial_id not in seen:
-                    seen.add(record.trial_id)
-                    reporter.trial_end(record)
-
-        try:
-            result = launch(
-                ["resume", str(config.directory.resolve())],  # each reads search.json
-                directory=config.directory,
-                workers=workers,
-                host=bind,
-                port=port,
-                on_poll=poll,
-                on_message=lambda text: console.print(text, highlight=False, soft_wrap=True),
-            )
-        except KeyboardInterrupt:
-            reporter.close()
-            _interrupted(config.directory)
-        reporter.close()
-    logs = config.directory / LOGS_DIR
-    if STOPPED_STATUS in result.worker_status.values():
-        failed = [
-            r for r in load_records(config.directory / TUNER_DIR) if r.state is TrialState.FAILED
-        ]
-        reason = failed[-1].reason if failed else "unknown"
-        raise SearchFailure(
-            f"{config.directory}: stopped after {config.max_consecutive_failures} failed trials "
-            f"in a row; last reason: {reason}"
-        )
-    if result.ended == "workers-failed":
-        raise SearchFailure(
-            f"every worker died (exit status {result.worker_status}); see {logs}; "
-            "run the same command again to resume"
-        )
-    if result.chief_status != 0:
-        raise SearchFailure(
-            f"the chief stopped with exit status {result.chief_status}; see {logs / 'chief.log'}; "
-            "run the same command again to resume"
-        )
-    return config.directory
 
 
 @app.command()
@@ -638,9 +492,15 @@ def worker(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
         _import_keras()
-        _shown_search(
-            lambda reporter: resume_search(directory, reporter, data=data), directory, varying
-        )
+        reporter = _reporter(varying)
+        try:
+            resume_search(directory, reporter, data=data)
+        except KeyboardInterrupt:
+            from tuner.pipeline import interrupted
+
+            raise interrupted(directory) from None
+        finally:
+            reporter.close()
 
 
 @app.command()
@@ -658,17 +518,16 @@ def resume(
         directory = search_dir_for(results_dir, search_name)
         varying = read_manifest(directory)["space"].get("varying", [])
         _import_keras()
-        result = _shown_search(
-            lambda reporter: resume_search(
-                directory,
-                reporter,
-                max_trials=trials,
-                time_budget=time_budget,
-                trial_timeout=trial_timeout,
-            ),
-            directory,
-            varying,
-        )
+        reporter = _reporter(varying)
+        changes = dict(max_trials=trials, time_budget=time_budget, trial_timeout=trial_timeout)
+        try:
+            result = resume_search(directory, reporter, **changes)
+        except KeyboardInterrupt:
+            from tuner.pipeline import interrupted
+
+            raise interrupted(directory) from None
+        finally:
+            reporter.close()
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
@@ -993,13 +852,16 @@ def run(
             tta_shifts(tta)
         if dry_run:
             return _dry_run(data, space, model, settings)
-        digits, _, result = _search(data, space, model, settings, with_test=True)
+        from tuner.pipeline import prepare
+
+        job = prepare(data, space, model=model, with_test=True, **settings)
+        result = _search(job)
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
         _export(
             result.directory,
-            digits,
+            job.data,
             dict(mixed_precision=settings["mixed_precision"], ensemble=ensemble, tta=tta),
         )
 

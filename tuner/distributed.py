@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tuner.store import LOGS_DIR
 
-__all__ = ["free_port", "worker_env", "launch", "LaunchResult"]
+__all__ = ["free_port", "worker_env", "launch", "LaunchResult", "run_distributed"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -216,3 +216,74 @@ def launch(
     for tuner_id, process in procs.items():
         statuses[tuner_id] = process.returncode
     return LaunchResult(chief_status=status, restarts=restarts, worker_status=statuses, ended=ended)
+
+
+def run_distributed(train, space, config, reporter=None, *, workers: int, bind: str, port):
+    """``digit-tuner search --workers N``: checks the settings and writes ``search.json`` here,
+    then runs a chief and ``workers`` local workers, each started as ``digit-tuner resume DIR``
+    (reading the same search.json), holding the search directory's lock for all of them.
+    Finished trials are reported to ``reporter`` as they end.
+
+    Returns:
+        The search's records (``tuner.search.SearchResult``).
+
+    Raises:
+        SearchError: bad settings (before any process starts).
+        SearchFailure: too many failed trials, every worker died, or the chief failed.
+    """
+    from tuner import store
+    from tuner.errors import SearchFailure
+    from tuner.progress import Reporter
+    from tuner.records import TrialState, load_records
+    from tuner.search import SearchResult, prepare_search
+    from tuner.store import TUNER_DIR
+
+    reporter = reporter or Reporter()
+    store.check_name(config.name)
+    directory = config.directory
+    with store.hold(directory):
+        prepare_search(train, space, config)  # bad settings fail here, before any process
+        if bind not in ("127.0.0.1", "localhost", "::1"):
+            reporter.message(
+                f"warning: the chief listens on {bind} without authentication: anyone who can "
+                "reach that port can take trials and report results (each is checked against "
+                "the search, but not who sends it). Use it on a private network, or keep "
+                "127.0.0.1 and reach it through an SSH tunnel."
+            )
+        seen: set[str] = set()
+
+        def poll():
+            for record in load_records(directory / TUNER_DIR):
+                if record.state is not TrialState.RUNNING and record.trial_id not in seen:
+                    seen.add(record.trial_id)
+                    reporter.trial_end(record)
+
+        result = launch(
+            ["resume", str(directory.resolve())],
+            directory=directory,
+            workers=workers,
+            host=bind,
+            port=port,
+            on_poll=poll,
+            on_message=reporter.message,
+        )
+    logs = directory / LOGS_DIR
+    records = load_records(directory / TUNER_DIR)
+    if STOPPED_STATUS in result.worker_status.values():
+        failed = [r for r in records if r.state is TrialState.FAILED]
+        reason = failed[-1].reason if failed else "unknown"
+        raise SearchFailure(
+            f"{directory}: stopped after {config.max_consecutive_failures} failed trials "
+            f"in a row; last reason: {reason}"
+        )
+    if result.ended == "workers-failed":
+        raise SearchFailure(
+            f"every worker died (exit status {result.worker_status}); see {logs}; "
+            "run the same command again to resume"
+        )
+    if result.chief_status != 0:
+        raise SearchFailure(
+            f"the chief stopped with exit status {result.chief_status}; see {logs / 'chief.log'}; "
+            "run the same command again to resume"
+        )
+    return SearchResult(directory=directory, records=records)

@@ -368,7 +368,10 @@ def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
 
 
 def _prune_rule(
-    records: list[TrialRecord], margin: float, values: dict[str, Any], space: SearchSpace | None
+    records: list[TrialRecord],
+    margin: float,
+    values: dict[str, Any],
+    space: SearchSpace | None = None,
 ):
     """The pruning rule for a new trial (``tuner.pruning``), or None before enough trials.
 
