@@ -1,4 +1,4 @@
-"""Performance of the trainer and the search, measured side by side in one run.
+"""Performance of the trainer, measured side by side in one run.
 
     .venv/bin/python bench/performance.py                      # every section, real data
     .venv/bin/python bench/performance.py --only throughput,augment
@@ -13,10 +13,10 @@ Sections (each writes a table to results/benchmarks.md, replacing its earlier ta
 - memory: peak RSS (the search process and its worker together) of a 5-fold search with
   augmentation vs the seed notebook's way: 9 augmented float32 copies of the training fold
   materialized beside it before fitting. Goal <= 1.5 GiB.
-- search: best CV accuracy and training epochs of plain random search vs budget-aware searches
-  (random with pruning; hyperband) on the same space and seed. Goal: the same best CV accuracy
-  (within 0.1 point) for <= 1/3 of the epochs. Runs on a stratified 8,400-image subset of the
-  training data (20 %) so that the three searches fit in minutes on 2 cores.
+
+Search strategies (pruning, Hyperband) are judged by bench/replay.py on the learning-curve table of
+bench/curves.py: hundreds of replayed searches, not one (a single search could not tell a good
+pruner from one that kills every trial after the first, when the first happens to be the best).
 
 Every measurement runs in a fresh process, one at a time, so that they do not share the cores.
 """
@@ -58,24 +58,6 @@ MODEL = {
     "augment_strength": 0.5,
 }
 REPEATS = 2  # each side of a comparison runs this often, interleaved; the best run counts
-
-SEARCH_SPACE = """
-[search]
-max_trials = 10
-folds = 3
-[hyperparameters]
-input_batch_norm = false
-conv_blocks = { type = "int", min = 1, max = 2 }
-conv_filters = { type = "choice", values = [8, 16, 32] }
-conv_dropout = { type = "float", min = 0.0, max = 0.3, step = 0.1 }
-dense_layers = 1
-dense_units = { type = "choice", values = [32, 64, 128] }
-learning_rate = { type = "float", min = 1e-4, max = 1e-2, sampling = "log" }
-lr_decay = true
-batch_size = 128
-epochs = 9
-augment_strength = 0.5
-"""
 
 # Runs in a fresh interpreter: prints one JSON line with its measurements.
 CHILD = textwrap.dedent(
@@ -200,12 +182,6 @@ def watch(command: list[str]) -> tuple[float, int, int, str]:
     return time.perf_counter() - started, peak_pss, peak_rss, output
 
 
-def run_cli(args: list[str]) -> float:
-    """Runs `digit-tuner ARGS`; returns its wall time in seconds."""
-    seconds, _, _, _ = watch([sys.executable, "-m", "tuner.cli", *args])
-    return seconds
-
-
 def section(title: str, command: str, lines: list[str]) -> str:
     return "\n".join([f"## {title}", "", f"Command: `{command}`", "", *lines, ""])
 
@@ -305,84 +281,6 @@ def memory(data: Path, tmp: Path) -> str:
     )
 
 
-def efficiency(data: Path, tmp: Path) -> str:
-    import numpy as np
-
-    sys.path.insert(0, str(ROOT))
-    from sklearn.model_selection import train_test_split
-
-    from tuner.data import load_data
-    from tuner.records import TrialState, best_record, load_records
-
-    train = load_data(data, test=False).train
-    keep, _ = train_test_split(
-        np.arange(len(train)), train_size=8400, stratify=train.labels, random_state=0
-    )
-    subset = tmp / "subset"
-    subset.mkdir()
-    flat = train.images[keep].reshape(len(keep), -1)
-    header = "label," + ",".join(f"pixel{i}" for i in range(784))
-    rows = np.column_stack([train.labels[keep], flat]).astype(np.int64)
-    np.savetxt(subset / "train.csv", rows, fmt="%d", delimiter=",", header=header, comments="")
-    test_header = ",".join(f"pixel{i}" for i in range(784))  # a search checks the test file too
-    np.savetxt(
-        subset / "test.csv", flat[:10], fmt="%d", delimiter=",", header=test_header, comments=""
-    )
-    (tmp / "search.toml").write_text(SEARCH_SPACE)
-
-    runs = [
-        ("random", []),
-        ("random + pruning", ["--prune"]),
-        ("hyperband", ["--oracle", "hyperband"]),
-    ]
-    rows_out = []
-    base_epochs = base_best = None
-    for label, extra in runs:
-        name = label.replace(" + ", "-").replace(" ", "-")
-        seconds = run_cli(
-            [
-                "search",
-                "--data",
-                str(subset),
-                "--space",
-                str(tmp / "search.toml"),
-                "--results-dir",
-                str(tmp),
-                "--name",
-                name,
-                *extra,
-            ]
-        )
-        records = load_records(tmp / name / "tuner")
-        best = best_record(records)
-        # epochs trained in this search (a Hyperband round that goes on from an earlier one
-        # counts only its own epochs)
-        epochs = sum(len(f.history.get("loss", [])) for r in records for f in r.folds)
-        pruned = sum(r.state is TrialState.PRUNED for r in records)
-        if base_epochs is None:
-            base_epochs, base_best = epochs, best.mean
-        rows_out.append(
-            f"| {label} | {len(records)} ({pruned} pruned) | {100 * best.mean:.2f} | "
-            f"{100 * (best.mean - base_best):+.2f} | {epochs} | {epochs / base_epochs:.2f}x | "
-            f"{seconds:.0f} s |"
-        )
-    return section(
-        "Search efficiency: budget-aware vs plain random search",
-        "python bench/performance.py --only search",
-        [
-            "A stratified 8,400-image subset of the real training data, 3-fold CV, the same "
-            "space (`SEARCH_SPACE` in the script: depth, width, dropout, learning rate of small "
-            "CNNs, 9 epochs with cosine decay) and seed 0. Epochs = fold-epochs trained in all.",
-            "",
-            "| search | trials | best CV % | vs random | epochs | vs random | wall time |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-            *rows_out,
-            "",
-            "Goal: the same best CV accuracy (within 0.1 point) for <= 1/3 of the epochs.",
-        ],
-    )
-
-
 def write(text: str) -> None:
     write_section(text)
     print(text, flush=True)
@@ -391,7 +289,7 @@ def write(text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--only", default="throughput,augment,memory,search")
+    parser.add_argument("--only", default="throughput,augment,memory")
     args = parser.parse_args()
     wanted = args.only.split(",")
     with tempfile.TemporaryDirectory() as name:
@@ -402,8 +300,6 @@ def main() -> int:
             write(augment(args.data))
         if "memory" in wanted:
             write(memory(args.data, tmp))
-        if "search" in wanted:
-            write(efficiency(args.data, tmp))
     return 0
 
 

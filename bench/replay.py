@@ -431,6 +431,10 @@ def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
         "random, no pruning": Strategy,
         "toolkit before (best-trial bar)": CurrentRule,
         "toolkit (default)": lambda: ToolkitRule(PruneSettings()),
+        # asynchronous successive halving with a rung at each fold: keep the best third
+        "successive halving over folds (eta 3)": lambda: ToolkitRule(
+            PruneSettings(quantile=2 / 3, noise_z=0.0, margin=0.0)
+        ),
     }
     found.update(optuna_pruners(table))
     return found
@@ -489,9 +493,9 @@ def main() -> None:
     if args.grid:
         from tuner.pruning import PruneSettings
 
-        for q in (0.5, 0.75):
-            for warmup in (0.3, 0.6, 1.0):
-                for z in (1.0, 2.0, 3.0):
+        for q in (0.5, 0.67, 0.75):
+            for warmup in (0.5, 1.0):
+                for z in (0.5, 1.0, 2.0):
                     settings = PruneSettings(quantile=q, warmup=warmup, noise_z=z)
                     makers[f"toolkit {settings.label()}"] = lambda settings=settings: ToolkitRule(
                         settings

@@ -37,9 +37,9 @@ class PruneSettings:
     warmup: float = 1.0
     quantile: float = 0.5  # the bar: this quantile of the earlier trials (0.5: their median)
     margin: float = 0.002  # accuracy (a fraction) below the bar always tolerated...
-    # ...or this many times the noise at that point, if larger: the largest of the sampling error
-    # of an accuracy measured on the validation fold (sqrt(p(1 - p) / n)), the earlier trials'
-    # spread over their folds, and their spread around one another (standard deviations).
+    # ...or this many times the noise at that point, if larger: the larger of the sampling error
+    # of an accuracy measured on the validation fold (sqrt(p(1 - p) / n)) and the earlier trials'
+    # spread over their folds (the median of their standard deviations).
     noise_z: float = 2.0
 
     def label(self) -> str:
@@ -75,17 +75,20 @@ class PruneRule:
 
     def _bar(self, references: Sequence[float], spread: float, folds: int) -> float | None:
         """The quantile of ``references`` less the noise margin, or None while too few. The
-        noise is the largest of ``spread`` (the trials' spread over their folds), the spread of
-        the references around one another and the sampling error of a ``folds``-fold accuracy."""
+        noise is the larger of ``spread`` (how much a trial's score moves from fold to fold) and
+        the sampling error of a ``folds``-fold accuracy. (Not the references' spread around one
+        another: that is how different the configurations are, not noise; with one broken
+        configuration among them it would stop the rule from ever pruning.)"""
         if len(references) < self.settings.startup_trials:
             return None
         center = float(np.quantile(references, self.settings.quantile))
-        noise = max(spread, float(np.std(references)), self._sampling_error(center, folds))
+        noise = max(spread, self._sampling_error(center, folds))
         return center - max(self.settings.margin, self.settings.noise_z * noise)
 
     def _noise(self, epoch: int | None) -> float:
         """How much one fold's accuracy varies at ``epoch`` (None: at the end of the fold): the
-        completed trials' standard deviation over their folds, averaged."""
+        completed trials' standard deviation over their folds, their median (a configuration
+        with one diverged fold must not set the noise of all)."""
         spreads = []
         for f in self.earlier:
             if not f.complete or len(f.fold_scores) < 2:
@@ -94,7 +97,7 @@ class PruneRule:
                 spreads.append(float(np.std(f.fold_scores)))
             elif all(len(c) >= epoch for c in f.curves):
                 spreads.append(float(np.std([c[epoch - 1] for c in f.curves])))
-        return float(np.mean(spreads)) if spreads else 0.0
+        return float(np.median(spreads)) if spreads else 0.0
 
     def _why(self, value: float, bar: float, references: int, where: str) -> str:
         return (
