@@ -50,8 +50,9 @@ def v5_on_search_part(args: dict) -> dict:
 
     from tuner.backend import has_gpu, import_keras_quietly, precision
     from tuner.export import predict_tta
-    from tuner.search import load_search, search_part
+    from tuner.search import load_search
     from tuner.space import V5
+    from tuner.splits import search_part
     from tuner.trainer import fit_model
 
     import_keras_quietly()

@@ -75,7 +75,8 @@ def main() -> None:
 
     from tuner.backend import import_keras_quietly
     from tuner.data import load_data
-    from tuner.search import fold_indices, package_versions
+    from tuner.manifest import package_versions
+    from tuner.splits import fold_indices
     from tuner.trainer import train_trial
 
     keras = import_keras_quietly()

@@ -69,7 +69,7 @@ CHILD = textwrap.dedent(
     import numpy as np
     from tuner.data import load_data
     from tuner.model import build_model
-    from tuner.search import fold_indices
+    from tuner.splits import fold_indices
     args = json.loads(sys.argv[1])
     train = load_data(args["data"], test=False).train
     x, y = train.images, train.labels

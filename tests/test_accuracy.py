@@ -13,8 +13,10 @@ from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError
 from tuner.export import export_best, parse_ensemble, predict_tta, tta_shifts
 from tuner.records import load_records
-from tuner.search import SearchConfig, run_search, search_part, split_holdout
+from tuner.search import run_search
+from tuner.settings import SearchConfig
 from tuner.space import load_space
+from tuner.splits import search_part, split_holdout
 
 
 @pytest.fixture

@@ -11,14 +11,10 @@ import pytest
 
 from tuner.errors import SearchError, SpaceError
 from tuner.records import TrialState, best_record, load_records
-from tuner.search import (
-    SearchConfig,
-    fold_indices,
-    hyperband_trials,
-    prepare_search,
-    run_search,
-)
+from tuner.search import prepare_search, run_search
+from tuner.settings import SearchConfig, hyperband_trials
 from tuner.space import load_space
+from tuner.splits import fold_indices
 from tuner.trainer import train_trial
 
 TINY = {

@@ -387,7 +387,7 @@ def test_a_search_resumes_with_the_settings_it_recorded(tiny_train, tiny_space_p
     search again (distributed chiefs and workers start from it, not from argv)."""
     import dataclasses
 
-    from tuner.search import SearchConfig, plan_search
+    from tuner.settings import SearchConfig, plan_search
     from tuner.space import load_space
 
     space = load_space(tiny_space_path)
@@ -423,7 +423,7 @@ def test_every_search_command_takes_every_search_option():
     import inspect
 
     from tuner import cli
-    from tuner.search import SearchConfig
+    from tuner.settings import SearchConfig
 
     for command, missing in ((cli.search, set()), (cli.run, set())):
         parameters = set(inspect.signature(command).parameters)
@@ -438,7 +438,8 @@ def test_searches_lists_every_search_with_its_state(tmp_path, tiny_train, tiny_s
     import subprocess
     import sys
 
-    from tuner.search import SearchConfig, run_search
+    from tuner.search import run_search
+    from tuner.settings import SearchConfig
     from tuner.space import load_space
 
     space = load_space(tiny_space_path)

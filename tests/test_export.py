@@ -13,7 +13,8 @@ from tests.conftest import assert_plain_keras_reproduces
 from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError
 from tuner.export import export_best
-from tuner.search import SearchConfig, run_search
+from tuner.search import run_search
+from tuner.settings import SearchConfig
 from tuner.space import load_space
 
 

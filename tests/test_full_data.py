@@ -27,7 +27,8 @@ def test_competition_files_load_and_validate():
 
 def test_one_fold_of_a_small_model_learns_the_real_data(tmp_path):
     from tuner.data import load_data
-    from tuner.search import SearchConfig, run_search
+    from tuner.search import run_search
+    from tuner.settings import SearchConfig
     from tuner.space import load_space
 
     space_file = tmp_path / "one.toml"

@@ -113,7 +113,8 @@ def test_a_notebook_function_needs_in_process_trials(tiny_train, tmp_path):
     """A build defined in __main__ (a notebook) cannot reach spawned trial processes."""
     import keras
 
-    from tuner.search import SearchConfig, run_search
+    from tuner.search import run_search
+    from tuner.settings import SearchConfig
 
     def network(hp):
         hp.Int("units", 4, 8)
@@ -131,7 +132,8 @@ def test_a_notebook_function_needs_in_process_trials(tiny_train, tmp_path):
 def test_the_python_api_searches_a_build_function(tiny_train, tmp_path, capsys):
     import keras
 
-    from tuner.search import SearchConfig, run_search
+    from tuner.search import run_search
+    from tuner.settings import SearchConfig
 
     def build(hp):
         hp.Fixed("epochs", 3)

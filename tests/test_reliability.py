@@ -16,7 +16,8 @@ from tests.conftest import tiny_space
 from tuner.errors import SearchError
 from tuner.io import write_json_atomic
 from tuner.records import TrialState, load_records
-from tuner.search import SearchConfig, run_search
+from tuner.search import run_search
+from tuner.settings import SearchConfig
 from tuner.space import load_space
 
 SPACE = tiny_space(max_trials=3, batch_size=32, epochs=4)

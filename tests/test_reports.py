@@ -252,7 +252,8 @@ def test_eda_command(tmp_path, tiny_dir):
 
 
 def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
-    from tuner.search import SearchConfig, run_search
+    from tuner.search import run_search
+    from tuner.settings import SearchConfig
     from tuner.space import load_space
     from tuner.tensorboard_log import read_hparams as plugin_data
     from tuner.tensorboard_log import read_scalars

@@ -9,8 +9,10 @@ import pytest
 
 from tuner.errors import SearchError
 from tuner.records import TrialState, load_records
-from tuner.search import SearchConfig, TooManyFailures, fold_indices, run_search
+from tuner.search import TooManyFailures, run_search
+from tuner.settings import SearchConfig
 from tuner.space import load_space
+from tuner.splits import fold_indices
 
 
 def config(tmp_path, **kw):

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from tuner import store
 from tuner.cli import app
 from tuner.errors import SearchError
-from tuner.search import SearchConfig, prepare_search, run_search
+from tuner.search import prepare_search, run_search
+from tuner.settings import SearchConfig
 from tuner.space import load_space
 
 runner = CliRunner()

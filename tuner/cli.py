@@ -238,9 +238,9 @@ def _user_errors():
     """Turns a UserError into one line on stderr and exit status 2, a SearchFailure into one line
     and exit status 1 (a distributed worker stopped by too many failures: STOPPED_STATUS, so that
     its launcher does not restart it)."""
-    from tuner.distributed import STOPPED_STATUS
+    from tuner.distributed import STOPPED_STATUS, role
     from tuner.errors import SearchFailure
-    from tuner.search import TooManyFailures, role
+    from tuner.search import TooManyFailures
 
     try:
         yield
@@ -323,9 +323,9 @@ def _search(job, **distributed):
 
 
 def _show_trials(directory: Path, shown=None) -> None:
+    from tuner.manifest import read_manifest
     from tuner.records import best_record, load_records
     from tuner.render import sorted_records, trials_table
-    from tuner.search import read_manifest
     from tuner.store import TUNER_DIR
 
     manifest = read_manifest(directory)
@@ -477,7 +477,8 @@ def worker(
     import socket
 
     from tuner.errors import SearchError
-    from tuner.search import read_manifest, resume_search, search_dir_for
+    from tuner.manifest import read_manifest, search_dir_for
+    from tuner.search import resume_search
 
     with _user_errors():
         host, _, port = chief.rpartition(":")
@@ -512,7 +513,8 @@ def resume(
     trial_timeout: TrialTimeoutOption = None,
 ) -> None:
     """Go on with a search, with the data, space and settings it was started with (search.json)."""
-    from tuner.search import read_manifest, resume_search, search_dir_for
+    from tuner.manifest import read_manifest, search_dir_for
+    from tuner.search import resume_search
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
@@ -581,9 +583,9 @@ def trials(
     ] = Format.table,
 ) -> None:
     """Show a search's trials, best first."""
+    from tuner.manifest import read_manifest, search_dir_for
     from tuner.records import load_records
     from tuner.render import sorted_records
-    from tuner.search import read_manifest, search_dir_for
     from tuner.store import TUNER_DIR
 
     with _user_errors():
@@ -641,10 +643,10 @@ def trial(
 ) -> None:
     """Show one trial in full: hyperparameters, folds, learning curves, model, failure."""
     from tuner.errors import SearchError
+    from tuner.manifest import read_manifest, search_dir_for
     from tuner.plots import learning_curves
     from tuner.records import load_records
     from tuner.render import trial_detail
-    from tuner.search import read_manifest, search_dir_for
     from tuner.store import TUNER_DIR
 
     with _user_errors():
@@ -676,10 +678,10 @@ def importance(
     """Rank the hyperparameters by how much they move the CV score."""
     from tuner.analysis import first_fold_records
     from tuner.analysis import importance as rank
+    from tuner.manifest import read_manifest, search_dir_for
     from tuner.plots import importance_chart
     from tuner.records import TrialState, load_records
     from tuner.render import importance_table
-    from tuner.search import read_manifest, search_dir_for
     from tuner.store import TUNER_DIR
 
     with _user_errors():
@@ -746,9 +748,9 @@ def report(
     import numpy as np
 
     from tuner.data import load_data
+    from tuner.manifest import read_manifest, search_dir_for
     from tuner.render import confusion_table, per_class_table
     from tuner.report import analyse, write_report
-    from tuner.search import read_manifest, search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
@@ -789,7 +791,7 @@ def export(
     """Retrain the best trial on all training data (or build an ensemble); save best.keras and
     submission.csv. With a search's holdout, every candidate is scored on it first."""
     from tuner.data import load_data
-    from tuner.search import read_manifest, search_dir_for
+    from tuner.manifest import read_manifest, search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)

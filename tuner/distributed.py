@@ -30,7 +30,17 @@ from pathlib import Path
 
 from tuner.store import LOGS_DIR
 
-__all__ = ["free_port", "worker_env", "launch", "LaunchResult", "run_distributed"]
+__all__ = ["free_port", "worker_env", "launch", "LaunchResult", "run_distributed", "role"]
+
+
+def role() -> str:
+    """This process's part in a search: "local", or "chief" / "worker" of a distributed one
+    (keras-tuner's KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)."""
+    import os
+
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

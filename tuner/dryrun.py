@@ -1,7 +1,7 @@
 """``search --dry-run``: the merged plan of a search and its estimated time, nothing written.
 
 The plan is what ``run_search`` would do: the options merged with the space's ``[search]`` table,
-checked by the same code (``tuner.search``), the folds' sizes, the epochs, where it would write
+checked by the same code (``tuner.settings``), the folds' sizes, the epochs, where it would write
 and whether it would resume. The time is estimated from a short calibration: the space's default
 point trained for a few steps on the real images, so the estimate includes this machine's speed.
 Other points of the space train faster or slower (width, depth, batch size): the figure is for
@@ -20,7 +20,7 @@ import numpy as np
 from tuner import store
 from tuner.data import Dataset
 from tuner.records import TrialState, load_records
-from tuner.search import SearchConfig, plan_search
+from tuner.settings import SearchConfig, plan_search
 from tuner.space import SearchSpace
 
 __all__ = ["DryRun", "dry_run", "calibrate"]
@@ -105,8 +105,8 @@ def dry_run(
         SearchError: what ``run_search`` would refuse (bad options, a resume with other data,
             space or scoring settings).
     """
+    from tuner.manifest import check_resume, read_manifest
     from tuner.model import resolve_values
-    from tuner.search import check_resume, read_manifest
 
     plan, manifest = plan_search(train, space, config)
     directory = config.directory

@@ -27,18 +27,12 @@ from tuner import faults, store
 from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError, SearchFailure
 from tuner.io import json_text, write_text_atomic
+from tuner.manifest import check_same_data, package_versions, read_manifest
 from tuner.progress import Reporter, shown
 from tuner.records import TrialRecord, TrialState, best_record, load_records, ranked
-from tuner.search import (
-    MANIFEST,
-    TUNER_DIR,
-    check_same_data,
-    package_versions,
-    read_manifest,
-    search_part,
-)
 from tuner.space import SearchSpace
-from tuner.store import MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
+from tuner.splits import search_part
+from tuner.store import MANIFEST, MODEL_FILE, SUBMISSION_FILE, TUNER_DIR, WEIGHTS_FILE
 
 __all__ = [
     "ExportResult",

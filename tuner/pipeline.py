@@ -17,7 +17,8 @@ from tuner import search as search_module
 from tuner.data import EMBEDDED, DigitData
 from tuner.errors import SearchFailure
 from tuner.progress import Reporter, shown
-from tuner.search import SearchConfig, SearchResult
+from tuner.search import SearchResult
+from tuner.settings import SearchConfig
 from tuner.space import SearchSpace
 
 __all__ = [
@@ -89,7 +90,9 @@ def prepare(
 
     space_obj = load_space_or_model(space, model)
     digits = load_data(data, test=with_test)
-    name = settings.pop("name", None) or default_name(space_obj.name, data)
+    name = settings.pop("name", None)
+    if name is None:  # "" is a name, and refused as one (tuner.store.check_name)
+        name = default_name(space_obj.name, data)
     return Job(digits, space_obj, SearchConfig(name=name, **settings))
 
 

@@ -13,8 +13,9 @@ from tuner.analysis import ErrorAnalysis, error_analysis
 from tuner.data import DigitData
 from tuner.errors import SearchError
 from tuner.io import write_json_atomic
+from tuner.manifest import check_same_data, read_manifest
 from tuner.records import TrialRecord, TrialState, best_record, load_records
-from tuner.search import check_same_data, read_manifest, search_part
+from tuner.splits import search_part
 from tuner.store import OOF_FILE, REPORT_FILE, TUNER_DIR
 
 __all__ = ["analyse", "write_report", "REPORT_FILE"]

@@ -1,18 +1,21 @@
-"""The CV tuner: keras-tuner's RandomSearch oracle, each trial scored by stratified K-fold CV.
+"""The CV tuner: a keras-tuner oracle (random, Bayesian, Hyperband) whose trials are scored by
+stratified K-fold CV; ``run_search`` and ``resume_search``.
 
 Shaped like keras-tuner's ``SklearnTuner.run_trial``: loop over the folds, build a fresh model per
 fold, train it on the (augmented on the fly) training fold, score it on the untouched validation
 fold, and return the mean. Per-fold scores, epochs, times, learning curves and out-of-fold
 probabilities are kept with the trial (``tuner.records``).
 
-The search directory's layout, lock and overwrite rules live in ``tuner.store``.
+The settings and their checks live in ``tuner.settings``, ``search.json`` and the resume rules in
+``tuner.manifest``, the holdout and the folds in ``tuner.splits``, the search directory's layout,
+lock and overwrite rules in ``tuner.store``, and every use of keras-tuner's internals in
+``tuner.patches``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import io
 import time
 from dataclasses import dataclass
@@ -23,8 +26,16 @@ import numpy as np
 
 from tuner import patches, store
 from tuner.data import Dataset
+from tuner.distributed import role
 from tuner.errors import SearchError, SearchFailure
-from tuner.io import atomic_path, read_json, write_json_atomic
+from tuner.io import atomic_path, write_json_atomic
+from tuner.manifest import (
+    check_resume,
+    check_same_data,
+    mark_export_stale,
+    read_manifest,
+    space_of_manifest,
+)
 from tuner.progress import Reporter, shown
 from tuner.records import (
     TrialRecord,
@@ -33,176 +44,21 @@ from tuner.records import (
     load_records,
     write_cv,
 )
+from tuner.settings import SearchConfig, SearchPlan, hyperband_epochs, plan_search
 from tuner.space import SearchSpace
 from tuner.store import MANIFEST, OOF_FILE, TENSORBOARD_DIR, TUNER_DIR
 
 __all__ = [
     "OBJECTIVE",
-    "SearchConfig",
-    "SearchPlan",
     "SearchResult",
-    "hyperband_trials",
-    "search_part",
-    "split_holdout",
-    "fold_indices",
+    "TooManyFailures",
     "prepare_search",
     "load_search",
     "resume_search",
-    "space_of_manifest",
-    "plan_search",
-    "check_resume",
     "run_search",
-    "role",
-    "search_dir_for",
-    "read_manifest",
-    "check_same_data",
-    "package_versions",
-    "provenance",
 ]
 
 OBJECTIVE = "val_accuracy"  # mean over the folds, maximized
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """How to run a search; ``None`` takes the value from the space file's ``[search]`` table."""
-
-    name: str  # directory name under results_dir
-    results_dir: Path = Path("results")
-    max_trials: int | None = None  # trials in all, finished ones included (a resume adds up to it)
-    folds: int | None = None  # K of StratifiedKFold
-    seed: int = 0  # seeds the oracle, the fold assignment and every model
-    overwrite: bool = False  # delete an existing search of the same name first
-    max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
-    oracle: str | None = None  # random, bayesian or hyperband (keras-tuner's oracles)
-    prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
-    # A trial is pruned when its mean over the folds so far, or an epoch of a fold, is below the
-    # best trial's minus max(prune_margin, 2 x the best trial's fold std) (accuracy, a fraction).
-    prune_margin: float = 0.002
-    early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
-    # Minutes: start no trial that would end past this (a trial is expected to take as long as
-    # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
-    time_budget: float | None = None
-    mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
-    # A stratified fraction of the training data kept out of the search and the retrain, to judge
-    # final recipes (single model, ensembles, TTA) on images none of them saw.
-    holdout: float | None = None
-    # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
-    # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
-    isolate: bool = True
-    # Minutes: a trial's worker process running longer than this is stopped and the trial fails
-    # (a hung trial never stalls the search). None: the time budget, if any; 0: no limit.
-    trial_timeout: float | None = None
-
-    @property
-    def directory(self) -> Path:
-        return Path(self.results_dir) / self.name
-
-    @classmethod
-    def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> SearchConfig:
-        """The settings a search was started with, as its ``search.json`` records them (resolved:
-        nothing left to the space's defaults), to resume it or to run its distributed workers."""
-        config = manifest["config"]
-        directory = Path(directory)
-
-        def off(value):  # None in search.json means "off"; in a SearchConfig, "the space's"
-            return 0 if value is None else value
-
-        return cls(
-            name=directory.name,
-            results_dir=directory.parent,
-            max_trials=config["max_trials"],
-            folds=config["folds"],
-            seed=config["seed"],
-            max_consecutive_failures=config.get("max_consecutive_failures", 3),
-            oracle=config["oracle"],
-            prune=config["prune"],
-            prune_margin=config.get("prune_margin", 0.002),
-            early_stopping=off(config.get("early_stopping")),
-            time_budget=off(config.get("time_budget_minutes")),
-            mixed_precision=config.get("mixed_precision"),
-            holdout=config.get("holdout"),
-            isolate=config.get("isolate", True),
-            trial_timeout=off(config.get("trial_timeout")),
-        )
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """A search's settings once the options and the space's [search] table are merged."""
-
-    splits: list[tuple[np.ndarray, np.ndarray]]
-    max_trials: int  # for hyperband: the trials its brackets make
-    folds: int
-    oracle: str
-    prune: bool
-    early_stopping: int | None
-    time_budget: float | None  # minutes
-    train: Dataset  # what the search trains and scores on: the training data less the holdout
-    holdout: Dataset | None
-    mixed_precision: bool = False  # resolved: float16 compute or not
-    trial_timeout: float | None = None  # minutes; None: no limit
-    notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
-
-
-def split_holdout(
-    train: Dataset, fraction: float | None, seed: int
-) -> tuple[Dataset, Dataset | None]:
-    """(search part, holdout): a stratified, seeded ``fraction`` of ``train`` held out.
-
-    Both parts keep the original order of the images. No fraction: (train, None).
-    """
-    if not fraction:
-        return train, None
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < fraction < 1:
-        raise SearchError(f"holdout must be a fraction between 0 and 1, got {fraction}")
-    counts = np.bincount(train.labels, minlength=10)
-    if round(fraction * len(train)) < 10 or counts.min() < 2:
-        raise SearchError(
-            f"holdout={fraction} of {len(train)} images is too small to hold every class out"
-        )
-    keep, held = train_test_split(
-        np.arange(len(train)), test_size=fraction, stratify=train.labels, random_state=seed
-    )
-    keep, held = np.sort(keep), np.sort(held)
-    part = Dataset(train.images[keep], train.labels[keep], f"{train.source} (search part)")
-    holdout = Dataset(train.images[held], train.labels[held], f"{train.source} (holdout)")
-    return part, holdout
-
-
-def search_part(manifest: dict[str, Any], train: Dataset) -> tuple[Dataset, Dataset | None]:
-    """The (search part, holdout) of ``train`` that the search of ``manifest`` used."""
-    config = manifest.get("config", {})
-    return split_holdout(train, config.get("holdout"), int(config.get("seed", 0)))
-
-
-def hyperband_epochs(space: SearchSpace) -> int:
-    """Hyperband's largest budget: the space's (largest) number of epochs."""
-    entry = next(e for e in space.hyperparameters if e.name == "epochs")
-    if entry.type == "fixed":
-        return int(entry.value)
-    if entry.type == "choice":
-        return int(max(entry.values))
-    return int(entry.max)
-
-
-def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
-    """How many trials one iteration of keras-tuner's Hyperband runs (its bracket arithmetic)."""
-    import math
-
-    brackets = 0
-    epochs = max_epochs
-    while epochs >= 1:
-        epochs /= factor
-        brackets += 1
-    end = math.ceil(1 + math.log(max_epochs, factor))
-    total = 0
-    for bracket in range(brackets):
-        for round_num in range(bracket + 1):
-            total += math.ceil(end / (bracket + 1) * factor ** (bracket - round_num))
-    return total
 
 
 @dataclass(frozen=True)
@@ -213,130 +69,6 @@ class SearchResult:
     @property
     def best(self) -> TrialRecord | None:
         return best_record(self.records)
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on (read from metadata, nothing imported)."""
-    import platform
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in (
-        "digit-tuner",
-        "keras",
-        "keras-tuner",
-        "tensorflow-cpu",
-        "tensorflow",
-        "jax",
-        "torch",
-        "numpy",
-        "pandas",
-        "scikit-learn",
-    ):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[package] = metadata.version(package)
-    return versions
-
-
-def provenance() -> dict[str, Any]:
-    """How and where this process runs: the command line, the project's version and git commit
-    (when run from a checkout), and the hardware (``tuner.backend.hardware``)."""
-    import shlex
-    import subprocess
-    import sys
-    from importlib import metadata
-
-    from tuner.backend import hardware
-
-    try:
-        version = metadata.version("digit-tuner")
-    except metadata.PackageNotFoundError:
-        version = None
-    commit = None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        if done.returncode == 0:
-            commit = done.stdout.strip()
-    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    if program in ("__main__.py", "cli.py"):
-        program = "digit-tuner"
-    return {
-        "command": shlex.join([program, *sys.argv[1:]]),
-        "version": version,
-        "git_commit": commit,
-        **hardware(),
-    }
-
-
-def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified K-fold split, shuffled with ``seed``: a list of (train, validation) index arrays."""
-    from sklearn.model_selection import StratifiedKFold
-
-    if folds < 2:
-        raise SearchError(f"folds must be >= 2, got folds={folds}")
-    counts = np.bincount(labels)
-    smallest = int(counts[counts > 0].min()) if counts.size else 0
-    if folds > smallest:
-        raise SearchError(
-            f"folds must be <= the smallest class count ({smallest} images), got folds={folds}"
-        )
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(labels)), labels))
-
-
-def search_dir_for(results_dir: str | Path, name_or_path: str | Path | None) -> Path:
-    """Resolves a search given by name (under ``results_dir``) or by path.
-
-    With no name, the only search under ``results_dir``.
-    """
-    results_dir = Path(results_dir)
-    if name_or_path is not None:
-        path = Path(name_or_path)
-        for candidate in (path, results_dir / path):
-            if (candidate / MANIFEST).is_file():
-                return candidate
-        raise SearchError(f"{results_dir / path}: no search here (no {MANIFEST})")
-    found = sorted(p.parent for p in results_dir.glob(f"*/{MANIFEST}"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise SearchError(f"{results_dir}: no searches yet (run `digit-tuner search` first)")
-    names = ", ".join(p.name for p in found)
-    raise SearchError(
-        f"{results_dir}: several searches ({names}); name one (`digit-tuner searches` lists them)"
-    )
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """A search's ``search.json``, checked for the sections every command reads."""
-    path = Path(directory) / MANIFEST
-    try:
-        manifest = read_json(path)
-    except FileNotFoundError:
-        raise SearchError(f"{directory}: no search here (no {MANIFEST})") from None
-    except (OSError, ValueError) as e:
-        raise SearchError(
-            f"{path}: unreadable ({e}); restore it from a backup, or pass --overwrite to start "
-            "the search anew"
-        ) from None
-    shape = {"config": dict, "data": dict, "space": dict}
-    wrong = [
-        key
-        for key, kind in shape.items()
-        if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind)
-    ]
-    if wrong:
-        raise SearchError(
-            f"{path}: not a digit-tuner manifest (no {', '.join(wrong)} section); restore it "
-            "from a backup, or pass --overwrite to start the search anew"
-        )
-    return manifest
 
 
 def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
@@ -586,120 +318,6 @@ def _make_tuner_class():
     return CVTuner
 
 
-def _manifest(
-    config: SearchConfig, space: SearchSpace, train: Dataset, plan: SearchPlan
-) -> dict[str, Any]:
-    import keras
-
-    return {
-        "name": config.name,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": {
-            "max_trials": plan.max_trials,
-            "folds": plan.folds,
-            "seed": config.seed,
-            "oracle": plan.oracle,
-            "prune": plan.prune,
-            "prune_margin": config.prune_margin,
-            "early_stopping": plan.early_stopping,
-            "time_budget_minutes": plan.time_budget,
-            "holdout": config.holdout or None,
-            "holdout_size": 0 if plan.holdout is None else len(plan.holdout),
-            "mixed_precision": plan.mixed_precision,
-            "max_consecutive_failures": config.max_consecutive_failures,
-            "trial_timeout": plan.trial_timeout,
-            "isolate": config.isolate,
-        },
-        "data": {
-            "source": train.source,
-            "train_size": len(train),
-            "fingerprint": train.fingerprint(),
-        },
-        "space": {
-            "name": space.name,
-            "path": space.path,
-            "text": space.text,
-            "varying": space.varying(),
-            "model": space.model_reference,
-        },
-        "backend": keras.backend.backend(),
-        "versions": package_versions(),
-        "provenance": provenance(),
-    }
-
-
-def check_same_data(directory: Path, manifest: dict[str, Any], train: Dataset) -> None:
-    """Raises unless ``train`` is the training data the search ran on."""
-    if manifest.get("data", {}).get("fingerprint") != train.fingerprint():
-        raise SearchError(
-            f"{directory}: the search ran on other training data "
-            f"({manifest.get('data', {}).get('source')}); got {train.source}"
-        )
-
-
-# Settings that change how a trial is scored: a resumed search must keep them, or trials scored
-# under different rules would be ranked together. The others may change on resume (with a note).
-SCORING_SETTINGS = (
-    "seed",
-    "folds",
-    "oracle",
-    "holdout",
-    "prune",
-    "prune_margin",
-    "early_stopping",
-    "mixed_precision",
-)
-FREE_SETTINGS = (
-    "max_trials",
-    "time_budget_minutes",
-    "max_consecutive_failures",
-    "trial_timeout",
-    "isolate",
-)
-
-
-def check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Raises when a resumed search would score trials differently; returns notes on the settings
-    that changed and may (they change what runs, not how a trial is scored)."""
-    fix = "pass --overwrite to start it anew, or --name for a new search"
-    old_config = old.get("config", {})
-    if old.get("data", {}).get("fingerprint") != new["data"]["fingerprint"]:
-        raise SearchError(
-            f"{directory}: this search was started on other training data "
-            f"(was {old.get('data', {}).get('source')}, now {new['data']['source']}); {fix}"
-        )
-    if old.get("space", {}).get("text") != new["space"]["text"]:
-        raise SearchError(
-            f"{directory}: this search was started with a different search space; {fix}"
-        )
-    for key in SCORING_SETTINGS:
-        if key not in old_config:  # a search made by an older version: nothing to compare
-            continue
-        before, now = old_config[key], new["config"][key]
-        if before != now:
-            raise SearchError(
-                f"{directory}: this search was started with a different {key.replace('_', ' ')} "
-                f"(was {before}, now {now}): trials scored under both would be ranked "
-                f"together; {fix}"
-            )
-    notes = []
-    for key in FREE_SETTINGS:
-        before, now = old_config.get(key), new["config"].get(key)
-        if key in old_config and before != now:
-            notes.append(f"{key.replace('_', ' ')}: was {before}, now {now} (scores unaffected)")
-    return notes
-
-
-def role() -> str:
-    """This process's part in a search: "local", or "chief" / "worker" of a distributed one
-    (keras-tuner's KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)."""
-    import os
-
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return "local"
-    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
-
-
 def _prepare_directory(config: SearchConfig, manifest: dict[str, Any]) -> list[str]:
     """Creates, checks or clears the search directory (holding its lock).
 
@@ -748,106 +366,6 @@ def _directory_lock(config: SearchConfig):
     """The search directory's lock, for a local search; a distributed search's chief and workers
     run under the lock of the process that launched them (``tuner.cli``)."""
     return store.hold(config.directory) if role() == "local" else contextlib.nullcontext()
-
-
-def plan_search(
-    train: Dataset, space: SearchSpace, config: SearchConfig
-) -> tuple[SearchPlan, dict[str, Any]]:
-    """The merged, checked settings of a search and its manifest; writes nothing."""
-    from tuner.space import ORACLES
-
-    if train.labels is None:
-        raise SearchError(f"{train.source}: training data has no labels")
-    _check_hypermodel(space, config)
-    store.check_name(config.name)
-    max_trials = space.search.max_trials if config.max_trials is None else config.max_trials
-    folds = space.search.folds if config.folds is None else config.folds
-    oracle = config.oracle or space.search.oracle
-    prune = space.search.prune if config.prune is None else config.prune
-    early_stopping = (
-        space.search.early_stopping if config.early_stopping is None else config.early_stopping
-    ) or None
-    if not 0 <= config.seed < 2**32:
-        raise SearchError(f"seed must be within 0..{2**32 - 1}, got seed={config.seed}")
-    if max_trials < 1:
-        raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
-    if config.max_consecutive_failures < 1:
-        raise SearchError(
-            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
-        )
-    if oracle not in ORACLES:
-        raise SearchError(f"oracle must be one of {', '.join(ORACLES)}, got oracle={oracle!r}")
-    if oracle == "hyperband":
-        if config.prune:
-            raise SearchError(
-                "pruning is for the random and bayesian oracles; hyperband already stops weak "
-                "trials early (drop --prune or choose another --oracle)"
-            )
-        prune = False  # the space's default yields to the oracle the user chose
-    if not 0 <= config.prune_margin < 1:
-        raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
-    if early_stopping is not None and early_stopping < 0:
-        raise SearchError(f"early_stopping must be >= 0 epochs, got {early_stopping}")
-    time_budget = (
-        space.search.time_budget if config.time_budget is None else config.time_budget
-    ) or None
-    if time_budget is not None and time_budget < 0:
-        raise SearchError(f"time_budget must be >= 0 minutes, got {time_budget}")
-    if config.trial_timeout is not None and config.trial_timeout < 0:
-        raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
-    trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
-    if oracle == "hyperband":
-        max_trials = hyperband_trials(hyperband_epochs(space))
-    part, holdout = split_holdout(train, config.holdout, config.seed)
-    splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
-    from tuner.backend import has_gpu
-
-    mixed = has_gpu() if config.mixed_precision is None else bool(config.mixed_precision)
-    plan = SearchPlan(
-        splits,
-        max_trials,
-        folds,
-        oracle,
-        bool(prune),
-        early_stopping,
-        time_budget,
-        part,
-        holdout,
-        mixed_precision=mixed,
-        trial_timeout=trial_timeout,
-    )
-    return plan, _manifest(config, space, train, plan)
-
-
-def _check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
-    """A hypermodel given as a callable must be importable by trial worker processes."""
-    from tuner.hypermodel import ModelSource
-
-    model = space.model
-    if model is None or isinstance(model, ModelSource) or not config.isolate:
-        return
-    module = getattr(model, "__module__", None)
-    if module in (None, "__main__", "__mp_main__"):
-        raise SearchError(
-            f"hypermodel {space.model_reference}: a build function defined in a notebook or "
-            "in __main__ cannot be imported by the trial worker processes; pass "
-            "SearchConfig(isolate=False) to train in this process, or put it in a file and "
-            "give 'file.py:build'"
-        )
-
-
-def space_of_manifest(manifest: dict[str, Any], directory: str | Path) -> SearchSpace:
-    """The search space a search ran with: its space file's text as ``search.json`` keeps it (the
-    file itself may have moved), or its hypermodel's file, which must not have changed."""
-    from tuner.hypermodel import space_of_search
-    from tuner.space import parse_space
-
-    space = space_of_search(manifest, directory)
-    if space is not None:
-        return space
-    section = manifest["space"]
-    name = section.get("name") or "space"
-    return parse_space(section["text"], Path(section.get("path") or f"{name}.toml"))
 
 
 def load_search(
@@ -988,7 +506,7 @@ def _run_search(
     except _BudgetSpent as e:
         stopped_by = f"{e}; run the same command again to go on"
     finally:
-        _mark_export_stale(config.directory, before, load_records(tuner_dir))
+        mark_export_stale(config.directory, before, load_records(tuner_dir))
     records = load_records(tuner_dir)
     reporter.search_end(records)
     if stopped_by is not None:
@@ -1000,22 +518,3 @@ def _run_search(
             f"{max_trials} trials"
         )
     return SearchResult(directory=config.directory, records=records)
-
-
-def _mark_export_stale(
-    directory: Path, before: list[TrialRecord], after: list[TrialRecord]
-) -> None:
-    """Says in search.json that an earlier export no longer reflects the search, when trials ended
-    since (its files stay until the next export replaces them)."""
-    if role() == "worker":
-        return
-    ended = {r.trial_id for r in after if r.state is not TrialState.RUNNING}
-    ended -= {r.trial_id for r in before if r.state is not TrialState.RUNNING}
-    if not ended:
-        return
-    manifest = read_manifest(directory)
-    if "export" in manifest and not manifest["export"].get("stale"):
-        manifest["export"]["stale"] = (
-            f"{len(ended)} trial(s) ended after this export; run `digit-tuner export` again"
-        )
-        write_json_atomic(directory / MANIFEST, manifest)

@@ -1,0 +1,223 @@
+"""A search's settings: what the user asks (``SearchConfig``, ``None`` meaning "the space's"), and
+the plan once merged with the space's ``[search]`` table and checked (``plan_search``), the one
+place where settings are validated. ``search.json`` records the plan; ``SearchConfig.from_manifest``
+reads it back (a resume, a distributed worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner import store
+from tuner.data import Dataset
+from tuner.errors import SearchError
+from tuner.manifest import build_manifest
+from tuner.space import SearchSpace
+from tuner.splits import fold_indices, split_holdout
+
+__all__ = [
+    "SearchConfig",
+    "SearchPlan",
+    "hyperband_epochs",
+    "hyperband_trials",
+    "plan_search",
+    "check_hypermodel",
+]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to run a search; ``None`` takes the value from the space file's ``[search]`` table."""
+
+    name: str  # directory name under results_dir
+    results_dir: Path = Path("results")
+    max_trials: int | None = None  # trials in all, finished ones included (a resume adds up to it)
+    folds: int | None = None  # K of StratifiedKFold
+    seed: int = 0  # seeds the oracle, the fold assignment and every model
+    overwrite: bool = False  # delete an existing search of the same name first
+    max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
+    oracle: str | None = None  # random, bayesian or hyperband (keras-tuner's oracles)
+    prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
+    # A trial is pruned when its mean over the folds so far, or an epoch of a fold, is below the
+    # best trial's minus max(prune_margin, 2 x the best trial's fold std) (accuracy, a fraction).
+    prune_margin: float = 0.002
+    early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
+    # Minutes: start no trial that would end past this (a trial is expected to take as long as
+    # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
+    time_budget: float | None = None
+    mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
+    # A stratified fraction of the training data kept out of the search and the retrain, to judge
+    # final recipes (single model, ensembles, TTA) on images none of them saw.
+    holdout: float | None = None
+    # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
+    # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
+    isolate: bool = True
+    # Minutes: a trial's worker process running longer than this is stopped and the trial fails
+    # (a hung trial never stalls the search). None: the time budget, if any; 0: no limit.
+    trial_timeout: float | None = None
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.results_dir) / self.name
+
+    @classmethod
+    def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> SearchConfig:
+        """The settings a search was started with, as its ``search.json`` records them (resolved:
+        nothing left to the space's defaults), to resume it or to run its distributed workers."""
+        config = manifest["config"]
+        directory = Path(directory)
+
+        def off(value):  # None in search.json means "off"; in a SearchConfig, "the space's"
+            return 0 if value is None else value
+
+        return cls(
+            name=directory.name,
+            results_dir=directory.parent,
+            max_trials=config["max_trials"],
+            folds=config["folds"],
+            seed=config["seed"],
+            max_consecutive_failures=config.get("max_consecutive_failures", 3),
+            oracle=config["oracle"],
+            prune=config["prune"],
+            prune_margin=config.get("prune_margin", 0.002),
+            early_stopping=off(config.get("early_stopping")),
+            time_budget=off(config.get("time_budget_minutes")),
+            mixed_precision=config.get("mixed_precision"),
+            holdout=config.get("holdout"),
+            isolate=config.get("isolate", True),
+            trial_timeout=off(config.get("trial_timeout")),
+        )
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A search's settings once the options and the space's [search] table are merged."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    max_trials: int  # for hyperband: the trials its brackets make
+    folds: int
+    oracle: str
+    prune: bool
+    early_stopping: int | None
+    time_budget: float | None  # minutes
+    train: Dataset  # what the search trains and scores on: the training data less the holdout
+    holdout: Dataset | None
+    mixed_precision: bool = False  # resolved: float16 compute or not
+    trial_timeout: float | None = None  # minutes; None: no limit
+    notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
+
+
+def hyperband_epochs(space: SearchSpace) -> int:
+    """Hyperband's largest budget: the space's (largest) number of epochs."""
+    entry = next(e for e in space.hyperparameters if e.name == "epochs")
+    if entry.type == "fixed":
+        return int(entry.value)
+    if entry.type == "choice":
+        return int(max(entry.values))
+    return int(entry.max)
+
+
+def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
+    """How many trials one iteration of keras-tuner's Hyperband runs (its bracket arithmetic)."""
+    import math
+
+    brackets = 0
+    epochs = max_epochs
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end = math.ceil(1 + math.log(max_epochs, factor))
+    total = 0
+    for bracket in range(brackets):
+        for round_num in range(bracket + 1):
+            total += math.ceil(end / (bracket + 1) * factor ** (bracket - round_num))
+    return total
+
+
+def plan_search(
+    train: Dataset, space: SearchSpace, config: SearchConfig
+) -> tuple[SearchPlan, dict[str, Any]]:
+    """The merged, checked settings of a search and its manifest; writes nothing."""
+    from tuner.space import ORACLES
+
+    if train.labels is None:
+        raise SearchError(f"{train.source}: training data has no labels")
+    check_hypermodel(space, config)
+    store.check_name(config.name)
+    max_trials = space.search.max_trials if config.max_trials is None else config.max_trials
+    folds = space.search.folds if config.folds is None else config.folds
+    oracle = config.oracle or space.search.oracle
+    prune = space.search.prune if config.prune is None else config.prune
+    early_stopping = (
+        space.search.early_stopping if config.early_stopping is None else config.early_stopping
+    ) or None
+    if not 0 <= config.seed < 2**32:
+        raise SearchError(f"seed must be within 0..{2**32 - 1}, got seed={config.seed}")
+    if max_trials < 1:
+        raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
+    if config.max_consecutive_failures < 1:
+        raise SearchError(
+            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
+        )
+    if oracle not in ORACLES:
+        raise SearchError(f"oracle must be one of {', '.join(ORACLES)}, got oracle={oracle!r}")
+    if oracle == "hyperband":
+        if config.prune:
+            raise SearchError(
+                "pruning is for the random and bayesian oracles; hyperband already stops weak "
+                "trials early (drop --prune or choose another --oracle)"
+            )
+        prune = False  # the space's default yields to the oracle the user chose
+    if not 0 <= config.prune_margin < 1:
+        raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
+    if early_stopping is not None and early_stopping < 0:
+        raise SearchError(f"early_stopping must be >= 0 epochs, got {early_stopping}")
+    time_budget = (
+        space.search.time_budget if config.time_budget is None else config.time_budget
+    ) or None
+    if time_budget is not None and time_budget < 0:
+        raise SearchError(f"time_budget must be >= 0 minutes, got {time_budget}")
+    if config.trial_timeout is not None and config.trial_timeout < 0:
+        raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
+    trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
+    if oracle == "hyperband":
+        max_trials = hyperband_trials(hyperband_epochs(space))
+    part, holdout = split_holdout(train, config.holdout, config.seed)
+    splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
+    from tuner.backend import has_gpu
+
+    mixed = has_gpu() if config.mixed_precision is None else bool(config.mixed_precision)
+    plan = SearchPlan(
+        splits,
+        max_trials,
+        folds,
+        oracle,
+        bool(prune),
+        early_stopping,
+        time_budget,
+        part,
+        holdout,
+        mixed_precision=mixed,
+        trial_timeout=trial_timeout,
+    )
+    return plan, build_manifest(config, space, train, plan)
+
+
+def check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
+    """A hypermodel given as a callable must be importable by trial worker processes."""
+    from tuner.hypermodel import ModelSource
+
+    model = space.model
+    if model is None or isinstance(model, ModelSource) or not config.isolate:
+        return
+    module = getattr(model, "__module__", None)
+    if module in (None, "__main__", "__mp_main__"):
+        raise SearchError(
+            f"hypermodel {space.model_reference}: a build function defined in a notebook or "
+            "in __main__ cannot be imported by the trial worker processes; pass "
+            "SearchConfig(isolate=False) to train in this process, or put it in a file and "
+            "give 'file.py:build'"
+        )
