@@ -176,7 +176,7 @@ def load_hypermodel(
     """
     import keras_tuner
 
-    from tuner.space import Hyperparameter, SearchDefaults, SearchSpace
+    from tuner.space import SearchDefaults, SearchSpace, with_defaults
 
     if isinstance(model, (str, Path)):
         model = ModelSource.parse(str(model))
@@ -194,19 +194,12 @@ def load_hypermodel(
     hp = keras_tuner.HyperParameters()
     network = _call_build(build, hp, where)
     check_contract(network, where)
-    entries = _entries(hp)
-    declared = {e.name for e in entries}
-    entries += [
-        Hyperparameter(name=key, type="fixed", value=value)
-        for key, value in TRAINING_DEFAULTS.items()
-        if key not in declared
-    ]
     return SearchSpace(
         name=label,
         path=getattr(source, "reference", where),
         text=text,
         search=search or SearchDefaults(),
-        hyperparameters=tuple(entries),
+        hyperparameters=with_defaults(_entries(hp), TRAINING_DEFAULTS),
         model=source,
     )
 

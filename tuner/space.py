@@ -264,6 +264,17 @@ class SearchSpace:
         return [entry.name for entry in self.hyperparameters if entry.varies]
 
 
+def with_defaults(entries: list[Hyperparameter], defaults: dict[str, Any]):
+    """``entries``, and a fixed entry for each name of ``defaults`` they leave out."""
+    given = {entry.name for entry in entries}
+    missing = [
+        Hyperparameter(name=name, type="fixed", value=value)
+        for name, value in defaults.items()
+        if name not in given
+    ]
+    return tuple(entries) + tuple(missing)
+
+
 def bundled_spaces() -> dict[str, Path]:
     """Search spaces installed with the package, by name (``quick``, ``v5``, ...)."""
     from importlib.resources import files
@@ -331,15 +342,13 @@ def parse_space(text: str, path: str | Path) -> SearchSpace:
     if not isinstance(table, dict) or not table:
         raise SpaceError(f"{path}: needs a non-empty [hyperparameters] table")
     entries = [_parse_entry(path, name, spec) for name, spec in table.items()]
-    given = {entry.name for entry in entries}
     # What the file leaves out takes v5's value, so every trial records a complete configuration.
-    entries += [
-        Hyperparameter(name=name, type="fixed", value=value)
-        for name, value in V5.items()
-        if name not in given
-    ]
     return SearchSpace(
-        name=path.stem, path=str(path), text=text, search=search, hyperparameters=tuple(entries)
+        name=path.stem,
+        path=str(path),
+        text=text,
+        search=search,
+        hyperparameters=with_defaults(entries, V5),
     )
 
 
