@@ -288,12 +288,22 @@ def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
 
 
 @pytest.mark.slow  # keeps the default suite under its time budget
-def test_bayesian_oracle_runs_a_cv_search(tmp_path, tiny_train):
-    space = write_space(tmp_path, "max_trials = 2\nfolds = 2", TINY_HP + "epochs = 1")
+def test_bayesian_oracle_runs_a_cv_search(tmp_path, tiny_train, monkeypatch):
+    """3 random points, then the Gaussian process (fitted to the CV scores) picks the 4th."""
+    import sklearn.gaussian_process
+
+    fits = []
+    real_fit = sklearn.gaussian_process.GaussianProcessRegressor.fit
+
+    def fit(self, x, y):
+        fits.append(len(y))
+        return real_fit(self, x, y)
+
+    monkeypatch.setattr(sklearn.gaussian_process.GaussianProcessRegressor, "fit", fit)
+    space = write_space(tmp_path, "max_trials = 4\nfolds = 2", TINY_HP + "epochs = 1")
     result = run_search(tiny_train, space, config(tmp_path, oracle="bayesian"))
-    assert [r.state for r in result.records] == [TrialState.COMPLETE] * 2
-    oracle = json.loads((tmp_path / "s" / "tuner" / "oracle.json").read_text())
-    assert "gpr" in json.dumps(oracle).lower() or oracle.get("num_initial_points") is not None
+    assert [r.state for r in result.records] == [TrialState.COMPLETE] * 4
+    assert fits == [3]  # the 4th trial came from a GP fitted to the 3 completed scores
 
 
 def test_hyperband_trial_count_follows_keras_tuners_brackets():
