@@ -129,3 +129,59 @@ def assert_plain_keras_reproduces(model_path, images: np.ndarray, submission_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert "same: True 0" in done.stdout, done.stdout
     assert "layers: ['keras']" in done.stdout, done.stdout  # stock layers only
+
+
+# A tiny CNN's full set of values (a point of no space: what the trainer and the model take).
+TINY = {
+    "input_batch_norm": False,
+    "conv_blocks": 1,
+    "conv_filters": 4,
+    "dense_layers": 1,
+    "dense_units": 8,
+    "learning_rate": 3e-3,
+    "batch_size": 64,
+    "epochs": 1,
+    "augment_strength": 0.0,
+}
+
+# The [hyperparameters] of a tiny space with 6 points, without epochs (tests add their own).
+TINY_HP = """
+input_batch_norm = false
+conv_blocks = 1
+conv_filters = { type = "choice", values = [2, 4, 6] }
+dense_layers = 1
+dense_units = { type = "choice", values = [8, 16] }
+learning_rate = 3e-3
+batch_size = 64
+augment_strength = 0.0
+"""
+
+
+def search_config(tmp_path, **kw):
+    """A SearchConfig under ``tmp_path`` (name "s"), trials in this process: fast, and
+    monkeypatched builders apply (a worker process would not see them). Process isolation has
+    tests of its own."""
+    from tuner.settings import SearchConfig
+
+    kw.setdefault("isolate", False)
+    return SearchConfig(name=kw.pop("name", "s"), results_dir=tmp_path, **kw)
+
+
+def write_space(tmp_path, search: str, hyperparameters: str):
+    """A space file of a ``[search]`` table and ``[hyperparameters]`` text, loaded."""
+    from tuner.space import load_space
+
+    path = tmp_path / "space.toml"
+    path.write_text(f"[search]\n{search}\n[hyperparameters]\n{hyperparameters}\n")
+    return load_space(path)
+
+
+@pytest.fixture
+def tiny_data(embedded, tiny_train):
+    """The tiny training digits with 50 test digits whose labels are known."""
+    from tuner.data import Dataset, DigitData
+
+    test = Dataset(embedded.test.images[:50], None, "tiny-test")
+    return DigitData(
+        train=tiny_train, test=test, source="tiny", test_labels=embedded.test_labels[:50]
+    )

@@ -9,21 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import assert_plain_keras_reproduces
+from tests.conftest import TINY_HP, assert_plain_keras_reproduces, write_space
+from tests.conftest import search_config as config
 from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError
-from tuner.export import export_best
+from tuner.export import export_best, parse_ensemble, predict_tta, tta_shifts
+from tuner.records import load_records
 from tuner.search import run_search
 from tuner.settings import SearchConfig
 from tuner.space import load_space
-
-
-@pytest.fixture
-def tiny_data(embedded, tiny_train):
-    test = Dataset(embedded.test.images[:50], None, "tiny-test")
-    return DigitData(
-        train=tiny_train, test=test, source="tiny", test_labels=embedded.test_labels[:50]
-    )
+from tuner.splits import search_part
 
 
 def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_space_path):
@@ -137,3 +132,148 @@ def test_predict_writes_a_submission_from_any_exported_model(tmp_path, tiny_data
         app, ["predict", str(tmp_path / "nope.keras"), "--data", str(test_csv)]
     )
     assert bad.exit_code == 2 and "nope.keras: cannot load the model" in bad.output
+
+
+def test_export_retrains_for_the_folds_median_best_epoch(tmp_path, tiny_dir, tiny_space_path):
+    from tuner.data import load_data
+    from tuner.export import export_best
+
+    data = load_data(tiny_dir)
+    space = write_space(tmp_path, "max_trials = 1\nfolds = 2", TINY_HP + "epochs = 3")
+    result = run_search(data.train, space, config(tmp_path, early_stopping=1))
+    best = result.best
+    assert all(f.best_epoch is not None for f in best.folds)
+    exported = export_best(tmp_path / "s", data)
+    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert manifest["export"]["retrain_epochs"] == best.retrain_epochs
+    assert manifest["best"]["oof_accuracy"] == pytest.approx(best.oof_accuracy)
+    assert exported.rows == len(data.test)
+
+
+@pytest.fixture(scope="module")
+def holdout_search(tmp_path_factory, embedded, tiny_space_path):
+    """A 2-trial, 2-fold search of the tiny data with a fifth of it held out (shared: the tests
+    only export from it and read it)."""
+    train = Dataset(embedded.train.images[:300], embedded.train.labels[:300], "tiny")
+    return run_search(
+        train,
+        load_space(tiny_space_path),
+        SearchConfig(
+            name="h", results_dir=tmp_path_factory.mktemp("holdout"), isolate=False, holdout=0.2
+        ),
+    )
+
+
+def test_a_search_never_sees_its_holdout(holdout_search, tiny_data):
+    manifest = json.loads((holdout_search.directory / "search.json").read_text())
+    assert manifest["config"]["holdout"] == 0.2 and manifest["config"]["holdout_size"] == 60
+    part, held = search_part(manifest, tiny_data.train)
+    for record in holdout_search.records:
+        assert sum(f.val_size for f in record.folds) == len(part) == 240
+        oof = np.load(f"{record.path}/oof.npy")
+        assert oof.shape == (240, 10)
+    # resuming with another holdout is refused
+    with pytest.raises(SearchError, match="different holdout"):
+        run_search(
+            tiny_data.train,
+            load_space(manifest["space"]["path"]),
+            SearchConfig(name="h", results_dir=holdout_search.directory.parent, holdout=0.3),
+        )
+
+
+def test_only_the_best_trial_keeps_its_fold_models(holdout_search):
+    tuner_dir = holdout_search.directory / "tuner"
+    for record in load_records(tuner_dir):
+        kept = sorted(p.name for p in (tuner_dir / f"trial_{record.trial_id}").glob("fold_*"))
+        if record.trial_id == holdout_search.best.trial_id:
+            assert kept == ["fold_0.weights.h5", "fold_1.weights.h5"]
+        else:
+            assert kept == []
+
+
+def test_folds_ensemble_is_scored_on_the_holdout_and_saved_as_one_model(holdout_search, tiny_data):
+    result = export_best(holdout_search.directory, tiny_data, ensemble="folds", tta=1)
+    assert set(result.holdout) == {"fold 1", "fold 2", "folds", "folds+tta5"}
+    assert all(0.0 <= v <= 1.0 for v in result.holdout.values())
+    manifest = json.loads((holdout_search.directory / "search.json").read_text())
+    export = manifest["export"]
+    assert export["ensemble"] == "folds" and export["tta"] == 1
+    assert export["retrain_images"] == 0 and export["holdout_size"] == 60
+    assert export["holdout_accuracy"] == result.holdout
+    # best.keras is the ensemble: it predicts what the submission says
+    model = keras.saving.load_model(result.model_path)
+    assert model.name == "digit_tuner_export"
+    predicted = np.argmax(model.predict(tiny_data.test.images, verbose=0), axis=1)
+    submission = pd.read_csv(result.submission_path)
+    np.testing.assert_array_equal(predicted, submission["Label"].to_numpy())
+
+
+def test_top_k_ensemble_retrains_the_k_best_trials(holdout_search, tiny_data):
+    result = export_best(holdout_search.directory, tiny_data, ensemble="top-2")
+    ranked = sorted(holdout_search.records, key=lambda r: -r.mean)
+    manifest = json.loads((holdout_search.directory / "search.json").read_text())
+    assert manifest["export"]["members"] == [r.trial_id for r in ranked]
+    assert manifest["export"]["retrain_images"] == 240  # the search part, never the holdout
+    assert {"single", "single+tta5", "top-2", "top-2+tta5"} == set(result.holdout)
+    # TTA by default only where it scores higher on the holdout
+    assert result.tta == (5 if result.holdout["top-2+tta5"] > result.holdout["top-2"] else 1)
+    with pytest.raises(SearchError, match="top-3 needs 3 completed trials, the search has 2"):
+        export_best(holdout_search.directory, tiny_data, ensemble="top-3")
+
+
+def test_without_a_holdout_tta_applies_when_asked(tmp_path, tiny_data, tiny_space_path):
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="s", results_dir=tmp_path, isolate=False, max_trials=1),
+    )
+    asked = export_best(search.directory, tiny_data, tta=9)
+    assert asked.tta == 9 and asked.holdout is None
+
+
+@pytest.mark.parametrize(
+    "text, parsed", [("none", ("none", 0)), ("folds", ("folds", 0)), ("top-3", ("top", 3))]
+)
+def test_ensemble_names(text, parsed):
+    assert parse_ensemble(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["top-1", "top-", "best", "top-x"])
+def test_bad_ensemble_names_are_refused(text):
+    with pytest.raises(SearchError, match=f"got '{text}'"):
+        parse_ensemble(text)
+
+
+def test_tta_shifts_images_by_one_pixel_and_averages():
+    from tuner.export import _shift
+
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28, 1)
+    right = _shift(images, 0, 1)
+    assert (right[:, :, 0] == 0).all()
+    np.testing.assert_array_equal(right[:, :, 1:], images[:, :, :-1])
+    down = _shift(images, 1, 0)
+    np.testing.assert_array_equal(down[:, 1:], images[:, :-1])
+    assert tta_shifts(1) == [(0, 0)] and len(set(tta_shifts(9))) == 9
+    with pytest.raises(SearchError, match="tta must be 1, 5 or 9"):
+        tta_shifts(3)
+
+    class Echo:  # a "model" whose probabilities reveal the mean pixel it saw
+        def predict(self, x, **_):
+            out = np.zeros((len(x), 10))
+            out[:, 0] = x.reshape(len(x), -1).mean(axis=1)
+            return out
+
+    plain = predict_tta([Echo()], images, 1)[:, 0]
+    np.testing.assert_allclose(plain, images.reshape(2, -1).mean(axis=1), rtol=1e-6)
+    shifted = predict_tta([Echo()], images, 5)[:, 0]
+    expected = np.mean(
+        [_shift(images, dy, dx).reshape(2, -1).mean(axis=1) for dy, dx in tta_shifts(5)], axis=0
+    )
+    np.testing.assert_allclose(shifted, expected, rtol=1e-6)
+
+
+def test_report_of_a_holdout_search_analyses_the_search_part(holdout_search, tiny_data):
+    from tuner.report import analyse
+
+    _, analysis = analyse(holdout_search.directory, tiny_data)
+    assert analysis.confusion.sum() == 240

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import pytest
 
+from tests.conftest import TINY
 from tuner.model import build_model, resolve_values
 from tuner.space import V5, load_space
 
@@ -92,3 +95,47 @@ def test_unknown_hyperparameter_is_refused():
     with pytest.raises(ValueError, match="unknown hyperparameter 'width'"):
         resolve_values({"width": 3})
     assert resolve_values({}) == V5
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # never trained
+def test_label_smoothing_loss_matches_the_formula_and_round_trips(tmp_path):
+    import keras
+
+    from tuner.model import SparseSmoothedCrossentropy, build_model
+
+    probabilities = np.array([[0.7, 0.1] + [0.025] * 8, [0.1] * 10], dtype="float32")
+    labels = np.array([0, 3])
+    eps = 0.1
+    target = np.eye(10)[labels] * (1 - eps) + eps / 10
+    expected = np.mean(-np.sum(target * np.log(probabilities), axis=1))
+    loss = SparseSmoothedCrossentropy(eps)(labels, probabilities)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+    model = build_model({**TINY, "label_smoothing": eps})
+    assert isinstance(model.loss, SparseSmoothedCrossentropy)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert again.loss.label_smoothing == pytest.approx(eps)
+
+
+def test_lr_decay_spans_every_step_of_training():
+    import keras
+
+    from tuner.model import build_model
+
+    model = build_model({**TINY, "lr_decay": True, "epochs": 3, "batch_size": 64}, train_size=200)
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.decay_steps == 3 * math.ceil(200 / 64)
+    assert float(schedule(0)) == pytest.approx(3e-3)
+    assert float(schedule(schedule.decay_steps)) == pytest.approx(0.0, abs=1e-9)
+    constant = build_model(TINY, train_size=200)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(3e-3)
+
+
+def test_hyperband_entries_are_dropped_and_its_budget_sets_the_epochs():
+    from tuner.model import resolve_values
+
+    values = resolve_values({**TINY, "tuner/epochs": 3, "tuner/initial_epoch": 1, "tuner/round": 1})
+    assert values["epochs"] == 3
+    assert not any(k.startswith("tuner/") for k in values)

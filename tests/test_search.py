@@ -7,45 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import TINY_HP, write_space
+from tests.conftest import search_config as config
 from tuner.errors import SearchError
 from tuner.records import TrialState, load_records
 from tuner.search import TooManyFailures, run_search
-from tuner.settings import SearchConfig
+from tuner.settings import hyperband_trials
 from tuner.space import load_space
-from tuner.splits import fold_indices
-
-
-def config(tmp_path, **kw):
-    """In-process trials: fast, and monkeypatched builders apply (a worker process would not see
-    them). Process isolation has tests of its own."""
-    kw.setdefault("isolate", False)
-    return SearchConfig(name=kw.pop("name", "s"), results_dir=tmp_path, **kw)
-
-
-def test_folds_are_stratified_disjoint_and_seeded(embedded):
-    labels = embedded.train.labels[:300]
-    splits = fold_indices(labels, 3, seed=7)
-    assert len(splits) == 3
-    validation = np.concatenate([val for _, val in splits])
-    assert sorted(validation.tolist()) == list(range(300))  # each image validated exactly once
-    for train, val in splits:
-        assert not set(train) & set(val)
-        # every class in each validation fold, in proportion
-        counts = np.bincount(labels[val], minlength=10)
-        assert counts.min() > 0
-    again = fold_indices(labels, 3, seed=7)
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
-    other = fold_indices(labels, 3, seed=8)
-    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(splits, other, strict=True))
-
-
-def test_fold_count_is_checked(embedded):
-    labels = embedded.train.labels[:300]
-    with pytest.raises(SearchError, match="folds must be >= 2, got folds=1"):
-        fold_indices(labels, 1, 0)
-    smallest = int(np.bincount(labels).min())
-    with pytest.raises(SearchError, match=f"smallest class count \\({smallest} images\\)"):
-        fold_indices(labels, smallest + 1, 0)
 
 
 def test_search_records_per_fold_scores_and_resumes(tmp_path, tiny_train, tiny_space_path):
@@ -253,51 +221,6 @@ def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch,
     assert result.best is None
 
 
-def test_worker_process_runs_target_and_forwards_events():
-    from tests import workers
-    from tuner.progress import Reporter
-    from tuner.trainer import run_in_worker
-
-    class Listener(Reporter):
-        def __init__(self):
-            self.messages = []
-
-        def message(self, text):
-            self.messages.append(text)
-
-    listener = Listener()
-    assert run_in_worker(workers.echo, {"value": 21}, listener) == 42
-    assert listener.messages == ["got 21"]  # the worker's reporter call, made here
-
-
-@pytest.mark.parametrize(
-    "target, reason",
-    [
-        ("die", "the trial's worker process died: killed by signal 9 (out of memory?)"),
-        ("fail", "fold 0: training loss is not finite (nan)"),
-        (
-            "crash",
-            "ZeroDivisionError: division by zero in a worker (in the trial's worker process)",
-        ),
-    ],
-)
-def test_worker_failures_become_trial_failures(target, reason):
-    from tests import workers
-    from tuner.trainer import TrialFailed, run_in_worker
-
-    with pytest.raises(TrialFailed) as info:
-        run_in_worker(getattr(workers, target), {})
-    assert str(info.value).splitlines()[0] == reason
-
-
-def test_a_hung_trial_process_is_stopped_at_its_time_limit():
-    from tests import workers
-    from tuner.trainer import TrialFailed, run_in_worker
-
-    with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
-        run_in_worker(workers.hang, {}, timeout=2.0)
-
-
 def test_a_trial_process_killed_for_memory_fails_that_trial_only(
     tmp_path, tiny_train, tiny_space_path, monkeypatch
 ):
@@ -341,3 +264,75 @@ def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_
     assert [f.history for f in isolated.records[0].folds] == [
         f.history for f in inline.records[0].folds
     ]
+
+
+@pytest.mark.slow  # keeps the default suite under its time budget
+def test_bayesian_oracle_runs_a_cv_search(tmp_path, tiny_train, monkeypatch):
+    """3 random points, then the Gaussian process (fitted to the CV scores) picks the 4th."""
+    import sklearn.gaussian_process
+
+    fits = []
+    real_fit = sklearn.gaussian_process.GaussianProcessRegressor.fit
+
+    def fit(self, x, y):
+        fits.append(len(y))
+        return real_fit(self, x, y)
+
+    monkeypatch.setattr(sklearn.gaussian_process.GaussianProcessRegressor, "fit", fit)
+    space = write_space(tmp_path, "max_trials = 4\nfolds = 2", TINY_HP + "epochs = 1")
+    result = run_search(tiny_train, space, config(tmp_path, oracle="bayesian"))
+    assert [r.state for r in result.records] == [TrialState.COMPLETE] * 4
+    assert fits == [3]  # the 4th trial came from a GP fitted to the 3 completed scores
+
+
+def test_hyperband_trial_count_follows_keras_tuners_brackets():
+    assert hyperband_trials(3) == 6  # brackets of 3x1 epoch -> 1x3 epochs, and 2x3 epochs
+    assert hyperband_trials(9) == 23  # 9 -> 3 -> 1 (x1, x3, x9 epochs), 5 -> 2, and 3
+
+
+@pytest.mark.slow  # 6 trials; keeps the default suite under its time budget
+def test_hyperband_continues_each_round_from_the_last_rounds_fold_models(tmp_path, tiny_train):
+    space = write_space(tmp_path, "folds = 2", TINY_HP + "epochs = 3")
+    result = run_search(tiny_train, space, config(tmp_path, oracle="hyperband"))
+    records = result.records
+    assert len(records) == 6
+    assert all(r.state is TrialState.COMPLETE for r in records)
+    continued = [r for r in records if "tuner/trial_id" in r.hyperparameters]
+    assert continued, "a later round goes on from an earlier trial"
+    for record in continued:
+        assert all(f.epochs == 3 for f in record.folds)  # 1 epoch before + 2 in this round
+        assert len(record.folds[0].history["loss"]) == 2
+    first_round = [r for r in records if r.hyperparameters.get("tuner/epochs") == 1]
+    assert all(f.epochs == 1 for r in first_round for f in r.folds)
+    trial_dir = tmp_path / "s" / "tuner" / f"trial_{records[0].trial_id}"
+    assert (trial_dir / "fold_0.weights.h5").is_file()
+    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert manifest["config"]["oracle"] == "hyperband"
+    assert manifest["config"]["max_trials"] == 6
+
+
+def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train, monkeypatch):
+    import itertools
+
+    from tuner import search as search_module
+
+    ticks = itertools.count(0, 40)  # every look at the clock: 40 s later
+    monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
+    messages = []
+
+    class Listener(search_module.Reporter):
+        def message(self, text):
+            messages.append(text)
+
+    space = write_space(
+        tmp_path, "max_trials = 3\nfolds = 2\ntime_budget = 1", TINY_HP + "epochs = 1"
+    )
+    result = run_search(tiny_train, space, config(tmp_path), Listener())
+    # start (0 s); before trial 0: 40 s gone + 0 expected < 60 s; before trial 1: 80 s > 60 s
+    assert len(result.records) == 1
+    assert messages and messages[-1].startswith("time budget of 1 min spent")
+    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert manifest["config"]["time_budget_minutes"] == 1.0
+    # a resumed search gets the budget anew, and --time-budget 0 lifts it
+    again = run_search(tiny_train, space, config(tmp_path, time_budget=0))
+    assert len(again.records) == 3

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.errors import SpaceError
+from tests.conftest import TINY_HP, write_space
+from tests.conftest import search_config as config
+from tuner.errors import SearchError, SpaceError
+from tuner.search import prepare_search, run_search
 from tuner.space import HYPERPARAMETERS, V5, bundled_spaces, load_space
 
 
@@ -128,3 +131,46 @@ def test_unknown_space_name_lists_bundled_ones(tmp_path):
         load_space("nope")
     with pytest.raises(SpaceError, match="no such file"):
         load_space(tmp_path / "missing.toml")
+
+
+def test_search_table_takes_oracle_prune_and_early_stopping(tmp_path):
+    space = write_space(
+        tmp_path, 'oracle = "bayesian"\nprune = true\nearly_stopping = 2', "epochs = 1"
+    )
+    assert (space.search.oracle, space.search.prune, space.search.early_stopping) == (
+        "bayesian",
+        True,
+        2,
+    )
+    defaults = write_space(tmp_path, "", "epochs = 1").search
+    assert (defaults.oracle, defaults.prune, defaults.early_stopping) == ("random", False, None)
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        (
+            'oracle = "grid"',
+            "search.oracle: expected one of random, bayesian, hyperband, got 'grid'",
+        ),
+        ('prune = "yes"', "search.prune: expected bool, got 'yes'"),
+        ("early_stopping = 0", "search.early_stopping: patience must be >= 1 epoch, got 0"),
+        ("early_stopping = true", "search.early_stopping: expected int, got True"),
+    ],
+)
+def test_bad_search_settings_name_the_key(tmp_path, search, message):
+    with pytest.raises(SpaceError, match=message) as e:
+        write_space(tmp_path, search, "epochs = 1")
+    assert str(tmp_path / "space.toml") in str(e.value)
+
+
+def test_pruning_with_hyperband_is_refused(tmp_path, tiny_train):
+    space = write_space(tmp_path, "", TINY_HP + "epochs = 3")
+    with pytest.raises(SearchError, match="pruning is for the random and bayesian oracles"):
+        run_search(tiny_train, space, config(tmp_path, oracle="hyperband", prune=True))
+    assert not (tmp_path / "s").exists()  # nothing written
+    # a space that prunes by default yields to --oracle hyperband (it used to say "drop --prune"
+    # to a user who gave none)
+    pruning = write_space(tmp_path, "prune = true", TINY_HP + "epochs = 3")
+    plan = prepare_search(tiny_train, pruning, config(tmp_path, oracle="hyperband"))
+    assert plan.oracle == "hyperband" and plan.prune is False

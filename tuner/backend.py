@@ -47,9 +47,13 @@ EAGER_VAR = "DIGIT_TUNER_EAGER"
 
 def _run_eagerly(backend: str) -> None:
     if backend == "tensorflow":
+        import warnings
+
         import tensorflow as tf
 
         tf.config.run_functions_eagerly(True)
+        # Keras' input pipeline (tf.data) stays compiled: what TensorFlow warns about on each fit
+        warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run")
     elif backend == "jax":
         import jax
 

@@ -1,0 +1,137 @@
+"""Pruning (tuner.pruning): the rule on records, in a fold's epochs, after a fold, in a search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY, write_space
+from tests.conftest import search_config as config
+from tuner.records import TrialState, best_record, load_records
+from tuner.search import run_search
+from tuner.splits import fold_indices
+from tuner.trainer import train_trial
+
+
+def _earlier(fold_scores, curves=((),)):
+    """Three earlier trials, all alike (the rule's default start-up is 3 completed trials)."""
+    from tuner.pruning import Finished
+
+    return tuple(Finished(curves, fold_scores) for _ in range(3))
+
+
+def test_a_trial_below_the_bar_is_pruned_after_its_first_fold(tiny_train):
+    from tuner.pruning import PruneRule
+
+    splits = fold_indices(tiny_train.labels, 3, 0)
+    x, y = tiny_train.images, tiny_train.labels
+    impossible = PruneRule(_earlier((1.01, 1.01, 1.01)))
+    outcome = train_trial(TINY, x, y, splits, 0, "0", prune=impossible)
+    assert len(outcome.folds) == 1
+    assert outcome.pruned.startswith("pruned after fold 1 of 3: mean")
+    assert "the median of 3 earlier trials over the same folds" in outcome.pruned
+    assert np.isnan(outcome.oof[splits[1][1]].astype(np.float32)).all()  # folds not run
+    kept = train_trial(TINY, x, y, splits, 0, "0", prune=PruneRule(_earlier((0.0, 0.0, 0.0))))
+    assert len(kept.folds) == 3 and kept.pruned is None
+
+
+def test_a_fold_below_the_earlier_trials_curves_stops_at_that_epoch(tiny_train):
+    from tuner.pruning import PruneRule, PruneSettings
+
+    splits = fold_indices(tiny_train.labels, 2, 0)
+    x, y = tiny_train.images, tiny_train.labels
+    values = {**TINY, "epochs": 4}
+    settings = PruneSettings(warmup=0.25)  # epoch 1 of 4 is never judged
+    impossible = PruneRule(_earlier((0.5,), ((0.0, 1.01, 1.0, 1.0),)), settings, epochs=4)
+    outcome = train_trial(values, x, y, splits, 0, "0", prune=impossible)
+    assert len(outcome.folds) == 1 and outcome.folds[0].epochs == 2  # stopped after epoch 2
+    assert outcome.pruned.startswith("pruned in fold 1 of 2, epoch 2: best validation accuracy")
+    reachable = PruneRule(_earlier((0.0, 0.0), ((0.0,) * 4, (0.0,) * 4)), settings, epochs=4)
+    kept = train_trial(values, x, y, splits, 0, "0", prune=reachable)
+    assert kept.pruned is None and [f.epochs for f in kept.folds] == [4, 4]
+
+
+def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
+    # 6 points: three that learn (lr 3e-3) and three that cannot (lr 1e-6) within 2 epochs.
+    space = write_space(
+        tmp_path,
+        "max_trials = 6\nfolds = 3",
+        """
+        input_batch_norm = false
+        conv_blocks = 1
+        conv_filters = 4
+        dense_layers = 1
+        dense_units = { type = "choice", values = [8, 16, 32] }
+        learning_rate = { type = "choice", values = [3e-3, 1e-6] }
+        batch_size = 64
+        augment_strength = 0.0
+        epochs = 2
+        """,
+    )
+    result = run_search(tiny_train, space, config(tmp_path, prune=True, seed=SEED_WITH_PRUNING))
+    records = load_records(tmp_path / "s" / "tuner")
+    assert len(records) == 6
+    pruned = [r for r in records if r.state is TrialState.PRUNED]
+    assert pruned, "the seed orders hopeless trials after three others"
+    for record in pruned:
+        assert record.hyperparameters["learning_rate"] < 1e-4  # only hopeless ones
+        assert record.reason.startswith("pruned after fold ")
+        assert "earlier trials over the same folds" in record.reason and len(record.folds) < 3
+        # keras-tuner ended it without a score: not a completed trial for the oracle or for
+        # plain keras_tuner reading the directory
+        saved = json.loads((Path(record.path) / "trial.json").read_text())
+        assert saved["status"] == "STOPPED" and saved["score"] is None
+    best = best_record(records)
+    assert best.state is TrialState.COMPLETE and len(best.folds) == 3
+    assert best.hyperparameters["learning_rate"] == pytest.approx(3e-3)
+    assert result.best.trial_id == best.trial_id
+    import keras_tuner
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=6
+    )
+    oracle._set_project_dir(str(tmp_path / "s"), "tuner")
+    oracle.reload()
+    completed = {i for i, t in oracle.trials.items() if t.status == "COMPLETED"}
+    assert completed.isdisjoint({r.trial_id for r in pruned}) and len(completed) == 6 - len(pruned)
+    assert oracle.get_best_trials(1)[0].trial_id == best.trial_id
+
+
+SEED_WITH_PRUNING = 3  # trials: good, hopeless, good, then hopeless ones
+
+
+def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
+    from tuner.records import FoldResult, TrialRecord
+    from tuner.search import _prune_rule
+
+    def record(trial_id, scores, state=TrialState.COMPLETE, epochs=1, val_size=10**6):
+        folds = tuple(
+            FoldResult(i, s, 0.1, epochs, 1.0, 10, val_size, {"val_accuracy": [s] * epochs})
+            for i, s in enumerate(scores)
+        )
+        return TrialRecord(trial_id, state, {**TINY, "epochs": epochs}, folds)
+
+    two = [record("0", [0.99, 0.99]), record("1", [0.98, 0.98])]
+    assert _prune_rule(two, 0.002, TINY) is None  # 2 completed: still starting up
+    three = [*two, record("2", [0.97], TrialState.PRUNED), record("3", [0.95, 0.95])]
+    rule = _prune_rule(three, 0.002, TINY)
+    assert len(rule.earlier) == 4 and [f.complete for f in rule.earlier] == [1, 1, 0, 1]
+    # after fold 1: the median of 0.99, 0.98, 0.97 and 0.95 (0.975) less the margin: here the
+    # minimum, 0.002 (their folds agree, and a million validation images measure exactly). How
+    # far the configurations are from one another is not noise and does not widen it.
+    assert rule.stop_after_fold([0.972]) is not None
+    assert rule.stop_after_fold([0.974]) is None
+    # a trial whose folds disagree shows the noise: the median fold spread, twice
+    noisy = [record("0", [0.98, 1.0]), record("1", [0.97, 0.99]), record("3", [0.94, 0.96])]
+    rule = _prune_rule(noisy, 0.002, TINY)  # fold 1's median 0.97, less 2 x 0.01 (their spread)
+    assert rule.stop_after_fold([0.951]) is None
+    assert rule.stop_after_fold([0.949]) is not None
+    # a small validation fold measures accuracy coarsely: the sampling error widens the margin
+    small = [
+        record(r.trial_id, [f.val_accuracy for f in r.folds], r.state, val_size=100) for r in three
+    ]
+    assert _prune_rule(small, 0.002, TINY).stop_after_fold([0.945]) is None
+    assert _prune_rule(three, 0.002, {**TINY, "epochs": 3}) is None  # other epochs: none apply

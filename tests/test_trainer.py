@@ -1,0 +1,68 @@
+"""One trial (tuner.trainer): folds, early stopping, worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import TINY
+from tuner.splits import fold_indices
+from tuner.trainer import train_trial
+
+
+def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_epoch(tiny_train):
+    splits = fold_indices(tiny_train.labels, 2, 0)
+    values = {**TINY, "epochs": 4}
+    outcome = train_trial(
+        values, tiny_train.images, tiny_train.labels, splits, 0, "0", early_stopping=1
+    )
+    for fold, (train_idx, val_idx) in zip(outcome.folds, splits, strict=True):
+        assert fold.train_size == len(train_idx) - round(0.1 * len(train_idx))
+        assert fold.val_size == len(val_idx)  # the CV fold is still scored whole
+        curve = fold.history["val_accuracy"]  # accuracy on the watched slice, not the CV fold
+        assert 1 <= fold.best_epoch <= fold.epochs <= 4
+        assert curve[fold.best_epoch - 1] == max(curve)
+
+
+def test_worker_process_runs_target_and_forwards_events():
+    from tests import workers
+    from tuner.progress import Reporter
+    from tuner.trainer import run_in_worker
+
+    class Listener(Reporter):
+        def __init__(self):
+            self.messages = []
+
+        def message(self, text):
+            self.messages.append(text)
+
+    listener = Listener()
+    assert run_in_worker(workers.echo, {"value": 21}, listener) == 42
+    assert listener.messages == ["got 21"]  # the worker's reporter call, made here
+
+
+@pytest.mark.parametrize(
+    "target, reason",
+    [
+        ("die", "the trial's worker process died: killed by signal 9 (out of memory?)"),
+        ("fail", "fold 0: training loss is not finite (nan)"),
+        (
+            "crash",
+            "ZeroDivisionError: division by zero in a worker (in the trial's worker process)",
+        ),
+    ],
+)
+def test_worker_failures_become_trial_failures(target, reason):
+    from tests import workers
+    from tuner.trainer import TrialFailed, run_in_worker
+
+    with pytest.raises(TrialFailed) as info:
+        run_in_worker(getattr(workers, target), {})
+    assert str(info.value).splitlines()[0] == reason
+
+
+def test_a_hung_trial_process_is_stopped_at_its_time_limit():
+    from tests import workers
+    from tuner.trainer import TrialFailed, run_in_worker
+
+    with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
+        run_in_worker(workers.hang, {}, timeout=2.0)
