@@ -5,7 +5,7 @@
 
 Sections (each writes a table to results/benchmarks.md, replacing its earlier table):
 
-- throughput: images/s of one fold's training inside a search (``train_trial_in_worker``: a
+- throughput: images/s of one fold's training inside a search (``train_trial_in_process``: a
   worker process, the CV fold as validation data) vs a plain ``model.fit`` of the same model, data
   and batch size in a fresh process. Goal >= 0.95x.
 - augment: time of an epoch (the second: the first includes tracing) with on-the-fly augmentation
@@ -85,8 +85,8 @@ CHILD = textwrap.dedent(
         out["seconds"] = time.perf_counter() - started
         out["images"] = len(train_idx) * values["epochs"]
     elif args["kind"] == "trainer":
-        from tuner.trainer import train_trial_in_worker
-        outcome = train_trial_in_worker(values, x, y, [(train_idx, val_idx)], 0, "0")
+        from tuner.trainer import train_trial_in_process
+        outcome = train_trial_in_process(values, x, y, [(train_idx, val_idx)], 0, "0")
         out["seconds"] = outcome.folds[0].train_seconds
         out["images"] = len(train_idx) * values["epochs"]
     elif args["kind"] == "epoch":

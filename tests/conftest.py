@@ -159,7 +159,7 @@ augment_strength = 0.0
 
 def search_config(tmp_path, **kw):
     """A SearchConfig under ``tmp_path`` (name "s"), trials in this process: fast, and
-    monkeypatched builders apply (a worker process would not see them). Process isolation has
+    monkeypatched builders apply (a trial process would not see them). Process isolation has
     tests of its own."""
     from tuner.settings import SearchConfig
 

@@ -2,7 +2,7 @@
 
 The GPU machine has JAX and torch but no TensorFlow, so nothing outside Keras' TensorFlow backend
 may import TensorFlow. A ``sitecustomize`` on PYTHONPATH blocks the import in the command and in
-every process it starts (trial workers included), as on that machine.
+every process it starts (trial processes included), as on that machine.
 """
 
 from __future__ import annotations

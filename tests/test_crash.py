@@ -72,7 +72,7 @@ def finished_trials(directory: Path) -> dict[str, tuple[int, str]]:
 
 def traced_reference(base: Path, tiny_dir: Path, space: Path, *extra: str):
     """An uninterrupted run, traced: its outcome and the points a crash test can kill at, in the
-    order the run reached them (with a worker process per trial, each counts its own points: a
+    order the run reached them (with a process per trial, each counts its own points: a
     kill at one of them kills in the first process that reaches it)."""
     trace = base / "trace.txt"
     done = run(command(tiny_dir, space, base / "results", *extra), **{TRACE_VAR: str(trace)})

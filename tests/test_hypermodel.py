@@ -160,7 +160,7 @@ def test_the_python_api_searches_a_build_function(tiny_train, tmp_path, capsys):
 
 
 def test_search_resume_and_export_a_hypermodel_from_the_cli(tmp_path, tiny_dir):
-    """The seed's v5 example through `run`: CV in worker processes, trials, resume, a plain-Keras
+    """The seed's v5 example through `run`: CV in trial processes, trials, resume, a plain-Keras
     best.keras that reproduces the submission; a changed file is refused."""
     wrapper = tmp_path / "mine.py"
     wrapper.write_text(WRAPPER)

@@ -1,4 +1,4 @@
-"""One trial (tuner.trainer): folds, early stopping, worker processes."""
+"""One trial (tuner.trainer): folds, early stopping, trial processes."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_e
 
 
 def test_worker_process_runs_target_and_forwards_events():
-    from tests import workers
+    from tests import trial_targets
     from tuner.progress import Reporter
-    from tuner.trainer import run_in_worker
+    from tuner.trainer import run_in_process
 
     class Listener(Reporter):
         def __init__(self):
@@ -36,33 +36,33 @@ def test_worker_process_runs_target_and_forwards_events():
             self.messages.append(text)
 
     listener = Listener()
-    assert run_in_worker(workers.echo, {"value": 21}, listener) == 42
+    assert run_in_process(trial_targets.echo, {"value": 21}, listener) == 42
     assert listener.messages == ["got 21"]  # the worker's reporter call, made here
 
 
 @pytest.mark.parametrize(
     "target, reason",
     [
-        ("die", "the trial's worker process died: killed by signal 9 (out of memory?)"),
+        ("die", "the trial's process died: killed by signal 9 (out of memory?)"),
         ("fail", "fold 0: training loss is not finite (nan)"),
         (
             "crash",
-            "ZeroDivisionError: division by zero in a worker (in the trial's worker process)",
+            "ZeroDivisionError: division by zero in a worker (in the trial's process)",
         ),
     ],
 )
 def test_worker_failures_become_trial_failures(target, reason):
-    from tests import workers
-    from tuner.trainer import TrialFailed, run_in_worker
+    from tests import trial_targets
+    from tuner.trainer import TrialFailed, run_in_process
 
     with pytest.raises(TrialFailed) as info:
-        run_in_worker(getattr(workers, target), {})
+        run_in_process(getattr(trial_targets, target), {})
     assert str(info.value).splitlines()[0] == reason
 
 
 def test_a_hung_trial_process_is_stopped_at_its_time_limit():
-    from tests import workers
-    from tuner.trainer import TrialFailed, run_in_worker
+    from tests import trial_targets
+    from tuner.trainer import TrialFailed, run_in_process
 
     with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
-        run_in_worker(workers.hang, {}, timeout=2.0)
+        run_in_process(trial_targets.hang, {}, timeout=2.0)

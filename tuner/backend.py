@@ -38,7 +38,7 @@ def import_keras_quietly():
 
 
 # DIGIT_TUNER_EAGER=1: Keras runs eagerly, no compiled graphs, in this process and the ones it
-# starts (trial workers, a distributed search's chief and workers). For debugging a model, and for
+# starts (trial processes, a distributed search's chief and workers). For debugging a model, and for
 # the test suite: with tiny models and a few hundred images, tracing the graphs of every fold took
 # more than half of each fold's time (2.4 of 3.5 s here); eager, 2 trials ran in 7.6 s, not 17 s.
 # Scores can differ from graph mode in the last digits.

@@ -6,10 +6,10 @@ atomic file write (before and after its rename), each epoch, each fold, each exp
 environment variables drive it; with neither set, ``point`` costs one dictionary lookup.
 
 - ``DIGIT_TUNER_CRASH_AT=NAME#N`` sends SIGKILL to this process's group on the Nth time (from 1)
-  that point NAME is reached in this process: the search, its trial worker and everything else in
+  that point NAME is reached in this process: the search, its trial process and everything else in
   the group die at once, as when the machine loses power.
 - ``DIGIT_TUNER_KILL_AT=NAME#N`` sends SIGKILL to this process alone, as the out-of-memory
-  killer does to one trial's worker process.
+  killer does to one trial's process.
 - ``DIGIT_TUNER_TRACE=FILE`` appends every point reached (``NAME#N``, one per line) to FILE: an
   uninterrupted run's trace is the list of places a crash test can kill.
 """

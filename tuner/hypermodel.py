@@ -46,7 +46,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 @dataclass(frozen=True)
 class ModelSource:
     """Where a hypermodel comes from: a Python file and the name of ``build`` (or a HyperModel)
-    in it. Picklable, so trial worker processes and distributed workers load the same one."""
+    in it. Picklable, so trial processes and distributed workers load the same one."""
 
     path: str  # absolute path of the .py file
     attr: str  # name of the function or HyperModel in it
@@ -166,7 +166,7 @@ def load_hypermodel(
     Args:
         model: ``"file.py:build"``, a ``ModelSource``, or the ``build`` callable itself (a
             function defined in a notebook trains in this process: ``SearchConfig(isolate=False)``
-            is then required, since worker processes cannot import it).
+            is then required, since trial processes cannot import it).
         search: the ``[search]`` defaults (``tuner.space.SearchDefaults``; default: its defaults).
         name: the space's name (default: the file's stem, or the function's name).
 

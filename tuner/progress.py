@@ -43,7 +43,7 @@ class Reporter:
 
 
 class RelayReporter(Reporter):
-    """A reporter in a trial's worker process: each event goes to ``send(name, fields)``, and the
+    """A reporter in a trial's process: each event goes to ``send(name, fields)``, and the
     parent calls the same method of its own reporter (``replay``). One protocol, two processes."""
 
     RELAYED = ("fold_begin", "epoch_end", "fold_end", "message")

@@ -256,9 +256,9 @@ def _make_tuner_class():
         def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
             from keras_tuner.errors import FailedTrialError
 
-            from tuner.trainer import TrialFailed, train_trial, train_trial_in_worker
+            from tuner.trainer import TrialFailed, train_trial, train_trial_in_process
 
-            train = train_trial_in_worker if self.isolate else train_trial
+            train = train_trial_in_process if self.isolate else train_trial
             values = dict(trial.hyperparameters.values)
             trial_dir = Path(self.get_trial_dir(trial.trial_id))
             options: dict[str, Any] = {

@@ -52,10 +52,10 @@ class SearchConfig:
     # A stratified fraction of the training data kept out of the search and the retrain, to judge
     # final recipes (single model, ensembles, TTA) on images none of them saw.
     holdout: float | None = None
-    # Train each trial in a fresh worker process: memory stays flat over a long search (TensorFlow
+    # Train each trial in a fresh trial process: memory stays flat over a long search (TensorFlow
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
-    # Minutes: a trial's worker process running longer than this is stopped and the trial fails
+    # Minutes: a trial's process running longer than this is stopped and the trial fails
     # (a hung trial never stalls the search). None: the time budget, if any; 0: no limit.
     trial_timeout: float | None = None
 
@@ -207,7 +207,7 @@ def plan_search(
 
 
 def check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
-    """A hypermodel given as a callable must be importable by trial worker processes."""
+    """A hypermodel given as a callable must be importable by trial processes."""
     from tuner.hypermodel import ModelSource
 
     model = space.model
@@ -217,7 +217,7 @@ def check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
     if module in (None, "__main__", "__mp_main__"):
         raise SearchError(
             f"hypermodel {space.model_reference}: a build function defined in a notebook or "
-            "in __main__ cannot be imported by the trial worker processes; pass "
+            "in __main__ cannot be imported by the trial processes; pass "
             "SearchConfig(isolate=False) to train in this process, or put it in a file and "
             "give 'file.py:build'"
         )

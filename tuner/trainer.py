@@ -1,10 +1,10 @@
 """Training one trial: a fresh model per fold, trained on the fold's training part (augmented on
 the fly) and scored on its untouched validation part.
 
-``train_trial`` does it in this process. ``train_trial_in_worker`` does it in a fresh worker process
+``train_trial`` does it in this process. ``train_trial_in_process`` does it in a fresh trial process
 and is what searches use by default: TensorFlow keeps about 11 MiB per trained model after
 ``clear_session()`` (keras-team/keras#17458; measured here: 11.6 MiB per ``fit`` on TF 2.21), so a
-long search in one process grows without bound. A worker per trial returns all of it to the system,
+long search in one process grows without bound. A process per trial returns all of it to the system,
 and an out-of-memory kill then fails that one trial instead of the search.
 """
 
@@ -36,13 +36,13 @@ __all__ = [
     "TrialOutcome",
     "train_trial",
     "fit_model",
-    "train_trial_in_worker",
-    "run_in_worker",
+    "train_trial_in_process",
+    "run_in_process",
 ]
 
 
 class TrialFailed(Exception):
-    """This trial cannot give a score (NaN loss, a crashed worker, ...); the search goes on."""
+    """This trial cannot give a score (NaN loss, a crashed trial process, ...); the search goes on."""
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ def _epoch_pruning(rule: PruneRule, fold: int):
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """On Linux, ask the kernel to kill this worker when its parent dies (even by SIGKILL)."""
+    """On Linux, ask the kernel to kill this trial process when its parent dies (even by SIGKILL)."""
     import ctypes
     import sys
 
@@ -358,9 +358,10 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _worker_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid: int) -> None:
-    """Body of a worker process: run ``target`` and send events and the outcome to the parent."""
-    # Ctrl-C reaches the whole process group; the parent decides what happens to its worker.
+def _process_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid: int) -> None:
+    """Body of a trial process: run ``target`` and send events and the outcome to the parent.
+    (A trial process is not a distributed search's worker: that one runs whole searches.)"""
+    # Ctrl-C reaches the whole process group; the parent decides what happens to its child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     from tuner.backend import import_keras_quietly
@@ -377,7 +378,7 @@ def _worker_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid:
         messages.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
 
 
-def run_in_worker(
+def run_in_process(
     target: Callable,
     kwargs: dict[str, Any],
     reporter: Reporter | None = None,
@@ -386,45 +387,45 @@ def run_in_worker(
 ) -> Any:
     """Runs ``target(**kwargs, reporter=...)`` in a fresh spawned process; returns its result.
 
-    The progress events the target reports are replayed here on ``reporter``. A worker that
+    The progress events the target reports are replayed here on ``reporter``. A trial process that
     dies (killed, out of memory) raises ``TrialFailed`` naming its exit code; an exception in
-    the worker raises ``TrialFailed`` with its message; a worker still running after
+    the trial process raises ``TrialFailed`` with its message; a trial process still running after
     ``timeout`` seconds is killed and raises ``TrialFailed`` (a hung trial never stalls the
     search).
     """
     reporter = reporter or Reporter()
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    worker = context.Process(
-        target=_worker_main, args=(target, kwargs, messages, os.getpid()), daemon=True
+    child = context.Process(
+        target=_process_main, args=(target, kwargs, messages, os.getpid()), daemon=True
     )
-    worker.start()
+    child.start()
     deadline = None if not timeout else time.monotonic() + timeout
     try:
         while True:
             try:
                 kind, payload, detail = messages.get(timeout=poll_seconds)
             except queue_module.Empty:
-                if deadline is not None and time.monotonic() > deadline and worker.is_alive():
-                    worker.kill()
+                if deadline is not None and time.monotonic() > deadline and child.is_alive():
+                    child.kill()
                     limit = f"{timeout:.0f} s" if timeout < 120 else f"{timeout / 60:.3g} min"
                     raise TrialFailed(
                         f"the trial ran past its time limit of {limit} and was stopped "
                         "(--trial-timeout; default: the time budget)"
                     ) from None
-                if not worker.is_alive():
+                if not child.is_alive():
                     # a last message may still be in flight after the process exits
                     try:
                         kind, payload, detail = messages.get(timeout=poll_seconds)
                     except queue_module.Empty:
-                        code = worker.exitcode
+                        code = child.exitcode
                         why = (
                             f"killed by signal {-code}"
                             if code is not None and code < 0
                             else f"exit status {code}"
                         )
                         hint = " (out of memory?)" if code in (-9, 137) else ""
-                        raise TrialFailed(f"the trial's worker process died: {why}{hint}") from None
+                        raise TrialFailed(f"the trial's process died: {why}{hint}") from None
                 else:
                     continue
             if kind == "event":
@@ -434,23 +435,23 @@ def run_in_worker(
             elif kind == "failed":
                 raise TrialFailed(payload)
             else:
-                raise TrialFailed(f"{payload} (in the trial's worker process)\n{detail}")
+                raise TrialFailed(f"{payload} (in the trial's process)\n{detail}")
     finally:
-        if worker.is_alive():
-            worker.terminate()
-        worker.join(timeout=30)
-        if worker.is_alive():
-            worker.kill()
-            worker.join()
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+            child.join()
         messages.close()
 
 
-def train_trial_in_worker(
+def train_trial_in_process(
     values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, **options
 ) -> TrialOutcome:
-    """``train_trial`` in a fresh worker process (see the module docstring for why), stopped
+    """``train_trial`` in a fresh trial process (see the module docstring for why), stopped
     after ``timeout`` seconds."""
-    return run_in_worker(
+    return run_in_process(
         train_trial,
         dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options),
         reporter,
