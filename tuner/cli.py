@@ -82,7 +82,6 @@ TrialsOption = Annotated[
     Optional[int],
     typer.Option(
         "--trials",
-        min=1,
         help="Trials in all (default: the space's max_trials); a "
         "resumed search runs the missing ones.",
         show_default=False,
@@ -103,7 +102,7 @@ OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Delete an existing search of that name and start anew.")
 ]
 FailuresOption = Annotated[
-    int, typer.Option("--max-failures", min=1, help="Stop after this many failed trials in a row.")
+    int, typer.Option("--max-failures", help="Stop after this many failed trials in a row.")
 ]
 
 
@@ -134,7 +133,6 @@ EarlyStoppingOption = Annotated[
     Optional[int],
     typer.Option(
         "--early-stopping",
-        min=0,
         help="Patience in epochs: stop a fold when accuracy on 10 % of its training part stops "
         "improving, and retrain the winner for its best epoch (0: off; default: the space's).",
         show_default=False,
@@ -144,7 +142,6 @@ TimeBudgetOption = Annotated[
     Optional[float],
     typer.Option(
         "--time-budget",
-        min=0,
         help="Minutes: start no trial that would end past this, judging by the longest "
         "finished trial (0: no budget; default: the space's).",
         show_default=False,
@@ -162,8 +159,6 @@ HoldoutOption = Annotated[
     Optional[float],
     typer.Option(
         "--holdout",
-        min=0.0,
-        max=0.5,
         help="Keep this stratified fraction of the training data out of the search and the "
         "retrain, to score the exported recipes on it (e.g. 0.1).",
         show_default=False,
@@ -190,7 +185,6 @@ TrialTimeoutOption = Annotated[
     Optional[float],
     typer.Option(
         "--trial-timeout",
-        min=0,
         help="Minutes: stop a trial still running after this and mark it failed (default: the "
         "time budget, if any; 0: no limit).",
         show_default=False,
