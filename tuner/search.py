@@ -308,12 +308,16 @@ def _make_tuner_class():
                 self.pruned.add(trial.trial_id)
             return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
-        # The winner is retrained on all data at export; trials keep no model files.
+        # A trial's K fold models are saved by the trainer (fold_<k>.weights.h5), and kept for
+        # the best trial only; keras-tuner's single-model hooks have nothing to do.
         def save_model(self, trial_id, model, step=0):
             return None
 
         def load_model(self, trial):
-            raise NotImplementedError("trials keep no models: use `digit-tuner export`")
+            raise NotImplementedError(
+                "a trial is K fold models, not one: use `digit-tuner export` (--ensemble folds "
+                "loads the best trial's fold models)"
+            )
 
     return CVTuner
 
