@@ -22,6 +22,7 @@ __all__ = [
     "ErrorAnalysis",
     "confusion_matrix",
     "error_analysis",
+    "first_fold_records",
 ]
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "has_gpu",
     "precision",
     "use_mixed_precision",
+    "EAGER_VAR",
 ]
 
 

@@ -30,6 +30,9 @@ __all__ = [
     "find_data_files",
     "load_data",
     "load_embedded",
+    "EMBEDDED_SPLIT_SEED",
+    "EMBEDDED_TEST_SIZE",
+    "PIXEL_COLUMNS",
 ]
 
 IMAGE_SIZE = 28

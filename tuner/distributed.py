@@ -30,7 +30,15 @@ from pathlib import Path
 
 from tuner.store import LOGS_DIR
 
-__all__ = ["free_port", "worker_env", "launch", "LaunchResult", "run_distributed", "role"]
+__all__ = [
+    "free_port",
+    "worker_env",
+    "launch",
+    "LaunchResult",
+    "run_distributed",
+    "role",
+    "STOPPED_STATUS",
+]
 
 
 def role() -> str:

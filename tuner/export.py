@@ -43,6 +43,7 @@ __all__ = [
     "predict_tta",
     "tta_shifts",
     "write_submission",
+    "TTA_DEFAULT",
 ]
 
 

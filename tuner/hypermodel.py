@@ -33,7 +33,15 @@ from typing import Any
 
 from tuner.errors import SpaceError
 
-__all__ = ["TRAINING_DEFAULTS", "ModelSource", "load_hypermodel", "build_wrapped"]
+__all__ = [
+    "TRAINING_DEFAULTS",
+    "ModelSource",
+    "load_hypermodel",
+    "build_wrapped",
+    "check_contract",
+    "hyperparameters_for",
+    "space_of_search",
+]
 
 # The toolkit's own hyperparameters, where build(hp) does not declare them.
 TRAINING_DEFAULTS: dict[str, Any] = {

@@ -32,6 +32,7 @@ __all__ = [
     "drop_finished_retries",
     "reload_oracle_state",
     "validate_chief_requests",
+    "RejectedRequest",
 ]
 
 

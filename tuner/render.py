@@ -31,6 +31,13 @@ __all__ = [
     "RichReporter",
     "PlainReporter",
     "dry_run_lines",
+    "confusion_table",
+    "eda_tables",
+    "holdout_table",
+    "importance_table",
+    "per_class_table",
+    "sparkline",
+    "trial_detail",
 ]
 
 

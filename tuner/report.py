@@ -18,7 +18,7 @@ from tuner.records import TrialRecord, TrialState, best_record, load_records
 from tuner.splits import search_part
 from tuner.store import OOF_FILE, REPORT_FILE, TUNER_DIR
 
-__all__ = ["analyse", "write_report", "REPORT_FILE"]
+__all__ = ["analyse", "write_report"]
 
 
 def analyse(

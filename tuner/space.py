@@ -40,6 +40,7 @@ __all__ = [
     "parse_space",
     "resolve_space",
     "bundled_spaces",
+    "with_defaults",
 ]
 
 

@@ -52,6 +52,12 @@ __all__ = [
     "clear_search_directory",
     "commit_files",
     "recover",
+    "check_usable",
+    "holds",
+    "remove_temporaries",
+    "COMMIT",
+    "OWNER_FILE",
+    "STAGING",
 ]
 
 # The layout of a search directory (results/<name>/). Every name is defined here and only here.

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from tuner.records import TrialRecord, TrialState
 from tuner.space import SearchSpace
-from tuner.store import TENSORBOARD_DIR
 
-__all__ = ["TENSORBOARD_DIR", "write_experiment", "write_trial", "read_scalars"]
+__all__ = ["METRICS", "write_experiment", "write_trial", "read_scalars", "read_hparams"]
 
 METRICS = (
     ("cv/val_accuracy", "CV accuracy (mean over folds)"),

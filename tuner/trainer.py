@@ -38,6 +38,9 @@ __all__ = [
     "fit_model",
     "train_trial_in_process",
     "run_in_process",
+    "EARLY_STOPPING_SPLIT",
+    "fold_seed",
+    "load_fold_weights",
 ]
 
 
