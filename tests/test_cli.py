@@ -18,6 +18,11 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def on_tiny(command, data, space, results, *more):
+    """`digit-tuner COMMAND --data DATA --space SPACE --results-dir RESULTS MORE...`"""
+    return invoke(command, "--data", data, "--space", space, "--results-dir", results, *more)
+
+
 @pytest.mark.parametrize("command", [[], ["search"], ["trials"], ["export"], ["run"]])
 def test_every_command_has_help(command):
     result = invoke(*command, "--help")
@@ -30,13 +35,10 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
 
     monkeypatch.setattr(sys, "argv", ["/venv/bin/digit-tuner", "run", "--seed", "3"])
     results = tmp_path / "results"
-    result = invoke(
+    result = on_tiny(
         "run",
-        "--data",
         tiny_dir,
-        "--space",
         tiny_space_path,
-        "--results-dir",
         results,
         "--name",
         "tiny",
@@ -88,13 +90,10 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
     assert len(records[0]["folds"]) == 2
 
     # the same command resumes: nothing to redo, same records
-    again = invoke(
+    again = on_tiny(
         "search",
-        "--data",
         tiny_dir,
-        "--space",
         tiny_space_path,
-        "--results-dir",
         results,
         "--name",
         "tiny",
@@ -155,13 +154,10 @@ def test_ctrl_c_keeps_trials_and_says_how_to_resume(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuner.search, "run_search", interrupted)
-    result = invoke(
+    result = on_tiny(
         "search",
-        "--data",
         tiny_dir,
-        "--space",
         tiny_space_path,
-        "--results-dir",
         tmp_path,
         "--name",
         "x",
@@ -180,13 +176,10 @@ def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_pa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuner.search, "run_search", fake)
-    invoke(
+    on_tiny(
         "search",
-        "--data",
         tiny_dir,
-        "--space",
         tiny_space_path,
-        "--results-dir",
         tmp_path,
         "--trials",
         "7",
@@ -235,13 +228,10 @@ def test_no_completed_trial_exits_non_zero_and_exports_nothing(
 
     monkeypatch.setattr(tuner.model, "build_model", build)
     results = tmp_path / "results"
-    result = invoke(
+    result = on_tiny(
         "run",
-        "--data",
         tiny_dir,
-        "--space",
         tiny_space_path,
-        "--results-dir",
         results,
         "--name",
         "f",
@@ -325,13 +315,10 @@ def test_budget_and_accuracy_options_reach_the_search_config(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuner.search, "run_search", fake)
-    invoke(
+    on_tiny(
         "run",
-        "--data",
         tiny_dir,
-        "--space",
         tiny_space_path,
-        "--results-dir",
         tmp_path,
         "--oracle",
         "bayesian",
@@ -358,13 +345,10 @@ def test_bad_export_options_fail_before_the_search(tmp_path, tiny_dir, tiny_spac
         (["--tta", "4"], "tta must be 1, 5 or 9"),
         (["--oracle", "grid"], "Invalid value for '--oracle'"),
     ):
-        result = invoke(
+        result = on_tiny(
             "run",
-            "--data",
             tiny_dir,
-            "--space",
             tiny_space_path,
-            "--results-dir",
             tmp_path / "r",
             *option,
         )

@@ -7,8 +7,11 @@ training and writes nothing; a ``UserError`` becomes one ``error:`` line and exi
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
+import typing
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -46,8 +49,8 @@ SpaceOption = Annotated[
     Optional[str],
     typer.Option(
         "--space",
-        help="Search space: a bundled name (quick, v5) or a TOML path [default: quick]. "
-        "With --model, only its [search] settings are used.",
+        help="Search space: a bundled name (quick, v5) or a TOML path (default: quick). "
+        "With --model, only its search table (defaults for trials, folds, ...) is used.",
         show_default=False,
     ),
 ]
@@ -275,6 +278,53 @@ SEARCH_OPTIONS = (
 )
 
 
+def _search_parameters() -> list[inspect.Parameter]:
+    """The options that describe a search, shared by `search` and `run` (``with_search_options``)."""
+    shared = [
+        ("data", DataOption, None),
+        ("space", SpaceOption, None),
+        ("model", ModelOption, None),
+        ("name", NameOption, None),
+        ("results_dir", ResultsOption, Path("results")),
+        ("trials", TrialsOption, None),
+        ("folds", FoldsOption, None),
+        ("seed", SeedOption, 0),
+        ("overwrite", OverwriteOption, False),
+        ("max_failures", FailuresOption, 3),
+        ("in_process", InProcessOption, False),
+        ("oracle", OracleOption, None),
+        ("prune", PruneOption, None),
+        ("early_stopping", EarlyStoppingOption, None),
+        ("time_budget", TimeBudgetOption, None),
+        ("mixed_precision", MixedPrecisionOption, None),
+        ("holdout", HoldoutOption, None),
+        ("trial_timeout", TrialTimeoutOption, None),
+        ("dry_run", DryRunOption, False),
+    ]
+    return [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, kind, default in shared
+    ]
+
+
+def with_search_options(command):
+    """The command takes the search options (``_search_parameters``) before its own, and gets
+    them in its ``**options``: one list of options for `search` and `run`."""
+    hints = typing.get_type_hints(command, include_extras=True)  # Annotated[..., typer.Option]
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(command).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        return command(**kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*_search_parameters(), *own], return_annotation=None)
+    return wrapper
+
+
 def _settings(options: dict) -> dict:
     """The SearchConfig fields among a search command's options (its ``locals()``)."""
     kwargs = {key: options[key] for key in SEARCH_OPTIONS if key in options}
@@ -386,25 +436,8 @@ def _data_of(manifest) -> str:
 
 
 @app.command()
+@with_search_options
 def search(
-    data: DataOption = None,
-    space: SpaceOption = None,
-    model: ModelOption = None,
-    name: NameOption = None,
-    results_dir: ResultsOption = Path("results"),
-    trials: TrialsOption = None,
-    folds: FoldsOption = None,
-    seed: SeedOption = 0,
-    overwrite: OverwriteOption = False,
-    max_failures: FailuresOption = 3,
-    in_process: InProcessOption = False,
-    oracle: OracleOption = None,
-    prune: PruneOption = None,
-    early_stopping: EarlyStoppingOption = None,
-    time_budget: TimeBudgetOption = None,
-    mixed_precision: MixedPrecisionOption = None,
-    holdout: HoldoutOption = None,
-    trial_timeout: TrialTimeoutOption = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -425,12 +458,13 @@ def search(
         Optional[int],
         typer.Option("--port", help="The chief's port (default: a free one).", show_default=False),
     ] = None,
-    dry_run: DryRunOption = False,
+    **options,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
-    settings = _settings(locals())
+    settings = _settings(options)
+    data, space, model = options["data"], options["space"], options["model"]
     with _user_errors():
-        if dry_run:
+        if options["dry_run"]:
             return _dry_run(data, space, model, settings)
         from tuner.pipeline import prepare
 
@@ -815,38 +849,18 @@ def predict(
 
 
 @app.command()
-def run(
-    data: DataOption = None,
-    space: SpaceOption = None,
-    model: ModelOption = None,
-    name: NameOption = None,
-    results_dir: ResultsOption = Path("results"),
-    trials: TrialsOption = None,
-    folds: FoldsOption = None,
-    seed: SeedOption = 0,
-    overwrite: OverwriteOption = False,
-    max_failures: FailuresOption = 3,
-    in_process: InProcessOption = False,
-    oracle: OracleOption = None,
-    prune: PruneOption = None,
-    early_stopping: EarlyStoppingOption = None,
-    time_budget: TimeBudgetOption = None,
-    mixed_precision: MixedPrecisionOption = None,
-    holdout: HoldoutOption = None,
-    trial_timeout: TrialTimeoutOption = None,
-    ensemble: EnsembleOption = "none",
-    tta: TtaOption = None,
-    dry_run: DryRunOption = False,
-) -> None:
+@with_search_options
+def run(ensemble: EnsembleOption = "none", tta: TtaOption = None, **options) -> None:
     """Search, then export the winner: the whole job in one command."""
-    settings = _settings(locals())
+    settings = _settings(options)
+    data, space, model = options["data"], options["space"], options["model"]
     with _user_errors():
         from tuner.export import parse_ensemble, tta_shifts
 
         parse_ensemble(ensemble)  # bad export options fail now, not after the search
         if tta is not None:
             tta_shifts(tta)
-        if dry_run:
+        if options["dry_run"]:
             return _dry_run(data, space, model, settings)
         from tuner.pipeline import prepare
 
