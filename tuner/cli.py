@@ -367,21 +367,23 @@ def _search(job, **distributed):
 
 
 def _show_trials(directory: Path, shown=None) -> None:
-    from tuner.manifest import read_manifest
-    from tuner.records import best_record, load_records
-    from tuner.render import sorted_records, trials_table
-    from tuner.store import TUNER_DIR
+    from tuner.manifest import open_search
 
-    manifest = read_manifest(directory)
-    records = load_records(directory / TUNER_DIR)
-    best = best_record(records)
+    _show_records(open_search(directory), shown)
+
+
+def _show_records(search, shown=None) -> None:
+    """The trials table of a ``tuner.manifest.SearchHandle`` (``shown``: a subset), and the best."""
+    from tuner.render import sorted_records, trials_table
+
+    best = search.best
     console.print(
         trials_table(
-            sorted_records(records) if shown is None else shown,
-            manifest["space"].get("varying", []),
-            title=f"{directory.name}: {len(records)} trials",
+            sorted_records(search.records) if shown is None else shown,
+            search.varying,
+            title=f"{search.directory.name}: {len(search.records)} trials",
             best_id=best.trial_id if best else None,
-            folds=manifest["config"].get("folds"),
+            folds=search.folds,
         )
     )
     if best is not None:
@@ -427,12 +429,6 @@ def _export(directory: Path, digits, options: dict) -> None:
 def _chosen(result) -> str:
     name = "single" if result.ensemble == "none" else result.ensemble
     return name + (f"+tta{result.tta}" if result.tta > 1 else "")
-
-
-def _data_of(manifest) -> str:
-    from tuner.data import data_of_source
-
-    return data_of_source(manifest["data"]["source"])
 
 
 @app.command()
@@ -611,24 +607,21 @@ def trials(
     ] = Format.table,
 ) -> None:
     """Show a search's trials, best first."""
-    from tuner.manifest import read_manifest, search_dir_for
-    from tuner.records import load_records
+    from tuner.manifest import open_search, search_dir_for
     from tuner.render import sorted_records
-    from tuner.store import TUNER_DIR
 
     with _user_errors():
-        directory = search_dir_for(results_dir, search_name)
-        varying = read_manifest(directory)["space"].get("varying", [])
-        records = sorted_records(load_records(directory / TUNER_DIR))
+        search = open_search(search_dir_for(results_dir, search_name))
+        records = sorted_records(search.records)
         if status is not None:
             records = [r for r in records if r.state.value.lower() == status.value]
         records = records[:top] if top else records
         if output is Format.json:
             typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
         elif output is Format.csv:
-            _write_csv(records, varying)
+            _write_csv(records, search.varying)
         else:
-            _show_trials(directory, records)
+            _show_records(search, records)
 
 
 def _write_csv(records, varying) -> None:
@@ -670,20 +663,14 @@ def trial(
     results_dir: ResultsOption = Path("results"),
 ) -> None:
     """Show one trial in full: hyperparameters, folds, learning curves, model, failure."""
-    from tuner.errors import SearchError
-    from tuner.manifest import read_manifest, search_dir_for
+    from tuner.manifest import open_search, search_dir_for
     from tuner.plots import learning_curves
-    from tuner.records import load_records
     from tuner.render import trial_detail
-    from tuner.store import TUNER_DIR
 
     with _user_errors():
-        directory = search_dir_for(results_dir, search_name)
-        records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
-        if trial_id not in records:
-            raise SearchError(f"{directory}: no trial {trial_id!r} (trials: {', '.join(records)})")
-        record = records[trial_id]
-        for part in trial_detail(record, read_manifest(directory)["space"].get("varying", [])):
+        search = open_search(search_dir_for(results_dir, search_name))
+        directory, record = search.directory, search.record(trial_id)
+        for part in trial_detail(record, search.varying):
             console.print(part, highlight=False)
         if record.folds:
             path = learning_curves(record, directory / PLOTS_DIR / f"trial_{trial_id}_curves.png")
@@ -692,7 +679,7 @@ def trial(
         from tuner.hypermodel import space_of_search
         from tuner.model import build, resolve_values
 
-        space = space_of_search(read_manifest(directory), directory)
+        space = space_of_search(search.manifest, directory)
         model = build(resolve_values(record.hyperparameters, space), space=space)
         model.summary(print_fn=lambda line, **_: console.print(line, highlight=False, markup=False))
         keras.backend.clear_session()
@@ -706,16 +693,14 @@ def importance(
     """Rank the hyperparameters by how much they move the CV score."""
     from tuner.analysis import first_fold_records
     from tuner.analysis import importance as rank
-    from tuner.manifest import read_manifest, search_dir_for
+    from tuner.manifest import open_search, search_dir_for
     from tuner.plots import importance_chart
-    from tuner.records import TrialState, load_records
+    from tuner.records import TrialState
     from tuner.render import importance_table
-    from tuner.store import TUNER_DIR
 
     with _user_errors():
-        directory = search_dir_for(results_dir, search_name)
-        manifest = read_manifest(directory)
-        records = load_records(directory / TUNER_DIR)
+        search = open_search(search_dir_for(results_dir, search_name))
+        directory, records = search.directory, search.records
         complete = sum(r.state is TrialState.COMPLETE for r in records)
         measure = f"{complete} completed trials, CV accuracy"
         first = first_fold_records(records)
@@ -725,9 +710,7 @@ def importance(
                 f"fewer than 3 trials completed all folds: {len(first)} trials by the accuracy "
                 "of their first fold (pruned ones included)"
             )
-        items = rank(
-            records, manifest["space"].get("varying", []), seed=int(manifest["config"]["seed"])
-        )
+        items = rank(records, search.varying, seed=search.seed)
         console.print(f"{directory.name}: {measure}", highlight=False)
         console.print(importance_table(items), highlight=False)
         path = importance_chart(items, directory / PLOTS_DIR / "importance.png", complete)
@@ -776,14 +759,15 @@ def report(
     import numpy as np
 
     from tuner.data import load_data
-    from tuner.manifest import read_manifest, search_dir_for
+    from tuner.manifest import open_search, search_dir_for
     from tuner.render import confusion_table, per_class_table
     from tuner.report import analyse, write_report
 
     with _user_errors():
-        directory = search_dir_for(results_dir, search_name)
-        digits = load_data(data or _data_of(read_manifest(directory)), test=False)
-        record, analysis = analyse(directory, digits, trial_id)
+        search = open_search(search_dir_for(results_dir, search_name))
+        directory = search.directory
+        digits = load_data(data or search.data_source, test=False)
+        record, analysis = analyse(search, digits, trial_id)
         console.print(
             f"trial {record.trial_id}: out-of-fold accuracy {100 * analysis.accuracy:.2f} % on "
             f"{len(analysis.correct):,} training images ({len(analysis.wrong):,} wrong); each "
@@ -803,7 +787,7 @@ def report(
             f"{np.median(wrong) if len(wrong) else float('nan'):.3f}",
             highlight=False,
         )
-        paths = write_report(directory, analysis, digits, directory / PLOTS_DIR)
+        paths = write_report(search, analysis, digits, directory / PLOTS_DIR)
         console.print("pictures:\n" + "\n".join(f"  {p}" for p in paths), highlight=False)
 
 
@@ -819,11 +803,11 @@ def export(
     """Retrain the best trial on all training data (or build an ensemble); save best.keras and
     submission.csv. With a search's holdout, every candidate is scored on it first."""
     from tuner.data import load_data
-    from tuner.manifest import read_manifest, search_dir_for
+    from tuner.manifest import open_search, search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
-        digits = load_data(data or _data_of(read_manifest(directory)))
+        digits = load_data(data or open_search(directory).data_source)
         _export(
             directory, digits, dict(mixed_precision=mixed_precision, ensemble=ensemble, tta=tta)
         )

@@ -27,12 +27,11 @@ from tuner import faults, store
 from tuner.data import Dataset, DigitData
 from tuner.errors import SearchError, SearchFailure
 from tuner.io import json_text, write_text_atomic
-from tuner.manifest import check_same_data, package_versions, read_manifest
+from tuner.manifest import SearchHandle, open_search, package_versions
 from tuner.progress import Reporter, shown
-from tuner.records import TrialRecord, TrialState, best_record, load_records, ranked
+from tuner.records import TrialRecord, TrialState, ranked
 from tuner.space import SearchSpace
-from tuner.splits import search_part
-from tuner.store import MANIFEST, MODEL_FILE, SUBMISSION_FILE, TUNER_DIR, WEIGHTS_FILE
+from tuner.store import MANIFEST, MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
 
 __all__ = [
     "ExportResult",
@@ -93,15 +92,13 @@ def write_submission(path: str | Path, labels: np.ndarray) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def _winner(directory: Path) -> TrialRecord:
-    records = load_records(directory / TUNER_DIR)
-    best = best_record(records)
-    if best is not None:
-        return best
-    failed = [r for r in records if r.state is TrialState.FAILED]
+def _winner(search: SearchHandle) -> TrialRecord:
+    if search.best is not None:
+        return search.best
+    failed = [r for r in search.records if r.state is TrialState.FAILED]
     detail = f"; last failure: {failed[-1].reason}" if failed else ""
     raise SearchError(
-        f"{directory}: no completed trial to export ({len(records)} trial(s), "
+        f"{search.directory}: no completed trial to export ({len(search.records)} trial(s), "
         f"{len(failed)} failed{detail})"
     )
 
@@ -280,22 +277,20 @@ def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
     from tuner.hypermodel import space_of_search
 
     kind, k = parse_ensemble(ensemble)
-    manifest = read_manifest(directory)
-    best = _winner(directory)
-    check_same_data(directory, manifest, data.train)
-    space = space_of_search(manifest, directory)  # None: the built-in CNN
+    search = open_search(directory)  # the manifest and the records, read once
+    best = _winner(search)
+    train, holdout = search.parts(data.train)  # checks it is the search's data
+    space = space_of_search(search.manifest, directory)  # None: the built-in CNN
     if len(data.test) == 0:
         raise SearchError(f"{data.test.source}: no test images to predict")
-    complete = ranked(load_records(directory / TUNER_DIR))
+    complete = ranked(search.records)
     if kind == "top" and len(complete) < k:
         raise SearchError(
             f"{directory}: --ensemble top-{k} needs {k} completed trials, the search has "
             f"{len(complete)}"
         )
-    train, holdout = search_part(manifest, data.train)
     members = complete[:k] if kind == "top" else [best]
-    seed = int(manifest["config"]["seed"])
-    return _Choice(manifest, best, members, kind, space, train, holdout, seed)
+    return _Choice(search.manifest, best, members, kind, space, train, holdout, search.seed)
 
 
 @dataclass

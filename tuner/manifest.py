@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from tuner.data import Dataset
 from tuner.distributed import role
 from tuner.errors import SearchError
 from tuner.io import read_json, write_json_atomic
-from tuner.records import TrialRecord, TrialState
+from tuner.records import TrialRecord, TrialState, best_record
 from tuner.space import SearchSpace
 from tuner.store import MANIFEST
 
@@ -31,6 +32,8 @@ __all__ = [
     "check_resume",
     "space_of_manifest",
     "mark_export_stale",
+    "SearchHandle",
+    "open_search",
 ]
 
 
@@ -277,3 +280,66 @@ def mark_export_stale(directory: Path, before: list[TrialRecord], after: list[Tr
             f"{len(ended)} trial(s) ended after this export; run `digit-tuner export` again"
         )
         write_json_atomic(directory / MANIFEST, manifest)
+
+
+@dataclass(frozen=True)
+class SearchHandle:
+    """A search directory read once: its ``search.json`` and its trials' records, for the
+    commands that look into a finished (or running) search: trials, report, export, ..."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    records: list[TrialRecord]
+
+    @property
+    def varying(self) -> list[str]:
+        """The hyperparameters its space draws."""
+        return list(self.manifest["space"].get("varying", []))
+
+    @property
+    def folds(self) -> int | None:
+        return self.manifest["config"].get("folds")
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest["config"].get("seed", 0))
+
+    @property
+    def best(self) -> TrialRecord | None:
+        return best_record(self.records)
+
+    @property
+    def data_source(self) -> str:
+        """The ``--data`` value that loads its training data again."""
+        from tuner.data import data_of_source
+
+        return data_of_source(self.manifest["data"]["source"])
+
+    def record(self, trial_id: str) -> TrialRecord:
+        found = {r.trial_id: r for r in self.records}
+        if trial_id not in found:
+            raise SearchError(
+                f"{self.directory}: no trial {trial_id!r} (trials: {', '.join(found)})"
+            )
+        return found[trial_id]
+
+    def parts(self, train: Dataset) -> tuple[Dataset, Dataset | None]:
+        """(search part, holdout) of ``train``, checked to be the data the search ran on."""
+        from tuner.splits import search_part
+
+        check_same_data(self.directory, self.manifest, train)
+        return search_part(self.manifest, train)
+
+
+def open_search(directory: str | Path) -> SearchHandle:
+    """Reads a search directory's manifest and records (``SearchHandle``).
+
+    Raises:
+        SearchError: not a search, or a manifest of the wrong shape.
+    """
+    from tuner.records import load_records
+    from tuner.store import TUNER_DIR
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    return SearchHandle(directory, manifest, load_records(directory / TUNER_DIR))

@@ -13,28 +13,27 @@ from tuner.analysis import ErrorAnalysis, error_analysis
 from tuner.data import DigitData
 from tuner.errors import SearchError
 from tuner.io import write_json_atomic
-from tuner.manifest import check_same_data, read_manifest
-from tuner.records import TrialRecord, TrialState, best_record, load_records
-from tuner.splits import search_part
-from tuner.store import OOF_FILE, REPORT_FILE, TUNER_DIR
+from tuner.manifest import SearchHandle, open_search
+from tuner.records import TrialRecord, TrialState
+from tuner.store import OOF_FILE, REPORT_FILE
 
 __all__ = ["analyse", "write_report"]
 
 
 def analyse(
-    directory: Path, data: DigitData, trial_id: str | None = None
+    search: SearchHandle | Path, data: DigitData, trial_id: str | None = None
 ) -> tuple[TrialRecord, ErrorAnalysis]:
-    """Error analysis of one completed trial (default: the best) of a search.
+    """Error analysis of one completed trial (default: the best) of a search
+    (``tuner.manifest.open_search``, or its directory).
 
     Raises:
         SearchError: no such completed trial, other training data, unreadable predictions.
     """
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    check_same_data(directory, manifest, data.train)
-    train, _ = search_part(manifest, data.train)  # the out-of-fold rows: the search's images
-    records = {r.trial_id: r for r in load_records(directory / TUNER_DIR)}
-    record = records.get(trial_id) if trial_id else best_record(list(records.values()))
+    search = search if isinstance(search, SearchHandle) else open_search(search)
+    directory = search.directory
+    train, _ = search.parts(data.train)  # the out-of-fold rows: the search's images
+    records = {r.trial_id: r for r in search.records}
+    record = records.get(trial_id) if trial_id else search.best
     if record is None or record.state is not TrialState.COMPLETE:
         which = f"trial {trial_id!r}" if trial_id else "trial"
         raise SearchError(f"{directory}: no completed {which} to analyse")
@@ -47,12 +46,14 @@ def analyse(
 
 
 def write_report(
-    directory: Path, analysis: ErrorAnalysis, data: DigitData, plots: Path
+    search: SearchHandle | Path, analysis: ErrorAnalysis, data: DigitData, plots: Path
 ) -> list[Path]:
     """Writes the pictures and ``report.json``; returns the pictures' paths."""
     from tuner.plots import confidence_histograms, confusion_png, misclassified_grid
 
-    train, _ = search_part(read_manifest(directory), data.train)
+    search = search if isinstance(search, SearchHandle) else open_search(search)
+    directory = search.directory
+    train, _ = search.parts(data.train)
 
     title = (
         f"Trial {analysis.trial_id}: out-of-fold confusion matrix "
