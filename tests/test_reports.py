@@ -150,6 +150,23 @@ def test_importance_finds_the_planted_effect(fake_search):
     assert items[0].best_value == 1e-3
 
 
+def test_importance_of_a_hypermodels_text_choices_and_conditional_names():
+    """A user's build(hp) may draw strings (hp.Choice("activation", ...)) and declare a name
+    only in some trials (under a condition)."""
+    from tuner.records import FoldResult, TrialRecord, TrialState
+
+    def record(i, activation, accuracy, units=None):
+        values = {"activation": activation, **({"units": units} if units else {})}
+        folds = (FoldResult(0, accuracy, 0.1, 1, 1.0, 10, 10),)
+        return TrialRecord(str(i), TrialState.COMPLETE, values, folds)
+
+    records = [record(0, "relu", 0.97, 64), record(1, "gelu", 0.91), record(2, "relu", 0.96, 32),
+               record(3, "gelu", 0.90, 64), record(4, "relu", 0.98)]  # fmt: skip
+    items = {i.name: i for i in importance(records, ["activation", "units"])}
+    assert items["activation"].importance > items["units"].importance
+    assert items["activation"].best_value == "relu"
+
+
 def test_eda_counts_and_always_zero_pixels(embedded):
     from tuner.data import Dataset, DigitData
 

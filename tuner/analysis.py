@@ -105,6 +105,17 @@ def first_fold_records(records: list[TrialRecord]) -> list[TrialRecord]:
     return found
 
 
+def _as_numbers(values: list) -> np.ndarray:
+    """A hyperparameter's values as numbers: as they are when numeric (booleans as 0/1), else the
+    rank of each distinct value (a user's ``hp.Choice("activation", ["relu", "gelu"])``); a
+    value a trial does not have (declared under a condition) is NaN."""
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, (int, float)) for v in present):
+        return np.array([np.nan if v is None else float(v) for v in values])
+    codes = {v: i for i, v in enumerate(sorted({str(v) for v in present}))}
+    return np.array([np.nan if v is None else float(codes[str(v)]) for v in values])
+
+
 def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) -> list[Importance]:
     """Ranks the varying hyperparameters by importance, most important first.
 
@@ -129,7 +140,9 @@ def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) ->
         )
     if not varying:
         raise SearchError("the search space has no varying hyperparameter")
-    x = np.array([[float(r.hyperparameters[n]) for n in varying] for r in complete])
+    x = np.column_stack(
+        [_as_numbers([r.hyperparameters.get(n) for r in complete]) for n in varying]
+    )
     y = np.array([r.mean for r in complete])
     if np.ptp(y) == 0:
         shares = np.zeros(len(varying))
@@ -142,9 +155,10 @@ def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) ->
     for i, name in enumerate(varying):
         column = x[:, i]
         rho = 0.0
-        if np.ptp(column) > 0 and np.ptp(y) > 0:
-            rho = float(spearmanr(column, y).statistic)
-        result.append(Importance(name, float(shares[i]), rho, best.hyperparameters[name]))
+        known = ~np.isnan(column)
+        if known.sum() > 2 and np.ptp(column[known]) > 0 and np.ptp(y[known]) > 0:
+            rho = float(spearmanr(column[known], y[known]).statistic)
+        result.append(Importance(name, float(shares[i]), rho, best.hyperparameters.get(name)))
     return sorted(result, key=lambda item: -item.importance)
 
 
