@@ -104,8 +104,8 @@ SEED_WITH_PRUNING = 3  # trials: good, hopeless, good, then hopeless ones
 
 
 def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
+    from tuner.pruning import rule_for_trial as _prune_rule
     from tuner.records import FoldResult, TrialRecord
-    from tuner.search import _prune_rule
 
     def record(trial_id, scores, state=TrialState.COMPLETE, epochs=1, val_size=10**6):
         folds = tuple(

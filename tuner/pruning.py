@@ -11,7 +11,8 @@ are noise (two near-identical configurations differ by more than half a point af
 and two seeds of one configuration by tens of points after four of ten). Only trials that train
 the same number of epochs are compared (their learning-rate schedules then match).
 
-The rule is plain Python on plain numbers: the CV tuner feeds it the search's records, and
+The rule is plain Python on plain numbers: the CV tuner feeds it the search's records
+(``rule_for_trial``), and
 ``bench/replay.py`` feeds it replayed searches, so the benchmark judges the very code that runs.
 """
 
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule"]
+__all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule", "rule_for_trial"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +149,37 @@ def make_rule(
     if sum(f.complete for f in earlier) < settings.startup_trials:
         return None
     return PruneRule(tuple(earlier), settings, val_size, epochs)
+
+
+def rule_for_trial(
+    records: list,
+    margin: float,
+    values: dict[str, Any],
+    space=None,
+):
+    """The pruning rule for a new trial of ``values``, from the search's trial records
+    (``tuner.records``), or None before enough trials.
+
+    Only trials with the same number of epochs are compared (their learning-rate schedules then
+    match); a pruned trial's partial curves count, as in Optuna's pruners.
+    """
+    from tuner.model import resolve_values
+    from tuner.records import TrialState
+
+    epochs = resolve_values(values, space)["epochs"]
+    earlier = []
+    for record in records:
+        if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:
+            continue
+        if resolve_values(record.hyperparameters, space)["epochs"] != epochs:
+            continue
+        earlier.append(
+            Finished(
+                curves=tuple(tuple(f.history.get("val_accuracy", ())) for f in record.folds),
+                fold_scores=tuple(f.val_accuracy for f in record.folds if f.epochs == epochs),
+                complete=record.state is TrialState.COMPLETE,
+            )
+        )
+    val_sizes = [f.val_size for r in records for f in r.folds]
+    val_size = min(val_sizes) if val_sizes else None
+    return make_rule(earlier, PruneSettings(margin=margin), val_size, int(epochs))

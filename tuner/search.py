@@ -37,6 +37,7 @@ from tuner.manifest import (
     space_of_manifest,
 )
 from tuner.progress import Reporter, shown
+from tuner.pruning import rule_for_trial
 from tuner.records import (
     TrialRecord,
     TrialState,
@@ -97,39 +98,6 @@ def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
             max_epochs=hyperband_epochs(space), factor=3, hyperband_iterations=1, **common
         )
     return keras_tuner.oracles.RandomSearchOracle(max_trials=plan.max_trials, **common)
-
-
-def _prune_rule(
-    records: list[TrialRecord],
-    margin: float,
-    values: dict[str, Any],
-    space: SearchSpace | None = None,
-):
-    """The pruning rule for a new trial (``tuner.pruning``), or None before enough trials.
-
-    Only trials with the same number of epochs are compared (their learning-rate schedules then
-    match); a pruned trial's partial curves count, as in Optuna's pruners.
-    """
-    from tuner.model import resolve_values
-    from tuner.pruning import Finished, PruneSettings, make_rule
-
-    epochs = resolve_values(values, space)["epochs"]
-    earlier = []
-    for record in records:
-        if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:
-            continue
-        if resolve_values(record.hyperparameters, space)["epochs"] != epochs:
-            continue
-        earlier.append(
-            Finished(
-                curves=tuple(tuple(f.history.get("val_accuracy", ())) for f in record.folds),
-                fold_scores=tuple(f.val_accuracy for f in record.folds if f.epochs == epochs),
-                complete=record.state is TrialState.COMPLETE,
-            )
-        )
-    val_sizes = [f.val_size for r in records for f in r.folds]
-    val_size = min(val_sizes) if val_sizes else None
-    return make_rule(earlier, PruneSettings(margin=margin), val_size, int(epochs))
 
 
 def _keep_fold_models_of_best(tuner_dir: Path) -> None:
@@ -268,7 +236,7 @@ def _make_tuner_class():
             if self.isolate and self.plan.trial_timeout:
                 options["timeout"] = 60 * self.plan.trial_timeout
             if self.plan.prune:
-                options["prune"] = _prune_rule(
+                options["prune"] = rule_for_trial(
                     load_records(self.project_dir), self.prune_margin, values, self.space
                 )
             if self.space is not None:
