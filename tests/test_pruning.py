@@ -58,7 +58,7 @@ def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
     # 6 points: three that learn (lr 3e-3) and three that cannot (lr 1e-6) within 2 epochs.
     space = write_space(
         tmp_path,
-        "max_trials = 6\nfolds = 3",
+        "max_trials = 6\nfolds = 2",
         """
         input_batch_norm = false
         conv_blocks = 1
@@ -79,13 +79,13 @@ def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
     for record in pruned:
         assert record.hyperparameters["learning_rate"] < 1e-4  # only hopeless ones
         assert record.reason.startswith("pruned after fold ")
-        assert "earlier trials over the same folds" in record.reason and len(record.folds) < 3
+        assert "earlier trials over the same folds" in record.reason and len(record.folds) < 2
         # keras-tuner ended it without a score: not a completed trial for the oracle or for
         # plain keras_tuner reading the directory
         saved = json.loads((Path(record.path) / "trial.json").read_text())
         assert saved["status"] == "STOPPED" and saved["score"] is None
     best = best_record(records)
-    assert best.state is TrialState.COMPLETE and len(best.folds) == 3
+    assert best.state is TrialState.COMPLETE and len(best.folds) == 2
     assert best.hyperparameters["learning_rate"] == pytest.approx(3e-3)
     assert result.best.trial_id == best.trial_id
     import keras_tuner
