@@ -508,13 +508,17 @@ def main() -> None:
             replay_hyperband(table, seed, budget) for seed in range(args.seeds)
         ]
     random = results["random, no pruning"]
+    # the same budgets in seconds: multiples of an unpruned trial's mean time in the table
+    trial_seconds = float(np.mean([r.seconds.sum() for runs in table.runs.values() for r in runs]))
+    seconds_budgets = [u * trial_seconds for u in units]
     rows = []
     for name, replays in results.items():
         curve = regrets(table, replays, budgets)
+        in_seconds = regrets(table, replays, seconds_budgets, seconds=True)
         drawn = sum(r.best_drawn for r in replays)
         pruned = sum(r.best_pruned for r in replays)
         ratio = {u: compute_ratio(table, replays, random, u, fine) for u in (4, 8, 16)}
-        rows.append((name, curve, drawn, pruned, ratio))
+        rows.append((name, curve, drawn, pruned, ratio, in_seconds))
         print(
             f"{name[:44]:44s} "
             + " ".join(f"{v:5.2f}" for v in curve)
@@ -523,12 +527,12 @@ def main() -> None:
         )
     print("budgets (trials' worth of fold-epochs):", units)
     if args.write:
-        shown = [r for r in rows if not r[0].startswith("toolkit q")]
+        shown = [r[:5] for r in rows if not r[0].startswith("toolkit q")]
         plot(table, shown, units, ROOT / "results" / "replay_regret.png")
-        write_results(table, rows, units, args)
+        write_results(table, rows, units, args, trial_seconds)
 
 
-def write_results(table, rows, units, args) -> None:
+def write_results(table, rows, units, args, trial_seconds: float) -> None:
     from bench.results_file import write_section
 
     header = "| strategy | " + " | ".join(f"{u}" for u in units) + " | best pruned | "
@@ -555,11 +559,22 @@ def write_results(table, rows, units, args) -> None:
         header,
         "|" + " --- |" * (len(units) + 3),
     ]
-    for name, curve, drawn, pruned, ratio in rows:
+    for name, curve, drawn, pruned, ratio, _ in rows:
         share = f"{pruned}/{drawn}" + (f" ({100 * pruned / drawn:.0f} %)" if drawn else "")
         ratios = " / ".join("never" if math.isinf(v) else f"{v:.2f}" for v in ratio.values())
         cells = " | ".join(f"{v:.2f}" for v in curve)
         lines.append(f"| {name} | {cells} | {share} | {ratios} |")
+    lines += [
+        "",
+        f"The same searches at equal wall time: mean regret at budgets of 1 to 32 unpruned trials' "
+        f"mean time ({trial_seconds:.0f} s each on the table's machine; the table's seconds were "
+        "measured on 2 shared cores, so they carry that machine's noise):",
+        "",
+        "| strategy | " + " | ".join(f"{u}" for u in units) + " |",
+        "|" + " --- |" * (len(units) + 1),
+    ]
+    for name, *_, in_seconds in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in in_seconds) + " |")
     write_section("\n".join(lines) + "\n")
 
 
