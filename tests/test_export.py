@@ -49,6 +49,10 @@ def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_s
     assert manifest["export"]["test_rows"] == 50 and manifest["export"]["retrain_images"] == 300
     assert manifest["export"]["versions"]["keras"] == keras.__version__
     assert manifest["config"]["seed"] == 0
+    # no holdout: the expected accuracy is the best trial's out-of-fold accuracy, said so
+    expected = manifest["export"]["estimate"]
+    assert expected["method"] == "out-of-fold" and expected["images"] == 300
+    assert expected["accuracy"] == pytest.approx(search.best.oof_accuracy)
     # no temporary files left behind
     assert not [p for p in search.directory.iterdir() if p.name.startswith(".")]
 
@@ -200,6 +204,12 @@ def test_folds_ensemble_is_scored_on_the_holdout_and_saved_as_one_model(holdout_
     assert export["ensemble"] == "folds" and export["tta"] == 1
     assert export["retrain_images"] == 0 and export["holdout_size"] == 60
     assert export["holdout_accuracy"] == result.holdout
+    # what it is expected to score: the exported recipe's holdout score, with its sampling error
+    expected = export["estimate"]
+    assert expected["method"] == "holdout" and expected["images"] == 60
+    assert expected["accuracy"] == result.holdout["folds"]
+    p = expected["accuracy"]
+    assert expected["ci95"] == pytest.approx(1.96 * np.sqrt(p * (1 - p) / 60))
     # best.keras is the ensemble: it predicts what the submission says
     model = keras.saving.load_model(result.model_path)
     assert model.name == "digit_tuner_export"

@@ -418,6 +418,14 @@ def _export(directory: Path, digits, options: dict) -> None:
     console.print(f"exported:   {recipe}{tta}", highlight=False)
     console.print(f"model:      {result.model_path}", highlight=False)
     console.print(f"submission: {result.submission_path} ({result.rows:,} rows)", highlight=False)
+    if result.estimate is not None:
+        e = result.estimate
+        console.print(
+            f"expected:   {100 * e.accuracy:.2f} % ± {100 * e.ci95:.2f} (95 %, {e.method}, "
+            f"{e.images:,} images): {e.note}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.test_accuracy is not None:
         console.print(
             f"test accuracy (embedded labels, unseen by the search): "
@@ -427,8 +435,9 @@ def _export(directory: Path, digits, options: dict) -> None:
 
 
 def _chosen(result) -> str:
-    name = "single" if result.ensemble == "none" else result.ensemble
-    return name + (f"+tta{result.tta}" if result.tta > 1 else "")
+    from tuner.export import candidate_name
+
+    return candidate_name(result.ensemble, result.tta)
 
 
 @app.command()
