@@ -73,15 +73,18 @@ class DryRun:
 
 
 def calibrate(
-    space: SearchSpace, images: np.ndarray, labels: np.ndarray, steps: int = 20
-) -> tuple[float, dict[str, Any]]:
-    """Trains the space's default point for ``steps`` batches (after one untimed warm-up epoch
-    on the same images); returns (images per second, the values used)."""
+    space: SearchSpace,
+    values: dict[str, Any],
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int = 20,
+) -> float:
+    """Trains ``values`` (complete: ``tuner.model.resolve_values``) for ``steps`` batches, after
+    one untimed warm-up epoch on the same images; returns training images per second."""
     import keras
 
-    from tuner.model import build, resolve_values
+    from tuner.model import build
 
-    values = resolve_values(space.default_values(), space)
     batch = int(values["batch_size"])
     n = min(len(images), steps * batch)
     keras.backend.clear_session()
@@ -93,7 +96,7 @@ def calibrate(
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
     keras.backend.clear_session()
-    return n / max(seconds, 1e-9), values
+    return n / max(seconds, 1e-9)
 
 
 def dry_run(
@@ -121,9 +124,7 @@ def dry_run(
         else:
             resumes = False
     values = resolve_values(space.default_values(), space)
-    speed = None
-    if measure:
-        speed, values = calibrate(space, plan.train.images, plan.train.labels)
+    speed = calibrate(space, values, plan.train.images, plan.train.labels) if measure else None
     return DryRun(
         directory=directory,
         resumes=resumes,
