@@ -15,22 +15,24 @@ class Clock:
         return self.now
 
 
-def test_time_left_is_unknown_until_an_epoch_is_timed():
+def started(max_trials: int, folds: int, epochs: int) -> tuple[Clock, Eta]:
+    """An estimate on a fake clock, at the start of the first fold of the first trial."""
     clock = Clock()
     eta = Eta(clock)
-    eta.search_begin(max_trials=3, done=0, folds=2)
+    eta.search_begin(max_trials=max_trials, done=0, folds=folds)
     eta.trial_begin()
-    eta.fold_begin(fold=0, folds=2, epochs=4)
+    eta.fold_begin(fold=0, folds=folds, epochs=epochs)
+    return clock, eta
+
+
+def test_time_left_is_unknown_until_an_epoch_is_timed():
+    _, eta = started(max_trials=3, folds=2, epochs=4)
     assert eta.epochs_left() is None and eta.fold_left() is None and eta.search_left() is None
     assert format_eta(eta.search_left()) == "-:--"
 
 
 def test_time_left_follows_measured_epoch_times():
-    clock = Clock()
-    eta = Eta(clock)
-    eta.search_begin(max_trials=3, done=0, folds=2)
-    eta.trial_begin()
-    eta.fold_begin(fold=0, folds=2, epochs=4)
+    clock, eta = started(max_trials=3, folds=2, epochs=4)
     clock.now += 6.0
     eta.epoch_end(epoch=1, epochs=4)
     assert eta.epochs_left() == pytest.approx(3 * 6.0)
@@ -43,11 +45,7 @@ def test_time_left_follows_measured_epoch_times():
 
 def test_a_new_trial_uses_its_own_epochs_once_timed():
     """Configurations differ several-fold in speed: a trial's own epochs set its time left."""
-    clock = Clock()
-    eta = Eta(clock)
-    eta.search_begin(max_trials=2, done=0, folds=1)
-    eta.trial_begin()
-    eta.fold_begin(fold=0, folds=1, epochs=2)
+    clock, eta = started(max_trials=2, folds=1, epochs=2)
     for epoch in (1, 2):
         clock.now += 10.0
         eta.epoch_end(epoch=epoch, epochs=2)
