@@ -269,7 +269,7 @@ def build_wrapped(
     import keras
     import keras_tuner
 
-    from tuner.augment import DigitAugmentation
+    from tuner.model import pixel_input
 
     if isinstance(source, ModelSource):
         build, where = source.load(), source.reference
@@ -280,11 +280,7 @@ def build_wrapped(
     network = _call_build(build, hyperparameters_for(space_hp, values), where)
     check_contract(network, where)
     strength = float(values.get("augment_strength", TRAINING_DEFAULTS["augment_strength"]))
-    inputs = keras.Input(shape=(28, 28, 1), name="pixels")
-    x = inputs
-    if strength > 0:
-        x = DigitAugmentation.from_strength(strength, seed=seed, name="augment")(x)
-    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
+    inputs, x = pixel_input(strength, seed)
     model = keras.Model(inputs, network(x), name=f"hypermodel_{network.name}")
     compiled = getattr(network, "optimizer", None) is not None and getattr(network, "loss", None)
     model.compile(

@@ -19,7 +19,7 @@ from tuner.augment import DigitAugmentation
 from tuner.data import IMAGE_SIZE, N_CLASSES
 from tuner.space import V5, SearchSpace
 
-__all__ = ["SparseSmoothedCrossentropy", "build", "build_model", "resolve_values"]
+__all__ = ["SparseSmoothedCrossentropy", "build", "build_model", "pixel_input", "resolve_values"]
 
 
 def resolve_values(hp: Any, space: SearchSpace | None = None) -> dict[str, Any]:
@@ -65,6 +65,17 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+def pixel_input(augment_strength: float, seed: int | None = None):
+    """The front of every model the toolkit trains, built-in or the user's: raw 0..255 pixels
+    in, augmented on the fly when ``augment_strength`` > 0 (training only: the layer is the
+    identity at inference), rescaled to 0..1. Returns (the Input, the rescaled tensor)."""
+    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="pixels")
+    x = inputs
+    if augment_strength > 0:
+        x = DigitAugmentation.from_strength(augment_strength, seed=seed, name="augment")(x)
+    return inputs, keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
+
+
 def build(
     values: Any,
     *,
@@ -96,11 +107,7 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
         returns class probabilities.
     """
     v = resolve_values(hp)
-    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="pixels")
-    x = inputs
-    if v["augment_strength"] > 0:
-        x = DigitAugmentation.from_strength(v["augment_strength"], seed=seed, name="augment")(x)
-    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
+    inputs, x = pixel_input(v["augment_strength"], seed)
     if v["input_batch_norm"]:
         x = keras.layers.BatchNormalization(name="input_bn")(x)
     for block in range(v["conv_blocks"]):
