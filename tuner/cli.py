@@ -354,16 +354,30 @@ def _reporter(varying):
     return make_reporter(console, varying)
 
 
+def _with_reporter(varying, call):
+    """``call(reporter)`` with the terminal's reporter, closed after (also on an error)."""
+    _import_keras()
+    reporter = _reporter(varying)
+    try:
+        return call(reporter)
+    finally:
+        reporter.close()
+
+
 def _search(job, **distributed):
     """Runs the job's search with the terminal's reporter (``tuner.pipeline.search``)."""
     from tuner.pipeline import search
 
-    _import_keras()
-    reporter = _reporter(job.space.varying())
-    try:
-        return search(job, reporter, **distributed)
-    finally:
-        reporter.close()
+    return _with_reporter(job.space.varying(), lambda r: search(job, r, **distributed))
+
+
+def _resume(directory: Path, **options):
+    """Goes on with a search (``tuner.pipeline.resume``) with the terminal's reporter."""
+    from tuner.manifest import read_manifest
+    from tuner.pipeline import resume
+
+    varying = read_manifest(directory)["space"].get("varying", [])
+    return _with_reporter(varying, lambda r: resume(directory, r, **options))
 
 
 def _show_trials(directory: Path, shown=None) -> None:
@@ -510,8 +524,7 @@ def worker(
     import socket
 
     from tuner.errors import SearchError
-    from tuner.manifest import read_manifest, search_dir_for
-    from tuner.search import resume_search
+    from tuner.manifest import search_dir_for
 
     with _user_errors():
         host, _, port = chief.rpartition(":")
@@ -521,20 +534,10 @@ def worker(
         if "chief" in worker_id:
             raise SearchError(f"a worker id must not contain 'chief', got {worker_id!r}")
         directory = search_dir_for(results_dir, search_name)
-        varying = read_manifest(directory)["space"].get("varying", [])
         os.environ.update(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
-        _import_keras()
-        reporter = _reporter(varying)
-        try:
-            resume_search(directory, reporter, data=data)
-        except KeyboardInterrupt:
-            from tuner.pipeline import interrupted
-
-            raise interrupted(directory) from None
-        finally:
-            reporter.close()
+        _resume(directory, data=data)
 
 
 @app.command()
@@ -546,23 +549,13 @@ def resume(
     trial_timeout: TrialTimeoutOption = None,
 ) -> None:
     """Go on with a search, with the data, space and settings it was started with (search.json)."""
-    from tuner.manifest import read_manifest, search_dir_for
-    from tuner.search import resume_search
+    from tuner.manifest import search_dir_for
 
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
-        varying = read_manifest(directory)["space"].get("varying", [])
-        _import_keras()
-        reporter = _reporter(varying)
-        changes = dict(max_trials=trials, time_budget=time_budget, trial_timeout=trial_timeout)
-        try:
-            result = resume_search(directory, reporter, **changes)
-        except KeyboardInterrupt:
-            from tuner.pipeline import interrupted
-
-            raise interrupted(directory) from None
-        finally:
-            reporter.close()
+        result = _resume(
+            directory, max_trials=trials, time_budget=time_budget, trial_timeout=trial_timeout
+        )
         _show_trials(result.directory)
         if result.best is None:
             raise _no_completed(result.directory)
@@ -848,11 +841,9 @@ def run(ensemble: EnsembleOption = "none", tta: TtaOption = None, **options) -> 
     settings = _settings(options)
     data, space, model = options["data"], options["space"], options["model"]
     with _user_errors():
-        from tuner.export import parse_ensemble, tta_shifts
+        from tuner.export import check_recipe
 
-        parse_ensemble(ensemble)  # bad export options fail now, not after the search
-        if tta is not None:
-            tta_shifts(tta)
+        check_recipe(ensemble, tta)  # bad export options fail now, not after the search
         if options["dry_run"]:
             return _dry_run(data, space, model, settings)
         from tuner.pipeline import prepare

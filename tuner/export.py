@@ -39,6 +39,7 @@ __all__ = [
     "ExportResult",
     "Estimate",
     "candidate_name",
+    "check_recipe",
     "estimate",
     "export_best",
     "parse_ensemble",
@@ -161,6 +162,14 @@ def parse_ensemble(text: str) -> tuple[str, int]:
     if text.startswith("top-") and text[4:].isdigit() and int(text[4:]) >= 2:
         return "top", int(text[4:])
     raise SearchError(f"ensemble must be none, folds or top-K with K >= 2, got {text!r}")
+
+
+def check_recipe(ensemble: str, tta: int | None) -> None:
+    """Raises unless ``ensemble`` and ``tta`` name a recipe export can build (checked before a
+    search starts, so that a typo costs no training)."""
+    parse_ensemble(ensemble)
+    if tta is not None:
+        tta_shifts(tta)
 
 
 def tta_shifts(n: int) -> list[tuple[int, int]]:
@@ -297,9 +306,7 @@ def export_best(
             data, a bad ``ensemble`` or ``tta``.
     """
     directory = Path(directory)
-    parse_ensemble(ensemble)  # checks it
-    if tta is not None:
-        tta_shifts(tta)  # checks it
+    check_recipe(ensemble, tta)
     if not store.is_search_directory(directory):
         raise SearchError(f"{directory}: no search here (no {MANIFEST})")
     with shown(reporter, progress) as reporter, store.hold(directory):

@@ -28,6 +28,7 @@ __all__ = [
     "default_name",
     "load_space_or_model",
     "prepare",
+    "resume",
     "run",
     "search",
 ]
@@ -126,6 +127,23 @@ def search(
             raise interrupted(job.config.directory) from None
 
 
+def resume(
+    directory: str | Path,
+    reporter: Reporter | None = None,
+    *,
+    progress: bool = False,
+    data: str | Path | None = None,
+    **changes: Any,
+) -> SearchResult:
+    """``tuner.search.resume_search`` (a search goes on with its recorded settings; a distributed
+    search's chief and workers run this way), Ctrl-C as ``SearchInterrupted``."""
+    with shown(reporter, progress) as reporter:
+        try:
+            return search_module.resume_search(directory, reporter, data=data, **changes)
+        except KeyboardInterrupt:
+            raise interrupted(Path(directory)) from None
+
+
 def interrupted(directory: Path) -> SearchInterrupted:
     """The SearchInterrupted of a search stopped by Ctrl-C, counting its completed trials."""
     from tuner.records import TrialState, load_records
@@ -145,11 +163,9 @@ def run(
 ):
     """``search`` then ``export_best``: returns (SearchResult, ExportResult, or None when no trial
     completed). The export options are checked before the search starts."""
-    from tuner.export import export_best, parse_ensemble, tta_shifts
+    from tuner.export import check_recipe, export_best
 
-    parse_ensemble(ensemble)
-    if tta is not None:
-        tta_shifts(tta)
+    check_recipe(ensemble, tta)
     result = search(job, reporter, progress=progress)
     if result.best is None:
         return result, None
