@@ -287,6 +287,26 @@ class ToolkitRule(Strategy):
         self.history.append(Finished(curves, tuple(trial.fold_scores), not trial.pruned))
 
 
+class Clairvoyant(Strategy):
+    """A bound, not a method: knows each run's final score and stops, at its first allowed
+    decision point, every trial that will not beat the best completed one (it never stops a
+    future pick). Its compute is the least any pruner deciding at that point can spend; if even
+    this needs more than a goal's share of random search's compute, no rule meets that goal on
+    this table."""
+
+    def __init__(self, fold: int, epoch: int):
+        self.at = (fold, epoch)  # the first decision point: after this epoch of this fold
+        self.name = f"clairvoyant bound, decides after fold {fold + 1} epoch {epoch}"
+        self.best = -math.inf
+
+    def epoch(self, trial, fold, epoch, value):
+        return (fold, epoch) == self.at and trial.run.score <= self.best
+
+    def end(self, trial):
+        if not trial.pruned:
+            self.best = max(self.best, trial.score)
+
+
 class OptunaPruner(Strategy):
     """An Optuna pruner driven through the ask-and-tell API on the replayed curves. The step is
     the (fold, epoch) position, so that pruners compare trials at the same fold and epoch; the
@@ -437,6 +457,9 @@ def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
         ),
     }
     found.update(optuna_pruners(table))
+    # the least compute any rule deciding at these points could spend (no rule knows the future)
+    for fold, epoch in ((0, 1), (0, table.epochs // 2), (0, table.epochs)):
+        found[Clairvoyant(fold, epoch).name] = lambda f=fold, e=epoch: Clairvoyant(f, e)
     return found
 
 
