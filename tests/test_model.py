@@ -139,3 +139,23 @@ def test_hyperband_entries_are_dropped_and_its_budget_sets_the_epochs():
     values = resolve_values({**TINY, "tuner/epochs": 3, "tuner/initial_epoch": 1, "tuner/round": 1})
     assert values["epochs"] == 3
     assert not any(k.startswith("tuner/") for k in values)
+
+
+def test_the_hand_written_baseline_is_a_point_of_the_builder():
+    """bench/handwritten.py's plain Keras CNN (issue 13's baseline: 32-32-s2 / 64-64-s2, batch
+    norm, dropout 0.4, dense 128) is what the builder makes of its values (filter_growth
+    doubles the filters per block), so a space can hold it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    import handwritten
+
+    ours = build_model({**handwritten.model_values, "augment_strength": 0.0})
+    theirs = handwritten.model(augment=False)
+    assert structure(ours) == structure(theirs)
+    assert ours.count_params() == theirs.count_params()
+    kinds = [type(layer).__name__ for layer in ours.layers]
+    assert kinds.count("Conv2D") == 6 and kinds.count("BatchNormalization") == 6
+    filters = [layer.filters for layer in ours.layers if type(layer).__name__ == "Conv2D"]
+    assert filters == [32, 32, 32, 64, 64, 64]

@@ -111,9 +111,10 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
     if v["input_batch_norm"]:
         x = keras.layers.BatchNormalization(name="input_bn")(x)
     for block in range(v["conv_blocks"]):
+        filters = int(v["conv_filters"]) * int(v["filter_growth"]) ** block
         for i in range(v["convs_per_block"]):
             x = keras.layers.Conv2D(
-                v["conv_filters"],
+                filters,
                 v["kernel_size"],
                 padding="same",
                 activation="relu",
@@ -123,7 +124,7 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
                 x = keras.layers.BatchNormalization(name=f"conv{block + 1}_{i + 1}_bn")(x)
         if v["strided_downsampling"]:
             x = keras.layers.Conv2D(
-                v["conv_filters"],
+                filters,
                 5,
                 strides=2,
                 padding="same",

@@ -71,7 +71,16 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
             "blocks of [Conv2D, MaxPool, Dropout]; the 28 px image halves per block",
         ),
         ("convs_per_block", int, 1, 3, 1, "convs", "Conv2D layers before each pooling"),
-        ("conv_filters", int, 1, 1024, 256, "filters", "filters of every Conv2D"),
+        ("conv_filters", int, 1, 1024, 256, "filters", "filters of the first block's Conv2D"),
+        (
+            "filter_growth",
+            int,
+            1,
+            4,
+            1,
+            "growth",
+            "each block has this many times the filters of the block before (v5: 1, all 256)",
+        ),
         ("kernel_size", int, 1, 7, 3, "kernel", "Conv2D kernel size (square, 'same' padding)"),
         (
             "conv_batch_norm",
@@ -145,6 +154,8 @@ _SEARCH_KEYS = {
     "prune": bool,
     "early_stopping": int,
     "time_budget": float,  # minutes (an int is fine)
+    "search_images": int,
+    "final_epochs": int,
 }
 ORACLES = ("random", "bayesian", "hyperband")
 _SAMPLINGS = ("linear", "log", "reverse_log")
@@ -223,6 +234,8 @@ class SearchDefaults:
     prune: bool = False  # fold-level pruning (random and bayesian)
     early_stopping: int | None = None  # patience in epochs; None trains every epoch
     time_budget: float | None = None  # minutes: start no trial that would end past it
+    search_images: int | None = None  # the folds use a stratified subset of this many images
+    final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
 
 
 @dataclass(frozen=True)
@@ -381,6 +394,9 @@ def _parse_search(path: Path, table: Any) -> SearchDefaults:
             f"{path}: search.early_stopping: patience must be >= 1 epoch, "
             f"got {values['early_stopping']}"
         )
+    for key in ("search_images", "final_epochs"):
+        if values.get(key, 1) < 1:
+            raise SpaceError(f"{path}: search.{key}: must be >= 1, got {values[key]}")
     if values.get("time_budget", 1.0) <= 0:
         raise SpaceError(
             f"{path}: search.time_budget: minutes must be > 0, got {values['time_budget']}"

@@ -1,0 +1,157 @@
+"""The hand-written baseline of issue 13: one plain Keras CNN, no search, scored on the holdout.
+
+What a Kaggler writes in ten minutes for this competition (the issue measured it at 99.47 % on
+the Kaggle test set after 9 minutes on 2 cores): conv 32-32-(32 5x5 stride 2)-64-64-(64 5x5
+stride 2), batch norm after each convolution, dropout 0.4 after each block and after the dense
+layer of 128, mild on-the-fly rotation/zoom/shift, Adam 1e-3 decayed by 0.95 per epoch, batch 64,
+15 epochs on every training image. Padding is 'same' throughout, so the network is a point of
+the toolkit's builder (``model_values``; tests/test_model.py checks the two match layer for
+layer). That makes it slower than the issue's 9 minutes: its feature maps stay 28x28 and 14x14
+where 'valid' padding shrinks them (about twice the multiply-adds); measured here, 146 s per
+epoch of 37,800 images on 2 cores while the test suite ran (259 images/s), so 15 epochs would take
+about 35 minutes. Settle which one is the baseline before timing the profile against it.
+
+    .venv/bin/python bench/handwritten.py --data ../shared/data/digit-recognizer --seed 0
+    .venv/bin/python bench/handwritten.py --minutes 30   # as many epochs as fit in 30 minutes
+
+The holdout is the toolkit's (``tuner.splits.split_holdout``: stratified, seeded), so that the
+script and ``digit-tuner run --holdout 0.1 --seed S`` score on the same images. Only the split and
+the CSV reader come from the toolkit; the model, augmentation and training are plain Keras.
+Appends one JSON line to results/handwritten.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "results" / "handwritten.jsonl"
+
+# The same network as a point of the toolkit's builder (tuner.model.build_model).
+model_values = {
+    "input_batch_norm": False,
+    "conv_blocks": 2,
+    "convs_per_block": 2,
+    "conv_filters": 32,
+    "filter_growth": 2,
+    "kernel_size": 3,
+    "conv_batch_norm": True,
+    "strided_downsampling": True,
+    "conv_dropout": 0.4,
+    "dense_layers": 1,
+    "dense_units": 128,
+    "dense_dropout": 0.4,
+}
+
+
+def model(seed: int = 0, augment: bool = True):
+    """The network, compiled: raw 0..255 pixels in, probabilities out."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    x = inputs
+    if augment:  # mild: 10 degrees, 10 % zoom, 10 % shift; training only
+        x = layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed)(x)
+        x = layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 1)(x)
+        x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2)(x)
+    x = layers.Rescaling(1 / 255)(x)
+    for filters in (32, 64):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            x = layers.BatchNormalization()(x)
+        x = layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Dropout(0.4)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    net = keras.Model(inputs, outputs)
+    net.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return net
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/digit-recognizer"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--minutes", type=float, help="train as many epochs as fit in this wall time instead"
+    )
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    import keras
+    import numpy as np
+
+    from tuner.data import load_data
+    from tuner.splits import split_holdout
+
+    keras.utils.set_random_seed(args.seed)
+    data = load_data(args.data, test=False)
+    train, holdout = split_holdout(data.train, args.holdout, args.seed)
+    net = model(args.seed)
+    decay = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-3 * 0.95**epoch)
+    x = train.images.reshape(-1, 28, 28, 1)
+    epochs, times = 0, []
+    while True:
+        t0 = time.perf_counter()
+        net.fit(
+            x,
+            train.labels,
+            batch_size=64,
+            epochs=epochs + 1,
+            initial_epoch=epochs,
+            callbacks=[decay],
+            verbose=0,
+        )
+        epochs += 1
+        times.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        print(f"epoch {epochs}: {times[-1]:.0f} s (total {elapsed / 60:.1f} min)", flush=True)
+        if args.minutes is None:
+            if epochs >= args.epochs:
+                break
+        elif elapsed + np.mean(times[-3:]) + 30 > 60 * args.minutes:  # 30 s to predict
+            break
+    probs = net.predict(holdout.images.reshape(-1, 28, 28, 1), batch_size=512, verbose=0)
+    accuracy = float((probs.argmax(axis=1) == holdout.labels).mean())
+    row = {
+        "recipe": "hand-written CNN (bench/handwritten.py)",
+        "seed": args.seed,
+        "holdout": args.holdout,
+        "holdout_images": len(holdout),
+        "train_images": len(train),
+        "epochs": epochs,
+        "holdout_accuracy": accuracy,
+        "minutes": (time.perf_counter() - start) / 60,
+        "epoch_seconds": times,
+        "cores": os.cpu_count(),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "command": " ".join(["python", *sys.argv]),
+    }
+    with OUT.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(
+        f"holdout accuracy {100 * accuracy:.2f} % ({len(holdout)} images), "
+        f"{epochs} epochs, {row['minutes']:.1f} min"
+    )
+
+
+if __name__ == "__main__":
+    main()
