@@ -63,6 +63,8 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "mixed_precision": False,  # resolved: no GPU here
         "holdout": None,
         "holdout_size": 0,
+        "search_images": None,  # the folds ran on the whole search part
+        "final_epochs": None,  # the export retrained for the winner's own epochs
         "max_consecutive_failures": 3,
         "trial_timeout": None,
         "isolate": True,
@@ -363,7 +365,8 @@ def test_bad_export_options_fail_before_the_search(tmp_path, tiny_dir, tiny_spac
     [
         dict(max_trials=4, folds=3, seed=2, oracle="bayesian", prune=True, prune_margin=0.01,
              early_stopping=2, time_budget=30.0, mixed_precision=False, holdout=0.2,
-             isolate=False, trial_timeout=5.0, max_consecutive_failures=7),
+             isolate=False, trial_timeout=5.0, max_consecutive_failures=7, search_images=200,
+             final_epochs=3),
         dict(),  # every setting left to the space file
     ],
     ids=["every-setting", "space-defaults"],
@@ -478,7 +481,15 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
     assert "folds:      2 (stratified): 120 training and 120 validation images per fold" in out
     assert "epochs:     1 per fold, batch 64" in out
     assert "training images/s" in out and "per trial" in out
+    assert "final:      the winner retrained on 240 images, its own epochs" in out
     assert not results.exists()
+    subset = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
+                    "--results-dir", results, "--holdout", 0.2, "--search-images", 120,
+                    "--final-epochs", 4)  # fmt: skip
+    assert subset.exit_code == 0, subset.output
+    assert "120 images searched (a stratified subset of 240), 60 held out" in subset.output
+    assert "final:      the winner retrained on 240 images, 4 epochs" in subset.output
+    assert "folds:      2 (stratified): 60 training and 60 validation" in subset.output
     # the same checks as the search itself: a bad option is refused, one line, exit 2
     bad = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
                  "--results-dir", results, "--folds", 1)  # fmt: skip

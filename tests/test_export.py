@@ -287,3 +287,49 @@ def test_report_of_a_holdout_search_analyses_the_search_part(holdout_search, tin
 
     _, analysis = analyse(holdout_search.directory, tiny_data)
     assert analysis.confusion.sum() == 240
+
+
+def test_a_search_on_a_subset_retrains_on_all_of_it_for_the_final_epochs(tmp_path, tiny_data):
+    """search_images: the folds run on a stratified subset (a cheaper fidelity); the export
+    retrains on the whole search part, for final_epochs; report's out-of-fold rows are the
+    subset's."""
+    from tuner.manifest import open_search
+    from tuner.report import analyse
+
+    space = write_space(
+        tmp_path, "max_trials = 1\nfolds = 2\nsearch_images = 120\nfinal_epochs = 2", TINY_HP
+    )
+    search = run_search(tiny_data.train, space, config(tmp_path, holdout=0.2))
+    folds = search.best.folds
+    assert sum(f.val_size for f in folds) == 120  # the folds saw the subset only
+    handle = open_search(search.directory)
+    searched = handle.searched(tiny_data.train)
+    part, _ = handle.parts(tiny_data.train)
+    assert len(searched) == 120 and len(part) == 240
+    # stratified: every class in the subset in about its share of the search part
+    share = np.bincount(searched.labels, minlength=10) / 120
+    np.testing.assert_allclose(share, np.bincount(part.labels, minlength=10) / 240, atol=0.01)
+    _, analysis = analyse(handle, tiny_data)  # the out-of-fold rows line up with the subset
+    assert len(analysis.predicted) == 120
+    export_best(search.directory, tiny_data)
+    manifest = json.loads((search.directory / "search.json").read_text())
+    assert manifest["config"]["search_images"] == 120 and manifest["config"]["final_epochs"] == 2
+    assert manifest["export"]["retrain_images"] == 240
+    assert manifest["export"]["retrain_epochs"] == 2  # not the trials' 1
+
+
+def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):
+    from tuner.errors import SpaceError
+    from tuner.settings import plan_search
+    from tuner.space import parse_space
+
+    space = write_space(tmp_path, "max_trials = 1\nfolds = 2", TINY_HP)
+    with pytest.raises(SearchError, match="search_images=5 is too few"):
+        plan_search(tiny_train, space, config(tmp_path, search_images=5))
+    with pytest.raises(SearchError, match="final_epochs must be >= 0, got final_epochs=-1"):
+        plan_search(tiny_train, space, config(tmp_path, final_epochs=-1))
+    with pytest.raises(SpaceError, match=r"s.toml: search.search_images: must be >= 1, got 0"):
+        parse_space("[search]\nsearch_images = 0\n", path="s.toml")
+    # more images than the search part: all of it
+    plan, _ = plan_search(tiny_train, space, config(tmp_path, search_images=10_000))
+    assert len(plan.train) == len(tiny_train)

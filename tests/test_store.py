@@ -170,6 +170,7 @@ def _raise(*args, **kwargs):
         (dict(early_stopping=2), "different early stopping \\(was None, now 2\\)"),
         (dict(mixed_precision=True), "different mixed precision \\(was False, now True\\)"),
         (dict(prune_margin=0.01), "different prune margin"),
+        (dict(search_images=150), "different search images \\(was None, now 150\\)"),
     ],
 )
 def test_resume_refuses_what_changes_scores(tmp_path, tiny_train, tiny_space_path, change, message):

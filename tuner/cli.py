@@ -167,6 +167,24 @@ HoldoutOption = Annotated[
         show_default=False,
     ),
 ]
+SearchImagesOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--search-images",
+        help="Run the search's folds on a stratified subset of this many images (more "
+        "configurations for the time); the export still retrains on all. 0: all.",
+        show_default=False,
+    ),
+]
+FinalEpochsOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--final-epochs",
+        help="Epochs of the export's retrain on all the data (default: the space's, else the "
+        "winner's own). 0: the winner's.",
+        show_default=False,
+    ),
+]
 EnsembleOption = Annotated[
     str,
     typer.Option(
@@ -274,6 +292,8 @@ SEARCH_OPTIONS = (
     "time_budget",
     "mixed_precision",
     "holdout",
+    "search_images",
+    "final_epochs",
     "trial_timeout",
 )
 
@@ -298,6 +318,8 @@ def _search_parameters() -> list[inspect.Parameter]:
         ("time_budget", TimeBudgetOption, None),
         ("mixed_precision", MixedPrecisionOption, None),
         ("holdout", HoldoutOption, None),
+        ("search_images", SearchImagesOption, None),
+        ("final_epochs", FinalEpochsOption, None),
         ("trial_timeout", TrialTimeoutOption, None),
         ("dry_run", DryRunOption, False),
     ]

@@ -41,6 +41,8 @@ class DryRun:
     time_budget: float | None  # minutes
     train_images: int  # the search part (training data less the holdout)
     holdout_images: int
+    retrain_images: int  # what the export retrains on: the search part (all of it)
+    final_epochs: int | None  # of the export's retrain; None: the winner's own
     fold_train: int  # images in a fold's training part (the smallest fold)
     fold_val: int  # images in a fold's validation part
     epochs: int  # of the default point
@@ -137,6 +139,8 @@ def dry_run(
         time_budget=plan.time_budget,
         train_images=len(plan.train),
         holdout_images=0 if plan.holdout is None else len(plan.holdout),
+        retrain_images=len(train) - (0 if plan.holdout is None else len(plan.holdout)),
+        final_epochs=plan.final_epochs,
         fold_train=min(len(t) for t, _ in plan.splits),
         fold_val=max(len(v) for _, v in plan.splits),
         epochs=int(values["epochs"]),

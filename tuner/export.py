@@ -199,16 +199,19 @@ def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
     return (total / (len(models) * tta)).astype(np.float32)
 
 
-def _retrain(record: TrialRecord, train, seed: int, reporter: Reporter, space=None):
+def _retrain(
+    record: TrialRecord, train, seed: int, reporter: Reporter, space=None, epochs: int | None = None
+):
     """One trial's model, retrained on ``train`` (``tuner.trainer.fit_model``, the same path as
-    the search's folds); returns (model, epochs, seconds)."""
+    the search's folds) for ``epochs`` (None: the trial's own); returns (model, epochs,
+    seconds)."""
     from tuner.model import resolve_values
     from tuner.progress import epoch_callback
     from tuner.trainer import fit_model
 
     values = resolve_values(record.hyperparameters, space)
     # With early stopping, each fold found its best epoch: retrain for their median.
-    values["epochs"] = epochs = record.retrain_epochs or int(values["epochs"])
+    values["epochs"] = epochs = epochs or record.retrain_epochs or int(values["epochs"])
     reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
     model, _, seconds = fit_model(
         values,
@@ -365,8 +368,9 @@ def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) 
     else:
         built = _Built([], 1, None)
         for record in choice.members:
+            final_epochs = choice.manifest.get("config", {}).get("final_epochs")
             model, trained, took = _retrain(
-                record, choice.train, choice.seed, reporter, choice.space
+                record, choice.train, choice.seed, reporter, choice.space, final_epochs
             )
             built.models.append(model)
             built.seconds += took

@@ -164,6 +164,8 @@ def build_manifest(
             "time_budget_minutes": plan.time_budget,
             "holdout": config.holdout or None,
             "holdout_size": 0 if plan.holdout is None else len(plan.holdout),
+            "search_images": plan.search_images,
+            "final_epochs": plan.final_epochs,
             "mixed_precision": plan.mixed_precision,
             "max_consecutive_failures": config.max_consecutive_failures,
             "trial_timeout": plan.trial_timeout,
@@ -203,6 +205,7 @@ SCORING_SETTINGS = (
     "folds",
     "oracle",
     "holdout",
+    "search_images",
     "prune",
     "prune_margin",
     "early_stopping",
@@ -216,6 +219,7 @@ FREE_SETTINGS = (
     "max_consecutive_failures",
     "trial_timeout",
     "isolate",
+    "final_epochs",
 )
 
 
@@ -329,6 +333,14 @@ class SearchHandle:
 
         check_same_data(self.directory, self.manifest, train)
         return search_part(self.manifest, train)
+
+    def searched(self, train: Dataset) -> Dataset:
+        """The images the search's folds ran on (its out-of-fold rows): the search part, or the
+        subset of it that ``search_images`` chose."""
+        from tuner.splits import searched
+
+        check_same_data(self.directory, self.manifest, train)
+        return searched(self.manifest, train)
 
 
 def open_search(directory: str | Path) -> SearchHandle:

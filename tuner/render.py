@@ -589,7 +589,14 @@ def dry_run_lines(plan) -> list[str]:
         f"  trials:     {plan.max_trials} ({plan.oracle} oracle, pruning {pruning}{early}); "
         f"time budget {budget}",
         f"  data:       {plan.train_images:,} images searched"
+        + (
+            f" (a stratified subset of {plan.retrain_images:,})"
+            if plan.train_images < plan.retrain_images
+            else ""
+        )
         + (f", {plan.holdout_images:,} held out" if plan.holdout_images else ""),
+        f"  final:      the winner retrained on {plan.retrain_images:,} images, "
+        + (f"{plan.final_epochs} epochs" if plan.final_epochs else "its own epochs"),
         f"  folds:      {plan.folds} (stratified): {plan.fold_train:,} training and "
         f"{plan.fold_val:,} validation images per fold",
         f"  epochs:     {plan.epochs} per fold, batch {plan.batch_size} (the default point)",

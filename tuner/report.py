@@ -31,7 +31,7 @@ def analyse(
     """
     search = search if isinstance(search, SearchHandle) else open_search(search)
     directory = search.directory
-    train, _ = search.parts(data.train)  # the out-of-fold rows: the search's images
+    train = search.searched(data.train)  # the out-of-fold rows: the search's images
     records = {r.trial_id: r for r in search.records}
     record = records.get(trial_id) if trial_id else search.best
     if record is None or record.state is not TrialState.COMPLETE:
@@ -53,7 +53,7 @@ def write_report(
 
     search = search if isinstance(search, SearchHandle) else open_search(search)
     directory = search.directory
-    train, _ = search.parts(data.train)
+    train = search.searched(data.train)
 
     title = (
         f"Trial {analysis.trial_id}: out-of-fold confusion matrix "

@@ -16,7 +16,7 @@ from tuner.data import Dataset
 from tuner.errors import SearchError
 from tuner.manifest import build_manifest
 from tuner.space import SearchSpace
-from tuner.splits import fold_indices, split_holdout
+from tuner.splits import fold_indices, searched_subset, split_holdout
 
 __all__ = [
     "SearchConfig",
@@ -52,6 +52,13 @@ class SearchConfig:
     # A stratified fraction of the training data kept out of the search and the retrain, to judge
     # final recipes (single model, ensembles, TTA) on images none of them saw.
     holdout: float | None = None
+    # Images: the search's folds train and score on a stratified, seeded subset of this many
+    # images of the search part (a cheaper fidelity, so that more configurations are tried); the
+    # export retrains on the whole part. None: the space's; 0: all of it.
+    search_images: int | None = None
+    # Epochs of the export's retrain on all the data (the final fit may train longer than the
+    # search's trials). None: the space's; 0: the winner's own epochs.
+    final_epochs: int | None = None
     # Train each trial in a fresh trial process: memory stays flat over a long search (TensorFlow
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
@@ -87,6 +94,8 @@ class SearchConfig:
             time_budget=off(config.get("time_budget_minutes")),
             mixed_precision=config.get("mixed_precision"),
             holdout=config.get("holdout"),
+            search_images=off(config.get("search_images")),
+            final_epochs=off(config.get("final_epochs")),
             isolate=config.get("isolate", True),
             trial_timeout=off(config.get("trial_timeout")),
         )
@@ -104,10 +113,12 @@ class SearchPlan:
     early_stopping: int | None
     time_budget: float | None  # minutes
     train: Dataset  # what the search trains and scores on: the training data less the holdout
-    holdout: Dataset | None
+    holdout: Dataset | None  # (and only search_images of it, when set)
     mixed_precision: bool = False  # resolved: float16 compute or not
     trial_timeout: float | None = None  # minutes; None: no limit
     notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
+    search_images: int | None = None  # a subset searched (None: the whole search part)
+    final_epochs: int | None = None  # of the export's retrain (None: the winner's)
 
 
 def hyperband_epochs(space: SearchSpace) -> int:
@@ -185,7 +196,18 @@ def plan_search(
     trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
+    search_images = (
+        space.search.search_images if config.search_images is None else config.search_images
+    ) or None
+    if search_images is not None and search_images < 0:
+        raise SearchError(f"search_images must be >= 0, got search_images={search_images}")
+    final_epochs = (
+        space.search.final_epochs if config.final_epochs is None else config.final_epochs
+    ) or None
+    if final_epochs is not None and final_epochs < 0:
+        raise SearchError(f"final_epochs must be >= 0, got final_epochs={final_epochs}")
     part, holdout = split_holdout(train, config.holdout, config.seed)
+    part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
     from tuner.backend import has_gpu
 
@@ -202,6 +224,8 @@ def plan_search(
         holdout,
         mixed_precision=mixed,
         trial_timeout=trial_timeout,
+        search_images=None if search_images is None else len(part),
+        final_epochs=final_epochs,
     )
     return plan, build_manifest(config, space, train, plan)
 

@@ -10,7 +10,7 @@ import numpy as np
 from tuner.data import Dataset
 from tuner.errors import SearchError
 
-__all__ = ["split_holdout", "search_part", "fold_indices"]
+__all__ = ["split_holdout", "search_part", "searched_subset", "searched", "fold_indices"]
 
 
 def split_holdout(
@@ -44,6 +44,30 @@ def search_part(manifest: dict[str, Any], train: Dataset) -> tuple[Dataset, Data
     """The (search part, holdout) of ``train`` that the search of ``manifest`` used."""
     config = manifest.get("config", {})
     return split_holdout(train, config.get("holdout"), int(config.get("seed", 0)))
+
+
+def searched_subset(part: Dataset, images: int | None, seed: int) -> Dataset:
+    """The images the search's folds train and score on: a stratified, seeded ``images`` of the
+    search part (a cheaper fidelity: the export still retrains on the whole part), or the whole
+    part when ``images`` is None, 0 or at least its size. Keeps the original order."""
+    if not images or images >= len(part):
+        return part
+    from sklearn.model_selection import train_test_split
+
+    if images < 10 * len(np.unique(part.labels)):
+        raise SearchError(f"search_images={images} is too few to hold every class in each fold")
+    keep, _ = train_test_split(
+        np.arange(len(part)), train_size=images, stratify=part.labels, random_state=seed
+    )
+    keep = np.sort(keep)
+    return Dataset(part.images[keep], part.labels[keep], f"{part.source} ({images} searched)")
+
+
+def searched(manifest: dict[str, Any], train: Dataset) -> Dataset:
+    """The images the search of ``manifest`` ran its folds on (its out-of-fold rows)."""
+    config = manifest.get("config", {})
+    part, _ = search_part(manifest, train)
+    return searched_subset(part, config.get("search_images"), int(config.get("seed", 0)))
 
 
 def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
