@@ -159,3 +159,9 @@ def test_the_hand_written_baseline_is_a_point_of_the_builder():
     assert kinds.count("Conv2D") == 6 and kinds.count("BatchNormalization") == 6
     filters = [layer.filters for layer in ours.layers if type(layer).__name__ == "Conv2D"]
     assert filters == [32, 32, 32, 64, 64, 64]
+    assert ours.get_layer("flatten").output.shape[1:] == (4 * 4 * 64,)  # valid: 28-24-12-8-4
+
+
+def test_blocks_that_shrink_the_image_to_nothing_are_refused_by_name():
+    with pytest.raises(ValueError, match="conv_blocks=4 .* valid_padding=True shrink the 28 px"):
+        build_model({"conv_blocks": 4, "convs_per_block": 2, "valid_padding": True})

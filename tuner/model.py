@@ -93,6 +93,22 @@ def build(
     return build_wrapped(space.model, values, seed=seed, space_hp=space.to_keras_tuner())
 
 
+def _check_image_size(v: Mapping[str, Any]) -> None:
+    """Raises ValueError when the blocks shrink the 28 px image to nothing (valid padding, many
+    blocks), naming the values, instead of Keras' shape error deep in the build."""
+    size = IMAGE_SIZE
+    for block in range(v["conv_blocks"]):
+        if v["valid_padding"]:
+            size -= v["convs_per_block"] * (v["kernel_size"] - 1)
+        size = math.ceil(size / 2) if v["strided_downsampling"] else size // 2
+        if size < 1:
+            raise ValueError(
+                f"conv_blocks={v['conv_blocks']} with convs_per_block={v['convs_per_block']}, "
+                f"kernel_size={v['kernel_size']} and valid_padding={v['valid_padding']} shrink "
+                f"the 28 px image to nothing in block {block + 1}"
+            )
+
+
 def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = None) -> keras.Model:
     """Builds and compiles the CNN for one point of a search space.
 
@@ -107,6 +123,7 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
         returns class probabilities.
     """
     v = resolve_values(hp)
+    _check_image_size(v)
     inputs, x = pixel_input(v["augment_strength"], seed)
     if v["input_batch_norm"]:
         x = keras.layers.BatchNormalization(name="input_bn")(x)
@@ -116,7 +133,7 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
             x = keras.layers.Conv2D(
                 filters,
                 v["kernel_size"],
-                padding="same",
+                padding="valid" if v["valid_padding"] else "same",
                 activation="relu",
                 name=f"conv{block + 1}_{i + 1}",
             )(x)

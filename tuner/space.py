@@ -81,7 +81,17 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
             "growth",
             "each block has this many times the filters of the block before (v5: 1, all 256)",
         ),
-        ("kernel_size", int, 1, 7, 3, "kernel", "Conv2D kernel size (square, 'same' padding)"),
+        ("kernel_size", int, 1, 7, 3, "kernel", "Conv2D kernel size (square)"),
+        (
+            "valid_padding",
+            bool,
+            None,
+            None,
+            False,
+            "valid",
+            "'valid' padding in the blocks' Conv2D (each shrinks the image by kernel_size - 1 "
+            "px: fewer multiply-adds); false: 'same'",
+        ),
         (
             "conv_batch_norm",
             bool,
