@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import TINY_HP, write_space
@@ -31,6 +34,15 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
     quick = load_space("search_spaces/quick.toml")  # the CPU profile
     assert quick.search.max_trials >= 2 and quick.search.folds == 3
     assert quick.search.prune and quick.search.time_budget <= 25
+    # under trial: searched cheaply, retrained long; its default point is the hand-written CNN
+    kaggle = load_space("kaggle-cnn")
+    assert kaggle.search.search_images and kaggle.search.final_epochs
+    assert kaggle.search.final_epochs > kaggle.default_values()["epochs"]
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    import handwritten
+
+    point = kaggle.default_values()
+    assert {k: point[k] for k in handwritten.model_values} == handwritten.model_values
     full = load_space("full")  # the GPU profile: the seed's augmentation, v5's neighbourhood
     assert full.search.folds == 5 and full.search.prune
     assert full.default_values()["augment_strength"] == 1.0
