@@ -148,6 +148,15 @@ def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
     return total
 
 
+def _setting(name: str, given, default, unit: str):
+    """An option that may be turned off: the user's value, else the space's; 0 (or none) is off
+    (None); a negative value is refused, naming it."""
+    value = (default if given is None else given) or None
+    if value is not None and value < 0:
+        raise SearchError(f"{name} must be >= 0 {unit}, got {value}")
+    return value
+
+
 def plan_search(
     train: Dataset, space: SearchSpace, config: SearchConfig
 ) -> tuple[SearchPlan, dict[str, Any]]:
@@ -186,26 +195,18 @@ def plan_search(
         raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
     if early_stopping is not None and early_stopping < 0:
         raise SearchError(f"early_stopping must be >= 0 epochs, got {early_stopping}")
-    time_budget = (
-        space.search.time_budget if config.time_budget is None else config.time_budget
-    ) or None
-    if time_budget is not None and time_budget < 0:
-        raise SearchError(f"time_budget must be >= 0 minutes, got {time_budget}")
+    time_budget = _setting("time_budget", config.time_budget, space.search.time_budget, "minutes")
     if config.trial_timeout is not None and config.trial_timeout < 0:
         raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
     trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
-    search_images = (
-        space.search.search_images if config.search_images is None else config.search_images
-    ) or None
-    if search_images is not None and search_images < 0:
-        raise SearchError(f"search_images must be >= 0, got search_images={search_images}")
-    final_epochs = (
-        space.search.final_epochs if config.final_epochs is None else config.final_epochs
-    ) or None
-    if final_epochs is not None and final_epochs < 0:
-        raise SearchError(f"final_epochs must be >= 0, got final_epochs={final_epochs}")
+    search_images = _setting(
+        "search_images", config.search_images, space.search.search_images, "images"
+    )
+    final_epochs = _setting(
+        "final_epochs", config.final_epochs, space.search.final_epochs, "epochs"
+    )
     part, holdout = split_holdout(train, config.holdout, config.seed)
     part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
