@@ -367,8 +367,8 @@ def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) 
         single = None
     else:
         built = _Built([], 1, None)
+        final_epochs = choice.manifest.get("config", {}).get("final_epochs")
         for record in choice.members:
-            final_epochs = choice.manifest.get("config", {}).get("final_epochs")
             model, trained, took = _retrain(
                 record, choice.train, choice.seed, reporter, choice.space, final_epochs
             )
