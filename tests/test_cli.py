@@ -494,3 +494,11 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
     bad = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
                  "--results-dir", results, "--folds", 1)  # fmt: skip
     assert bad.exit_code == 2 and "folds must be >= 2" in bad.output
+    # a profile's budget for more images than these is scaled down, and says so
+    sized = tmp_path / "sized.toml"
+    budget = "folds = 2\ntime_budget = 30\nbudget_images = 3000"
+    sized.write_text(tiny_space_path.read_text().replace("folds = 2", budget))
+    scaled = invoke("search", "--dry-run", "--data", tiny_dir, "--space", sized,
+                    "--results-dir", results)  # fmt: skip
+    assert scaled.exit_code == 0, scaled.output
+    assert "time budget 3 min (the space's 30 min for 3,000 images, scaled to 300)" in scaled.output

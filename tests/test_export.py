@@ -17,7 +17,7 @@ from tuner.export import export_best, parse_ensemble, predict_tta, tta_shifts
 from tuner.records import load_records
 from tuner.search import run_search
 from tuner.settings import SearchConfig
-from tuner.space import load_space
+from tuner.space import EstimateCorrection, load_space
 from tuner.splits import search_part
 
 
@@ -316,6 +316,62 @@ def test_a_search_on_a_subset_retrains_on_all_of_it_for_the_final_epochs(tmp_pat
     assert manifest["config"]["search_images"] == 120 and manifest["config"]["final_epochs"] == 2
     assert manifest["export"]["retrain_images"] == 240
     assert manifest["export"]["retrain_epochs"] == 2  # not the trials' 1
+
+
+def test_without_a_holdout_the_profiles_measured_gain_corrects_the_estimate(tmp_path, tiny_data):
+    """A profile's [estimate] gains (holdout minus out-of-fold, measured per seed) are added to
+    the out-of-fold accuracy when the export is the recipe they were measured for; otherwise the
+    estimate is the out-of-fold accuracy and says why the gain was left out."""
+    estimate = "[estimate]\ngains = [0.5, 0.9]\ntrain_images = 300"
+    space = write_space(
+        tmp_path,
+        "max_trials = 1\nfolds = 2\nsearch_images = 120\nfinal_epochs = 2",
+        TINY_HP + "\n" + estimate,
+    )
+    search = run_search(tiny_data.train, space, config(tmp_path))
+    oof = search.best.oof_accuracy
+
+    def expected():
+        return json.loads((search.directory / "search.json").read_text())["export"]["estimate"]
+
+    result = export_best(search.directory, tiny_data)
+    got = expected()
+    assert result.estimate.to_dict() == got
+    assert got["method"] == "out-of-fold, corrected" and got["images"] == 120
+    assert got["accuracy"] == pytest.approx(min(oof + 0.007, 1.0))
+    binomial = 1.96 * np.sqrt(oof * (1 - oof) / 120)
+    spread = 1.96 * np.std([0.005, 0.009], ddof=1) * np.sqrt(1 + 1 / 2)
+    assert got["ci95"] == pytest.approx(np.hypot(binomial, spread))
+    assert "+0.70" in got["note"] and "2 measured seeds" in got["note"]
+
+    export_best(search.directory, tiny_data, tta=5)  # not the recipe the gain was measured for
+    got = expected()
+    assert got["method"] == "out-of-fold" and got["accuracy"] == pytest.approx(oof)
+    assert "measured for a single model, this export is single+tta5" in got["note"]
+
+
+def test_a_measured_gain_applies_only_to_the_settings_it_was_measured_with(tmp_path):
+    from tuner.export import correction_applies
+
+    space = write_space(
+        tmp_path, "folds = 3\nsearch_images = 12600\nfinal_epochs = 20", "epochs = 1"
+    )
+    correction = EstimateCorrection((0.8, 0.6), 37800)
+    same = {"folds": 3, "search_images": 12600, "final_epochs": 20}
+    assert correction_applies(correction, space, same, "single", 42000) is None
+    assert correction_applies(None, space, same, "single", 42000) is None
+    # on the embedded 4,000 digits the subset is all of them: another fidelity
+    small = same | {"search_images": 4000}
+    assert correction_applies(correction, space, small, "single", 4000) == (
+        "it was measured with search_images 12600, this search used 4000"
+    )
+    assert "final_epochs 20, this search used 30" in correction_applies(
+        correction, space, same | {"final_epochs": 30}, "single", 37800
+    )
+    assert "this export is top-2" in correction_applies(correction, space, same, "top-2", 37800)
+    assert "retrain on 37,800 images, this one used 20,000" in correction_applies(
+        correction, space, same, "single", 20000
+    )
 
 
 def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):

@@ -31,18 +31,20 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
         "epochs",
         "batch_size",
     }
-    quick = load_space("search_spaces/quick.toml")  # the CPU profile
+    # the CPU profile: searched cheaply, retrained long; its default point is the hand-written CNN
+    quick = load_space("search_spaces/quick.toml")
     assert quick.search.max_trials >= 2 and quick.search.folds == 3
     assert quick.search.prune and quick.search.time_budget <= 25
-    # under trial: searched cheaply, retrained long; its default point is the hand-written CNN
-    kaggle = load_space("kaggle-cnn")
-    assert kaggle.search.search_images and kaggle.search.final_epochs
-    assert kaggle.search.final_epochs > kaggle.default_values()["epochs"]
+    assert quick.search.search_images and quick.search.final_epochs
+    assert quick.search.final_epochs > quick.default_values()["epochs"]
+    assert quick.search.budget_images == 37800  # its budget is for Kaggle's images less 10 %
+    assert quick.estimate is not None and len(quick.estimate.gains) >= 2
     sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
     import handwritten
 
-    point = kaggle.default_values()
+    point = quick.default_values()
     assert {k: point[k] for k in handwritten.model_values} == handwritten.model_values
+    assert load_space("small-vgg").search.time_budget == 22  # the earlier quick profile
     full = load_space("full")  # the GPU profile: the seed's augmentation, v5's neighbourhood
     assert full.search.folds == 5 and full.search.prune
     assert full.default_values()["augment_strength"] == 1.0
@@ -123,6 +125,22 @@ BAD = {
         "search.folds: must be >= 2, got 1",
     ),
     "no hyperparameters": ("[search]\nfolds = 3\n", "needs a non-empty [hyperparameters] table"),
+    "one measured gain": (
+        "[hyperparameters]\nepochs = 1\n[estimate]\ngains = [0.7]\ntrain_images = 100\n",
+        "estimate.gains: expected a list of at least 2 gains in points",
+    ),
+    "gain not a number": (
+        '[hyperparameters]\nepochs = 1\n[estimate]\ngains = [0.7, "x"]\ntrain_images = 100\n',
+        "estimate.gains: expected a list",
+    ),
+    "no train images": (
+        "[hyperparameters]\nepochs = 1\n[estimate]\ngains = [0.7, 0.5]\n",
+        "estimate.train_images: expected a number of images >= 1, got None",
+    ),
+    "unknown estimate key": (
+        "[hyperparameters]\nepochs = 1\n[estimate]\ngain = 0.7\n",
+        "estimate.gain: unknown key",
+    ),
     "invalid toml": ("[hyperparameters\n", "invalid TOML"),
 }
 
@@ -136,6 +154,18 @@ def test_bad_space_names_file_and_key(tmp_path, case):
         load_space(path)
     assert str(info.value).startswith(str(path))
     assert expected in str(info.value)
+
+
+def test_estimate_table_is_the_measured_gain_per_seed(tmp_path):
+    path = tmp_path / "profile.toml"
+    path.write_text(
+        "[hyperparameters]\nepochs = 1\n[estimate]\ngains = [0.8, 0.6]\ntrain_images = 37800\n"
+    )
+    correction = load_space(path).estimate
+    assert correction.gains == (0.8, 0.6) and correction.train_images == 37800
+    assert correction.mean == pytest.approx(0.7)
+    assert correction.sd == pytest.approx(0.1414, abs=1e-4)  # sample sd of the two seeds
+    assert load_space("small-vgg").estimate is None
 
 
 def test_unknown_space_name_lists_bundled_ones(tmp_path):
@@ -174,6 +204,26 @@ def test_bad_search_settings_name_the_key(tmp_path, search, message):
     with pytest.raises(SpaceError, match=message) as e:
         write_space(tmp_path, search, "epochs = 1")
     assert str(tmp_path / "space.toml") in str(e.value)
+
+
+def test_a_time_budget_stated_for_more_images_shrinks_in_proportion(tmp_path, tiny_train):
+    """budget_images: a profile sized for Kaggle's 42,000 images does not spend that budget on
+    the embedded 4,000; a budget given on the command line is minutes as said; none grows."""
+    from tuner.settings import plan_search
+
+    space = write_space(tmp_path, "time_budget = 20\nbudget_images = 3000", TINY_HP)
+    plan, manifest = plan_search(tiny_train, space, config(tmp_path))  # 300 images
+    assert plan.time_budget == 2.0 and plan.budget_stated == 20
+    assert manifest["config"]["time_budget_minutes"] == 2.0  # what the search ran with
+    assert plan.trial_timeout == 20  # a trial is not killed by the scaled budget
+    held, _ = plan_search(tiny_train, space, config(tmp_path, holdout=0.2))  # 240 searched
+    assert held.time_budget == 1.6
+    given, _ = plan_search(tiny_train, space, config(tmp_path, time_budget=5))
+    assert given.time_budget == 5 and given.budget_stated is None
+    big = write_space(tmp_path, "time_budget = 20\nbudget_images = 100", TINY_HP)
+    assert plan_search(tiny_train, big, config(tmp_path))[0].time_budget == 20
+    with pytest.raises(SpaceError, match="search.budget_images: must be >= 1, got 0"):
+        write_space(tmp_path, "budget_images = 0", TINY_HP)
 
 
 def test_pruning_with_hyperband_is_refused(tmp_path, tiny_train):

@@ -39,6 +39,8 @@ class DryRun:
     prune: bool
     early_stopping: int | None  # patience in epochs
     time_budget: float | None  # minutes
+    budget_stated: float | None  # minutes the space states, when scaled down to this data
+    budget_images: int | None  # the search part the stated budget is for
     train_images: int  # the search part (training data less the holdout)
     holdout_images: int
     retrain_images: int  # what the export retrains on: the search part (all of it)
@@ -137,6 +139,8 @@ def dry_run(
         prune=plan.prune,
         early_stopping=plan.early_stopping,
         time_budget=plan.time_budget,
+        budget_stated=plan.budget_stated,
+        budget_images=space.search.budget_images,
         train_images=len(plan.train),
         holdout_images=0 if plan.holdout is None else len(plan.holdout),
         retrain_images=len(train) - (0 if plan.holdout is None else len(plan.holdout)),

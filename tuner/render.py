@@ -584,6 +584,11 @@ def dry_run_lines(plan) -> list[str]:
         f", early stopping after {plan.early_stopping} flat epochs" if plan.early_stopping else ""
     )
     budget = f"{plan.time_budget:g} min" if plan.time_budget else "none"
+    if plan.budget_stated:
+        budget += (
+            f" (the space's {plan.budget_stated:g} min for {plan.budget_images:,} images, "
+            f"scaled to {plan.retrain_images:,})"
+        )
     lines = [
         f"plan of {plan.directory} ({state})",
         f"  trials:     {plan.max_trials} ({plan.oracle} oracle, pruning {pruning}{early}); "

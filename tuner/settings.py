@@ -119,6 +119,7 @@ class SearchPlan:
     notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
     search_images: int | None = None  # a subset searched (None: the whole search part)
     final_epochs: int | None = None  # of the export's retrain (None: the winner's)
+    budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
 
 
 def hyperband_epochs(space: SearchSpace) -> int:
@@ -199,6 +200,8 @@ def plan_search(
     if config.trial_timeout is not None and config.trial_timeout < 0:
         raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
     trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
+    part, holdout = split_holdout(train, config.holdout, config.seed)
+    time_budget, stated = _scaled_budget(time_budget, config, space, len(part))
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
     search_images = _setting(
@@ -207,7 +210,6 @@ def plan_search(
     final_epochs = _setting(
         "final_epochs", config.final_epochs, space.search.final_epochs, "epochs"
     )
-    part, holdout = split_holdout(train, config.holdout, config.seed)
     part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
     from tuner.backend import has_gpu
@@ -227,8 +229,19 @@ def plan_search(
         trial_timeout=trial_timeout,
         search_images=None if search_images is None else len(part),
         final_epochs=final_epochs,
+        budget_stated=stated,
     )
     return plan, build_manifest(config, space, train, plan)
+
+
+def _scaled_budget(minutes, config: SearchConfig, space: SearchSpace, images: int):
+    """The space's time budget, stated for ``budget_images`` images, shrunk in proportion for a
+    smaller search part (never grown); a budget given on the command line is taken as it is.
+    Returns the minutes and, when scaled, the stated minutes."""
+    stated = space.search.budget_images
+    if minutes is None or config.time_budget is not None or not stated or images >= stated:
+        return minutes, None
+    return round(minutes * images / stated, 2), minutes
 
 
 def check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:

@@ -14,6 +14,10 @@ A space file has two tables::
     input_batch_norm = { type = "boolean" }
     epochs        = 4            # a plain value is a fixed hyperparameter
 
+A profile may add a third table, ``[estimate]``: the gain from the search's best out-of-fold
+accuracy to the exported model's accuracy on a holdout, measured for its own settings (see
+``EstimateCorrection``), which ``export`` adds to its estimate when no holdout is kept.
+
 Only the hyperparameters the model builder understands (``HYPERPARAMETERS`` below) are accepted; one
 the file leaves out takes the value of the seed's v5 model. Every error names the file and the key.
 """
@@ -35,6 +39,7 @@ __all__ = [
     "Hyperparameter",
     "ORACLES",
     "SearchDefaults",
+    "EstimateCorrection",
     "SearchSpace",
     "load_space",
     "parse_space",
@@ -166,6 +171,7 @@ _SEARCH_KEYS = {
     "time_budget": float,  # minutes (an int is fine)
     "search_images": int,
     "final_epochs": int,
+    "budget_images": int,
 }
 ORACLES = ("random", "bayesian", "hyperband")
 _SAMPLINGS = ("linear", "log", "reverse_log")
@@ -246,6 +252,33 @@ class SearchDefaults:
     time_budget: float | None = None  # minutes: start no trial that would end past it
     search_images: int | None = None  # the folds use a stratified subset of this many images
     final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
+    # time_budget is for a search part of this many images; a smaller one shrinks it in
+    # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
+    budget_images: int | None = None
+
+
+@dataclass(frozen=True)
+class EstimateCorrection:
+    """The ``[estimate]`` table: what the export scored on a holdout minus the search's best
+    out-of-fold accuracy, measured (``bench/profile_holdout.py``) with the profile's own
+    ``[search]`` settings, one value per measured seed. The fold models of a K-fold search saw
+    (K-1)/K of a subset for the search's epochs; the exported model sees all the images for the
+    final epochs, so the out-of-fold accuracy underestimates it by a gain that depends on the
+    recipe and is measured, not assumed."""
+
+    gains: tuple[float, ...]  # points (holdout % - out-of-fold %), one per measured seed
+    train_images: int  # images the measured exports retrained on
+
+    @property
+    def mean(self) -> float:  # points
+        return sum(self.gains) / len(self.gains)
+
+    @property
+    def sd(self) -> float:  # points, between the measured seeds (0 for a single one)
+        if len(self.gains) < 2:
+            return 0.0
+        m = self.mean
+        return math.sqrt(sum((g - m) ** 2 for g in self.gains) / (len(self.gains) - 1))
 
 
 @dataclass(frozen=True)
@@ -257,6 +290,7 @@ class SearchSpace:
     text: str  # the file's contents, saved with every search so a result can be traced
     search: SearchDefaults
     hyperparameters: tuple[Hyperparameter, ...] = field(default_factory=tuple)
+    estimate: EstimateCorrection | None = None  # the [estimate] table, where the file has one
     # Who builds the network: None for the built-in CNN (``tuner.model``), else the user's
     # hypermodel (``tuner.hypermodel``: a ModelSource, or a build callable in this process).
     model: Any = None
@@ -356,10 +390,11 @@ def parse_space(text: str, path: str | Path) -> SearchSpace:
     except tomllib.TOMLDecodeError as e:
         raise SpaceError(f"{path}: invalid TOML ({e})") from None
 
-    unknown = set(document) - {"search", "hyperparameters"}
+    unknown = set(document) - {"search", "hyperparameters", "estimate"}
     if unknown:
         raise SpaceError(
-            f"{path}: unknown table {sorted(unknown)[0]!r} (expected [search] and [hyperparameters])"
+            f"{path}: unknown table {sorted(unknown)[0]!r} "
+            "(expected [search], [hyperparameters] and optionally [estimate])"
         )
     search = _parse_search(path, document.get("search", {}))
     table = document.get("hyperparameters")
@@ -373,7 +408,34 @@ def parse_space(text: str, path: str | Path) -> SearchSpace:
         text=text,
         search=search,
         hyperparameters=with_defaults(entries, V5),
+        estimate=_parse_estimate(path, document["estimate"]) if "estimate" in document else None,
     )
+
+
+def _parse_estimate(path: Path, table: Any) -> EstimateCorrection:
+    if not isinstance(table, dict):
+        raise SpaceError(f"{path}: [estimate] must be a table")
+    unknown = set(table) - {"gains", "train_images"}
+    if unknown:
+        raise SpaceError(
+            f"{path}: estimate.{sorted(unknown)[0]}: unknown key (expected gains, train_images)"
+        )
+    gains = table.get("gains")
+    if (
+        not isinstance(gains, list)
+        or len(gains) < 2
+        or not all(_is_a(g, float) and math.isfinite(g) and abs(g) < 100 for g in gains)
+    ):
+        raise SpaceError(
+            f"{path}: estimate.gains: expected a list of at least 2 gains in points, one per measured seed "
+            f"(their spread is part of the estimate's interval), got {gains!r}"
+        )
+    images = table.get("train_images")
+    if not _is_a(images, int) or images < 1:
+        raise SpaceError(
+            f"{path}: estimate.train_images: expected a number of images >= 1, got {images!r}"
+        )
+    return EstimateCorrection(tuple(float(g) for g in gains), images)
 
 
 def _parse_search(path: Path, table: Any) -> SearchDefaults:
@@ -404,7 +466,7 @@ def _parse_search(path: Path, table: Any) -> SearchDefaults:
             f"{path}: search.early_stopping: patience must be >= 1 epoch, "
             f"got {values['early_stopping']}"
         )
-    for key in ("search_images", "final_epochs"):
+    for key in ("search_images", "final_epochs", "budget_images"):
         if values.get(key, 1) < 1:
             raise SpaceError(f"{path}: search.{key}: must be >= 1, got {values[key]}")
     if values.get("time_budget", 1.0) <= 0:
