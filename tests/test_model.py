@@ -162,6 +162,23 @@ def test_the_hand_written_baseline_is_a_point_of_the_builder():
     assert ours.get_layer("flatten").output.shape[1:] == (4 * 4 * 64,)  # valid: 28-24-12-8-4
 
 
+def test_the_hand_written_v5_baseline_is_the_seeds_v5():
+    """bench/handwritten.py --recipe v5: examples/v5.py's v5 (2,038,542 parameters, Adam 1e-4)
+    behind plain Keras augmentation and rescaling; no class of ours in it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    import handwritten
+
+    net = handwritten.v5_model(seed=0)
+    assert net.count_params() == 2_038_542
+    assert float(net.optimizer.learning_rate) == pytest.approx(1e-4)
+    modules = {type(layer).__module__.split(".")[0] for layer in net._flatten_layers()}
+    assert modules == {"keras"}
+    assert handwritten.RECIPES["v5"][2] is None  # a constant rate: epoch k is the k-epoch run
+
+
 def test_blocks_that_shrink_the_image_to_nothing_are_refused_by_name():
     with pytest.raises(ValueError, match="conv_blocks=4 .* valid_padding=True shrink the 28 px"):
         build_model({"conv_blocks": 4, "convs_per_block": 2, "valid_padding": True})
