@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -467,6 +468,24 @@ def test_the_package_names_its_version_and_public_api_without_loading_keras():
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.stdout.splitlines() == ["0.1.0 False", "[]"], done.stderr[-2000:]
+
+
+def test_dry_run_counts_the_trials_the_time_budget_starts():
+    """The first trial always starts; each next one only if it would end within the budget."""
+    from tuner.dryrun import DryRun
+
+    plan = DryRun(directory=Path("d"), resumes=False, done=0, max_trials=14, folds=3,
+                  oracle="random", prune=True, early_stopping=None, time_budget=2.0,
+                  budget_stated=None, budget_images=None, train_images=4000, holdout_images=0,
+                  retrain_images=4000, final_epochs=None, fold_train=2000, fold_val=1000,
+                  epochs=10, batch_size=128, varying=(), images_per_second=1000.0)  # fmt: skip
+    assert plan.trial_seconds == 60.0  # 2 s an epoch, 10 epochs, 3 folds
+    assert plan.total_seconds == 120.0  # 2 trials fit in 2 minutes
+    longer = dataclasses.replace(plan, images_per_second=500.0)  # a 2-minute-and-more trial
+    assert longer.total_seconds == 120.0  # one starts anyway
+    slower = dataclasses.replace(plan, images_per_second=400.0)
+    assert slower.total_seconds == 150.0  # not capped at the budget: it ends past it
+    assert dataclasses.replace(plan, time_budget=None).total_seconds == 14 * 60.0
 
 
 def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, tiny_space_path):

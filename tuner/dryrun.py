@@ -66,14 +66,15 @@ class DryRun:
 
     @property
     def total_seconds(self) -> float | None:
-        """The trials still to run, capped by the time budget."""
+        """The trials still to run, as many as the time budget starts: the first always, each
+        next one only if it would end within the budget (``tuner.search``'s rule)."""
         trial = self.trial_seconds
         if trial is None:
             return None
-        total = trial * max(self.max_trials - self.done, 0)
-        if self.time_budget:
-            total = min(total, 60 * self.time_budget)
-        return total
+        runs = max(self.max_trials - self.done, 0)
+        if self.time_budget and runs:
+            runs = min(runs, max(1, int(60 * self.time_budget // trial)))
+        return trial * runs
 
 
 def calibrate(
