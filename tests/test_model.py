@@ -179,6 +179,26 @@ def test_the_hand_written_v5_baseline_is_the_seeds_v5():
     assert handwritten.RECIPES["v5"][2] is None  # a constant rate: epoch k is the k-epoch run
 
 
+def test_bn_momentum_reaches_every_batch_norm_layer_and_v5_keeps_keras_default():
+    """bn_momentum: Keras' 0.99 needs a few hundred steps; the CPU profile's folds train 44 an
+    epoch, so its batch-norm trials scored chance on validation for epochs (quick.toml's header)."""
+    values = {"input_batch_norm": True, "conv_blocks": 2, "conv_filters": 4, "dense_layers": 1,
+              "dense_units": 8, "conv_batch_norm": True, "strided_downsampling": True,
+              "augment_strength": 0.0}  # fmt: skip
+    momenta = {
+        m: [
+            layer.momentum
+            for layer in build_model({**values, "bn_momentum": m}).layers
+            if type(layer).__name__ == "BatchNormalization"
+        ]
+        for m in (0.9, 0.99)
+    }
+    assert momenta[0.9] == [0.9] * 5 and momenta[0.99] == [0.99] * 5  # input, 2 convs, 2 downs
+    assert V5["bn_momentum"] == 0.99  # v5 as the seed wrote it
+    quick = load_space("quick").default_values()
+    assert quick["conv_batch_norm"] and quick["bn_momentum"] == 0.9
+
+
 def test_blocks_that_shrink_the_image_to_nothing_are_refused_by_name():
     with pytest.raises(ValueError, match="conv_blocks=4 .* valid_padding=True shrink the 28 px"):
         build_model({"conv_blocks": 4, "convs_per_block": 2, "valid_padding": True})

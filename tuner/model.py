@@ -125,8 +125,9 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
     v = resolve_values(hp)
     _check_image_size(v)
     inputs, x = pixel_input(v["augment_strength"], seed)
+    momentum = float(v["bn_momentum"])
     if v["input_batch_norm"]:
-        x = keras.layers.BatchNormalization(name="input_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=momentum, name="input_bn")(x)
     for block in range(v["conv_blocks"]):
         filters = int(v["conv_filters"]) * int(v["filter_growth"]) ** block
         for i in range(v["convs_per_block"]):
@@ -138,7 +139,9 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
                 name=f"conv{block + 1}_{i + 1}",
             )(x)
             if v["conv_batch_norm"]:
-                x = keras.layers.BatchNormalization(name=f"conv{block + 1}_{i + 1}_bn")(x)
+                x = keras.layers.BatchNormalization(
+                    momentum=momentum, name=f"conv{block + 1}_{i + 1}_bn"
+                )(x)
         if v["strided_downsampling"]:
             x = keras.layers.Conv2D(
                 filters,
@@ -149,7 +152,9 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
                 name=f"down{block + 1}",
             )(x)
             if v["conv_batch_norm"]:
-                x = keras.layers.BatchNormalization(name=f"down{block + 1}_bn")(x)
+                x = keras.layers.BatchNormalization(momentum=momentum, name=f"down{block + 1}_bn")(
+                    x
+                )
         else:
             x = keras.layers.MaxPooling2D(name=f"pool{block + 1}")(x)
         x = keras.layers.Dropout(v["conv_dropout"], name=f"conv{block + 1}_dropout")(x)

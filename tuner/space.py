@@ -107,6 +107,16 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
             "BatchNormalization after each Conv2D",
         ),
         (
+            "bn_momentum",
+            float,
+            0.0,
+            0.999,
+            0.99,
+            "bn_mom",
+            "momentum of every BatchNormalization's moving mean and variance (Keras: 0.99, "
+            "which needs a few hundred steps before validation scores mean anything; 0.9 tens)",
+        ),
+        (
             "strided_downsampling",
             bool,
             None,
