@@ -43,6 +43,20 @@ def test_time_left_follows_measured_epoch_times():
     assert eta.epochs_left() == pytest.approx(2 * 4.0)
 
 
+def test_a_time_budget_caps_the_search_left_but_not_the_running_trial():
+    """No trial starts that would end past the budget: 14 trials of 40 s with a 2-minute budget
+    leave about the budget, not 9 minutes; a trial running past it still counts whole."""
+    clock, eta = started(max_trials=14, folds=2, epochs=4)
+    eta.time_budget(minutes=2)
+    clock.now += 5.0
+    eta.epoch_end(epoch=1, epochs=4)
+    assert eta.fold_left() == pytest.approx(35.0)
+    assert eta.search_left() == pytest.approx(115.0)  # the budget's end, not 35 + 13 x 40
+    clock.now += 200.0  # one slow epoch: this trial now ends past the budget
+    eta.epoch_end(epoch=2, epochs=4)
+    assert eta.search_left() == pytest.approx(eta.fold_left()) and eta.fold_left() > 0
+
+
 def test_a_new_trial_uses_its_own_epochs_once_timed():
     """Configurations differ several-fold in speed: a trial's own epochs set its time left."""
     clock, eta = started(max_trials=2, folds=1, epochs=2)

@@ -318,11 +318,14 @@ def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train
 
     ticks = itertools.count(0, 40)  # every look at the clock: 40 s later
     monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
-    messages = []
+    messages, budgets = [], []
 
     class Listener(search_module.Reporter):
         def message(self, text):
             messages.append(text)
+
+        def time_budget(self, *, minutes):  # so that the time left is capped by it
+            budgets.append(minutes)
 
     space = write_space(
         tmp_path, "max_trials = 3\nfolds = 2\ntime_budget = 1", TINY_HP + "epochs = 1"
@@ -331,6 +334,7 @@ def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train
     # start (0 s); before trial 0: 40 s gone + 0 expected < 60 s; before trial 1: 80 s > 60 s
     assert len(result.records) == 1
     assert messages and messages[-1].startswith("time budget of 1 min spent")
+    assert budgets == [1.0]
     manifest = json.loads((tmp_path / "s" / "search.json").read_text())
     assert manifest["config"]["time_budget_minutes"] == 1.0
     # a resumed search gets the budget anew, and --time-budget 0 lifts it

@@ -20,6 +20,10 @@ class Reporter:
 
     def search_begin(self, *, name: str, max_trials: int, done: int, folds: int) -> None: ...
 
+    def time_budget(self, *, minutes: float) -> None:
+        """The search starts no trial that would end past ``minutes`` from now (sent after
+        ``search_begin`` when the search has a time budget)."""
+
     def trial_begin(self, *, trial_id: str, values: dict[str, Any], best: float | None) -> None: ...
 
     def fold_begin(self, *, fold: int, folds: int, epochs: int) -> None: ...
@@ -106,9 +110,13 @@ class Eta:
         self.last: float | None = None  # when the last epoch (or the fold) ended or began
         self.trial_seconds = self.trial_epochs = 0.0  # epochs timed in this trial
         self.search_seconds = self.search_epochs = 0.0  # ... in the whole search (this process)
+        self.budget_end: float | None = None  # clock time after which no trial starts
 
     def search_begin(self, *, max_trials: int, done: int, folds: int) -> None:
         self.max_trials, self.done, self.folds = max_trials, done, folds
+
+    def time_budget(self, *, minutes: float) -> None:
+        self.budget_end = self.clock() + 60 * minutes
 
     def trial_begin(self) -> None:
         self.trial_seconds = self.trial_epochs = 0.0
@@ -152,13 +160,18 @@ class Eta:
         return left + per * self.epochs * max(self.folds - self.fold - 1, 0)
 
     def search_left(self) -> float | None:
-        """Seconds to the end of the search's trials, this one included."""
+        """Seconds to the end of the search's trials, this one included; with a time budget,
+        at most to the budget's end (no trial starts that would end past it), or to this
+        trial's end if that is later."""
         left = self.fold_left()
         if left is None or not self.search_epochs:
             return left
         average = self.search_seconds / self.search_epochs
         to_come = max(self.max_trials - self.done - 1, 0)
-        return left + average * self.epochs * self.folds * to_come
+        total = left + average * self.epochs * self.folds * to_come
+        if self.budget_end is not None:
+            total = min(total, max(left, self.budget_end - self.clock()))
+        return total
 
 
 def format_eta(seconds: float | None) -> str:

@@ -195,6 +195,9 @@ class PlainReporter(Reporter):
         resumed = f", resuming with {done} done" if done else ""
         self._print(f"search {name}: {max_trials} trials x {folds} folds{resumed}")
 
+    def time_budget(self, *, minutes):
+        self.eta.time_budget(minutes=minutes)
+
     def trial_begin(self, *, trial_id, values, best):
         self.trial_id = trial_id
         self.eta.trial_begin()
@@ -280,6 +283,9 @@ class RichReporter(Reporter):
         self.trials = self.progress.add_task(
             "trials", total=max_trials, completed=done, info="", eta=format_eta(None)
         )
+
+    def time_budget(self, *, minutes):
+        self.eta.time_budget(minutes=minutes)
 
     def trial_begin(self, *, trial_id, values, best):
         self.best = best

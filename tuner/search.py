@@ -472,6 +472,8 @@ def _run_search(
         patches.validate_chief_requests(tuner.oracle, tuner_dir)
     done = sum(r.state is TrialState.COMPLETE for r in before)
     reporter.search_begin(name=config.name, max_trials=max_trials, done=done, folds=folds)
+    if plan.time_budget:
+        reporter.time_budget(minutes=plan.time_budget)
     stopped_by = None
     try:
         tuner.search(plan.train.images, plan.train.labels, verbose=0)
