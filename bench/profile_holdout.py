@@ -42,10 +42,14 @@ TITLE = "## A CPU profile against a hand-written CNN, same wall time, 10 % holdo
 HANDWRITTEN = ROOT / "results" / "handwritten.jsonl"
 
 
-def run_profile(data: str, space: str, seed: int, runs: Path, prefix: str) -> dict:
+def run_profile(
+    data: str, space: str, seed: int, runs: Path, prefix: str, train: bool = True
+) -> dict:
     """The profile's run for ``seed`` (reused when done): its wall time and what it recorded."""
     directory = runs / f"{prefix}-h{seed}"
     timing = directory / "bench_wall.json"
+    if not timing.exists() and not train:
+        raise SystemExit(f"{directory}: no finished run (--no-train starts none)")
     if not timing.exists():
         start = time.perf_counter()
         command = [str(ROOT / ".venv/bin/digit-tuner"), "run", "--data", data, "--space", space, "--holdout",
@@ -91,7 +95,8 @@ def from_curve(rows: list[dict], seed: int, minutes: float, recipe: str = HAND) 
             continue
         startup = 60 * row["minutes"] - sum(times)
         ends = [startup + sum(times[: k + 1]) for k in range(len(times))]
-        if ends[-1] < 60 * minutes:
+        budget = row.get("budget_minutes") or 0  # a --minutes run stopped where no epoch fitted
+        if ends[-1] < 60 * minutes and budget < minutes - 0.05:
             continue  # too short to say
         k = max((i for i, end in enumerate(ends) if end <= 60 * minutes), default=None)
         if k is None:
@@ -105,34 +110,31 @@ def from_curve(rows: list[dict], seed: int, minutes: float, recipe: str = HAND) 
     return None
 
 
-def run_handwritten(data: str, seed: int, minutes: float) -> dict:
-    """The baseline's line for ``seed`` (reused when done), given ``minutes`` of wall time."""
-    rows = (
-        [json.loads(x) for x in HANDWRITTEN.read_text().splitlines()]
-        if HANDWRITTEN.exists()
-        else []
-    )
-    curve = from_curve(rows, seed, minutes)
+def run_handwritten(data: str, seed: int, minutes: float, train: bool = True) -> dict | None:
+    """The baseline's line for ``seed`` (reused when done), given ``minutes`` of wall time; with
+    ``train`` False nothing is started: the seed's --minutes run nearest in wall time, if any
+    (the table shows its own minutes)."""
+
+    def rows() -> list[dict]:
+        if not HANDWRITTEN.exists():
+            return []
+        return [
+            row
+            for row in map(json.loads, HANDWRITTEN.read_text().splitlines())
+            if row["seed"] == seed and row["recipe"] == HAND
+        ]
+
+    curve = from_curve(rows(), seed, minutes)
     if curve is not None:
         return curve
-    done = [
-        r
-        for r in rows
-        if r["seed"] == seed
-        and r["recipe"] == HAND
-        and r.get("budget_minutes") == round(minutes, 1)
-    ]
+    timed = [r for r in rows() if r.get("budget_minutes") and not r.get("holdout_curve")]
+    done = [r for r in timed if r["budget_minutes"] == round(minutes, 1)]
+    if not done and not train:
+        return min(timed, key=lambda r: abs(r["minutes"] - minutes), default=None)
     if not done:
         subprocess.run([sys.executable, str(ROOT / "bench/handwritten.py"), "--data", data,
                         "--seed", str(seed), "--minutes", f"{minutes:.1f}"], check=True)  # fmt: skip
-        rows = [json.loads(x) for x in HANDWRITTEN.read_text().splitlines()]
-        done = [
-            r
-            for r in rows
-            if r["seed"] == seed
-            and r["recipe"] == HAND
-            and r.get("budget_minutes") == round(minutes, 1)
-        ]
+        done = [r for r in rows() if r.get("budget_minutes") == round(minutes, 1)]
     return done[-1]
 
 
@@ -141,6 +143,11 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/digit-recognizer"))
     parser.add_argument("--space", default="quick", help="the profile (a bundled space)")
     parser.add_argument("--prefix", help="run directories PREFIX-hS (default: the space's name)")
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="start nothing: read the runs there are (a baseline at the nearest wall time)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--runs", type=Path, default=ROOT / "results" / "bench-runs")
     args = parser.parse_args()
@@ -160,8 +167,10 @@ def main() -> None:
     profiles = {}
     for seed in args.seeds:
         prefix = args.prefix or args.space
-        profile = profiles[seed] = run_profile(args.data, args.space, seed, args.runs, prefix)
-        base = run_handwritten(args.data, seed, profile["wall_s"] / 60)
+        profile = profiles[seed] = run_profile(
+            args.data, args.space, seed, args.runs, prefix, not args.no_train
+        )
+        base = run_handwritten(args.data, seed, profile["wall_s"] / 60, not args.no_train)
         est = profile["estimate"]
         lines.append(
             f"| {seed} | `{args.space}` profile ({profile['recipe']}) | {profile['wall_s'] / 60:.1f} min | "
@@ -169,18 +178,21 @@ def main() -> None:
             f"{100 * est['ci95']:.2f} ({est['method']}) | {profile['trials']} "
             f"({profile['pruned']}) |"
         )
-        read = ", read from its per-epoch curve" if base.get("read_from_curve") else ""
-        lines.append(
-            f"| {seed} | hand-written CNN, {base['epochs']} epochs{read} | "
-            f"{base['minutes']:.1f} min | {100 * base['holdout_accuracy']:.2f} | - | 1 |"
-        )
+        if base is None:
+            lines.append(f"| {seed} | hand-written CNN | - | not measured | - | 1 |")
+        else:
+            read = ", read from its per-epoch curve" if base.get("read_from_curve") else ""
+            lines.append(
+                f"| {seed} | hand-written CNN, {base['epochs']} epochs{read} | "
+                f"{base['minutes']:.1f} min | {100 * base['holdout_accuracy']:.2f} | - | 1 |"
+            )
         v5 = v5_at(seed, profile["wall_s"] / 60)
         lines.append(
             f"| {seed} | the seed's v5, {v5['epochs']} epochs, read from its per-epoch curve | "
             f"{v5['minutes']:.1f} min | {100 * v5['holdout_accuracy']:.2f} | - | 1 |"
             if v5
             else f"| {seed} | the seed's v5 | - | not measured (`bench/handwritten.py --recipe v5 "
-            f"--seed {seed} --curve --minutes {profile['wall_s'] / 60 + 1:.0f}`) | - | 1 |"
+            f"--seed {seed} --curve --minutes {profile['wall_s'] / 60:.1f}`) | - | 1 |"
         )
         print(*lines[-3:], sep="\n", flush=True)
     lines += estimate_lines(profiles)
