@@ -27,6 +27,7 @@ are reused; the quick profile's seeds 0 and 1 ran when its file was named kaggle
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -75,9 +76,6 @@ def run_profile(
         "recipe": recipe,
         "trials": len(records),
         "pruned": sum(r.state is TrialState.PRUNED for r in records),
-        "complete": sum(r.state is TrialState.COMPLETE for r in records),
-        "best_cv": manifest["best"]["cv_mean"],
-        "retrain_s": export.get("retrain_seconds"),
     }
 
 
@@ -94,7 +92,7 @@ def from_curve(rows: list[dict], seed: int, minutes: float, recipe: str = HAND) 
         if row["seed"] != seed or row["recipe"] != recipe or not curve:
             continue
         startup = 60 * row["minutes"] - sum(times)
-        ends = [startup + sum(times[: k + 1]) for k in range(len(times))]
+        ends = [startup + end for end in itertools.accumulate(times)]
         budget = row.get("budget_minutes") or 0  # a --minutes run stopped where no epoch fitted
         if ends[-1] < 60 * minutes and budget < minutes - 0.05:
             continue  # too short to say

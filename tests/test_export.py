@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -353,24 +354,24 @@ def test_without_a_holdout_the_profiles_measured_gain_corrects_the_estimate(tmp_
 def test_a_measured_gain_applies_only_to_the_settings_it_was_measured_with(tmp_path):
     from tuner.export import correction_applies
 
-    space = write_space(
+    bare = write_space(
         tmp_path, "folds = 3\nsearch_images = 12600\nfinal_epochs = 20", "epochs = 1"
-    )
-    correction = EstimateCorrection((0.8, 0.6), 37800)
+    )  # no [estimate] table
+    space = dataclasses.replace(bare, estimate=EstimateCorrection((0.8, 0.6), 37800))
     same = {"folds": 3, "search_images": 12600, "final_epochs": 20}
-    assert correction_applies(correction, space, same, "single", 42000) is None
-    assert correction_applies(None, space, same, "single", 42000) is None
+    assert correction_applies(space, same, "single", 42000) is None
+    assert correction_applies(bare, same, "single", 42000) is None
     # on the embedded 4,000 digits the subset is all of them: another fidelity
     small = same | {"search_images": 4000}
-    assert correction_applies(correction, space, small, "single", 4000) == (
+    assert correction_applies(space, small, "single", 4000) == (
         "it was measured with search_images 12600, this search used 4000"
     )
     assert "final_epochs 20, this search used 30" in correction_applies(
-        correction, space, same | {"final_epochs": 30}, "single", 37800
+        space, same | {"final_epochs": 30}, "single", 37800
     )
-    assert "this export is top-2" in correction_applies(correction, space, same, "top-2", 37800)
+    assert "this export is top-2" in correction_applies(space, same, "top-2", 37800)
     assert "retrain on 37,800 images, this one used 20,000" in correction_applies(
-        correction, space, same, "single", 20000
+        space, same, "single", 20000
     )
 
 

@@ -134,16 +134,13 @@ def estimate(
 
 
 def correction_applies(
-    correction: EstimateCorrection | None,
-    space: SearchSpace | None,
-    config: dict,
-    recipe: str,
-    retrain_images: int,
+    space: SearchSpace, config: dict, recipe: str, retrain_images: int
 ) -> str | None:
-    """Why a profile's measured gain does not apply to this export (None: it does). It was
-    measured for a single model retrained with the profile's own [search] settings, on about
-    ``train_images`` images."""
-    if correction is None or space is None:
+    """Why the measured gain of ``space`` (its [estimate] table) does not apply to this export
+    (None: it does, or there is none). It was measured for a single model retrained with the
+    profile's own [search] settings, on about ``train_images`` images."""
+    correction = space.estimate
+    if correction is None:
         return None
     search = space.search
     for key, ours in (
@@ -382,21 +379,24 @@ class _Choice:
     best: TrialRecord
     members: list[TrialRecord]  # retrained (none, top-K) or whose fold models are averaged
     kind: str  # none, folds or top
-    space: SearchSpace | None  # the hypermodel's space; None: the built-in CNN
+    profile: SearchSpace  # the space the search ran with (its hypermodel's, if it had one)
     train: Dataset  # the training data less the holdout
     holdout: Dataset | None
     seed: int
 
+    @property
+    def space(self) -> SearchSpace | None:
+        """The hypermodel's space; None: the built-in CNN."""
+        return self.profile if self.profile.model is not None else None
+
 
 def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
     """The winner (and the ensemble's members), checked against the data; nothing trained."""
-    from tuner.hypermodel import space_of_search
-
     kind, k = parse_ensemble(ensemble)
     search = open_search(directory)  # the manifest and the records, read once
     best = _winner(search)
     train, holdout = search.parts(data.train)  # checks it is the search's data
-    space = space_of_search(search.manifest, directory)  # None: the built-in CNN
+    profile = space_of_manifest(search.manifest, directory)  # a hypermodel's: loaded once
     if len(data.test) == 0:
         raise SearchError(f"{data.test.source}: no test images to predict")
     complete = ranked(search.records)
@@ -406,7 +406,7 @@ def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
             f"{len(complete)}"
         )
     members = complete[:k] if kind == "top" else [best]
-    return _Choice(search.manifest, best, members, kind, space, train, holdout, search.seed)
+    return _Choice(search.manifest, best, members, kind, profile, train, holdout, search.seed)
 
 
 @dataclass
@@ -477,17 +477,14 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
     holdout, train = choice.holdout, choice.train
     members = built.models
     recipe = candidate_name(ensemble, tta)
-    profile = space_of_manifest(manifest, directory)
     retrain_images = 0 if choice.kind == "folds" else len(train)
-    why_not = correction_applies(
-        profile.estimate, profile, manifest.get("config", {}), recipe, retrain_images
-    )
+    why_not = correction_applies(choice.profile, manifest.get("config", {}), recipe, retrain_images)
     expected = estimate(
         best,
         scores,
         recipe,
         0 if holdout is None else len(holdout),
-        profile.estimate,
+        choice.profile.estimate,
         why_not,
     )
     # The submission is what the exported model predicts, so that the model file reproduces it.
