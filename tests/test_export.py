@@ -298,11 +298,14 @@ def test_a_search_on_a_subset_retrains_on_all_of_it_for_the_final_epochs(tmp_pat
     from tuner.report import analyse
 
     space = write_space(
-        tmp_path, "max_trials = 1\nfolds = 2\nsearch_images = 120\nfinal_epochs = 2", TINY_HP
+        tmp_path,
+        "max_trials = 1\nfolds = 2\nsearch_images = 120\nfinal_epochs = 2",
+        TINY_HP + "epochs = 1",
     )
     search = run_search(tiny_data.train, space, config(tmp_path, holdout=0.2))
     folds = search.best.folds
     assert sum(f.val_size for f in folds) == 120  # the folds saw the subset only
+    assert all(f.epochs == 1 for f in folds)
     handle = open_search(search.directory)
     searched = handle.searched(tiny_data.train)
     part, _ = handle.parts(tiny_data.train)
@@ -327,7 +330,7 @@ def test_without_a_holdout_the_profiles_measured_gain_corrects_the_estimate(tmp_
     space = write_space(
         tmp_path,
         "max_trials = 1\nfolds = 2\nsearch_images = 120\nfinal_epochs = 2",
-        TINY_HP + "\n" + estimate,
+        TINY_HP + "epochs = 1\n" + estimate,
     )
     search = run_search(tiny_data.train, space, config(tmp_path))
     oof = search.best.oof_accuracy
