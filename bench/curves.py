@@ -9,9 +9,17 @@ real training data. A few configurations are repeated with other seeds, so that 
 its own noise.
 
 Resumable: every finished configuration is one JSON line in ``results/curves.jsonl``; running the
-same command again skips those (a session's background jobs end with it).
+same command again skips those (a session's background jobs end with it). A table's rows must
+agree on what they measured: appending with another space, subset size, fold count or seed is
+refused, naming the file and the line.
 
     .venv/bin/python bench/curves.py --data ../shared/data/digit-recognizer   # ~2.5 h, 2 cores
+
+The second table (issue 12's 8,400 images; batch-norm momentum 0.9, so that its early epochs are
+not the moving averages' lag; see bench/curves_space_bn09.toml):
+
+    .venv/bin/python bench/curves.py --data ../shared/data/digit-recognizer --images 8400 \
+        --space bench/curves_space_bn09.toml --out results/curves-8400.jsonl   # ~3.5 h, 2 cores
 """
 
 from __future__ import annotations
@@ -33,12 +41,14 @@ SPACE = ROOT / "bench" / "curves_space.toml"
 OUT = ROOT / "results" / "curves.jsonl"
 
 
-def configurations(n: int, repeats: int, repeat_seeds: int, seed: int) -> list[dict]:
+def configurations(
+    n: int, repeats: int, repeat_seeds: int, seed: int, space: Path = SPACE
+) -> list[dict]:
     """``n`` configurations drawn from the space (seeded), then ``repeats`` of the first ones again
     with ``repeat_seeds`` other model seeds each: (id, values, model seed)."""
     from tuner.space import load_space
 
-    hps = load_space(SPACE).to_keras_tuner()
+    hps = load_space(space).to_keras_tuner()
     rng = np.random.default_rng(seed)
     drawn, seen = [], set()
     while len(drawn) < n:
@@ -58,6 +68,33 @@ def configurations(n: int, repeats: int, repeat_seeds: int, seed: int) -> list[d
     return jobs
 
 
+def space_name(path: Path) -> str:
+    """How a row names its space: the path under the repository when it is there."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def finished_ids(out: Path, measured: dict) -> set[str]:
+    """The ids already in the table ``out``, after checking that each row measured what this run
+    would (rows from before the space was recorded count as the default space's)."""
+    done: set[str] = set()
+    if not out.exists():
+        return done
+    for number, line in enumerate(out.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        run = json.loads(line)["run"]
+        for key, wanted in measured.items():
+            had = run.get(key, space_name(SPACE) if key == "space" else None)
+            if had != wanted:
+                raise SystemExit(
+                    f"{out}:{number}: this table's rows have {key} {had!r}, this run {wanted!r}; "
+                    "give another --out for another table"
+                )
+        done.add(json.loads(line)["id"])
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="directory with train.csv[.gz]")
@@ -68,6 +105,7 @@ def main() -> None:
     parser.add_argument("--repeat-seeds", type=int, default=2, help="...with this many seeds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--space", type=Path, default=SPACE, help="the configurations' space")
     parser.add_argument("--limit", type=int, default=0, help="stop after this many (0: all)")
     args = parser.parse_args()
 
@@ -90,16 +128,18 @@ def main() -> None:
     subset = np.sort(subset)
     x, y = train.images[subset], train.labels[subset]
     splits = fold_indices(y, args.folds, args.seed)
-    done = set()
-    if args.out.exists():
-        done = {json.loads(line)["id"] for line in args.out.read_text().splitlines() if line}
-    jobs = configurations(args.configs, args.repeats, args.repeat_seeds, args.seed)
-    todo = [job for job in jobs if job["id"] not in done]
-    print(f"{len(done)} done, {len(todo)} to go", flush=True)
-    header = {
+    measured = {
         "images": args.images,
         "folds": args.folds,
         "seed": args.seed,
+        "space": space_name(args.space),
+    }
+    done = finished_ids(args.out, measured)
+    jobs = configurations(args.configs, args.repeats, args.repeat_seeds, args.seed, args.space)
+    todo = [job for job in jobs if job["id"] not in done]
+    print(f"{len(done)} done, {len(todo)} to go", flush=True)
+    header = {
+        **measured,
         "backend": keras.backend.backend(),
         "versions": package_versions(),
         "cpu": platform.processor() or platform.machine(),

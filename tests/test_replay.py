@@ -112,3 +112,30 @@ def test_the_replay_tells_a_pruner_that_kills_every_trial_from_a_good_one(tmp_pa
     assert bad > none + 0.3
     good = [replay.replay(table, replay.ToolkitRule(), s, 30 * full) for s in range(40)]
     assert replay.regrets(table, good, [20 * full])[0] <= none + 0.05
+
+
+def test_a_learning_curve_table_takes_rows_of_one_measurement_only(tmp_path):
+    """bench/curves.py resumes a table by skipping the ids it holds; rows measured with another
+    space, subset or fold count would be replayed as if comparable, so appending them is
+    refused, naming the line."""
+    import curves
+
+    measured = {"images": 8400, "folds": 3, "seed": 0, "space": "bench/curves_space_bn09.toml"}
+    out = tmp_path / "t.jsonl"
+    assert curves.finished_ids(out, measured) == set()
+    row = {"id": "c000", "run": dict(measured, cores=2)}
+    out.write_text(json.dumps(row) + "\n\n" + json.dumps(row | {"id": "c001"}) + "\n")
+    assert curves.finished_ids(out, measured) == {"c000", "c001"}
+    with pytest.raises(
+        SystemExit, match=r"t.jsonl:1: this table's rows have images 8400, this run 6000"
+    ):
+        curves.finished_ids(out, measured | {"images": 6000})
+    # the first table's rows predate the recorded space: they count as the default space's
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps({"id": "c000", "run": {"images": 6000, "folds": 3, "seed": 0}}))
+    default = {"images": 6000, "folds": 3, "seed": 0, "space": curves.space_name(curves.SPACE)}
+    assert curves.finished_ids(old, default) == {"c000"}
+    with pytest.raises(
+        SystemExit, match="space 'bench/curves_space.toml', this run 'bench/curves_space_bn09.toml'"
+    ):
+        curves.finished_ids(old, default | {"space": "bench/curves_space_bn09.toml"})
