@@ -20,7 +20,8 @@ prune each other (tests/test_replay.py).
     .venv/bin/python bench/replay.py                 # 200 seeds per strategy, a few minutes
     .venv/bin/python bench/replay.py --seeds 20      # a quick look
 
-Writes its section of results/benchmarks.md and results/replay_regret.png.
+Writes its section of results/benchmarks.md and results/replay_regret.png; for another table
+(``--table results/curves-8400.jsonl``) a section and a plot of that table's own.
 """
 
 from __future__ import annotations
@@ -551,8 +552,27 @@ def main() -> None:
     print("budgets (trials' worth of fold-epochs):", units)
     if args.write:
         shown = [r[:5] for r in rows if not r[0].startswith("toolkit q")]
-        plot(table, shown, units, ROOT / "results" / "replay_regret.png")
+        plot(table, shown, units, plot_path(args.table))
         write_results(table, rows, units, args, trial_seconds)
+
+
+def shown_path(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def plot_path(table: Path) -> Path:
+    """results/replay_regret.png for the first table, replay_regret-SUFFIX.png for
+    curves-SUFFIX.jsonl and the like: each table keeps its plot."""
+    if table.resolve() == TABLE:
+        return ROOT / "results" / "replay_regret.png"
+    suffix = table.stem.removeprefix("curves").lstrip("-_") or table.stem
+    return ROOT / "results" / f"replay_regret-{suffix}.png"
+
+
+def section_title(table: Path) -> str:
+    title = "## Search strategies replayed on the learning-curve table"
+    return title if table.resolve() == TABLE else f"{title} `{shown_path(table)}`"
 
 
 def write_results(table, rows, units, args, trial_seconds: float) -> None:
@@ -561,16 +581,16 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
     header = "| strategy | " + " | ".join(f"{u}" for u in units) + " | best pruned | "
     header += "compute for random's regret at 4 / 8 / 16 trials |"
     lines = [
-        "## Search strategies replayed on the learning-curve table",
+        section_title(args.table),
         "",
         f"`{' '.join(['python', *sys.argv])}`: {args.seeds} replayed searches per strategy on "
-        f"`results/curves.jsonl` ({len(table.configs)} configurations, "
+        f"`{shown_path(args.table)}` ({len(table.configs)} configurations, "
         f"{sum(len(r) for r in table.runs.values())} runs, {table.folds} folds x {table.epochs} "
         f"epochs, best {100 * table.true_score(table.best):.2f} %). Mean regret in accuracy "
         "points at each compute budget (in unpruned trials' worth of fold-epochs); how often "
         "the table's best configuration was pruned when drawn; the compute a strategy needs to "
         "reach random search's regret, as a fraction of random's. Plot: "
-        "`results/replay_regret.png`."
+        f"`{shown_path(plot_path(args.table))}`."
         + (
             f" **Partial table: {len(table.configs)} of the 64 configurations bench/curves.py "
             "plans; with so few, every strategy sees most of them within a few trials' worth "

@@ -8,12 +8,16 @@ OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks.md"
 
 
 def write_section(text: str, out: Path = OUT) -> None:
-    """Writes ``text`` (starting with its "## " title) in place of the section of that title, or
-    at the end of the file."""
+    """Writes ``text`` (starting with its "## " title) in place of the section of that title (the
+    whole line: a title that begins another is another section), or at the end of the file."""
     title = text.splitlines()[0]
     previous = out.read_text() if out.exists() else "# Benchmarks\n"
-    if title in previous:
-        head, _, tail = previous.partition(title)
-        rest = tail.split("\n## ", 1)
-        previous = head + ("## " + rest[1] if len(rest) > 1 else "")
+    lines = previous.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == title]
+    if starts:
+        start = starts[0]
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        previous = "".join(lines[:start] + lines[end:])
     out.write_text(previous.rstrip("\n") + "\n\n" + text)
