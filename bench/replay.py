@@ -42,6 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import repo_path  # noqa: E402
+
 TABLE = ROOT / "results" / "curves.jsonl"
 
 
@@ -556,11 +558,6 @@ def main() -> None:
         write_results(table, rows, units, args, trial_seconds)
 
 
-def shown_path(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def plot_path(table: Path) -> Path:
     """results/replay_regret.png for the first table, replay_regret-SUFFIX.png for
     curves-SUFFIX.jsonl and the like: each table keeps its plot."""
@@ -572,7 +569,7 @@ def plot_path(table: Path) -> Path:
 
 def section_title(table: Path) -> str:
     title = "## Search strategies replayed on the learning-curve table"
-    return title if table.resolve() == TABLE else f"{title} `{shown_path(table)}`"
+    return title if table.resolve() == TABLE else f"{title} `{repo_path(table)}`"
 
 
 def write_results(table, rows, units, args, trial_seconds: float) -> None:
@@ -584,13 +581,13 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
         section_title(args.table),
         "",
         f"`{' '.join(['python', *sys.argv])}`: {args.seeds} replayed searches per strategy on "
-        f"`{shown_path(args.table)}` ({len(table.configs)} configurations, "
+        f"`{repo_path(args.table)}` ({len(table.configs)} configurations, "
         f"{sum(len(r) for r in table.runs.values())} runs, {table.folds} folds x {table.epochs} "
         f"epochs, best {100 * table.true_score(table.best):.2f} %). Mean regret in accuracy "
         "points at each compute budget (in unpruned trials' worth of fold-epochs); how often "
         "the table's best configuration was pruned when drawn; the compute a strategy needs to "
         "reach random search's regret, as a fraction of random's. Plot: "
-        f"`{shown_path(plot_path(args.table))}`."
+        f"`{repo_path(plot_path(args.table))}`."
         + (
             f" **Partial table: {len(table.configs)} of the 64 configurations bench/curves.py "
             "plans; with so few, every strategy sees most of them within a few trials' worth "

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "benchmarks.md"
+
+
+def repo_path(path: Path) -> str:
+    """``path`` as results name it: relative to the repository when it is inside."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def write_section(text: str, out: Path = OUT) -> None:

@@ -133,7 +133,7 @@ def test_a_learning_curve_table_takes_rows_of_one_measurement_only(tmp_path):
     # the first table's rows predate the recorded space: they count as the default space's
     old = tmp_path / "old.jsonl"
     old.write_text(json.dumps({"id": "c000", "run": {"images": 6000, "folds": 3, "seed": 0}}))
-    default = {"images": 6000, "folds": 3, "seed": 0, "space": curves.space_name(curves.SPACE)}
+    default = {"images": 6000, "folds": 3, "seed": 0, "space": curves.repo_path(curves.SPACE)}
     assert curves.finished_ids(old, default) == {"c000"}
     with pytest.raises(
         SystemExit, match="space 'bench/curves_space.toml', this run 'bench/curves_space_bn09.toml'"
