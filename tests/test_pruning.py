@@ -137,3 +137,23 @@ def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
     assert _prune_rule(three, 0.002, TINY).stop_after_fold([0.957]) is not None
     assert _prune_rule(small, 0.002, TINY).stop_after_fold([0.957]) is None
     assert _prune_rule(three, 0.002, {**TINY, "epochs": 3}) is None  # other epochs: none apply
+
+
+def test_start_up_counts_the_earlier_trials_that_reached_the_point_judged():
+    """As in asynchronous successive halving: a decision point (a fold's end, a fold's epoch)
+    judges once ``startup_trials`` earlier trials reached it, whether they went on or stopped."""
+    from tuner.pruning import Finished, PruneSettings, make_rule
+
+    one = PruneSettings(startup_trials=1)
+    assert make_rule((), one) is None  # the first trial always runs whole
+    first = Finished(((0.99,), (0.99,)), (0.99, 0.99))
+    rule = make_rule((first,), one)
+    assert rule.stop_after_fold([0.95]) is not None  # the second trial can stop after fold 1
+    assert rule.stop_after_fold([0.99]) is None
+    # start-up 3: three earlier trials, two of them stopped inside their first fold; only one
+    # reached fold 1's end, so fold 1's end judges nothing yet, however low the new trial
+    stopped = Finished(((0.5,),), (), complete=False)
+    rule = make_rule((first, stopped, stopped), PruneSettings(startup_trials=3))
+    assert rule is not None and rule.stop_after_fold([0.10]) is None
+    rule = make_rule((first, first, stopped), PruneSettings(startup_trials=2))
+    assert rule.stop_after_fold([0.10]) is not None

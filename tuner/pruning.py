@@ -5,7 +5,8 @@ its best validation accuracy so far in that fold falls below a quantile of their
 quartile by default) minus a noise margin (the best so far, not the last epoch: one epoch can dip by half a
 point and the next recover, as two seeds of one configuration show);
 after a fold, when its running mean falls below the same quantile of their running means over the
-same folds. It waits for ``startup_trials`` completed trials and, within each fold, for a
+same folds. It waits until ``startup_trials`` earlier trials have reached the point judged
+(asynchronous successive halving's rungs) and, within each fold, for a
 ``warmup`` share of its epochs (by default the whole fold: only folds are judged): early epochs
 are noise (two near-identical configurations differ by more than half a point after one epoch,
 and two seeds of one configuration by tens of points after four of ten). Only trials that train
@@ -31,7 +32,12 @@ __all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule", "rule_for_tria
 class PruneSettings:
     """The rule's knobs; the defaults are the replay benchmark's choice (results/benchmarks.md)."""
 
-    startup_trials: int = 3  # completed trials before anything is pruned
+    # Earlier trials that must have reached a decision point (a fold's epoch, or a fold's end)
+    # before a trial can be stopped there; trials stopped later than that point count, as in
+    # asynchronous successive halving: with 1, the second trial can stop after its first fold if
+    # it falls below the first trial's. (Until 2026-11-27 it counted completed trials; with the
+    # default warm-up of a whole fold the two agree: no trial of the first three can stop.)
+    startup_trials: int = 3
     # The share of a fold's epochs before an epoch can stop a trial; 1.0: never within a fold, only
     # after it. The measured table (bench/curves.py) has configurations whose validation accuracy
     # is at 12 % after 4 of 10 epochs and at 97.8 % at the end, like their other seeds (batch
@@ -147,9 +153,10 @@ def make_rule(
     val_size: int | None = None,
     epochs: int | None = None,
 ) -> PruneRule | None:
-    """The rule for the next trial, or None while fewer than ``startup_trials`` have completed."""
+    """The rule for the next trial, or None while fewer than ``startup_trials`` earlier trials
+    exist (at each decision point the rule also waits for that many to have reached it)."""
     settings = settings or PruneSettings()
-    if sum(f.complete for f in earlier) < settings.startup_trials:
+    if len(earlier) < max(settings.startup_trials, 1):
         return None
     return PruneRule(tuple(earlier), settings, val_size, epochs)
 
