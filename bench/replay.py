@@ -45,6 +45,9 @@ sys.path.insert(0, str(ROOT))
 from bench.results_file import repo_path  # noqa: E402
 
 TABLE = ROOT / "results" / "curves.jsonl"
+# the second table (8,400 images, batch norm at momentum 0.9, as the profiles train): the
+# pruning rule's defaults were chosen on it
+SECOND_TABLE = ROOT / "results" / "curves-8400.jsonl"
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -454,6 +457,10 @@ def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
         "random, no pruning": Strategy,
         "toolkit before (best-trial bar)": CurrentRule,
         "toolkit (default)": lambda: ToolkitRule(PruneSettings()),
+        # the default chosen on the first table (until 2026-11-27)
+        "toolkit until 2026-11-27 (start-up 3, fold ends only, 2 sd)": lambda: ToolkitRule(
+            PruneSettings(startup_trials=3, warmup=1.0, quantile=0.75, noise_z=2.0)
+        ),
         # asynchronous successive halving with a rung at each fold: keep the best third
         "successive halving over folds (eta 3)": lambda: ToolkitRule(
             PruneSettings(quantile=2 / 3, noise_z=0.0, margin=0.0)
@@ -519,13 +526,16 @@ def main() -> None:
     if args.grid:
         from tuner.pruning import PruneSettings
 
-        for q in (0.5, 0.67, 0.75):
-            for warmup in (0.5, 1.0):
-                for z in (0.5, 1.0, 2.0):
-                    settings = PruneSettings(quantile=q, warmup=warmup, noise_z=z)
-                    makers[f"toolkit {settings.label()}"] = lambda settings=settings: ToolkitRule(
-                        settings
-                    )
+        for startup in (1, 3):
+            for q in (0.5, 0.75):
+                for warmup in (0.3, 0.5, 1.0):
+                    for z in (2.0, 3.0):
+                        settings = PruneSettings(
+                            startup_trials=startup, warmup=warmup, quantile=q, noise_z=z
+                        )
+                        makers[f"toolkit {settings.label()}"] = lambda settings=settings: (
+                            ToolkitRule(settings)
+                        )
     results = {}
     for name, make in makers.items():
         results[name] = [replay(table, make(), seed, budget) for seed in range(args.seeds)]

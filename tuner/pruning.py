@@ -2,19 +2,19 @@
 
 A trial is compared, at the same fold and epoch, with the trials that ran before it: it stops when
 its best validation accuracy so far in that fold falls below a quantile of theirs (the third
-quartile by default) minus a noise margin (the best so far, not the last epoch: one epoch can dip by half a
-point and the next recover, as two seeds of one configuration show);
-after a fold, when its running mean falls below the same quantile of their running means over the
-same folds. It waits until ``startup_trials`` earlier trials have reached the point judged
-(asynchronous successive halving's rungs) and, within each fold, for a
-``warmup`` share of its epochs (by default the whole fold: only folds are judged): early epochs
-are noise (two near-identical configurations differ by more than half a point after one epoch,
-and two seeds of one configuration by tens of points after four of ten). Only trials that train
-the same number of epochs are compared (their learning-rate schedules then match).
+quartile by default) minus a noise margin (the best so far, not the last epoch: one epoch can dip
+by half a point and the next recover, as two seeds of one configuration show); after a fold, when
+its running mean falls below the same quantile of their running means over the same folds. A
+point (a fold's epoch, a fold's end) judges once ``startup_trials`` earlier trials have reached
+it, whether they went on or stopped, as in asynchronous successive halving's rungs; within each
+fold, only after a ``warmup`` share of its epochs (half, by default): the first epochs are noise
+(two near-identical configurations differ by more than half a point after one epoch). Only
+trials that train the same number of epochs are compared (their learning-rate schedules then
+match).
 
 The rule is plain Python on plain numbers: the CV tuner feeds it the search's records
-(``rule_for_trial``), and
-``bench/replay.py`` feeds it replayed searches, so the benchmark judges the very code that runs.
+(``rule_for_trial``), and ``bench/replay.py`` feeds it replayed searches, so the benchmark judges
+the very code that runs.
 """
 
 from __future__ import annotations
@@ -32,26 +32,33 @@ __all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule", "rule_for_tria
 class PruneSettings:
     """The rule's knobs; the defaults are the replay benchmark's choice (results/benchmarks.md)."""
 
+    # The defaults are the replay's choice on the second learning-curve table (bench/curves.py,
+    # 8,400 images, batch-norm momentum 0.9; results/benchmarks.md): the lowest compute for
+    # random search's regret among the rules under which no run of a repeated configuration
+    # stops its twins (tests/test_replay.py). Until 2026-11-27: start-up 3, warm-up 1, noise 2
+    # sd, chosen on the first table, whose batch-norm runs scored chance for their first epochs;
+    # on the second table that rule stops a twin of a configuration 0.5 point from the best.
+    #
     # Earlier trials that must have reached a decision point (a fold's epoch, or a fold's end)
     # before a trial can be stopped there; trials stopped later than that point count, as in
-    # asynchronous successive halving: with 1, the second trial can stop after its first fold if
-    # it falls below the first trial's. (Until 2026-11-27 it counted completed trials; with the
-    # default warm-up of a whole fold the two agree: no trial of the first three can stop.)
-    startup_trials: int = 3
-    # The share of a fold's epochs before an epoch can stop a trial; 1.0: never within a fold, only
-    # after it. The measured table (bench/curves.py) has configurations whose validation accuracy
-    # is at 12 % after 4 of 10 epochs and at 97.8 % at the end, like their other seeds (batch
-    # norm's moving averages lag with few steps per epoch): within a fold, curves do not rank.
-    warmup: float = 1.0
-    # The bar: this quantile of the earlier trials. 0.75 (keep about the best quarter, less the
-    # noise margin) had the lowest regret of the twin-safe rules in the replay (q 0.5: ratio 0.94
-    # of random's compute, 0.75: 0.88; results/benchmarks.md).
+    # asynchronous successive halving: with 1, the second trial can stop in its first fold if it
+    # falls below the first trial's curve less the noise margin. (Until 2026-11-27 it counted
+    # completed trials; with a whole-fold warm-up the two agree.)
+    startup_trials: int = 1
+    # The share of a fold's epochs before an epoch can stop a trial; 1.0: never within a fold,
+    # only after it. On the first table (batch norm at momentum 0.99, 31-44 steps an epoch) a
+    # run could sit at 12 % after 4 of 10 epochs and end at 97.8 %, and within a fold curves did
+    # not rank; with momentum 0.9 (the profiles' setting) they do by mid-fold (a warm-up of 0.3
+    # saved a little more compute but stopped twins at epoch 4).
+    warmup: float = 0.5
+    # The bar: this quantile of the earlier trials at the same point, less the noise margin.
     quantile: float = 0.75
     margin: float = 0.002  # accuracy (a fraction) below the bar always tolerated...
     # ...or this many times the noise at that point, if larger: the larger of the sampling error
     # of an accuracy measured on the validation fold (sqrt(p(1 - p) / n)) and the earlier trials'
     # spread over their folds (the median of their standard deviations).
-    noise_z: float = 2.0
+    # 3: with 2, twins of two configurations near the best stopped each other after fold 2.
+    noise_z: float = 3.0
 
     def label(self) -> str:
         return (
