@@ -78,7 +78,7 @@ def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
     assert pruned, "the seed orders hopeless trials after three others"
     for record in pruned:
         assert record.hyperparameters["learning_rate"] < 1e-4  # only hopeless ones
-        # after a fold, or within one (2 epochs: the warm-up of 0.3 lets epoch 2 judge)
+        # after a fold, or within one (2 epochs: the warm-up of half a fold lets epoch 2 judge)
         assert record.reason.startswith(("pruned after fold 1 of 2", "pruned in fold "))
         assert "earlier trials" in record.reason
         # keras-tuner ended it without a score: not a completed trial for the oracle or for
@@ -126,7 +126,7 @@ def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
     # it.
     assert rule.stop_after_fold([0.980]) is not None
     assert rule.stop_after_fold([0.981]) is None
-    # a trial whose folds disagree shows the noise: the median fold spread, twice
+    # a trial whose folds disagree shows the noise: the median fold spread, 3 times
     noisy = [record("0", [0.98, 1.0]), record("1", [0.97, 0.99]), record("3", [0.94, 0.96])]
     rule = _prune_rule(noisy, 0.002, TINY)  # fold 1's 0.975, less 3 x 0.01 (their spread)
     assert rule.stop_after_fold([0.946]) is None
