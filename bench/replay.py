@@ -432,6 +432,48 @@ def replay_hyperband(table: Table, seed: int, budget: float) -> Replay:
     return out
 
 
+def twin_stops(table: Table, settings, within: float = 0.01) -> list[str]:
+    """Where the toolkit's rule with ``settings`` stops a run of a configuration that could win
+    (within ``within`` of the table's best true score) when the other runs of that configuration
+    (its twins: other model seeds) ran before it in full, judging from the first twin on (the
+    start-up is set to the twins' number). Empty for a twin-safe rule (tests/test_replay.py)."""
+    import dataclasses
+
+    from tuner.pruning import Finished, make_rule
+
+    best = table.true_score(table.best)
+    found = []
+    for config, runs in table.runs.items():
+        if len(runs) < 2 or table.true_score(config) < best - within:
+            continue
+        for i, run in enumerate(runs):
+            earlier = [
+                Finished(tuple(tuple(c) for c in r.curves), tuple(r.final), True)
+                for j, r in enumerate(runs)
+                if j != i
+            ]
+            judged = dataclasses.replace(settings, startup_trials=len(earlier))
+            why = _first_stop(make_rule(earlier, judged, table.val_size, table.epochs), run)
+            if why:
+                found.append(f"config {config} run {i}: {why}")
+    return found
+
+
+def _first_stop(rule, run: Run) -> str | None:
+    """Where ``rule`` would stop ``run``, replayed fold by fold and epoch by epoch, or None."""
+    folds, epochs = run.curves.shape
+    for fold in range(folds):
+        for epoch in range(1, epochs + 1):
+            why = rule.stop_after_epoch(fold, epoch, float(run.curves[fold, :epoch].max()))
+            if why:
+                return f"fold {fold + 1}, {why}"
+        if fold < folds - 1:
+            why = rule.stop_after_fold(list(run.final[: fold + 1]))
+            if why:
+                return f"after fold {fold + 1}: {why}"
+    return None
+
+
 # --- the benchmark ----------------------------------------------------------------------------
 
 
@@ -536,8 +578,20 @@ def main() -> None:
                         makers[f"toolkit {settings.label()}"] = lambda settings=settings: (
                             ToolkitRule(settings)
                         )
+        # successive halving's rungs in epochs: fold 1's epochs 1, k, k^2, ..., then fold ends
+        for factor in (2, 3):
+            for q in (0.5, 0.75):
+                for z in (2.0, 3.0):
+                    settings = PruneSettings(warmup=0.0, quantile=q, noise_z=z, rung_factor=factor)
+                    makers[f"toolkit {settings.label()}"] = lambda settings=settings: ToolkitRule(
+                        settings
+                    )
     results = {}
+    twins_stopped = {}  # the toolkit's rules: runs of near-best configurations their twins stop
     for name, make in makers.items():
+        probe = make()
+        if isinstance(probe, ToolkitRule):
+            twins_stopped[name] = len(twin_stops(table, probe.settings))
         results[name] = [replay(table, make(), seed, budget) for seed in range(args.seeds)]
     with contextlib.redirect_stdout(io.StringIO()):  # the oracle prints every trial
         results["keras-tuner Hyperband"] = [
@@ -554,11 +608,13 @@ def main() -> None:
         drawn = sum(r.best_drawn for r in replays)
         pruned = sum(r.best_pruned for r in replays)
         ratio = {u: compute_ratio(table, replays, random, u, fine) for u in (4, 8, 16)}
-        rows.append((name, curve, drawn, pruned, ratio, in_seconds))
+        twins = twins_stopped.get(name)
+        rows.append((name, curve, drawn, pruned, ratio, in_seconds, twins))
         print(
             f"{name[:44]:44s} "
             + " ".join(f"{v:5.2f}" for v in curve)
-            + f"  best pruned {pruned}/{drawn}  ratio@8 {ratio[8]:.2f}",
+            + f"  best pruned {pruned}/{drawn}  ratio@8 {ratio[8]:.2f}"
+            + ("" if twins is None else f"  twins stopped {twins}"),
             flush=True,
         )
     print("budgets (trials' worth of fold-epochs):", units)
@@ -586,7 +642,7 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
     from bench.results_file import write_section
 
     header = "| strategy | " + " | ".join(f"{u}" for u in units) + " | best pruned | "
-    header += "compute for random's regret at 4 / 8 / 16 trials |"
+    header += "compute for random's regret at 4 / 8 / 16 trials | twins stopped |"
     lines = [
         section_title(args.table),
         "",
@@ -596,7 +652,9 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
         f"epochs, best {100 * table.true_score(table.best):.2f} %). Mean regret in accuracy "
         "points at each compute budget (in unpruned trials' worth of fold-epochs); how often "
         "the table's best configuration was pruned when drawn; the compute a strategy needs to "
-        "reach random search's regret, as a fraction of random's. Plot: "
+        "reach random search's regret, as a fraction of random's; for the toolkit's rules, how "
+        "many runs of the near-best repeated configurations their twins stop (`twin_stops`; 0 "
+        "for a twin-safe rule). Plot: "
         f"`{repo_path(plot_path(args.table))}`."
         + (
             f" **Partial table: {len(table.configs)} of the 64 configurations bench/curves.py "
@@ -607,13 +665,14 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
         ),
         "",
         header,
-        "|" + " --- |" * (len(units) + 3),
+        "|" + " --- |" * (len(units) + 4),
     ]
-    for name, curve, drawn, pruned, ratio, _ in rows:
+    for name, curve, drawn, pruned, ratio, _, twins in rows:
         share = f"{pruned}/{drawn}" + (f" ({100 * pruned / drawn:.0f} %)" if drawn else "")
         ratios = " / ".join("never" if math.isinf(v) else f"{v:.2f}" for v in ratio.values())
         cells = " | ".join(f"{v:.2f}" for v in curve)
-        lines.append(f"| {name} | {cells} | {share} | {ratios} |")
+        twins = "" if twins is None else str(twins)
+        lines.append(f"| {name} | {cells} | {share} | {ratios} | {twins} |")
     lines += [
         "",
         f"The same searches at equal wall time: mean regret at budgets of 1 to 32 unpruned trials' "
@@ -623,7 +682,7 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
         "| strategy | " + " | ".join(f"{u}" for u in units) + " |",
         "|" + " --- |" * (len(units) + 1),
     ]
-    for name, *_, in_seconds in rows:
+    for name, *_, in_seconds, _ in rows:
         lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in in_seconds) + " |")
     write_section("\n".join(lines) + "\n")
 

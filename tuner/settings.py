@@ -41,8 +41,9 @@ class SearchConfig:
     max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
     oracle: str | None = None  # random, bayesian or hyperband (keras-tuner's oracles)
     prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
-    # A trial is pruned when its mean over the folds so far, or an epoch of a fold, is below the
-    # best trial's minus max(prune_margin, 2 x the best trial's fold std) (accuracy, a fraction).
+    # The pruning rule's smallest noise margin (accuracy, a fraction): a trial stops when its
+    # score at a fold's epoch, or its mean over the folds so far, is below the 75th percentile of
+    # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.pruning).
     prune_margin: float = 0.002
     early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
     # Minutes: start no trial that would end past this (a trial is expected to take as long as
