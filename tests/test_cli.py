@@ -61,6 +61,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "prune_margin": 0.002,
         "early_stopping": None,
         "time_budget_minutes": None,
+        "run_budget_minutes": None,
         "mixed_precision": False,  # resolved: no GPU here
         "holdout": None,
         "holdout_size": 0,
@@ -365,7 +366,7 @@ def test_bad_export_options_fail_before_the_search(tmp_path, tiny_dir, tiny_spac
     "settings",
     [
         dict(max_trials=4, folds=3, seed=2, oracle="bayesian", prune=True, prune_margin=0.01,
-             early_stopping=2, time_budget=30.0, mixed_precision=False, holdout=0.2,
+             early_stopping=2, time_budget=30.0, run_budget=40.0, mixed_precision=False, holdout=0.2,
              isolate=False, trial_timeout=5.0, max_consecutive_failures=7, search_images=200,
              final_epochs=3),
         dict(),  # every setting left to the space file
@@ -388,7 +389,7 @@ def test_a_search_resumes_with_the_settings_it_recorded(tiny_train, tiny_space_p
     _, replanned = plan_search(tiny_train, space, again)
     assert replanned["config"] == manifest["config"]
     # every setting of a SearchConfig is recorded (a new field cannot be dropped on the way)
-    recorded = {"time_budget_minutes": "time_budget"}
+    recorded = {"time_budget_minutes": "time_budget", "run_budget_minutes": "run_budget"}
     names = {recorded.get(k, k) for k in manifest["config"]} | {"name", "results_dir", "overwrite"}
     assert {f.name for f in dataclasses.fields(SearchConfig)} <= names
 
@@ -476,7 +477,8 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
 
     plan = DryRun(directory=Path("d"), resumes=False, done=0, max_trials=14, folds=3,
                   oracle="random", prune=True, early_stopping=None, time_budget=2.0,
-                  budget_stated=None, budget_images=None, train_images=4000, holdout_images=0,
+                  run_budget=None, budget_stated=None, budget_images=None, train_images=4000,
+                  holdout_images=0,
                   retrain_images=4000, final_epochs=None, fold_train=2000, fold_val=1000,
                   epochs=10, batch_size=128, varying=(), images_per_second=1000.0)  # fmt: skip
     assert plan.trial_seconds == 60.0  # 2 s an epoch, 10 epochs, 3 folds
@@ -486,6 +488,10 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     slower = dataclasses.replace(plan, images_per_second=400.0)
     assert slower.total_seconds == 150.0  # not capped at the budget: it ends past it
     assert dataclasses.replace(plan, time_budget=None).total_seconds == 14 * 60.0
+    # a run budget of 5 minutes keeps the retrain's 40 s (4,000 images x 10 epochs at 1,000/s)
+    # for the export: 260 s leave room for 4 trials of 60 s
+    whole = dataclasses.replace(plan, time_budget=None, run_budget=5.0)
+    assert whole.retrain_seconds == 40.0 and whole.total_seconds == 240.0
 
 
 def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, tiny_space_path):

@@ -311,6 +311,46 @@ def test_hyperband_continues_each_round_from_the_last_rounds_fold_models(tmp_pat
     assert manifest["config"]["max_trials"] == 6
 
 
+def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monkeypatch):
+    """--run-budget: no trial starts that would leave too little for the export's retrain,
+    estimated from the finished trials' seconds per training image and epoch."""
+    import itertools
+
+    from tuner import search as search_module
+    from tuner.records import load_records
+
+    ticks = itertools.count(0, 10)  # every look at the clock: 10 s later
+    monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
+    # once a trial has finished, the retrain is estimated at 1,000 s
+    space = write_space(tmp_path, "max_trials = 3\nfolds = 2", TINY_HP + "epochs = 1")
+    monkeypatch.setattr(
+        search_module, "retrain_seconds", lambda records, plan, space=None: 1000.0 * bool(records)
+    )
+    messages = []
+
+    class Listener(search_module.Reporter):
+        def message(self, text):
+            messages.append(text)
+
+    result = run_search(tiny_train, space, config(tmp_path, run_budget=10.0), Listener())
+    assert len(result.records) == 1  # 10 s + trial + 1,000 s > 600 s before trial 1
+    assert messages[-1].startswith("run budget of 10 min: ")
+    assert "the final training about 16.7 min" in messages[-1]
+    assert len(run_search(tiny_train, space, config(tmp_path, run_budget=30.0)).records) == 3
+    # the estimate itself: the slowest finished trial's seconds per image-epoch, scaled
+    records = load_records(tmp_path / "s" / "tuner")
+    monkeypatch.undo()
+    from tuner.settings import plan_search
+
+    plan, _ = plan_search(tiny_train, space, config(tmp_path, final_epochs=4))
+    rates = [
+        sum(f.train_seconds for f in r.folds) / sum(f.train_size * f.epochs for f in r.folds)
+        for r in records
+    ]
+    expected = max(rates) * len(tiny_train) * 4
+    assert search_module.retrain_seconds(records, plan) == pytest.approx(expected)
+
+
 def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train, monkeypatch):
     import itertools
 

@@ -198,6 +198,9 @@ def test_search_table_takes_oracle_prune_and_early_stopping(tmp_path):
         ('prune = "yes"', "search.prune: expected bool, got 'yes'"),
         ("early_stopping = 0", "search.early_stopping: patience must be >= 1 epoch, got 0"),
         ("early_stopping = true", "search.early_stopping: expected int, got True"),
+        ("time_budget = 0", "search.time_budget: minutes must be > 0, got 0"),
+        ("run_budget = -5", "search.run_budget: minutes must be > 0, got -5"),
+        ('run_budget = "30"', "search.run_budget: expected float, got '30'"),
     ],
 )
 def test_bad_search_settings_name_the_key(tmp_path, search, message):

@@ -150,6 +150,16 @@ TimeBudgetOption = Annotated[
         show_default=False,
     ),
 ]
+RunBudgetOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--run-budget",
+        help="Minutes for the search and the export's retrain together: start no trial that "
+        "would leave too little for the retrain, estimated from the finished trials' speed "
+        "(0: no budget; default: the space's).",
+        show_default=False,
+    ),
+]
 MixedPrecisionOption = Annotated[
     Optional[bool],
     typer.Option(
@@ -207,7 +217,7 @@ TrialTimeoutOption = Annotated[
     typer.Option(
         "--trial-timeout",
         help="Minutes: stop a trial still running after this and mark it failed (default: the "
-        "time budget, if any; 0: no limit).",
+        "time budget, else the run budget, if any; 0: no limit).",
         show_default=False,
     ),
 ]
@@ -290,6 +300,7 @@ SEARCH_OPTIONS = (
     "prune",
     "early_stopping",
     "time_budget",
+    "run_budget",
     "mixed_precision",
     "holdout",
     "search_images",
@@ -316,6 +327,7 @@ def _search_parameters() -> list[inspect.Parameter]:
         ("prune", PruneOption, None),
         ("early_stopping", EarlyStoppingOption, None),
         ("time_budget", TimeBudgetOption, None),
+        ("run_budget", RunBudgetOption, None),
         ("mixed_precision", MixedPrecisionOption, None),
         ("holdout", HoldoutOption, None),
         ("search_images", SearchImagesOption, None),
@@ -568,6 +580,7 @@ def resume(
     results_dir: ResultsOption = Path("results"),
     trials: TrialsOption = None,
     time_budget: TimeBudgetOption = None,
+    run_budget: RunBudgetOption = None,
     trial_timeout: TrialTimeoutOption = None,
 ) -> None:
     """Go on with a search, with the data, space and settings it was started with (search.json)."""
@@ -576,7 +589,11 @@ def resume(
     with _user_errors():
         directory = search_dir_for(results_dir, search_name)
         result = _resume(
-            directory, max_trials=trials, time_budget=time_budget, trial_timeout=trial_timeout
+            directory,
+            max_trials=trials,
+            time_budget=time_budget,
+            run_budget=run_budget,
+            trial_timeout=trial_timeout,
         )
         _show_trials(result.directory)
         if result.best is None:

@@ -39,6 +39,7 @@ class DryRun:
     prune: bool
     early_stopping: int | None  # patience in epochs
     time_budget: float | None  # minutes
+    run_budget: float | None  # minutes: search and the export's retrain together
     budget_stated: float | None  # minutes the space states, when scaled down to this data
     budget_images: int | None  # the search part the stated budget is for
     train_images: int  # the search part (training data less the holdout)
@@ -65,15 +66,26 @@ class DryRun:
         return None if epoch is None else epoch * self.epochs * self.folds
 
     @property
+    def retrain_seconds(self) -> float | None:
+        """The export's retrain of the default point (training only)."""
+        if not self.images_per_second:
+            return None
+        epochs = self.final_epochs or self.epochs
+        return self.retrain_images * epochs / self.images_per_second
+
+    @property
     def total_seconds(self) -> float | None:
-        """The trials still to run, as many as the time budget starts: the first always, each
-        next one only if it would end within the budget (``tuner.search``'s rule)."""
+        """The trials still to run, as many as the budgets start: the first always, each next
+        one only if it would end within the time budget, and leave the retrain's time within
+        the run budget (``tuner.search``'s rule)."""
         trial = self.trial_seconds
         if trial is None:
             return None
         runs = max(self.max_trials - self.done, 0)
         if self.time_budget and runs:
             runs = min(runs, max(1, int(60 * self.time_budget // trial)))
+        if self.run_budget and runs:
+            runs = min(runs, max(1, int((60 * self.run_budget - self.retrain_seconds) // trial)))
         return trial * runs
 
 
@@ -140,6 +152,7 @@ def dry_run(
         prune=plan.prune,
         early_stopping=plan.early_stopping,
         time_budget=plan.time_budget,
+        run_budget=plan.run_budget,
         budget_stated=plan.budget_stated,
         budget_images=space.search.budget_images,
         train_images=len(plan.train),

@@ -162,6 +162,7 @@ def build_manifest(
             "prune_margin": config.prune_margin,
             "early_stopping": plan.early_stopping,
             "time_budget_minutes": plan.time_budget,
+            "run_budget_minutes": plan.run_budget,
             "holdout": config.holdout or None,
             "holdout_size": 0 if plan.holdout is None else len(plan.holdout),
             "search_images": plan.search_images,
@@ -216,6 +217,7 @@ SCORING_SETTINGS = (
 FREE_SETTINGS = (
     "max_trials",
     "time_budget_minutes",
+    "run_budget_minutes",
     "max_consecutive_failures",
     "trial_timeout",
     "isolate",

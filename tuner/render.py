@@ -595,6 +595,8 @@ def dry_run_lines(plan) -> list[str]:
             f" (the space's {plan.budget_stated:g} min for {plan.budget_images:,} images, "
             f"scaled to {plan.retrain_images:,})"
         )
+    if plan.run_budget:
+        budget += f"; run budget {plan.run_budget:g} min (search and final training)"
     lines = [
         f"plan of {plan.directory} ({state})",
         f"  trials:     {plan.max_trials} ({plan.oracle} oracle, pruning {pruning}{early}); "
@@ -622,7 +624,7 @@ def dry_run_lines(plan) -> list[str]:
             f"{_format_seconds(trial)} per trial, {_format_seconds(plan.total_seconds)} for the "
             f"{max(plan.max_trials - plan.done, 0)} trial(s) to run"
             + (
-                " (capped by the time budget)"
+                f" (capped by the {'budgets' if plan.run_budget else 'time budget'})"
                 if plan.total_seconds < trial * max(plan.max_trials - plan.done, 0)
                 else ""
             )

@@ -115,6 +115,23 @@ def _keep_fold_models_of_best(tuner_dir: Path) -> None:
 _clock = time.monotonic  # the time budget's clock (tests replace it)
 
 
+def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
+    """The export's retrain, estimated for the slowest of the finished trials (any may win):
+    its seconds per training image and epoch in the folds (validation passes included, so a
+    little high) times the retrain's images and epochs (``final_epochs``, else its own)."""
+    from tuner.model import resolve_values
+
+    longest = 0.0
+    for record in records:
+        work = sum(f.train_size * f.epochs for f in record.folds)
+        seconds = sum(f.train_seconds for f in record.folds)
+        if not work or not plan.retrain_images:
+            continue
+        epochs = plan.final_epochs or resolve_values(record.hyperparameters, space)["epochs"]
+        longest = max(longest, seconds / work * plan.retrain_images * epochs)
+    return longest
+
+
 class _BudgetSpent(Exception):
     """The time budget leaves no room for another trial."""
 
@@ -176,15 +193,26 @@ def _make_tuner_class():
 
         def pre_create_trial(self):
             super().pre_create_trial()
-            if self.plan.time_budget is None:
+            if self.plan.time_budget is None and self.plan.run_budget is None:
                 return
-            finished = [r.seconds or 0.0 for r in load_records(self.project_dir) if r.folds]
-            expected = max(finished, default=0.0)
+            records = [r for r in load_records(self.project_dir) if r.folds]
+            expected = max((r.seconds or 0.0 for r in records), default=0.0)
             elapsed = _clock() - self.started
-            if elapsed + expected > 60 * self.plan.time_budget:
+            if self.plan.time_budget is not None and (
+                elapsed + expected > 60 * self.plan.time_budget
+            ):
                 raise _BudgetSpent(
                     f"time budget of {self.plan.time_budget:g} min spent: {elapsed / 60:.1f} min "
                     f"gone, and a trial takes up to {expected / 60:.1f} min"
+                )
+            if self.plan.run_budget is None:
+                return
+            retrain = retrain_seconds(records, self.plan, self.space)
+            if elapsed + expected + retrain > 60 * self.plan.run_budget:
+                raise _BudgetSpent(
+                    f"run budget of {self.plan.run_budget:g} min: {elapsed / 60:.1f} min gone, a "
+                    f"trial takes up to {expected / 60:.1f} min, and the final training about "
+                    f"{retrain / 60:.1f} min"
                 )
 
         def on_trial_begin(self, trial):
@@ -378,10 +406,17 @@ def resume_search(
         directory: the search directory.
         data: where its training data is on this machine (default: where it was loaded).
         changes: settings that may change on resume (``max_trials``, ``time_budget``,
-            ``max_consecutive_failures``, ``trial_timeout``); None leaves one as it was.
+            ``run_budget``, ``max_consecutive_failures``, ``trial_timeout``); None leaves one as
+            it was.
     """
     train, space, config = load_search(directory, data)
-    allowed = {"max_trials", "time_budget", "max_consecutive_failures", "trial_timeout"}
+    allowed = {
+        "max_trials",
+        "time_budget",
+        "run_budget",
+        "max_consecutive_failures",
+        "trial_timeout",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise SearchError(

@@ -49,6 +49,10 @@ class SearchConfig:
     # Minutes: start no trial that would end past this (a trial is expected to take as long as
     # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
     time_budget: float | None = None
+    # Minutes for the search and the export's retrain together: start no trial that would end
+    # later than this less the retrain's estimated time (``tuner.search``); 0 turns off the
+    # space's setting. A resumed search starts anew.
+    run_budget: float | None = None
     mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
     # A stratified fraction of the training data kept out of the search and the retrain, to judge
     # final recipes (single model, ensembles, TTA) on images none of them saw.
@@ -64,7 +68,7 @@ class SearchConfig:
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
     # Minutes: a trial's process running longer than this is stopped and the trial fails
-    # (a hung trial never stalls the search). None: the time budget, if any; 0: no limit.
+    # (a hung trial never stalls the search). None: the time budget, else the run budget, if any; 0: no limit.
     trial_timeout: float | None = None
 
     @property
@@ -93,6 +97,7 @@ class SearchConfig:
             prune_margin=config.get("prune_margin", 0.002),
             early_stopping=off(config.get("early_stopping")),
             time_budget=off(config.get("time_budget_minutes")),
+            run_budget=off(config.get("run_budget_minutes")),
             mixed_precision=config.get("mixed_precision"),
             holdout=config.get("holdout"),
             search_images=off(config.get("search_images")),
@@ -121,6 +126,8 @@ class SearchPlan:
     search_images: int | None = None  # a subset searched (None: the whole search part)
     final_epochs: int | None = None  # of the export's retrain (None: the winner's)
     budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
+    run_budget: float | None = None  # minutes: search and the export's retrain together
+    retrain_images: int | None = None  # what the export retrains on (the search part, all of it)
 
 
 def hyperband_epochs(space: SearchSpace) -> int:
@@ -200,8 +207,13 @@ def plan_search(
     time_budget = _setting("time_budget", config.time_budget, space.search.time_budget, "minutes")
     if config.trial_timeout is not None and config.trial_timeout < 0:
         raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
-    trial_timeout = time_budget if config.trial_timeout is None else (config.trial_timeout or None)
+    run_budget = _setting("run_budget", config.run_budget, space.search.run_budget, "minutes")
+    if config.trial_timeout is None:
+        trial_timeout = time_budget or run_budget
+    else:
+        trial_timeout = config.trial_timeout or None
     part, holdout = split_holdout(train, config.holdout, config.seed)
+    retrain_images = len(part)
     time_budget, stated = _scaled_budget(time_budget, config, space, len(part))
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
@@ -231,6 +243,8 @@ def plan_search(
         search_images=None if search_images is None else len(part),
         final_epochs=final_epochs,
         budget_stated=stated,
+        run_budget=run_budget,
+        retrain_images=retrain_images,
     )
     return plan, build_manifest(config, space, train, plan)
 

@@ -179,6 +179,7 @@ _SEARCH_KEYS = {
     "prune": bool,
     "early_stopping": int,
     "time_budget": float,  # minutes (an int is fine)
+    "run_budget": float,  # minutes
     "search_images": int,
     "final_epochs": int,
     "budget_images": int,
@@ -260,6 +261,9 @@ class SearchDefaults:
     prune: bool = False  # fold-level pruning (random and bayesian)
     early_stopping: int | None = None  # patience in epochs; None trains every epoch
     time_budget: float | None = None  # minutes: start no trial that would end past it
+    # minutes for search and final training together: start no trial that would leave too little
+    # for the export's retrain (estimated from the finished trials' training speed)
+    run_budget: float | None = None
     search_images: int | None = None  # the folds use a stratified subset of this many images
     final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
     # time_budget is for a search part of this many images; a smaller one shrinks it in
@@ -479,10 +483,9 @@ def _parse_search(path: Path, table: Any) -> SearchDefaults:
     for key in ("search_images", "final_epochs", "budget_images"):
         if values.get(key, 1) < 1:
             raise SpaceError(f"{path}: search.{key}: must be >= 1, got {values[key]}")
-    if values.get("time_budget", 1.0) <= 0:
-        raise SpaceError(
-            f"{path}: search.time_budget: minutes must be > 0, got {values['time_budget']}"
-        )
+    for key in ("time_budget", "run_budget"):
+        if values.get(key, 1.0) <= 0:
+            raise SpaceError(f"{path}: search.{key}: minutes must be > 0, got {values[key]}")
     return SearchDefaults(**values)
 
 
