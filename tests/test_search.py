@@ -313,7 +313,7 @@ def test_hyperband_continues_each_round_from_the_last_rounds_fold_models(tmp_pat
 
 def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monkeypatch):
     """--run-budget: no trial starts that would leave too little for the export's retrain,
-    estimated from the finished trials' seconds per training image and epoch."""
+    estimated from the best trial's seconds per training image and epoch."""
     import itertools
 
     from tuner import search as search_module
@@ -337,17 +337,16 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     assert messages[-1].startswith("run budget of 10 min: ")
     assert "the final training about 16.7 min" in messages[-1]
     assert len(run_search(tiny_train, space, config(tmp_path, run_budget=30.0)).records) == 3
-    # the estimate itself: the slowest finished trial's seconds per image-epoch, scaled
-    records = load_records(tmp_path / "s" / "tuner")
-    monkeypatch.undo()
+    # the estimate itself: the best trial's seconds per image-epoch, scaled to the retrain
+    from tuner.records import best_record
     from tuner.settings import plan_search
 
+    records = load_records(tmp_path / "s" / "tuner")
+    monkeypatch.undo()
     plan, _ = plan_search(tiny_train, space, config(tmp_path, final_epochs=4))
-    rates = [
-        sum(f.train_seconds for f in r.folds) / sum(f.train_size * f.epochs for f in r.folds)
-        for r in records
-    ]
-    expected = max(rates) * len(tiny_train) * 4
+    best = best_record(records)
+    work = sum(f.train_size * f.epochs for f in best.folds)
+    expected = sum(f.train_seconds for f in best.folds) / work * len(tiny_train) * 4
     assert search_module.retrain_seconds(records, plan) == pytest.approx(expected)
 
 

@@ -155,7 +155,7 @@ RunBudgetOption = Annotated[
     typer.Option(
         "--run-budget",
         help="Minutes for the search and the export's retrain together: start no trial that "
-        "would leave too little for the retrain, estimated from the finished trials' speed "
+        "would leave too little for the retrain, estimated from the best trial's speed "
         "(0: no budget; default: the space's).",
         show_default=False,
     ),

@@ -116,20 +116,27 @@ _clock = time.monotonic  # the time budget's clock (tests replace it)
 
 
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
-    """The export's retrain, estimated for the slowest of the finished trials (any may win):
-    its seconds per training image and epoch in the folds (validation passes included, so a
-    little high) times the retrain's images and epochs (``final_epochs``, else its own)."""
+    """The export's retrain, estimated for the best trial so far (the one it would retrain; with
+    none completed, the slowest finished trial): its seconds per training image and epoch in the
+    folds (validation passes included, so a little high) times the retrain's images and epochs
+    (``final_epochs``, else its own). A slower trial that wins later can overshoot the run
+    budget by the difference; the slowest trial as the estimate would end the search early
+    whenever a slow configuration has been tried (measured on quick: batch-norm trials train at
+    2/3 the speed of the others)."""
     from tuner.model import resolve_values
 
-    longest = 0.0
-    for record in records:
+    def estimate(record: TrialRecord) -> float:
         work = sum(f.train_size * f.epochs for f in record.folds)
-        seconds = sum(f.train_seconds for f in record.folds)
         if not work or not plan.retrain_images:
-            continue
+            return 0.0
+        seconds = sum(f.train_seconds for f in record.folds)
         epochs = plan.final_epochs or resolve_values(record.hyperparameters, space)["epochs"]
-        longest = max(longest, seconds / work * plan.retrain_images * epochs)
-    return longest
+        return seconds / work * plan.retrain_images * epochs
+
+    best = best_record(records)
+    if best is not None:
+        return estimate(best)
+    return max((estimate(r) for r in records), default=0.0)
 
 
 class _BudgetSpent(Exception):
