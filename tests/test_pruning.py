@@ -55,8 +55,8 @@ def test_a_fold_below_the_earlier_trials_curves_stops_at_that_epoch(tiny_train):
 
 
 def test_with_rungs_only_the_first_folds_geometric_epochs_and_the_fold_ends_judge():
-    """rung_factor 3 (a replay variant): epochs 1, 3 and 9 of the first fold, then fold ends;
-    a trial far below the bar elsewhere in a fold goes on."""
+    """rung_factor 3: epochs 1, 3 and 9 of the first fold, then fold ends; a trial far below the
+    bar elsewhere in a fold goes on (the default, 2, judges epochs 1, 2, 4 and 8)."""
     from tuner.pruning import PruneRule, PruneSettings
 
     settings = PruneSettings(warmup=0.0, rung_factor=3)
@@ -65,8 +65,10 @@ def test_with_rungs_only_the_first_folds_geometric_epochs_and_the_fold_ends_judg
     stopped = [(f, e) for f in range(3) for e in range(1, 11) if rule.stop_after_epoch(f, e, 0.5)]
     assert stopped == [(0, 1), (0, 3), (0, 9)]
     assert rule.stop_after_fold([0.5]) is not None
-    every = PruneRule(earlier, PruneSettings(warmup=0.0), val_size=1000, epochs=10)
+    every = PruneRule(earlier, PruneSettings(warmup=0.0, rung_factor=0), val_size=1000, epochs=10)
     assert all(every.stop_after_epoch(f, e, 0.5) for f in range(3) for e in range(1, 11))
+    default = PruneRule(earlier, PruneSettings(), val_size=1000, epochs=10)
+    assert [e for e in range(1, 11) if default.stop_after_epoch(0, e, 0.5)] == [1, 2, 4, 8]
     with pytest.raises(ValueError, match="rung_factor must be 0 or at least 2, got 1"):
         PruneSettings(rung_factor=1)
 
@@ -95,7 +97,7 @@ def test_pruned_trials_are_recorded_and_never_win(tmp_path, tiny_train):
     assert pruned, "the seed orders hopeless trials after three others"
     for record in pruned:
         assert record.hyperparameters["learning_rate"] < 1e-4  # only hopeless ones
-        # after a fold, or within one (2 epochs: the warm-up of half a fold lets epoch 2 judge)
+        # after a fold, or within one (fold 1's epochs 1 and 2 are rungs)
         assert record.reason.startswith(("pruned after fold 1 of 2", "pruned in fold "))
         assert "earlier trials" in record.reason
         # keras-tuner ended it without a score: not a completed trial for the oracle or for
