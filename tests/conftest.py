@@ -100,35 +100,46 @@ PLAIN_KERAS = """
 import sys
 sys.modules["tuner"] = None  # digit-tuner made unimportable: only Keras reads the file
 import keras, numpy as np, pandas as pd
-model = keras.models.load_model(sys.argv[1])
-images = np.load(sys.argv[2], allow_pickle=False)
-predicted = np.argmax(model.predict(images, verbose=0), axis=1)
-expected = pd.read_csv(sys.argv[3])["Label"].to_numpy()
-print("layers:", sorted({type(layer).__module__.split(".")[0] for layer in model._flatten_layers()}))
-print("same:", bool((predicted == expected).all()), int((predicted != expected).sum()))
+images = np.load(sys.argv[1], allow_pickle=False)
+for model_path, submission_path in zip(sys.argv[2::2], sys.argv[3::2]):
+    model = keras.models.load_model(model_path)
+    predicted = np.argmax(model.predict(images, verbose=0), axis=1)
+    expected = pd.read_csv(submission_path)["Label"].to_numpy()
+    layers = sorted({type(layer).__module__.split(".")[0] for layer in model._flatten_layers()})
+    print(model_path, "layers:", layers)
+    print(model_path, "same:", bool((predicted == expected).all()), int((predicted != expected).sum()))
 """
 
 
-def assert_plain_keras_reproduces(model_path, images: np.ndarray, submission_path) -> None:
+def assert_plain_keras_reproduces(model_path, images: np.ndarray, submission_path, *more) -> None:
     """In a fresh interpreter where ``tuner`` cannot be imported, plain ``keras`` loads the
-    model, whose predictions on ``images`` are the submission's labels; stock layers only."""
+    model, whose predictions on ``images`` are the submission's labels; stock layers only.
+    ``more``: further (model, submission) paths, checked in the same interpreter."""
     import subprocess
     import sys
     import tempfile
 
+    pairs = [(model_path, submission_path), *zip(more[::2], more[1::2], strict=True)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "images.npy"
         np.save(path, images, allow_pickle=False)
         done = subprocess.run(
-            [sys.executable, "-c", PLAIN_KERAS, str(model_path), str(path), str(submission_path)],
+            [
+                sys.executable,
+                "-c",
+                PLAIN_KERAS,
+                str(path),
+                *(str(p) for pair in pairs for p in pair),
+            ],
             capture_output=True,
             text=True,
             cwd=tmp,
             timeout=180,
         )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "same: True 0" in done.stdout, done.stdout
-    assert "layers: ['keras']" in done.stdout, done.stdout  # stock layers only
+    for model, _ in pairs:
+        assert f"{model} same: True 0" in done.stdout, done.stdout
+        assert f"{model} layers: ['keras']" in done.stdout, done.stdout  # stock layers only
 
 
 # A tiny CNN's full set of values (a point of no space: what the trainer and the model take).
