@@ -157,7 +157,7 @@ def dry_run(
         budget_images=space.search.budget_images,
         train_images=len(plan.train),
         holdout_images=0 if plan.holdout is None else len(plan.holdout),
-        retrain_images=len(train) - (0 if plan.holdout is None else len(plan.holdout)),
+        retrain_images=plan.retrain_images,
         final_epochs=plan.final_epochs,
         fold_train=min(len(t) for t, _ in plan.splits),
         fold_val=max(len(v) for _, v in plan.splits),

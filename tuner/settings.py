@@ -68,7 +68,8 @@ class SearchConfig:
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True
     # Minutes: a trial's process running longer than this is stopped and the trial fails
-    # (a hung trial never stalls the search). None: the time budget, else the run budget, if any; 0: no limit.
+    # (a hung trial never stalls the search). None: the time budget, else the run budget, if
+    # any; 0: no limit.
     trial_timeout: float | None = None
 
     @property

@@ -262,7 +262,7 @@ class SearchDefaults:
     early_stopping: int | None = None  # patience in epochs; None trains every epoch
     time_budget: float | None = None  # minutes: start no trial that would end past it
     # minutes for search and final training together: start no trial that would leave too little
-    # for the export's retrain (estimated from the finished trials' training speed)
+    # for the export's retrain (estimated from the best trial's training speed)
     run_budget: float | None = None
     search_images: int | None = None  # the folds use a stratified subset of this many images
     final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
