@@ -61,7 +61,7 @@ def v5_on_search_part(args: dict) -> dict:
     part, holdout = search_part(read_manifest(directory), train)
     values = {**V5, "epochs": args["epochs"]}
     with precision(None) as mixed:  # as export does: float16 compute on a GPU
-        model, history, seconds = fit_model(values, part.images, part.labels, seed=config.seed)
+        model, history, seconds, _ = fit_model(values, part.images, part.labels, seed=config.seed)
         out = {"seconds": seconds, "images": len(part), "epochs": values["epochs"],
                "train_accuracy": history["accuracy"], "params": model.count_params(),
                "gpu": has_gpu(), "mixed_precision": mixed}  # fmt: skip

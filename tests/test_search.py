@@ -346,7 +346,9 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     plan, _ = plan_search(tiny_train, space, config(tmp_path, final_epochs=4))
     best = best_record(records)
     work = sum(f.train_size * f.epochs for f in best.folds)
-    expected = sum(f.train_seconds for f in best.folds) / work * len(tiny_train) * 4
+    training = sum(f.train_seconds - f.validation_seconds for f in best.folds)
+    assert all(0 < f.validation_seconds < f.train_seconds for f in best.folds)
+    expected = training / work * len(tiny_train) * 4
     assert search_module.retrain_seconds(records, plan) == pytest.approx(expected)
 
 

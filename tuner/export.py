@@ -268,7 +268,7 @@ def _retrain(
     # With early stopping, each fold found its best epoch: retrain for their median.
     values["epochs"] = epochs = epochs or record.retrain_epochs or int(values["epochs"])
     reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
-    model, _, seconds = fit_model(
+    model, _, seconds, _ = fit_model(
         values,
         train.images,
         train.labels,

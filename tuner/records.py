@@ -62,6 +62,8 @@ class FoldResult:
     val_size: int
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch Keras logs
     best_epoch: int | None = None  # with early stopping: the epoch (from 1) whose weights were kept
+    # of train_seconds, the per-epoch validation passes (0 in records written before 2026-11-27)
+    validation_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -118,18 +118,20 @@ _clock = time.monotonic  # the time budget's clock (tests replace it)
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     """The export's retrain, estimated for the best trial so far (the one it would retrain; with
     none completed, the slowest finished trial): its seconds per training image and epoch in the
-    folds (validation passes included, so a little high) times the retrain's images and epochs
-    (``final_epochs``, else its own). A slower trial that wins later can overshoot the run
+    folds, the validation passes left out (the retrain has none), times the retrain's images and
+    epochs (``final_epochs``, else its own). A slower trial that wins later can overshoot the run
     budget by the difference; the slowest trial as the estimate would end the search early
     whenever a slow configuration has been tried (measured on quick: batch-norm trials train at
-    2/3 the speed of the others)."""
+    2/3 the speed of the others). With the validation passes in, the estimate ran 1 %, 8 % and
+    27 % over the retrain's time on quick's three seeds (results/benchmarks.md), the search's
+    time that the run budget held back for nothing."""
     from tuner.model import resolve_values
 
     def estimate(record: TrialRecord) -> float:
         work = sum(f.train_size * f.epochs for f in record.folds)
         if not work or not plan.retrain_images:
             return 0.0
-        seconds = sum(f.train_seconds for f in record.folds)
+        seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
         epochs = plan.final_epochs or resolve_values(record.hyperparameters, space)["epochs"]
         return seconds / work * plan.retrain_images * epochs
 

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,7 @@ __all__ = [
     "TrialOutcome",
     "train_trial",
     "fit_model",
+    "Fit",
     "train_trial_in_process",
     "run_in_process",
     "EARLY_STOPPING_SPLIT",
@@ -102,6 +103,37 @@ def fold_seed(seed: int, trial_id: str, fold: int) -> int:
     return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
 
 
+class Fit(NamedTuple):
+    """What ``fit_model`` returns."""
+
+    model: Any
+    history: dict[str, list[float]]  # per-epoch Keras logs
+    seconds: float  # wall time of ``fit``, validation passes included
+    validation_seconds: float  # of which the validation passes (0 without validation data)
+
+
+def _validation_clock_class():
+    import keras
+
+    class ValidationClock(keras.callbacks.Callback):
+        """Adds up the wall time of ``fit``'s validation passes (``on_test_begin`` to
+        ``on_test_end``, which ``fit`` calls around each one)."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds, self._started = 0.0, None
+
+        def on_test_begin(self, logs=None):
+            self._started = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            if self._started is not None:
+                self.seconds += time.perf_counter() - self._started
+                self._started = None
+
+    return ValidationClock
+
+
 def fit_model(
     values: dict[str, Any],
     x: np.ndarray,
@@ -129,7 +161,9 @@ def fit_model(
         before_fit: called with the built model before training (e.g. to count parameters).
 
     Returns:
-        (model, history as {name: [per-epoch floats]}, training seconds).
+        ``Fit``: the model, its history as {name: [per-epoch floats]}, the seconds of ``fit``
+        and, of those, the validation passes' (the run budget's retrain estimate leaves them
+        out: the retrain has none).
     """
     import keras
 
@@ -143,6 +177,7 @@ def fit_model(
         load_fold_weights(model, weights)
     if before_fit is not None:
         before_fit(model)
+    clock = _validation_clock_class()()
     started = time.perf_counter()
     history = model.fit(
         x,
@@ -153,11 +188,11 @@ def fit_model(
         batch_size=int(values["batch_size"]),
         shuffle=True,
         verbose=0,
-        callbacks=callbacks or [],
+        callbacks=[*(callbacks or []), clock],
     )
     seconds = time.perf_counter() - started
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    return model, logs, seconds
+    return Fit(model, logs, seconds, clock.seconds)
 
 
 def train_trial(
@@ -256,7 +291,7 @@ def _train_folds(
             faults.point(f"trial_{trial_id}:fold_begin")
 
         x_val, y_val = x[val_idx], y[val_idx]
-        model, logs, seconds = fit_model(
+        model, logs, seconds, validation_seconds = fit_model(
             values,
             x[fit_idx],
             y[fit_idx],
@@ -296,6 +331,7 @@ def _train_folds(
                 val_loss=float(logs.get("val_loss", [math.nan])[-1]),
                 epochs=len(losses) + (initial_epoch if resume_from is not None else 0),
                 train_seconds=seconds,
+                validation_seconds=validation_seconds,
                 train_size=len(fit_idx),
                 val_size=len(val_idx),
                 history=logs,
