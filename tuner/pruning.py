@@ -7,10 +7,11 @@ by half a point and the next recover, as two seeds of one configuration show); a
 its running mean falls below the same quantile of their running means over the same folds. A
 point judges once ``startup_trials`` earlier trials have reached it, whether they went on or
 stopped, as in asynchronous successive halving. The points are, by default, successive halving's
-rungs: epochs 1, 2, 4, 8, ... of the first fold and the end of each fold (``rung_factor``; with 0,
-every epoch after a ``warmup`` share of each fold). Early epochs are noisy (two near-identical
-configurations differ by more than half a point after one epoch): the noise margin grows with the
-spread the earlier trials show at that epoch, and few looks give noise few chances. Only trials
+rungs: epochs 2, 4, 8, ... of the first fold (after a ``warmup`` share of it) and the end of each
+fold (``rung_factor``; with 0, every epoch after the warm-up share of each fold). Early epochs are
+noisy (two near-identical configurations differ by more than half a point after one epoch; a
+batch-norm model can sit 10 points behind after epoch 1 and lead after epoch 2): the noise margin
+grows with the spread the earlier trials show at that epoch, and few looks give noise few chances. Only trials
 that train the same number of epochs are compared (their learning-rate schedules then match).
 
 The rule is plain Python on plain numbers: the CV tuner feeds it the search's records
@@ -34,11 +35,12 @@ class PruneSettings:
     """The rule's knobs; the defaults are the replay benchmark's choice (results/benchmarks.md)."""
 
     # The defaults are the replay's choice on the second learning-curve table (bench/curves.py,
-    # 8,400 images, batch-norm momentum 0.9; results/benchmarks.md): the lowest compute for
-    # random search's regret among the rules under which no run of a repeated configuration
-    # stops its twins (tests/test_replay.py): decisions at fold 1's epochs 1, 2, 4 and 8 and at
-    # the fold ends, 0.62 of random search's compute at 8 trials' worth (Optuna's
-    # SuccessiveHalvingPruner 0.69, which stops twins and the best in 2.5 % of searches).
+    # 8,400 images, batch-norm momentum 0.9; results/benchmarks.md) among the rules under which
+    # no run of a repeated configuration stops its twins (tests/test_replay.py), checked on the
+    # curves of real quick searches (tests/data/quick_curves.json): decisions at fold 1's epochs
+    # 2, 4 and 8 and at the fold ends, 0.75 of random search's compute at 8 trials' worth
+    # (Optuna's SuccessiveHalvingPruner 0.69, which stops twins and the best in 2.5 % of
+    # searches; the same rungs from epoch 1, 0.62, pruned a real search's best).
     # Earlier defaults: start-up 3, warm-up 1, noise 2 sd (until 2026-11-27, chosen on the first
     # table, whose batch-norm runs scored chance for their first epochs; on the second it stops a
     # twin of a configuration 0.5 point from the best); then every epoch after half a fold
@@ -53,10 +55,14 @@ class PruneSettings:
     # The share of a fold's epochs before an epoch can stop a trial; 1.0: never within a fold,
     # only after it. On the first table (batch norm at momentum 0.99, 31-44 steps an epoch) a
     # run could sit at 12 % after 4 of 10 epochs and end at 97.8 %, and within a fold curves did
-    # not rank; with momentum 0.9 (the profiles' setting) they do from the first epochs. Judging
-    # every epoch, a warm-up of 0.3 stopped twins at epoch 4; with the rungs below, which look
-    # only a few times, none is needed.
-    warmup: float = 0.0
+    # not rank; with momentum 0.9 (the profiles' setting) they do from the second epoch. Judging
+    # every epoch, a warm-up of 0.3 stopped twins at epoch 4. 0.1 (at 10 epochs: epoch 1 is never
+    # judged, the first rung is epoch 2): with no warm-up (the default for a few hours of
+    # 2026-11-27) quick's seed 1 pruned its best configuration after epoch 1 (88.2 % there, 98.69 %
+    # CV at the end; batch-norm trials sat at 74-88 % after epoch 1 and at 95-98 % after epoch 2,
+    # tests/data/quick_curves.json). On the second table it costs 0.75 of random's compute at 8
+    # trials' worth instead of 0.62; a 0.2 warm-up (first rung at epoch 4) costs the same there.
+    warmup: float = 0.1
     # The bar: this quantile of the earlier trials at the same point, less the noise margin.
     quantile: float = 0.75
     margin: float = 0.002  # accuracy (a fraction) below the bar always tolerated...
