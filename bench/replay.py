@@ -503,6 +503,10 @@ def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
         "toolkit until 2026-11-27 (start-up 3, fold ends only, 2 sd)": lambda: ToolkitRule(
             PruneSettings(startup_trials=3, warmup=1.0, quantile=0.75, noise_z=2.0)
         ),
+        # the default for a few hours of 2026-11-27: it pruned a real quick search's best
+        "toolkit rungs from epoch 1 (default until the evening of 2026-11-27)": lambda: ToolkitRule(
+            PruneSettings(warmup=0.0)
+        ),
         # asynchronous successive halving with a rung at each fold: keep the best third
         "successive halving over folds (eta 3)": lambda: ToolkitRule(
             PruneSettings(quantile=2 / 3, noise_z=0.0, margin=0.0)
@@ -578,14 +582,18 @@ def main() -> None:
                         makers[f"toolkit {settings.label()}"] = lambda settings=settings: (
                             ToolkitRule(settings)
                         )
-        # successive halving's rungs in epochs: fold 1's epochs 1, k, k^2, ..., then fold ends
+        # successive halving's rungs in epochs: fold 1's epochs 1, k, k^2, ... (those after the
+        # warm-up), then fold ends
         for factor in (2, 3):
-            for q in (0.5, 0.75):
-                for z in (2.0, 3.0):
-                    settings = PruneSettings(warmup=0.0, quantile=q, noise_z=z, rung_factor=factor)
-                    makers[f"toolkit {settings.label()}"] = lambda settings=settings: ToolkitRule(
-                        settings
-                    )
+            for warmup in (0.0, 0.1, 0.2):
+                for q in (0.5, 0.75):
+                    for z in (2.0, 3.0):
+                        settings = PruneSettings(
+                            warmup=warmup, quantile=q, noise_z=z, rung_factor=factor
+                        )
+                        makers[f"toolkit {settings.label()}"] = lambda settings=settings: (
+                            ToolkitRule(settings)
+                        )
     results = {}
     twins_stopped = {}  # the toolkit's rules: runs of near-best configurations their twins stop
     for name, make in makers.items():
