@@ -348,8 +348,39 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     work = sum(f.train_size * f.epochs for f in best.folds)
     training = sum(f.train_seconds - f.validation_seconds for f in best.folds)
     assert all(0 < f.validation_seconds < f.train_seconds for f in best.folds)
-    expected = training / work * len(tiny_train) * 4
+    expected = search_module.RETRAIN_MARGIN * training / work * len(tiny_train) * 4
     assert search_module.retrain_seconds(records, plan) == pytest.approx(expected)
+
+
+def test_a_run_budget_gives_each_trial_after_the_first_complete_one_its_time_left(
+    tmp_path, tiny_train, monkeypatch
+):
+    """The trials' share of the run budget is a deadline inside each trial (time_left), once a
+    completed trial exists: the budget never cuts the only candidate."""
+    import itertools
+
+    from tuner import search as search_module
+    from tuner import trainer
+
+    ticks = itertools.count(0, 10)
+    monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(
+        search_module, "retrain_seconds", lambda records, plan, space=None: 100.0 * bool(records)
+    )
+    given = []
+    real = trainer.train_trial
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("time_left"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_trial", spy)
+    space = write_space(tmp_path, "max_trials = 3\nfolds = 2", TINY_HP + "epochs = 1")
+    run_search(tiny_train, space, config(tmp_path, run_budget=30.0))
+    assert given[0] is None and len(given) == 3
+    # 1,800 s less the time gone (10 s a look at the clock) and the retrain's 100 s
+    assert all(1500 < t < 1700 and t % 10 == 0 for t in given[1:])
+    assert given[2] < given[1]
 
 
 def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train, monkeypatch):

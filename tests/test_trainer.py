@@ -23,6 +23,24 @@ def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_e
         assert curve[fold.best_epoch - 1] == max(curve)
 
 
+def test_a_trial_past_its_time_stops_after_the_epoch_as_a_pruned_one(tiny_train):
+    """time_left (the run budget's share for trials): the trial stops after the first epoch that
+    ends past it and says why; a trial whose last epoch ends past it is complete all the same."""
+    x, y = tiny_train.images, tiny_train.labels
+    splits = fold_indices(y, 2, 0)
+    values = {**TINY, "epochs": 2}
+    cut = train_trial(values, x, y, splits, 0, "0", time_left=0.0)
+    assert len(cut.folds) == 1 and cut.folds[0].epochs == 1
+    assert cut.pruned == (
+        "stopped in fold 1 of 2 after epoch 1: the run budget's time for trials is spent (the "
+        "rest is the final training's)"
+    )
+    whole = train_trial(values, x, y, splits, 0, "0", time_left=3600.0)
+    assert whole.pruned is None and [f.epochs for f in whole.folds] == [2, 2]
+    last = train_trial({**TINY, "epochs": 1}, x, y, splits[:1], 0, "0", time_left=0.0)
+    assert last.pruned is None and len(last.folds) == 1
+
+
 def test_worker_process_runs_target_and_forwards_events():
     from tests import trial_targets
     from tuner.progress import Reporter

@@ -115,16 +115,22 @@ def _keep_fold_models_of_best(tuner_dir: Path) -> None:
 _clock = time.monotonic  # the time budget's clock (tests replace it)
 
 
+# The retrain's seconds per image-epoch over the best trial's folds' (their training only), as
+# measured on quick (2 cores, 20 epochs on 37,800 images; results/benchmarks.md): 1.07 and 1.135
+# on two runs that timed the validation passes, about 0.87-1.10 on three that did not (their
+# validation taken as the 10 % it was on the two). The estimate takes the upper end: a low one
+# overshoots the run budget, a high one only stops the search a little early.
+RETRAIN_MARGIN = 1.15
+
+
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     """The export's retrain, estimated for the best trial so far (the one it would retrain; with
     none completed, the slowest finished trial): its seconds per training image and epoch in the
     folds, the validation passes left out (the retrain has none), times the retrain's images and
-    epochs (``final_epochs``, else its own). A slower trial that wins later can overshoot the run
-    budget by the difference; the slowest trial as the estimate would end the search early
-    whenever a slow configuration has been tried (measured on quick: batch-norm trials train at
-    2/3 the speed of the others). With the validation passes in, the estimate ran 1 %, 8 % and
-    27 % over the retrain's time on quick's three seeds (results/benchmarks.md), the search's
-    time that the run budget held back for nothing."""
+    epochs (``final_epochs``, else its own), times ``RETRAIN_MARGIN``. A slower trial that wins
+    later can overshoot the run budget by the difference; the slowest trial as the estimate would
+    end the search early whenever a slow configuration has been tried (measured on quick:
+    batch-norm trials train at 2/3 the speed of the others)."""
     from tuner.model import resolve_values
 
     def estimate(record: TrialRecord) -> float:
@@ -133,7 +139,7 @@ def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
             return 0.0
         seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
         epochs = plan.final_epochs or resolve_values(record.hyperparameters, space)["epochs"]
-        return seconds / work * plan.retrain_images * epochs
+        return RETRAIN_MARGIN * seconds / work * plan.retrain_images * epochs
 
     best = best_record(records)
     if best is not None:
@@ -224,6 +230,20 @@ def _make_tuner_class():
                     f"{retrain / 60:.1f} min"
                 )
 
+        def _time_left(self) -> float | None:
+            """Seconds this trial may train before the run budget must go to the retrain (the
+            budget less the time gone and the best trial's retrain estimate); None without a
+            run budget or a completed trial (the budget never cuts the only candidate). The
+            start rule (``pre_create_trial``) judges by the longest trial so far; a slower
+            configuration would overshoot without this."""
+            if self.plan.run_budget is None:
+                return None
+            records = [r for r in load_records(self.project_dir) if r.folds]
+            if best_record(records) is None:
+                return None
+            retrain = retrain_seconds(records, self.plan, self.space)
+            return 60 * self.plan.run_budget - (_clock() - self.started) - retrain
+
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
             best = best_record(load_records(self.project_dir))
@@ -272,6 +292,9 @@ def _make_tuner_class():
             }
             if self.isolate and self.plan.trial_timeout:
                 options["timeout"] = 60 * self.plan.trial_timeout
+            time_left = self._time_left()
+            if time_left is not None:
+                options["time_left"] = time_left
             if self.plan.prune:
                 options["prune"] = rule_for_trial(
                     load_records(self.project_dir), self.prune_margin, values, self.space

@@ -211,6 +211,7 @@ def train_trial(
     initial_epoch: int = 0,
     mixed_precision: bool | None = False,
     space=None,
+    time_left: float | None = None,
 ) -> TrialOutcome:
     """Trains and scores one point of the space on every fold, in this process.
 
@@ -231,6 +232,9 @@ def train_trial(
         mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
         space: the search space when it holds the user's hypermodel (``tuner.hypermodel``);
             None builds the built-in CNN.
+        time_left: seconds from now after which the trial stops at the end of its epoch (the
+            run budget's share for trials is spent); it ends as a pruned trial would, without a
+            final score. None: no limit.
 
     Raises:
         TrialFailed: the loss or the predictions are not finite.
@@ -242,10 +246,11 @@ def train_trial(
 
     reporter = reporter or Reporter()
     values = model_module.resolve_values(values, space)
+    deadline = None if time_left is None else time.monotonic() + time_left
     with precision(mixed_precision):
         outcome = _train_folds(
             values, x, y, splits, seed, trial_id, reporter, prune, early_stopping,
-            save_weights_to, resume_from, initial_epoch, space,
+            save_weights_to, resume_from, initial_epoch, space, deadline,
         )  # fmt: skip
     keras.backend.clear_session()
     gc.collect()
@@ -254,7 +259,7 @@ def train_trial(
 
 def _train_folds(
     values, x, y, splits, seed, trial_id, reporter, prune, early_stopping, save_weights_to,
-    resume_from, initial_epoch, space,
+    resume_from, initial_epoch, space, deadline=None,
 ) -> TrialOutcome:  # fmt: skip
     import keras
 
@@ -272,6 +277,10 @@ def _train_folds(
         if prune is not None and early_stopping is None:
             watch = _epoch_pruning(prune, fold)
             callbacks.append(watch)
+        clock = None
+        if deadline is not None:
+            clock = _deadline_class()(deadline)
+            callbacks.append(clock)
         fit_idx, watch_idx = train_idx, val_idx  # without early stopping: curves of the CV fold
         if early_stopping is not None:
             fit_idx, watch_idx = _early_stopping_split(
@@ -346,12 +355,37 @@ def _train_folds(
         if watch is not None and watch.reason is not None:
             pruned = f"pruned in fold {fold + 1} of {len(splits)}, {watch.reason}"
             break
+        finished = fold == len(splits) - 1 and results[-1].epochs >= epochs
+        if clock is not None and clock.stopped_after is not None and not finished:
+            pruned = (
+                f"stopped in fold {fold + 1} of {len(splits)} after epoch {clock.stopped_after}: "
+                "the run budget's time for trials is spent (the rest is the final training's)"
+            )
+            break
         if prune is not None and fold < len(splits) - 1:
             reason = prune.stop_after_fold([r.val_accuracy for r in results])
             if reason is not None:
                 pruned = f"pruned after fold {fold + 1} of {len(splits)}: {reason}"
                 break
     return TrialOutcome(folds=results, oof=oof, params=params, pruned=pruned)
+
+
+def _deadline_class():
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        """Stops training after the first epoch that ends past ``deadline`` (time.monotonic)."""
+
+        def __init__(self, deadline: float):
+            super().__init__()
+            self.deadline, self.stopped_after = deadline, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() > self.deadline:
+                self.stopped_after = epoch + 1
+                self.model.stop_training = True
+
+    return Deadline
 
 
 def _epoch_pruning_class():
