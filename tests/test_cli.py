@@ -488,10 +488,12 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     slower = dataclasses.replace(plan, images_per_second=400.0)
     assert slower.total_seconds == 150.0  # not capped at the budget: it ends past it
     assert dataclasses.replace(plan, time_budget=None).total_seconds == 14 * 60.0
-    # a run budget of 5 minutes keeps the retrain's 40 s (4,000 images x 10 epochs at 1,000/s)
-    # for the export: 260 s leave room for 4 trials of 60 s
+    # a run budget of 5 minutes keeps the retrain's 40 s (4,000 images x 10 epochs at 1,000/s),
+    # times the search's margin of 1.15, for the export: 254 s leave room for 4 trials of 60 s
     whole = dataclasses.replace(plan, time_budget=None, run_budget=5.0)
     assert whole.retrain_seconds == 40.0 and whole.total_seconds == 240.0
+    # 3.7 min: 222 s less 46 s leave 176 s, 2 trials (without the margin 182 s would be 3)
+    assert dataclasses.replace(whole, run_budget=3.7).total_seconds == 120.0
 
 
 def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, tiny_space_path):

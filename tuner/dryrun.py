@@ -85,7 +85,10 @@ class DryRun:
         if self.time_budget and runs:
             runs = min(runs, max(1, int(60 * self.time_budget // trial)))
         if self.run_budget and runs:
-            runs = min(runs, max(1, int((60 * self.run_budget - self.retrain_seconds) // trial)))
+            from tuner.search import RETRAIN_MARGIN  # the search's margin on its estimate
+
+            left = 60 * self.run_budget - RETRAIN_MARGIN * self.retrain_seconds
+            runs = min(runs, max(1, int(left // trial)))
         return trial * runs
 
 
