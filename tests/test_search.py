@@ -84,8 +84,8 @@ def test_same_seed_same_trials_and_scores(tmp_path, tiny_train, tiny_space_path,
     assert [[f.history["loss"] for f in r.folds] for r in a.records] == [
         [f.history["loss"] for f in r.folds] for r in b.records
     ]
-    c = run_search(tiny_train, space, config(tmp_path, name="c", max_trials=2, seed=1))
-    assert [r.hyperparameters for r in c.records] != hyperparameters
+    c = run_search(tiny_train, space, config(tmp_path, name="c", max_trials=1, seed=1))
+    assert [r.hyperparameters for r in c.records] != hyperparameters[:1]
 
 
 def _smaller_models(monkeypatch):
@@ -332,11 +332,28 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
         def message(self, text):
             messages.append(text)
 
+    # the trials' share of the budget is also a deadline inside each trial (time_left), once a
+    # completed trial exists: the budget never cuts the only candidate
+    from tuner import trainer
+
+    given, real = [], trainer.train_trial
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("time_left"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_trial", spy)
     result = run_search(tiny_train, space, config(tmp_path, run_budget=10.0), Listener())
     assert len(result.records) == 1  # 10 s + trial + 1,000 s > 600 s before trial 1
     assert messages[-1].startswith("run budget of 10 min: ")
     assert "the final training about 16.7 min" in messages[-1]
+    assert given == [None]  # no completed trial yet
+    given.clear()
+    # resumed: trials 1 and 2 run after the completed trial 0
     assert len(run_search(tiny_train, space, config(tmp_path, run_budget=30.0)).records) == 3
+    # 1,800 s less the time gone (10 s a look at the clock) and the retrain's 1,000 s
+    assert len(given) == 2 and all(0 < t < 800 and t % 10 == 0 for t in given)
+    assert given[1] < given[0]
     # the estimate itself: the best trial's seconds per image-epoch, scaled to the retrain
     from tuner.records import best_record
     from tuner.settings import plan_search
@@ -350,37 +367,6 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     assert all(0 < f.validation_seconds < f.train_seconds for f in best.folds)
     expected = search_module.RETRAIN_MARGIN * training / work * len(tiny_train) * 4
     assert search_module.retrain_seconds(records, plan) == pytest.approx(expected)
-
-
-def test_a_run_budget_gives_each_trial_after_the_first_complete_one_its_time_left(
-    tmp_path, tiny_train, monkeypatch
-):
-    """The trials' share of the run budget is a deadline inside each trial (time_left), once a
-    completed trial exists: the budget never cuts the only candidate."""
-    import itertools
-
-    from tuner import search as search_module
-    from tuner import trainer
-
-    ticks = itertools.count(0, 10)
-    monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
-    monkeypatch.setattr(
-        search_module, "retrain_seconds", lambda records, plan, space=None: 100.0 * bool(records)
-    )
-    given = []
-    real = trainer.train_trial
-
-    def spy(*args, **kwargs):
-        given.append(kwargs.get("time_left"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "train_trial", spy)
-    space = write_space(tmp_path, "max_trials = 3\nfolds = 2", TINY_HP + "epochs = 1")
-    run_search(tiny_train, space, config(tmp_path, run_budget=30.0))
-    assert given[0] is None and len(given) == 3
-    # 1,800 s less the time gone (10 s a look at the clock) and the retrain's 100 s
-    assert all(1500 < t < 1700 and t % 10 == 0 for t in given[1:])
-    assert given[2] < given[1]
 
 
 def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train, monkeypatch):
