@@ -11,8 +11,9 @@ rungs: epochs 2, 4, 8, ... of the first fold (after a ``warmup`` share of it) an
 fold (``rung_factor``; with 0, every epoch after the warm-up share of each fold). Early epochs are
 noisy (two near-identical configurations differ by more than half a point after one epoch; a
 batch-norm model can sit 10 points behind after epoch 1 and lead after epoch 2): the noise margin
-grows with the spread the earlier trials show at that epoch, and few looks give noise few chances. Only trials
-that train the same number of epochs are compared (their learning-rate schedules then match).
+grows with the spread the earlier trials show at that epoch, and few looks give noise few
+chances. Only trials that train the same number of epochs are compared (their learning-rate
+schedules then match).
 
 The rule is plain Python on plain numbers: the CV tuner feeds it the search's records
 (``rule_for_trial``), and ``bench/replay.py`` feeds it replayed searches, so the benchmark judges

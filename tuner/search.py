@@ -116,10 +116,10 @@ _clock = time.monotonic  # the time budget's clock (tests replace it)
 
 
 # The retrain's seconds per image-epoch over the best trial's folds' (their training only), as
-# measured on quick (2 cores, 20 epochs on 37,800 images; results/benchmarks.md): 1.07 and 1.135
-# on two runs that timed the validation passes, about 0.87-1.10 on three that did not (their
-# validation taken as the 10 % it was on the two). The estimate takes the upper end: a low one
-# overshoots the run budget, a high one only stops the search a little early.
+# measured on quick (2 cores, 20 epochs on 37,800 images; results/benchmarks.md): 1.07, 1.135
+# and 1.09 on three runs that timed the validation passes, about 0.87-1.10 on three earlier
+# ones that did not (their validation taken as the 10 % it was on the others). The estimate
+# takes the upper end: a low one overshoots the run budget, a high one stops the search early.
 RETRAIN_MARGIN = 1.15
 
 
