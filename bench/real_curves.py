@@ -5,7 +5,7 @@ seed and trial.
 A trial's folds are seeded by the search's seed and the trial's number (tuner.trainer.fold_seed),
 and the CPU runs are deterministic: two searches of one seed train the same trial to the same
 curves (checked here: where both ran an epoch, they must agree), so the runs of a seed under
-different pruning rules pool into one longer record of each trial. tests/test_pruning.py replays
+different pruning rules pool into one longer record of each trial. tests/test_replay.py replays
 the default rule on them.
 
     .venv/bin/python bench/real_curves.py

@@ -461,16 +461,31 @@ def twin_stops(table: Table, settings, within: float = 0.01) -> list[str]:
 
 def _first_stop(rule, run: Run) -> str | None:
     """Where ``rule`` would stop ``run``, replayed fold by fold and epoch by epoch, or None."""
-    folds, epochs = run.curves.shape
-    for fold in range(folds):
-        for epoch in range(1, epochs + 1):
-            why = rule.stop_after_epoch(fold, epoch, float(run.curves[fold, :epoch].max()))
+    stop = first_stop(rule, run.curves, run.final, len(run.curves))
+    if stop is None:
+        return None
+    fold, epoch, why = stop
+    return f"fold {fold + 1}, {why}" if epoch else f"after fold {fold + 1}: {why}"
+
+
+def first_stop(rule, curves, final, folds: int) -> tuple[int, int | None, str] | None:
+    """Where ``rule`` (a ``tuner.pruning.PruneRule``) would stop a trial whose validation
+    accuracy per fold and epoch is ``curves`` and whose fold scores are ``final``, replayed fold
+    by fold and epoch by epoch: (fold, epoch, why) from 0 and 1, epoch None for a stop after
+    the fold; None if it would go on through all that ``curves`` hold. A fold's end is judged
+    for a whole fold (``rule.epochs`` long) that is not the last of ``folds``; a shorter curve
+    (a trial recorded only in part) ends the replay."""
+    for fold, curve in enumerate(curves):
+        for epoch in range(1, len(curve) + 1):
+            why = rule.stop_after_epoch(fold, epoch, float(max(curve[:epoch])))
             if why:
-                return f"fold {fold + 1}, {why}"
+                return fold, epoch, why
+        if len(curve) < rule.epochs:
+            return None
         if fold < folds - 1:
-            why = rule.stop_after_fold(list(run.final[: fold + 1]))
+            why = rule.stop_after_fold(list(final[: fold + 1]))
             if why:
-                return f"after fold {fold + 1}: {why}"
+                return fold, None, why
     return None
 
 
