@@ -203,11 +203,17 @@ def _make_tuner_class():
             self.prune_margin = prune_margin
             self.seed = seed
             self.started = _clock()
+            self.trials_deadline = None  # set by pre_create_trial
             self.reporter = reporter
             self.isolate = isolate
 
         def pre_create_trial(self):
             super().pre_create_trial()
+            # when, on this process's clock, the trials' share of the run budget ends (None: no
+            # run budget, or no completed trial yet: the budget never cuts the only candidate);
+            # each trial stops after its epoch past it (``time_left``), since this start rule
+            # judges by the longest trial so far and a slower configuration would overshoot
+            self.trials_deadline = None
             if self.plan.time_budget is None and self.plan.run_budget is None:
                 return
             records = [r for r in load_records(self.project_dir) if r.folds]
@@ -229,20 +235,8 @@ def _make_tuner_class():
                     f"trial takes up to {expected / 60:.1f} min, and the final training about "
                     f"{retrain / 60:.1f} min"
                 )
-
-        def _time_left(self) -> float | None:
-            """Seconds this trial may train before the run budget must go to the retrain (the
-            budget less the time gone and the best trial's retrain estimate); None without a
-            run budget or a completed trial (the budget never cuts the only candidate). The
-            start rule (``pre_create_trial``) judges by the longest trial so far; a slower
-            configuration would overshoot without this."""
-            if self.plan.run_budget is None:
-                return None
-            records = [r for r in load_records(self.project_dir) if r.folds]
-            if best_record(records) is None:
-                return None
-            retrain = retrain_seconds(records, self.plan, self.space)
-            return 60 * self.plan.run_budget - (_clock() - self.started) - retrain
+            if best_record(records) is not None:
+                self.trials_deadline = self.started + 60 * self.plan.run_budget - retrain
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -292,9 +286,8 @@ def _make_tuner_class():
             }
             if self.isolate and self.plan.trial_timeout:
                 options["timeout"] = 60 * self.plan.trial_timeout
-            time_left = self._time_left()
-            if time_left is not None:
-                options["time_left"] = time_left
+            if self.trials_deadline is not None:
+                options["time_left"] = self.trials_deadline - _clock()
             if self.plan.prune:
                 options["prune"] = rule_for_trial(
                     load_records(self.project_dir), self.prune_margin, values, self.space
