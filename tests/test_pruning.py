@@ -70,6 +70,11 @@ def test_with_rungs_only_the_first_folds_geometric_epochs_and_the_fold_ends_judg
     assert all(every.stop_after_epoch(f, e, 0.5) for f in range(3) for e in range(1, 11))
     default = PruneRule(earlier, PruneSettings(), val_size=1000, epochs=10)
     assert [e for e in range(1, 11) if default.stop_after_epoch(0, e, 0.5)] == [2, 4, 8]
+    # a tenth of 6 epochs is under one: the warm-up still covers epoch 1
+    short = PruneRule(
+        _earlier((0.99,) * 3, ((0.99,) * 6,) * 3), PruneSettings(), val_size=1000, epochs=6
+    )
+    assert [e for e in range(1, 7) if short.stop_after_epoch(0, e, 0.5)] == [2, 4]
     with pytest.raises(ValueError, match="rung_factor must be 0 or at least 2, got 1"):
         PruneSettings(rung_factor=1)
 

@@ -63,6 +63,8 @@ class PruneSettings:
     # CV at the end; batch-norm trials sat at 74-88 % after epoch 1 and at 95-98 % after epoch 2,
     # tests/data/quick_curves.json). On the second table it costs 0.75 of random's compute at 8
     # trials' worth instead of 0.62; a 0.2 warm-up (first rung at epoch 4) costs the same there.
+    # Any warm-up above 0 covers at least epoch 1, however few the epochs (0.1 of 6 epochs would
+    # otherwise judge epoch 1 again); 0 judges from epoch 1.
     warmup: float = 0.1
     # The bar: this quantile of the earlier trials at the same point, less the noise margin.
     quantile: float = 0.75
@@ -91,7 +93,7 @@ class PruneSettings:
 
     def judges(self, fold: int, epoch: int, epochs: int) -> bool:
         """Whether ``epoch`` (from 1) of ``fold`` (from 0), of ``epochs``, is a decision point."""
-        if epoch <= self.warmup * epochs:
+        if self.warmup > 0 and epoch <= max(1.0, self.warmup * epochs):
             return False
         if not self.rung_factor:
             return True
