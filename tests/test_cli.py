@@ -482,9 +482,15 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
                   retrain_images=4000, final_epochs=None, fold_train=2000, fold_val=1000,
                   epochs=10, batch_size=128, varying=(), images_per_second=1000.0)  # fmt: skip
     assert plan.trial_seconds == 60.0  # 2 s an epoch, 10 epochs, 3 folds
-    assert plan.total_seconds == 120.0  # 2 trials fit in 2 minutes
+    assert plan.total_seconds == 120.0 and plan.trials_to_run == 2  # 2 trials fit in 2 minutes
     longer = dataclasses.replace(plan, images_per_second=500.0)  # a 2-minute-and-more trial
-    assert longer.total_seconds == 120.0  # one starts anyway
+    assert longer.total_seconds == 120.0 and longer.trials_to_run == 1  # one starts anyway
+    from tuner.render import dry_run_lines
+
+    (line,) = [x for x in dry_run_lines(longer) if x.lstrip().startswith("estimate:")]
+    assert "2m00s for 1 of the 14 trials to run (as many as the time budget start)" in line
+    unbounded = dataclasses.replace(plan, time_budget=None)
+    assert "for the 14 trial(s) to run;" in "".join(dry_run_lines(unbounded))
     slower = dataclasses.replace(plan, images_per_second=400.0)
     assert slower.total_seconds == 150.0  # not capped at the budget: it ends past it
     assert dataclasses.replace(plan, time_budget=None).total_seconds == 14 * 60.0

@@ -74,14 +74,14 @@ class DryRun:
         return self.retrain_images * epochs / self.images_per_second
 
     @property
-    def total_seconds(self) -> float | None:
-        """The trials still to run, as many as the budgets start: the first always, each next
+    def trials_to_run(self) -> int:
+        """How many of the trials still to run the budgets start: the first always, each next
         one only if it would end within the time budget, and leave the retrain's time within
-        the run budget (``tuner.search``'s rule)."""
+        the run budget (``tuner.search``'s rule), at the default point's speed."""
         trial = self.trial_seconds
-        if trial is None:
-            return None
         runs = max(self.max_trials - self.done, 0)
+        if trial is None:
+            return runs
         if self.time_budget and runs:
             runs = min(runs, max(1, int(60 * self.time_budget // trial)))
         if self.run_budget and runs:
@@ -89,7 +89,13 @@ class DryRun:
 
             left = 60 * self.run_budget - RETRAIN_MARGIN * self.retrain_seconds
             runs = min(runs, max(1, int(left // trial)))
-        return trial * runs
+        return runs
+
+    @property
+    def total_seconds(self) -> float | None:
+        """The trials the budgets start (``trials_to_run``), unpruned."""
+        trial = self.trial_seconds
+        return None if trial is None else trial * self.trials_to_run
 
 
 def calibrate(

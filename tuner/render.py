@@ -617,16 +617,17 @@ def dry_run_lines(plan) -> list[str]:
     ]
     if plan.images_per_second:
         trial = plan.trial_seconds
+        remaining = max(plan.max_trials - plan.done, 0)
         lines += [
             f"  speed:      {plan.images_per_second:,.0f} training images/s (the default point, "
             "measured now)",
             f"  estimate:   {_format_seconds(plan.epoch_seconds)} per epoch, "
-            f"{_format_seconds(trial)} per trial, {_format_seconds(plan.total_seconds)} for the "
-            f"{max(plan.max_trials - plan.done, 0)} trial(s) to run"
+            f"{_format_seconds(trial)} per trial, {_format_seconds(plan.total_seconds)} for "
             + (
-                f" (capped by the {'budgets' if plan.run_budget else 'time budget'})"
-                if plan.total_seconds < trial * max(plan.max_trials - plan.done, 0)
-                else ""
+                f"{plan.trials_to_run} of the {remaining} trials to run (as many as the "
+                f"{'budgets' if plan.run_budget else 'time budget'} start)"
+                if plan.trials_to_run < remaining
+                else f"the {remaining} trial(s) to run"
             )
             + "; pruned trials take less, other points more or less",
         ]
