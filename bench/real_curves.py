@@ -1,6 +1,6 @@
 """Writes tests/data/quick_curves.json: the validation curves of real quick searches on the
 competition data (results/bench-runs/quick-*-h<seed>, 2 cores, --holdout 0.1), one entry per
-seed and trial.
+search (a seed, with 10 or 6 epochs a fold) and trial.
 
 A trial's folds are seeded by the search's seed and the trial's number (tuner.trainer.fold_seed),
 and the CPU runs are deterministic: two searches of one seed train the same trial to the same
@@ -22,10 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 from tuner.records import TrialState, load_records  # noqa: E402
 
+# search name -> its runs (one seed, one number of epochs per fold)
 RUNS = {
-    0: ["quick-p8400-h0", "quick-rungs-h0"],
-    1: ["quick-p8400-h1", "quick-est-h1"],
-    2: ["quick-p8400-h2"],
+    "0": ["quick-p8400-h0", "quick-rungs-h0"],
+    "1": ["quick-p8400-h1", "quick-est-h1"],
+    "2": ["quick-p8400-h2"],
+    # the folds train 6 epochs (quick since the ninth session of 2026-11-27)
+    "0-e6": ["quick-e6-h0"],
+    "1-e6": ["quick-e6-h1"],
+    "2-e6": ["quick-e6-h2"],
 }
 OUT = ROOT / "tests" / "data" / "quick_curves.json"
 
@@ -57,7 +62,10 @@ def main() -> None:
                     if sum(map(len, known["curves"])) >= sum(map(len, curves)):
                         continue
                 trials[record.trial_id] = entry
-        seeds[str(seed)] = {"runs": runs, "trials": dict(sorted(trials.items()))}
+        epochs = {t["epochs"] for t in trials.values() if t["epochs"]}
+        if len(epochs) != 1:
+            raise SystemExit(f"{seed}: the complete trials trained {sorted(epochs)} epochs a fold")
+        seeds[seed] = {"runs": runs, "epochs": epochs.pop(), "trials": dict(sorted(trials.items()))}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"source": __doc__.split("\n\n")[0], "seeds": seeds}, indent=1))
     print(f"wrote {OUT.relative_to(ROOT)}")
