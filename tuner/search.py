@@ -118,8 +118,11 @@ _clock = time.monotonic  # the time budget's clock (tests replace it)
 # The retrain's seconds per image-epoch over the best trial's folds' (their training only), as
 # measured on quick (2 cores, 20 epochs on 37,800 images; results/benchmarks.md): 1.07, 1.135
 # and 1.09 on three runs that timed the validation passes, about 0.87-1.10 on three earlier
-# ones that did not (their validation taken as the 10 % it was on the others). The estimate
-# takes the upper end: a low one overshoots the run budget, a high one stops the search early.
+# ones that did not (their validation taken as the 10 % it was on the others); with 6-epoch folds
+# (quick since the ninth session of 2026-11-27) 0.67, 0.76 and 0.86. The estimate takes the upper
+# end: a low one overshoots the run budget, a high one stops the search early. These 2 cores also
+# switch between two speeds minutes apart (about 500 and 1,000 images/s): no estimate from one
+# trial's folds is tighter than that.
 RETRAIN_MARGIN = 1.15
 
 
