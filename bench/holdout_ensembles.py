@@ -3,9 +3,9 @@ model alone, every ensemble of them (averaged probabilities), and the errors the
 
 The runs must be `digit-tuner run --holdout F --seed S` searches of one seed and holdout (so they
 held out the same images); each run's exported `best.keras` (the whole recipe the export chose,
-TTA included) is scored on that holdout. Two runs
-that exported the same model (same configuration, same seed) give the same predictions: they are
-counted once, by their predictions, in the ensembles and in the shared errors.
+TTA included) is scored on that holdout. Two runs that exported the same model (same
+configuration, same seed) give the same predictions: they are counted once, by their
+predictions, in the ensembles and in the shared errors.
 
 Why: issue 13 asks for >= 99.55 % on the 10 % holdout of seeds 0 and 1. If no model the profiles
 trained, and no ensemble of them, gets there on a seed, a better pick among the same family does

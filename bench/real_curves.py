@@ -37,7 +37,7 @@ OUT = ROOT / "tests" / "data" / "quick_curves.json"
 
 def main() -> None:
     seeds = {}
-    for seed, runs in RUNS.items():
+    for name, runs in RUNS.items():
         trials: dict[str, dict] = {}
         for run in runs:
             for record in load_records(ROOT / "results" / "bench-runs" / run / "tuner"):
@@ -64,8 +64,8 @@ def main() -> None:
                 trials[record.trial_id] = entry
         epochs = {t["epochs"] for t in trials.values() if t["epochs"]}
         if len(epochs) != 1:
-            raise SystemExit(f"{seed}: the complete trials trained {sorted(epochs)} epochs a fold")
-        seeds[seed] = {"runs": runs, "epochs": epochs.pop(), "trials": dict(sorted(trials.items()))}
+            raise SystemExit(f"{name}: the complete trials trained {sorted(epochs)} epochs a fold")
+        seeds[name] = {"runs": runs, "epochs": epochs.pop(), "trials": dict(sorted(trials.items()))}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"source": __doc__.split("\n\n")[0], "seeds": seeds}, indent=1))
     print(f"wrote {OUT.relative_to(ROOT)}")

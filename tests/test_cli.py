@@ -488,7 +488,7 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     from tuner.render import dry_run_lines
 
     (line,) = [x for x in dry_run_lines(longer) if x.lstrip().startswith("estimate:")]
-    assert "2m00s for 1 of the 14 trials to run (as many as the time budget start)" in line
+    assert "2m00s for 1 of the 14 trials to run (as many as the time budget starts)" in line
     unbounded = dataclasses.replace(plan, time_budget=None)
     assert "for the 14 trial(s) to run;" in "".join(dry_run_lines(unbounded))
     slower = dataclasses.replace(plan, images_per_second=400.0)

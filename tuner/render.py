@@ -625,7 +625,7 @@ def dry_run_lines(plan) -> list[str]:
             f"{_format_seconds(trial)} per trial, {_format_seconds(plan.total_seconds)} for "
             + (
                 f"{plan.trials_to_run} of the {remaining} trials to run (as many as the "
-                f"{'budgets' if plan.run_budget else 'time budget'} start)"
+                f"{'budgets start' if plan.run_budget else 'time budget starts'})"
                 if plan.trials_to_run < remaining
                 else f"the {remaining} trial(s) to run"
             )
