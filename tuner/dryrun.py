@@ -74,12 +74,17 @@ class DryRun:
         return self.retrain_images * epochs / self.images_per_second
 
     @property
+    def trials_left(self) -> int:
+        """The trials still to run (``max_trials`` less those already ended)."""
+        return max(self.max_trials - self.done, 0)
+
+    @property
     def trials_to_run(self) -> int:
-        """How many of the trials still to run the budgets start: the first always, each next
-        one only if it would end within the time budget, and leave the retrain's time within
-        the run budget (``tuner.search``'s rule), at the default point's speed."""
+        """How many of ``trials_left`` the budgets start: the first always, each next one only
+        if it would end within the time budget, and leave the retrain's time within the run
+        budget (``tuner.search``'s rule), at the default point's speed."""
         trial = self.trial_seconds
-        runs = max(self.max_trials - self.done, 0)
+        runs = self.trials_left
         if trial is None:
             return runs
         if self.time_budget and runs:

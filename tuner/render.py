@@ -617,7 +617,7 @@ def dry_run_lines(plan) -> list[str]:
     ]
     if plan.images_per_second:
         trial = plan.trial_seconds
-        remaining = max(plan.max_trials - plan.done, 0)
+        remaining = plan.trials_left
         lines += [
             f"  speed:      {plan.images_per_second:,.0f} training images/s (the default point, "
             "measured now)",
