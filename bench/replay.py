@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results_file import repo_path  # noqa: E402
 
 TABLE = ROOT / "results" / "curves.jsonl"
+PAIRED_AT = (4, 6, 8)  # budgets (trials' worth) of the paired comparison with the default
 # the second table (8,400 images, batch norm at momentum 0.9, as the profiles train): the
 # pruning rule's defaults were chosen on it
 SECOND_TABLE = ROOT / "results" / "curves-8400.jsonl"
@@ -492,19 +493,26 @@ def first_stop(rule, curves, final, folds: int) -> tuple[int, int | None, str] |
 # --- the benchmark ----------------------------------------------------------------------------
 
 
-def regrets(table: Table, replays: list[Replay], budgets: list[float], seconds=False) -> np.ndarray:
-    """Mean regret (accuracy points) at each budget; a search with no pick yet scores the
-    table's worst configuration."""
+def search_regrets(table: Table, replays: list[Replay], budget: float, seconds=False) -> np.ndarray:
+    """Each search's regret (accuracy points) at ``budget``; a search with no pick yet scores
+    the table's worst configuration."""
     best = table.true_score(table.best)
     worst = min(table.true_score(c) for c in table.configs)
-    out = []
-    for budget in budgets:
-        values = []
-        for r in replays:
-            pick = r.pick_at_seconds(budget) if seconds else r.pick_at(budget)
-            values.append(best - (worst if pick is None else pick))
-        out.append(100 * float(np.mean(values)))
-    return np.array(out)
+    picks = [r.pick_at_seconds(budget) if seconds else r.pick_at(budget) for r in replays]
+    return 100 * np.array([best - (worst if pick is None else pick) for pick in picks])
+
+
+def regrets(table: Table, replays: list[Replay], budgets: list[float], seconds=False) -> np.ndarray:
+    """Mean regret (accuracy points) at each budget."""
+    return np.array([search_regrets(table, replays, b, seconds).mean() for b in budgets])
+
+
+def paired_difference(table: Table, a: list[Replay], b: list[Replay], budget: float):
+    """Mean regret of ``a`` less ``b``'s at ``budget`` over the same seeds (searches that drew
+    the same configurations in the same order), and its standard error: whether two strategies
+    differ by more than the seeds' luck."""
+    diff = search_regrets(table, a, budget) - search_regrets(table, b, budget)
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
@@ -621,6 +629,7 @@ def main() -> None:
             replay_hyperband(table, seed, budget) for seed in range(args.seeds)
         ]
     random = results["random, no pruning"]
+    default = results["toolkit (default)"]
     # the same budgets in seconds: multiples of an unpruned trial's mean time in the table
     trial_seconds = float(np.mean([r.seconds.sum() for runs in table.runs.values() for r in runs]))
     seconds_budgets = [u * trial_seconds for u in units]
@@ -632,7 +641,8 @@ def main() -> None:
         pruned = sum(r.best_pruned for r in replays)
         ratio = {u: compute_ratio(table, replays, random, u, fine) for u in (4, 8, 16)}
         twins = twins_stopped.get(name)
-        rows.append((name, curve, drawn, pruned, ratio, in_seconds, twins))
+        paired = {u: paired_difference(table, replays, default, u * full) for u in PAIRED_AT}
+        rows.append((name, curve, drawn, pruned, ratio, in_seconds, twins, paired))
         print(
             f"{name[:44]:44s} "
             + " ".join(f"{v:5.2f}" for v in curve)
@@ -690,7 +700,7 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
         header,
         "|" + " --- |" * (len(units) + 4),
     ]
-    for name, curve, drawn, pruned, ratio, _, twins in rows:
+    for name, curve, drawn, pruned, ratio, _, twins, _ in rows:
         share = f"{pruned}/{drawn}" + (f" ({100 * pruned / drawn:.0f} %)" if drawn else "")
         ratios = " / ".join("never" if math.isinf(v) else f"{v:.2f}" for v in ratio.values())
         cells = " | ".join(f"{v:.2f}" for v in curve)
@@ -705,8 +715,24 @@ def write_results(table, rows, units, args, trial_seconds: float) -> None:
         "| strategy | " + " | ".join(f"{u}" for u in units) + " |",
         "|" + " --- |" * (len(units) + 1),
     ]
-    for name, *_, in_seconds, _ in rows:
+    for name, *_, in_seconds, _, _ in rows:
         lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in in_seconds) + " |")
+    lines += [
+        "",
+        "Paired against the default on the same seeds (each seed draws the same configurations "
+        "in the same order for every strategy): mean regret of the strategy less the default's, "
+        "in accuracy points, ± 2 standard errors over the searches; negative: the strategy "
+        "picks better. A difference inside its ± is the seeds' luck, not the strategy. Budgets "
+        "in trials' worth of fold-epochs (the `quick` profile's search spends about 4-7):",
+        "",
+        "| strategy | " + " | ".join(f"{u}" for u in PAIRED_AT) + " |",
+        "|" + " --- |" * (len(PAIRED_AT) + 1),
+    ]
+    for name, *_, paired in rows:
+        if name == "toolkit (default)" or name.startswith("toolkit q"):
+            continue
+        cells = " | ".join(f"{m:+.2f} ± {2 * se:.2f}" for m, se in paired.values())
+        lines.append(f"| {name} | {cells} |")
     write_section("\n".join(lines) + "\n")
 
 

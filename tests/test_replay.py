@@ -97,6 +97,11 @@ def test_the_replay_tells_a_pruner_that_kills_every_trial_from_a_good_one(tmp_pa
     assert bad > none + 0.3
     good = [replay.replay(table, replay.ToolkitRule(), s, 30 * full) for s in range(40)]
     assert replay.regrets(table, good, [20 * full])[0] <= none + 0.05
+    # paired on the same seeds, the kill-all rule is worse by more than its standard errors;
+    # a strategy against itself differs by nothing
+    mean, se = replay.paired_difference(table, runs["bad"], runs["none"], 20 * full)
+    assert mean == pytest.approx(bad - none) and mean > 2 * se > 0
+    assert replay.paired_difference(table, runs["none"], runs["none"], 20 * full) == (0.0, 0.0)
 
 
 def test_a_learning_curve_table_takes_rows_of_one_measurement_only(tmp_path):
