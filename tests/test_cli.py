@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
@@ -535,3 +536,33 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
                     "--results-dir", results)  # fmt: skip
     assert scaled.exit_code == 0, scaled.output
     assert "time budget 3 min (the space's 30 min for 3,000 images, scaled to 300)" in scaled.output
+
+
+def test_output_to_a_file_or_pipe_is_not_cut_to_80_columns(tmp_path):
+    """Rich renders a stream that is no terminal at 80 columns and cuts table cells to fit; the
+    trials table of a wide space then lost its learning rates ("0.0…") in a file."""
+    from rich.console import Console
+
+    from tuner import cli
+    from tuner.render import _compact_table
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert cli.console_width(Terminal(), {}) is None  # a terminal: its own width
+    assert cli.console_width(io.StringIO(), {"COLUMNS": "100"}) is None  # the user's setting
+    width = cli.console_width(io.StringIO(), {})
+    assert width == cli.REDIRECTED_WIDTH
+
+    def rendered(width):  # a table as wide as the trials table of `full`'s 11 varying values
+        table = _compact_table()
+        for name in ["trial", "CV acc %", *(f"hp_{i}" for i in range(11)), "time"]:
+            table.add_column(name, no_wrap=True)
+        table.add_row("1*", "99.38±0.14", *["0.001113"] * 11, "2m03s")
+        out = io.StringIO()
+        Console(file=out, width=width).print(table)
+        return out.getvalue()
+
+    assert "0.001113" in rendered(width) and "…" not in rendered(width)
+    assert "…" in rendered(80)  # what a file got before

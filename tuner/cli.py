@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import os
+import sys
 import typing
 from enum import Enum
 from pathlib import Path
@@ -33,8 +34,21 @@ app = typer.Typer(
 )
 
 
-console = Console()
-err_console = Console(stderr=True)
+REDIRECTED_WIDTH = 160
+
+
+def console_width(stream, environ=os.environ) -> int | None:
+    """The width to render at (None: rich's own). Rich gives a stream that is no terminal 80
+    columns unless ``COLUMNS`` says otherwise, and then cuts table cells to fit: with the `full`
+    space's eleven varying hyperparameters, ``digit-tuner trials NAME > trials.txt`` wrote
+    "0.0…" for every learning rate. A file or a pipe has no width, so it gets room."""
+    if environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return REDIRECTED_WIDTH
+
+
+console = Console(width=console_width(sys.stdout))
+err_console = Console(stderr=True, width=console_width(sys.stderr))
 
 DataOption = Annotated[
     Optional[str],
