@@ -433,6 +433,100 @@ def replay_hyperband(table: Table, seed: int, budget: float) -> Replay:
     return out
 
 
+@dataclass(frozen=True)
+class Bracket:
+    """Synchronous successive halving over (fold 1's epochs, then folds): ``size`` new
+    configurations trained to the first rung, the best ``1/eta`` of them on to the next, and so
+    on; the last rung is the full K-fold CV, whose scores alone can become the pick. A rung is
+    (folds finished, epoch of the fold after them): (0, 2) is fold 1's epoch 2, (1, 0) the end
+    of fold 1, (K, 0) all folds."""
+
+    size: int
+    rungs: tuple[tuple[int, int], ...]
+    eta: int = 3
+
+    @property
+    def name(self) -> str:
+        def rung(done, epoch):
+            return f"fold {done + 1} epoch {epoch}" if epoch else f"{done} fold(s)"
+
+        steps = " -> ".join(rung(*r) for r in self.rungs)
+        return f"successive halving, brackets of {self.size}: {steps} (eta {self.eta})"
+
+
+def replay_brackets(table: Table, bracket: Bracket, seed: int, budget: float) -> Replay:
+    """One search of successive-halving brackets, one after another until ``budget``
+    fold-epochs are spent or the table's configurations run out. Each seed draws the same
+    configurations in the same order, and the same runs of them, as ``replay`` does.
+    Survivors go on training where they stopped (a rung's score is the best validation accuracy
+    so far in the fold it is in, or the mean over the finished folds); the last rung's
+    survivors are scored by their full CV, one after another, and the pick changes as each
+    completes. A drawn configuration that misses the last rung counts as pruned."""
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(table.configs))
+    full_rung = (table.folds, 0)
+    if bracket.rungs[-1] != full_rung:
+        raise ValueError(f"a bracket's last rung must be all {table.folds} folds: {bracket.rungs}")
+    out = Replay()
+    spent = seconds = 0.0
+    pick_score = -math.inf
+
+    def reached(run: Run, rung) -> float:  # fold-epochs trained by the time of ``rung``
+        done, epoch = rung
+        return done * table.epochs + epoch
+
+    def score(run: Run, rung) -> float:
+        done, epoch = rung
+        if epoch:
+            return float(run.curves[done, :epoch].max())
+        return float(run.final[:done].mean())
+
+    while order and spent <= budget:
+        drawn = [order.pop(0) for _ in range(min(bracket.size, len(order)))]
+        alive = [(int(c), table.runs[c][rng.integers(len(table.runs[c]))]) for c in drawn]
+        out.trials += len(alive)
+        out.best_drawn += sum(c == table.best for c, _ in alive)
+        at = (0, 0)
+        for i, rung in enumerate(bracket.rungs):
+            last = i == len(bracket.rungs) - 1
+            scored = []
+            for config, run in alive:
+                units = reached(run, rung) - reached(run, at)
+                spent += units
+                seconds += float(run.seconds.mean()) * units / table.epochs
+                if spent > budget:
+                    return out
+                scored.append((score(run, rung), config, run))
+                if last and scored[-1][0] > pick_score:
+                    pick_score = scored[-1][0]
+                    out.spent.append(spent)
+                    out.seconds.append(seconds)
+                    out.picks.append(table.true_score(config))
+            if last:
+                break
+            scored.sort(key=lambda s: -s[0])
+            keep = max(1, len(scored) // bracket.eta)
+            for _, config, _ in scored[keep:]:
+                out.pruned += 1
+                out.best_pruned += config == table.best
+            alive = [(config, run) for _, config, run in scored[:keep]]
+            at = rung
+    return out
+
+
+def brackets(table: Table) -> list[Bracket]:
+    """The bracket shapes replayed: fold 1's early epochs, fold 1's end, then all folds."""
+    k = table.folds
+    return [
+        Bracket(9, ((0, 2), (1, 0), (k, 0))),
+        Bracket(18, ((0, 2), (1, 0), (k, 0))),
+        Bracket(12, ((0, 2), (1, 0), (k, 0)), eta=2),
+        Bracket(27, ((0, 2), (1, 0), (2, 0), (k, 0))),
+        Bracket(9, ((1, 0), (2, 0), (k, 0))),
+        Bracket(9, ((0, 4), (k, 0))),
+    ]
+
+
 def twin_stops(table: Table, settings, within: float = 0.01) -> list[str]:
     """Where the toolkit's rule with ``settings`` stops a run of a configuration that could win
     (within ``within`` of the table's best true score) when the other runs of that configuration
@@ -624,6 +718,10 @@ def main() -> None:
         if isinstance(probe, ToolkitRule):
             twins_stopped[name] = len(twin_stops(table, probe.settings))
         results[name] = [replay(table, make(), seed, budget) for seed in range(args.seeds)]
+    for shape in brackets(table):
+        results[shape.name] = [
+            replay_brackets(table, shape, seed, budget) for seed in range(args.seeds)
+        ]
     with contextlib.redirect_stdout(io.StringIO()):  # the oracle prints every trial
         results["keras-tuner Hyperband"] = [
             replay_hyperband(table, seed, budget) for seed in range(args.seeds)

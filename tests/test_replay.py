@@ -212,3 +212,18 @@ def test_the_default_rule_keeps_the_best_configurations_of_real_quick_searches()
     # warm-up of a tenth judged before it covered at least one epoch)
     assert _replay_real_search(seeds["1"], PruneSettings(warmup=0.0))["03"] == "pruned"
     assert _replay_real_search(seeds["0-e6"], PruneSettings(warmup=0.0))["06"] == "pruned"
+
+
+def test_a_successive_halving_bracket_spends_what_its_shape_says(tmp_path):
+    """Brackets of 9 on a 3-fold, 12-epoch table: 9 configurations to fold 1's epoch 2, the best
+    3 on to the end of fold 1, the best of those through all folds; only that one can be the
+    pick, once its CV is complete."""
+    table = replay.load_table(_synthetic(tmp_path / "t.jsonl"))
+    shape = replay.Bracket(9, ((0, 2), (1, 0), (3, 0)))
+    one = 9 * 2 + 3 * (12 - 2) + 1 * (36 - 12)
+    out = replay.replay_brackets(table, shape, 0, one)
+    assert out.spent == [one] and len(out.picks) == 1
+    assert out.pruned == 8  # the 8 that missed the last rung
+    assert replay.replay_brackets(table, shape, 0, one - 1).picks == []
+    with pytest.raises(ValueError, match="last rung must be all 3 folds"):
+        replay.replay_brackets(table, replay.Bracket(9, ((0, 2), (1, 0))), 0, one)
