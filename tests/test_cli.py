@@ -71,6 +71,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "max_consecutive_failures": 3,
         "trial_timeout": None,
         "isolate": True,
+        "screen": None,  # every trial a full one
     }
     assert "best" in manifest and "export" in manifest
     provenance = manifest["provenance"]  # how and where the result was made

@@ -191,6 +191,15 @@ HoldoutOption = Annotated[
         show_default=False,
     ),
 ]
+ScreenOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--screen",
+        help="Screen, then search: rounds of N random configurations trained for a couple of "
+        "epochs of fold 1, the best third of them in full (default: the space's; 0: off).",
+        show_default=False,
+    ),
+]
 SearchImagesOption = Annotated[
     Optional[int],
     typer.Option(
@@ -320,6 +329,7 @@ SEARCH_OPTIONS = (
     "search_images",
     "final_epochs",
     "trial_timeout",
+    "screen",
 )
 
 
@@ -347,6 +357,7 @@ def _search_parameters() -> list[inspect.Parameter]:
         ("search_images", SearchImagesOption, None),
         ("final_epochs", FinalEpochsOption, None),
         ("trial_timeout", TrialTimeoutOption, None),
+        ("screen", ScreenOption, None),
         ("dry_run", DryRunOption, False),
     ]
     return [

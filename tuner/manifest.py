@@ -171,6 +171,13 @@ def build_manifest(
             "max_consecutive_failures": config.max_consecutive_failures,
             "trial_timeout": plan.trial_timeout,
             "isolate": config.isolate,
+            "screen": None
+            if plan.screening is None
+            else {
+                "size": plan.screening.size,
+                "epochs": plan.screening.epochs,
+                "keep": plan.screening.promoted,
+            },
         },
         "data": {
             "source": train.source,
@@ -211,6 +218,7 @@ SCORING_SETTINGS = (
     "prune_margin",
     "early_stopping",
     "mixed_precision",
+    "screen",  # the oracle's rounds are saved with it
 )
 
 

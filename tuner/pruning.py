@@ -215,15 +215,19 @@ def rule_for_trial(
     (``tuner.records``), or None before enough trials.
 
     Only trials with the same number of epochs are compared (their learning-rate schedules then
-    match); a pruned trial's partial curves count, as in Optuna's pruners.
+    match); a pruned trial's partial curves count, as in Optuna's pruners, but not a screen's
+    (``tuner.screening``: it stopped by design, not for falling behind).
     """
     from tuner.model import resolve_values
     from tuner.records import TrialState
+    from tuner.screening import is_screen
 
     epochs = resolve_values(values, space)["epochs"]
     earlier = []
     for record in records:
         if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:
+            continue
+        if is_screen(record.hyperparameters):  # a screen had its own judgement
             continue
         if resolve_values(record.hyperparameters, space)["epochs"] != epochs:
             continue

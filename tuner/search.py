@@ -97,6 +97,12 @@ def _make_oracle(plan: SearchPlan, space: SearchSpace, config: SearchConfig):
         return keras_tuner.oracles.HyperbandOracle(
             max_epochs=hyperband_epochs(space), factor=3, hyperband_iterations=1, **common
         )
+    if plan.screening is not None:
+        from tuner.screening import make_screening_oracle
+
+        return make_screening_oracle(
+            plan.screening, OBJECTIVE, max_trials=plan.max_trials, **common
+        )
     return keras_tuner.oracles.RandomSearchOracle(max_trials=plan.max_trials, **common)
 
 
@@ -278,6 +284,7 @@ def _make_tuner_class():
         def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
             from keras_tuner.errors import FailedTrialError
 
+            from tuner.screening import ScreenStop, is_screen, seed_trial
             from tuner.trainer import TrialFailed, train_trial, train_trial_in_process
 
             train = train_trial_in_process if self.isolate else train_trial
@@ -291,7 +298,9 @@ def _make_tuner_class():
                 options["timeout"] = 60 * self.plan.trial_timeout
             if self.trials_deadline is not None:
                 options["time_left"] = self.trials_deadline - _clock()
-            if self.plan.prune:
+            if is_screen(values) and self.plan.screening is not None:
+                options["prune"] = ScreenStop(self.plan.screening)
+            elif self.plan.prune:
                 options["prune"] = rule_for_trial(
                     load_records(self.project_dir), self.prune_margin, values, self.space
                 )
@@ -312,7 +321,7 @@ def _make_tuner_class():
                     y,
                     self.splits,
                     self.seed,
-                    trial.trial_id,
+                    seed_trial(trial.trial_id, values),  # a promoted trial: its screen's seeds
                     self.reporter,
                     **options,
                 )

@@ -15,6 +15,7 @@ from tuner import store
 from tuner.data import Dataset
 from tuner.errors import SearchError
 from tuner.manifest import build_manifest
+from tuner.screening import Screening
 from tuner.space import SearchSpace
 from tuner.splits import fold_indices, searched_subset, split_holdout
 
@@ -71,6 +72,10 @@ class SearchConfig:
     # (a hung trial never stalls the search). None: the time budget, else the run budget, if
     # any; 0: no limit.
     trial_timeout: float | None = None
+    # Screen, then search (``tuner.screening``): rounds of this many configurations trained for
+    # the space's ``screen_epochs`` of fold 1, the best ``screen_keep`` in full. None: the
+    # space's ``screen``; 0: off (every trial a full one).
+    screen: int | None = None
 
     @property
     def directory(self) -> Path:
@@ -105,6 +110,7 @@ class SearchConfig:
             final_epochs=off(config.get("final_epochs")),
             isolate=config.get("isolate", True),
             trial_timeout=off(config.get("trial_timeout")),
+            screen=(config.get("screen") or {}).get("size", 0),
         )
 
 
@@ -129,6 +135,7 @@ class SearchPlan:
     budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
     run_budget: float | None = None  # minutes: search and the export's retrain together
     retrain_images: int | None = None  # what the export retrains on (the search part, all of it)
+    screening: Screening | None = None  # screen, then search (None: every trial a full one)
 
 
 def hyperband_epochs(space: SearchSpace) -> int:
@@ -218,6 +225,7 @@ def plan_search(
     time_budget, stated = _scaled_budget(time_budget, config, space, len(part))
     if oracle == "hyperband":
         max_trials = hyperband_trials(hyperband_epochs(space))
+    screening = _screening(space, config, oracle, early_stopping)
     search_images = _setting(
         "search_images", config.search_images, space.search.search_images, "images"
     )
@@ -246,8 +254,49 @@ def plan_search(
         budget_stated=stated,
         run_budget=run_budget,
         retrain_images=retrain_images,
+        screening=screening,
     )
     return plan, build_manifest(config, space, train, plan)
+
+
+def _screening(space: SearchSpace, config: SearchConfig, oracle: str, early_stopping):
+    """The screening rounds' shape, checked against the oracle and the trials' epochs (None:
+    no screening)."""
+    size = space.search.screen if config.screen is None else config.screen
+    if not size:
+        return None
+    if size < 0:
+        raise SearchError(f"screen must be >= 0 configurations, got screen={size}")
+    if oracle != "random":
+        raise SearchError(
+            f"screen is for the random oracle (it draws the configurations it screens), got "
+            f"oracle={oracle!r}; pass --screen 0 or --oracle random"
+        )
+    if early_stopping is not None:
+        raise SearchError(
+            "screen needs every epoch of fold 1 trained; early_stopping trains on 90 % and "
+            "stops at its own epoch: pass --screen 0 or --early-stopping 0"
+        )
+    from tuner.model import resolve_values
+
+    screening = Screening(size, space.search.screen_epochs, space.search.screen_keep)
+    try:
+        screening.check(_fewest_epochs(space, resolve_values({}, space)["epochs"]))
+    except ValueError as e:
+        raise SearchError(f"{space.path}: {e}") from None
+    return screening
+
+
+def _fewest_epochs(space: SearchSpace, default: int) -> int:
+    """The fewest epochs a trial of the space trains (``default`` when the space has none)."""
+    entry = next((e for e in space.hyperparameters if e.name == "epochs"), None)
+    if entry is None:
+        return int(default)
+    if entry.type == "fixed":
+        return int(entry.value)
+    if entry.type == "choice":
+        return int(min(entry.values))
+    return int(entry.min)
 
 
 def _scaled_budget(minutes, config: SearchConfig, space: SearchSpace, images: int):

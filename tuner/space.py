@@ -183,6 +183,9 @@ _SEARCH_KEYS = {
     "search_images": int,
     "final_epochs": int,
     "budget_images": int,
+    "screen": int,  # configurations a screening round draws (0: no screening)
+    "screen_epochs": int,  # epochs of fold 1 a screen trains
+    "screen_keep": int,  # screens of a round that go on in full (default: a third)
 }
 ORACLES = ("random", "bayesian", "hyperband")
 _SAMPLINGS = ("linear", "log", "reverse_log")
@@ -269,6 +272,12 @@ class SearchDefaults:
     # time_budget is for a search part of this many images; a smaller one shrinks it in
     # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
     budget_images: int | None = None
+    # Screen, then search (tuner.screening): rounds of ``screen`` configurations trained for
+    # ``screen_epochs`` epochs of fold 1, the best ``screen_keep`` (default a third) in full.
+    # 0: every trial is a full one (random or Bayesian oracle, with ``prune``).
+    screen: int = 0
+    screen_epochs: int = 2
+    screen_keep: int | None = None
 
 
 @dataclass(frozen=True)
@@ -480,7 +489,9 @@ def _parse_search(path: Path, table: Any) -> SearchDefaults:
             f"{path}: search.early_stopping: patience must be >= 1 epoch, "
             f"got {values['early_stopping']}"
         )
-    for key in ("search_images", "final_epochs", "budget_images"):
+    if values.get("screen", 0) < 0:
+        raise SpaceError(f"{path}: search.screen: must be >= 0, got {values['screen']}")
+    for key in ("search_images", "final_epochs", "budget_images", "screen_epochs", "screen_keep"):
         if values.get(key, 1) < 1:
             raise SpaceError(f"{path}: search.{key}: must be >= 1, got {values[key]}")
     for key in ("time_budget", "run_budget"):

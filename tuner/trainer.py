@@ -353,7 +353,11 @@ def _train_folds(
             _save_weights(model, os.path.join(save_weights_to, WEIGHTS_FILE.format(fold=fold)))
         del model
         if watch is not None and watch.reason is not None:
-            pruned = f"pruned in fold {fold + 1} of {len(splits)}, {watch.reason}"
+            pruned = (
+                watch.reason  # says where itself (a screen's stop)
+                if getattr(prune, "whole_reason", False)
+                else f"pruned in fold {fold + 1} of {len(splits)}, {watch.reason}"
+            )
             break
         finished = fold == len(splits) - 1 and results[-1].epochs >= epochs
         if clock is not None and clock.stopped_after is not None and not finished:

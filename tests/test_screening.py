@@ -1,0 +1,213 @@
+"""Screen, then search: the oracle's rounds, the screen's stop, and a whole tiny search."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner.screening import SCREEN_KEY, SCREENED_KEY, Screening, ScreenStop, make_screening_oracle
+
+
+def _oracle(tmp_path, screening, max_trials=20, seed=1):
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", list(range(50)))
+    oracle = make_screening_oracle(
+        screening,
+        "score",
+        objective=keras_tuner.Objective("score", "max"),
+        max_trials=max_trials,
+        hyperparameters=hp,
+        seed=seed,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=None,
+    )
+    oracle._set_project_dir(str(tmp_path), "o")
+    return oracle
+
+
+def _finish(oracle, trial, score, status="STOPPED"):
+    if score is not None:
+        oracle.update_trial(trial.trial_id, {"score": score})
+    trial.status = status
+    oracle.end_trial(trial)
+
+
+def test_a_round_screens_then_promotes_the_best_screens_best_first(tmp_path):
+    oracle = _oracle(tmp_path, Screening(size=5, epochs=2, keep=2))
+    screens = [oracle.create_trial(f"w{i}") for i in range(5)]  # 5 workers
+    scores = [0.91, 0.97, None, 0.95, 0.93]  # the third screen failed
+    for trial, score in zip(screens, scores, strict=True):
+        assert trial.hyperparameters.values[SCREEN_KEY] == 2
+        _finish(oracle, trial, score, "FAILED" if score is None else "STOPPED")
+    for screen in (screens[1], screens[3]):  # 0.97, then 0.95
+        trial = oracle.create_trial("w")
+        values = trial.hyperparameters.values
+        assert values[SCREENED_KEY] == screen.trial_id and SCREEN_KEY not in values
+        assert values["a"] == screen.hyperparameters.values["a"]
+        _finish(oracle, trial, 0.98, "COMPLETED")
+    # then a new round of screens, of configurations not screened before
+    nxt = oracle.create_trial("w")
+    assert nxt.hyperparameters.values[SCREEN_KEY] == 2
+    tried = {t.hyperparameters.values["a"] for t in screens}
+    assert nxt.hyperparameters.values["a"] not in tried
+
+
+def test_promotions_wait_for_every_screen_of_their_round(tmp_path):
+    """A distributed worker asking while a screen still runs is told to wait (IDLE)."""
+    oracle = _oracle(tmp_path, Screening(size=2, epochs=1, keep=1))
+    a, b = oracle.create_trial("w1"), oracle.create_trial("w2")
+    _finish(oracle, a, 0.9)
+    assert oracle.create_trial("w3").status == "IDLE"
+    _finish(oracle, b, 0.8)
+    promoted = oracle.create_trial("w3")
+    assert promoted.hyperparameters.values[SCREENED_KEY] == a.trial_id
+
+
+def test_the_rounds_survive_a_reload(tmp_path):
+    """A resumed search goes on with its round: the promotions come from the saved screens."""
+    oracle = _oracle(tmp_path, Screening(size=3, epochs=1, keep=1))
+    screens = [oracle.create_trial(f"w{i}") for i in range(3)]
+    for trial, score in zip(screens, (0.7, 0.9, 0.8), strict=True):
+        _finish(oracle, trial, score)
+    oracle.save()
+    again = _oracle(tmp_path, Screening(size=3, epochs=1, keep=1))
+    again.reload()
+    promoted = again.create_trial("w")
+    assert promoted.hyperparameters.values[SCREENED_KEY] == screens[1].trial_id
+
+
+def test_the_screen_stops_after_its_epochs_of_fold_1_and_says_so():
+    stop = ScreenStop(Screening(size=18, epochs=2))
+    assert stop.stop_after_epoch(0, 1, 0.9) is None
+    reason = stop.stop_after_epoch(0, 2, 0.9712)
+    assert (
+        reason.startswith("screened: 97.12% after epoch 2 of fold 1")
+        and "best 6 of each 18" in reason
+    )
+    assert stop.stop_after_fold([0.97]) is None
+
+
+@pytest.mark.parametrize(
+    "shape, epochs, message",
+    [
+        (Screening(size=1), 6, "screen must be 0 .off. or at least 2 configurations, got 1"),
+        (Screening(size=18, epochs=6), 6, r"screen_epochs must be within 1..5 .* got 6"),
+        (Screening(size=18, keep=19), 6, "screen_keep must be within 1..18, got 19"),
+    ],
+)
+def test_a_bad_shape_is_refused_naming_the_value(shape, epochs, message):
+    with pytest.raises(ValueError, match=message):
+        shape.check(epochs)
+
+
+def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_full(
+    tmp_path, tiny_train
+):
+    """4 screens of 1 epoch of fold 1, the best 2 in full (2 folds x 2 epochs), in one search:
+    the screens end pruned with their reason and never win; each promoted trial is its
+    screen's configuration, seeded as the screen was (its first epoch repeats the screen's),
+    and plain keras_tuner sees only the full trials as completed."""
+    import json
+    from pathlib import Path
+
+    from tests.conftest import search_config, write_space
+    from tuner.records import TrialState, best_record, load_records
+    from tuner.search import run_search
+
+    space = write_space(
+        tmp_path,
+        "max_trials = 6\nfolds = 2\nscreen = 4\nscreen_epochs = 1\nscreen_keep = 2",
+        """
+        input_batch_norm = false
+        conv_blocks = 1
+        conv_filters = 4
+        dense_layers = 1
+        dense_units = { type = "choice", values = [8, 16, 32] }
+        learning_rate = { type = "choice", values = [3e-3, 1e-3, 1e-5] }
+        batch_size = 64
+        augment_strength = 0.0
+        epochs = 2
+        """,
+    )
+    result = run_search(tiny_train, space, search_config(tmp_path, prune=False))
+    records = {r.trial_id: r for r in load_records(tmp_path / "s" / "tuner")}
+    assert len(records) == 6
+    screens = [r for r in records.values() if SCREEN_KEY in r.hyperparameters]
+    full = [r for r in records.values() if SCREENED_KEY in r.hyperparameters]
+    assert len(screens) == 4 and len(full) == 2
+    for screen in screens:
+        assert screen.state is TrialState.PRUNED and screen.reason.startswith("screened: ")
+        assert len(screen.folds) == 1 and screen.folds[0].epochs == 1
+        saved = json.loads((Path(screen.path) / "trial.json").read_text())
+        assert saved["status"] == "STOPPED" and saved["score"] is None
+    ranked = sorted(screens, key=lambda r: -r.folds[0].val_accuracy)
+    assert [r.hyperparameters[SCREENED_KEY] for r in full] == [s.trial_id for s in ranked[:2]]
+    for trial in full:
+        screen = records[trial.hyperparameters[SCREENED_KEY]]
+        assert trial.state is TrialState.COMPLETE and len(trial.folds) == 2
+        for name in ("dense_units", "learning_rate"):
+            assert trial.hyperparameters[name] == screen.hyperparameters[name]
+        # same seeds: fold 1's first epoch repeats the screen's
+        assert trial.folds[0].history["val_accuracy"][0] == pytest.approx(
+            screen.folds[0].history["val_accuracy"][0], abs=1e-6
+        )
+    assert best_record(list(records.values())).trial_id in {t.trial_id for t in full}
+    assert result.best.trial_id in {t.trial_id for t in full}
+    manifest = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert manifest["config"]["screen"] == {"size": 4, "epochs": 1, "keep": 2}
+
+
+def test_the_pruning_rule_never_measures_a_full_trial_against_the_screens():
+    """A screen stops by design after an epoch or two: its partial curve is no bar for the
+    full trials."""
+    from tuner.pruning import rule_for_trial
+    from tuner.records import FoldResult, TrialRecord, TrialState
+
+    def record(trial_id, values, curve):
+        fold = FoldResult(0, curve[-1], 0.1, len(curve), 1.0, 200, 100, {"val_accuracy": curve})
+        return TrialRecord(trial_id, TrialState.PRUNED, values, (fold,))
+
+    values = {"epochs": 2, "learning_rate": 3e-3}
+    screens = [record(str(i), {**values, SCREEN_KEY: 1}, [0.99]) for i in range(3)]
+    assert rule_for_trial(screens, 0.002, values) is None  # no earlier full trial: no bar
+    full = record("3", {**values, SCREENED_KEY: "0"}, [0.5, 0.6])
+    rule = rule_for_trial([*screens, full], 0.002, values)
+    assert len(rule.earlier) == 1
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"screen": 4, "oracle": "bayesian"},
+            "screen is for the random oracle .* got oracle='bayesian'",
+        ),
+        ({"screen": 4, "early_stopping": 2}, "screen needs every epoch of fold 1 trained"),
+        ({"screen": 1}, "screen must be 0 .off. or at least 2 configurations, got 1"),
+    ],
+)
+def test_screening_settings_that_cannot_work_are_refused(tmp_path, tiny_train, options, message):
+    from tests.conftest import TINY_SPACE, search_config
+    from tuner.errors import SearchError
+    from tuner.settings import plan_search
+    from tuner.space import load_space
+
+    path = tmp_path / "space.toml"
+    path.write_text(TINY_SPACE.replace("epochs = 1", "epochs = 3"))
+    with pytest.raises(SearchError, match=message):
+        plan_search(tiny_train, load_space(path), search_config(tmp_path, **options))
+
+
+def test_the_screen_option_reaches_the_search(tmp_path, tiny_dir, tiny_space_path):
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["search", "--data", str(tiny_dir), "--space", str(tiny_space_path), "--name", "s",
+         "--results-dir", str(tmp_path), "--screen", "1"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "screen must be 0 (off) or at least 2 configurations, got 1" in result.output
