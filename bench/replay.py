@@ -176,6 +176,26 @@ class Strategy:
         pass
 
 
+def _play(table: Table, strategy: Strategy, trial: Trial) -> tuple[bool, float, float]:
+    """Trains ``trial`` fold by fold and epoch by epoch off the table until the strategy stops
+    it: (stopped, fold-epochs spent, seconds spent)."""
+    run, spent, seconds = trial.run, 0.0, 0.0
+    for fold in range(table.folds):
+        trial.curves.append([])
+        per_epoch = run.seconds[fold] / table.epochs
+        for epoch in range(1, table.epochs + 1):
+            value = float(run.curves[fold, epoch - 1])
+            trial.curves[fold].append(value)
+            spent += 1
+            seconds += per_epoch
+            if strategy.epoch(trial, fold, epoch, value):
+                return True, spent, seconds
+        trial.fold_scores.append(float(run.final[fold]))
+        if fold < table.folds - 1 and strategy.fold_end(trial, fold):
+            return True, spent, seconds
+    return False, spent, seconds
+
+
 def replay(
     table: Table, strategy: Strategy, seed: int, budget: float, max_trials: int | None = None
 ) -> Replay:
@@ -193,24 +213,9 @@ def replay(
         strategy.begin(trial)
         out.trials += 1
         out.best_drawn += config == best_config
-        stopped = False
-        for fold in range(table.folds):
-            trial.curves.append([])
-            per_epoch = run.seconds[fold] / table.epochs
-            for epoch in range(1, table.epochs + 1):
-                value = float(run.curves[fold, epoch - 1])
-                trial.curves[fold].append(value)
-                spent += 1
-                seconds += per_epoch
-                if strategy.epoch(trial, fold, epoch, value):
-                    stopped = True
-                    break
-            if stopped:
-                break
-            trial.fold_scores.append(float(run.final[fold]))
-            if fold < table.folds - 1 and strategy.fold_end(trial, fold):
-                stopped = True
-                break
+        stopped, units, secs = _play(table, strategy, trial)
+        spent += units
+        seconds += secs
         if spent > budget:
             break
         trial.pruned = stopped
@@ -514,6 +519,79 @@ def replay_brackets(table: Table, bracket: Bracket, seed: int, budget: float) ->
     return out
 
 
+@dataclass(frozen=True)
+class Screen:
+    """Screen, then search: ``size`` new configurations trained for ``epoch`` epochs of fold 1
+    (each recorded as a pruned trial), then the best ``keep`` of them, best first, as full
+    trials from scratch under the toolkit's pruning rule; then the next screen. A promoted trial
+    keeps its screen's model seed, so its first epochs repeat the screen's (the toolkit seeds
+    it so): the replay plays the same run again."""
+
+    size: int
+    epoch: int
+    keep: int
+
+    @property
+    def name(self) -> str:
+        return (
+            f"screen {self.size} at fold 1 epoch {self.epoch}, the best {self.keep} in full "
+            "(toolkit rule)"
+        )
+
+
+def replay_screen(table: Table, screen: Screen, seed: int, budget: float, settings=None) -> Replay:
+    """One search of screens and full trials until ``budget`` fold-epochs are spent. Each seed
+    draws the same configurations in the same order, and the same runs, as ``replay`` does.
+    The rule judges the full trials against the full trials before them: the screens had their
+    own judgement."""
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(table.configs))
+    rule = ToolkitRule(settings)
+    out = Replay()
+    spent = seconds = 0.0
+    pick_score = -math.inf
+    while order and spent <= budget:
+        drawn = [order.pop(0) for _ in range(min(screen.size, len(order)))]
+        screened = []
+        for config in drawn:
+            run = table.runs[config][rng.integers(len(table.runs[config]))]
+            out.trials += 1
+            out.best_drawn += config == table.best
+            spent += screen.epoch
+            seconds += float(run.seconds[0]) * screen.epoch / table.epochs
+            if spent > budget:
+                return out
+            # scored as the toolkit ranks a screen: its validation accuracy at the last epoch
+            screened.append((float(run.curves[0, screen.epoch - 1]), int(config), run))
+        screened.sort(key=lambda s: -s[0])
+        for _, config, _ in screened[screen.keep :]:
+            out.pruned += 1
+            out.best_pruned += config == table.best
+        for _, config, run in screened[: screen.keep]:
+            trial = Trial(config, run, val_size=table.val_size)
+            rule.begin(trial)
+            stopped, units, secs = _play(table, rule, trial)
+            spent += units
+            seconds += secs
+            if spent > budget:
+                return out
+            trial.pruned = stopped
+            rule.end(trial)
+            if stopped:
+                out.pruned += 1
+                out.best_pruned += config == table.best
+            elif trial.score > pick_score:
+                pick_score = trial.score
+                out.spent.append(spent)
+                out.seconds.append(seconds)
+                out.picks.append(table.true_score(config))
+    return out
+
+
+def screens(table: Table) -> list[Screen]:
+    return [Screen(9, 2, 3), Screen(18, 2, 6), Screen(27, 2, 9), Screen(18, 1, 6)]
+
+
 def brackets(table: Table) -> list[Bracket]:
     """The bracket shapes replayed: fold 1's early epochs, fold 1's end, then all folds."""
     k = table.folds
@@ -718,6 +796,10 @@ def main() -> None:
         if isinstance(probe, ToolkitRule):
             twins_stopped[name] = len(twin_stops(table, probe.settings))
         results[name] = [replay(table, make(), seed, budget) for seed in range(args.seeds)]
+    for shape in screens(table):
+        results[shape.name] = [
+            replay_screen(table, shape, seed, budget) for seed in range(args.seeds)
+        ]
     for shape in brackets(table):
         results[shape.name] = [
             replay_brackets(table, shape, seed, budget) for seed in range(args.seeds)

@@ -502,6 +502,14 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     assert whole.retrain_seconds == 40.0 and whole.total_seconds == 240.0
     # 3.7 min: 222 s less 46 s leave 176 s, 2 trials (without the margin 182 s would be 3)
     assert dataclasses.replace(whole, run_budget=3.7).total_seconds == 120.0
+    # screening 6 at a time for 2 of the 30 fold-epochs (4 s each), the best 2 in full: in 2
+    # minutes the 6 screens (24 s) and one full trial (60 s) fit, a second would end at 144 s
+    from tuner.screening import Screening
+
+    screened = dataclasses.replace(plan, max_trials=8, screening=Screening(6, 2, 2))
+    assert screened.trials_to_run == 7 and screened.total_seconds == 84.0
+    assert any("screening:  rounds of 6 configurations trained 2 epoch(s) of fold 1, the best 2"
+               in line for line in dry_run_lines(screened))  # fmt: skip
 
 
 def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, tiny_space_path):

@@ -82,7 +82,7 @@ def test_the_screen_stops_after_its_epochs_of_fold_1_and_says_so():
     assert stop.stop_after_epoch(0, 1, 0.9) is None
     reason = stop.stop_after_epoch(0, 2, 0.9712)
     assert (
-        reason.startswith("screened: 97.12% after epoch 2 of fold 1")
+        reason.startswith("screened: 97.12% by epoch 2 of fold 1")
         and "best 6 of each 18" in reason
     )
     assert stop.stop_after_fold([0.97]) is None

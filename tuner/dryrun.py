@@ -20,6 +20,7 @@ import numpy as np
 from tuner import store
 from tuner.data import Dataset
 from tuner.records import TrialState, load_records
+from tuner.screening import Screening
 from tuner.settings import SearchConfig, plan_search
 from tuner.space import SearchSpace
 
@@ -52,6 +53,7 @@ class DryRun:
     batch_size: int  # of the default point
     varying: tuple[str, ...]
     images_per_second: float | None  # training speed of the default point (None: not measured)
+    screening: Screening | None = None  # screen, then search (None: every trial a full one)
 
     @property
     def epoch_seconds(self) -> float | None:
@@ -78,29 +80,50 @@ class DryRun:
         """The trials still to run (``max_trials`` less those already ended)."""
         return max(self.max_trials - self.done, 0)
 
-    @property
-    def trials_to_run(self) -> int:
-        """How many of ``trials_left`` the budgets start: the first always, each next one only
-        if it would end within the time budget, and leave the retrain's time within the run
-        budget (``tuner.search``'s rule), at the default point's speed."""
-        trial = self.trial_seconds
-        runs = self.trials_left
-        if trial is None:
-            return runs
-        if self.time_budget and runs:
-            runs = min(runs, max(1, int(60 * self.time_budget // trial)))
-        if self.run_budget and runs:
+    def _costs(self) -> list[float]:
+        """Seconds of each trial still to run, in order, unpruned: with screening, each round's
+        screens (their epochs of fold 1) and then its full trials (``done`` trials ended
+        already are taken as the start of that sequence)."""
+        trial = self.trial_seconds or 0.0
+        if self.screening is None:
+            return [trial] * self.trials_left
+        s = self.screening
+        screen = trial * s.epochs / (self.epochs * self.folds)
+        round_ = [screen] * s.size + [trial] * s.promoted
+        sequence = (round_ * (self.max_trials // len(round_) + 1))[: self.max_trials]
+        return sequence[self.done :]
+
+    def _started(self) -> list[float]:
+        """The costs of the trials the budgets start (``tuner.search``'s rule): the first
+        always, each next one only if it would end within the time budget and leave the
+        retrain's time within the run budget, at the default point's speed."""
+        costs = self._costs()
+        if self.trial_seconds is None:
+            return costs
+        limit = 60 * self.time_budget if self.time_budget else float("inf")
+        if self.run_budget:
             from tuner.search import RETRAIN_MARGIN  # the search's margin on its estimate
 
-            left = 60 * self.run_budget - RETRAIN_MARGIN * self.retrain_seconds
-            runs = min(runs, max(1, int(left // trial)))
-        return runs
+            limit = min(limit, 60 * self.run_budget - RETRAIN_MARGIN * self.retrain_seconds)
+        started, elapsed, longest = [], 0.0, 0.0
+        for cost in costs:
+            # the search expects a trial to take as long as the longest so far
+            if started and elapsed + max(longest, cost) > limit:
+                break
+            started.append(cost)
+            elapsed += cost
+            longest = max(longest, cost)
+        return started
+
+    @property
+    def trials_to_run(self) -> int:
+        """How many of ``trials_left`` the budgets start (``_started``)."""
+        return len(self._started())
 
     @property
     def total_seconds(self) -> float | None:
         """The trials the budgets start (``trials_to_run``), unpruned."""
-        trial = self.trial_seconds
-        return None if trial is None else trial * self.trials_to_run
+        return None if self.trial_seconds is None else sum(self._started())
 
 
 def calibrate(
@@ -179,4 +202,5 @@ def dry_run(
         batch_size=int(values["batch_size"]),
         varying=tuple(space.varying()),
         images_per_second=speed,
+        screening=plan.screening,
     )

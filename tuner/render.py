@@ -615,6 +615,13 @@ def dry_run_lines(plan) -> list[str]:
         f"  epochs:     {plan.epochs} per fold, batch {plan.batch_size} (the default point)",
         f"  varying:    {', '.join(plan.varying) or 'nothing'}",
     ]
+    if plan.screening is not None:
+        s = plan.screening
+        lines.insert(
+            2,
+            f"  screening:  rounds of {s.size} configurations trained {s.epochs} epoch(s) of fold "
+            f"1, the best {s.promoted} of each round in full",
+        )
     if plan.images_per_second:
         trial = plan.trial_seconds
         remaining = plan.trials_left

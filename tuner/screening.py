@@ -82,8 +82,8 @@ class ScreenStop:
     def stop_after_epoch(self, fold: int, epoch: int, best_so_far: float) -> str | None:
         if fold == 0 and epoch >= self.screening.epochs:
             s = self.screening
-            return (
-                f"screened: {best_so_far:.2%} after epoch {epoch} of fold 1 (the best "
+            return (  # the oracle ranks the screens by their score at this epoch
+                f"screened: {best_so_far:.2%} by epoch {epoch} of fold 1 (the best "
                 f"{s.promoted} of each {s.size} screened go on in full)"
             )
         return None
