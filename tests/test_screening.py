@@ -211,3 +211,35 @@ def test_the_screen_option_reaches_the_search(tmp_path, tiny_dir, tiny_space_pat
     )  # fmt: skip
     assert result.exit_code != 0
     assert "screen must be 0 (off) or at least 2 configurations, got 1" in result.output
+
+
+def test_a_budget_too_short_for_the_round_closes_it_and_promotes_the_best_screen(
+    tmp_path, tiny_train
+):
+    """With a time budget that fits one screen, the search neither stops with only screens (it
+    would have nothing to export) nor screens on: the round closes and its best screen runs in
+    full, then the budget ends the search."""
+    from tests.conftest import search_config, write_space
+    from tuner.records import TrialState, load_records
+    from tuner.search import run_search
+
+    space = write_space(
+        tmp_path,
+        "max_trials = 6\nfolds = 2\nscreen = 4\nscreen_epochs = 1",
+        """
+        input_batch_norm = false
+        conv_blocks = 1
+        conv_filters = 4
+        dense_layers = 1
+        dense_units = { type = "choice", values = [8, 16, 32] }
+        learning_rate = 3e-3
+        batch_size = 64
+        augment_strength = 0.0
+        epochs = 2
+        """,
+    )
+    result = run_search(tiny_train, space, search_config(tmp_path, time_budget=0.01))
+    records = load_records(tmp_path / "s" / "tuner")
+    assert [r.state for r in records] == [TrialState.PRUNED, TrialState.COMPLETE]
+    assert records[1].hyperparameters[SCREENED_KEY] == records[0].trial_id
+    assert result.best.trial_id == records[1].trial_id

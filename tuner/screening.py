@@ -108,9 +108,18 @@ def make_screening_oracle(screening: Screening, metric: str, **kwargs):
             self.screening = screening
             self.rounds: list[dict[str, list[str]]] = []  # {"screens": ids, "promoted": ids}
 
+        def close_round(self):
+            """Ends the current round's screening now: its next trials are its promotions (the
+            search's budget would not fit the rest of its screens and a full trial)."""
+            if self.rounds:
+                self.rounds[-1]["size"] = len(self.rounds[-1]["screens"])
+
         def populate_space(self, trial_id):
             current = self.rounds[-1] if self.rounds else None
-            if current is not None and len(current["screens"]) < self.screening.size:
+            size = (
+                self.screening.size if current is None else current.get("size", self.screening.size)
+            )
+            if current is not None and len(current["screens"]) < size:
                 return self._screen(trial_id, current)
             if current is not None:
                 screens = [self.trials[t] for t in current["screens"] if t in self.trials]

@@ -156,6 +156,18 @@ def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     return max((estimate(r) for r in records), default=0.0)
 
 
+def _full_trial_seconds(screen: TrialRecord, folds: int, space=None) -> float:
+    """A full trial of a screen's configuration, estimated from the screen: its seconds per
+    epoch of training, for every fold's epochs, plus what the screen spent outside training
+    (the trial's process, building the model)."""
+    from tuner.model import resolve_values
+
+    fold = screen.folds[0]
+    epochs = resolve_values(screen.hyperparameters, space)["epochs"]
+    outside = max((screen.seconds or 0.0) - fold.train_seconds, 0.0)
+    return fold.train_seconds / max(fold.epochs, 1) * epochs * folds + outside
+
+
 class _BudgetSpent(Exception):
     """The time budget leaves no room for another trial."""
 
@@ -228,6 +240,9 @@ def _make_tuner_class():
             records = [r for r in load_records(self.project_dir) if r.folds]
             expected = max((r.seconds or 0.0 for r in records), default=0.0)
             elapsed = _clock() - self.started
+            if self.plan.screening is not None and best_record(records) is None:
+                self._close_round_if_late(records, elapsed)
+                return
             if self.plan.time_budget is not None and (
                 elapsed + expected > 60 * self.plan.time_budget
             ):
@@ -246,6 +261,24 @@ def _make_tuner_class():
                 )
             if best_record(records) is not None:
                 self.trials_deadline = self.started + 60 * self.plan.run_budget - retrain
+
+        def _close_round_if_late(self, records, elapsed):
+            """Only screens so far (no trial has completed): the budgets never stop the search
+            here, or it would end with nothing to export. Instead, once the best screen's full
+            trial would no longer end within them, the round closes early and that screen goes
+            on in full now."""
+            if not records:
+                return
+            screen = max(records, key=lambda r: r.folds[0].val_accuracy)
+            full = _full_trial_seconds(screen, self.plan.folds, self.space)
+            ends = []
+            if self.plan.time_budget is not None:
+                ends.append(60 * self.plan.time_budget)
+            if self.plan.run_budget is not None:
+                retrain = retrain_seconds(records, self.plan, self.space)
+                ends.append(60 * self.plan.run_budget - retrain)
+            if ends and elapsed + full > min(ends):
+                self.oracle.close_round()
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
