@@ -82,8 +82,7 @@ def test_the_screen_stops_after_its_epochs_of_fold_1_and_says_so():
     assert stop.stop_after_epoch(0, 1, 0.9) is None
     reason = stop.stop_after_epoch(0, 2, 0.9712)
     assert (
-        reason.startswith("screened: 97.12% by epoch 2 of fold 1")
-        and "best 6 of each 18" in reason
+        reason.startswith("screened: 97.12% by epoch 2 of fold 1") and "best 6 of each 18" in reason
     )
     assert stop.stop_after_fold([0.97]) is None
 
@@ -243,3 +242,31 @@ def test_a_budget_too_short_for_the_round_closes_it_and_promotes_the_best_screen
     assert [r.state for r in records] == [TrialState.PRUNED, TrialState.COMPLETE]
     assert records[1].hyperparameters[SCREENED_KEY] == records[0].trial_id
     assert result.best.trial_id == records[1].trial_id
+
+
+def test_a_round_closes_when_another_screen_and_a_full_trial_would_not_fit():
+    """20 minutes: with full trials of 100 s and screens of 15 s, screening goes on while
+    elapsed + 15 + 100 s stays within 1,200 s; before any full trial, a full trial is
+    estimated from the best screen (its training seconds per epoch for every fold's epochs,
+    plus what it spent outside training)."""
+    from types import SimpleNamespace
+
+    from tuner.records import FoldResult, TrialRecord, TrialState
+    from tuner.search import screens_too_late
+
+    def record(trial_id, values, seconds, accuracy=0.97, epochs=2, train=10.0):
+        fold = FoldResult(0, accuracy, 0.1, epochs, train, 5600, 2800, {})
+        return TrialRecord(trial_id, TrialState.PRUNED, values, (fold,), seconds=seconds)
+
+    plan = SimpleNamespace(time_budget=20.0, run_budget=None, folds=3)
+    values = {"epochs": 6}
+    screens = [record(str(i), {**values, SCREEN_KEY: 2}, 15.0) for i in range(3)]
+    full = record("3", {**values, SCREENED_KEY: "0"}, 100.0, epochs=6, train=90.0)
+    assert not screens_too_late([full], 2000.0, plan)  # no screen yet: nothing to close
+    assert not screens_too_late([*screens, full], 1085.0, plan)  # 1,085 + 15 + 100 = 1,200
+    assert screens_too_late([*screens, full], 1086.0, plan)
+    # only screens: the full trial of the best (10 s for 2 epochs: 5 s an epoch, 18 epochs in
+    # all, and 5 s outside training) is 95 s
+    assert not screens_too_late(screens, 1090.0, plan) and screens_too_late(screens, 1091.0, plan)
+    assert not screens_too_late(screens, 5000.0, SimpleNamespace(time_budget=None,
+                                                                 run_budget=None, folds=3))  # fmt: skip

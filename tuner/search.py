@@ -156,6 +156,31 @@ def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     return max((estimate(r) for r in records), default=0.0)
 
 
+def screens_too_late(records: list[TrialRecord], elapsed: float, plan, space=None) -> bool:
+    """Whether the current screening round must close now (``tuner.screening``): once another
+    screen and then a full trial would no longer end within the budgets, screens no round
+    could follow with a full trial are not started; its best screens go on in full instead.
+    A full trial is taken to last as long as the longest so far, or, before any, as the best
+    screen's configuration would (``_full_trial_seconds``); a screen, as the longest screen."""
+    from tuner.screening import is_screen
+
+    screens = [r for r in records if r.folds and is_screen(r.hyperparameters)]
+    if not screens:
+        return False
+    ends = []
+    if plan.time_budget is not None:
+        ends.append(60 * plan.time_budget)
+    if plan.run_budget is not None:
+        ends.append(60 * plan.run_budget - retrain_seconds(records, plan, space))
+    if not ends:
+        return False
+    fulls = [r.seconds or 0.0 for r in records if r.folds and not is_screen(r.hyperparameters)]
+    best = max(screens, key=lambda r: r.folds[0].val_accuracy)
+    full = max(fulls, default=_full_trial_seconds(best, plan.folds, space))
+    screen = max(r.seconds or 0.0 for r in screens)
+    return elapsed + screen + full > min(ends)
+
+
 def _full_trial_seconds(screen: TrialRecord, folds: int, space=None) -> float:
     """A full trial of a screen's configuration, estimated from the screen: its seconds per
     epoch of training, for every fold's epochs, plus what the screen spent outside training
@@ -240,9 +265,11 @@ def _make_tuner_class():
             records = [r for r in load_records(self.project_dir) if r.folds]
             expected = max((r.seconds or 0.0 for r in records), default=0.0)
             elapsed = _clock() - self.started
-            if self.plan.screening is not None and best_record(records) is None:
-                self._close_round_if_late(records, elapsed)
-                return
+            if self.plan.screening is not None:
+                if screens_too_late(records, elapsed, self.plan, self.space):
+                    self.oracle.close_round()
+                if best_record(records) is None:
+                    return  # only screens so far: never stop with nothing to export
             if self.plan.time_budget is not None and (
                 elapsed + expected > 60 * self.plan.time_budget
             ):
@@ -261,24 +288,6 @@ def _make_tuner_class():
                 )
             if best_record(records) is not None:
                 self.trials_deadline = self.started + 60 * self.plan.run_budget - retrain
-
-        def _close_round_if_late(self, records, elapsed):
-            """Only screens so far (no trial has completed): the budgets never stop the search
-            here, or it would end with nothing to export. Instead, once the best screen's full
-            trial would no longer end within them, the round closes early and that screen goes
-            on in full now."""
-            if not records:
-                return
-            screen = max(records, key=lambda r: r.folds[0].val_accuracy)
-            full = _full_trial_seconds(screen, self.plan.folds, self.space)
-            ends = []
-            if self.plan.time_budget is not None:
-                ends.append(60 * self.plan.time_budget)
-            if self.plan.run_budget is not None:
-                retrain = retrain_seconds(records, self.plan, self.space)
-                ends.append(60 * self.plan.run_budget - retrain)
-            if ends and elapsed + full > min(ends):
-                self.oracle.close_round()
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
