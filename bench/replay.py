@@ -589,7 +589,12 @@ def replay_screen(table: Table, screen: Screen, seed: int, budget: float, settin
 
 
 def screens(table: Table) -> list[Screen]:
-    return [Screen(9, 2, 3), Screen(18, 2, 6), Screen(27, 2, 9), Screen(18, 1, 6)]
+    return [
+        Screen(9, 2, 3),
+        Screen(18, 2, 6),
+        Screen(27, 2, 9),  # the quick profile's
+        Screen(18, 1, 6),
+    ]
 
 
 def brackets(table: Table) -> list[Bracket]:

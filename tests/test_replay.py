@@ -261,9 +261,14 @@ def test_the_quick_profiles_screen_keeps_the_best_of_every_real_quick_search():
 
 
 def test_the_quick_profiles_screen_keeps_the_tables_best(table):
-    """Screens of 18 at fold 1's epoch 2, the best 6 in full (the quick profile): replayed on
-    the table, the table's best is kept in all but at most 5 % of the searches."""
-    shape = replay.Screen(18, 2, 6)
+    """The quick profile's screening (27 at fold 1's epoch 2, the best 9 in full), replayed on
+    the table: the table's best is kept in all but at most 5 % of the searches."""
+    from tuner.screening import Screening
+    from tuner.space import load_space
+
+    search = load_space(ROOT / "search_spaces" / "quick.toml").search
+    screening = Screening(search.screen, search.screen_epochs, search.screen_keep)
+    shape = replay.Screen(screening.size, screening.epochs, screening.promoted)
     outs = [replay.replay_screen(table, shape, seed, math.inf) for seed in range(20)]
     assert sum(o.best_drawn for o in outs) == 20
     assert sum(o.best_pruned for o in outs) <= 1
