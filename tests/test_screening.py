@@ -155,6 +155,25 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     assert result.best.trial_id in {t.trial_id for t in full}
     manifest = json.loads((tmp_path / "s" / "search.json").read_text())
     assert manifest["config"]["screen"] == {"size": 4, "epochs": 1, "keep": 2}
+    # `digit-tuner trials`: the full trials first, each naming its screen, then the screens by
+    # their score, labelled as screens (not as pruned trials)
+    import io
+
+    from rich.console import Console
+
+    from tuner.render import sorted_records, trials_table
+
+    out = io.StringIO()
+    Console(file=out, width=120).print(
+        trials_table(list(records.values()), ["dense_units"], folds=2)
+    )
+    text = out.getvalue()
+    assert text.count("screen e1") == 4 and "pruned 1/2" not in text
+    assert [r.trial_id for r in sorted_records(list(records.values()))][2:] == [
+        s.trial_id for s in ranked
+    ]
+    for trial in full:
+        assert f"{trial.trial_id} <{trial.hyperparameters[SCREENED_KEY]}" in text
 
 
 def test_the_pruning_rule_never_measures_a_full_trial_against_the_screens():

@@ -74,10 +74,16 @@ def _format_count(n: int | None) -> str:
 
 
 def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Completed trials by mean CV accuracy (best first, ``records.ranked``), then the others."""
+    """Completed trials by mean CV accuracy (best first, ``records.ranked``), then the others,
+    then the screens (``tuner.screening``) by their score, best first."""
+    from tuner.screening import is_screen
+
     complete = ranked(records)
     chosen = {r.trial_id for r in complete}
-    return complete + [r for r in records if r.trial_id not in chosen]
+    screens = [r for r in records if r.trial_id not in chosen and is_screen(r.hyperparameters)]
+    screens.sort(key=lambda r: -(r.mean if r.mean is not None else -1.0))
+    others = [r for r in records if r.trial_id not in chosen and not is_screen(r.hyperparameters)]
+    return complete + others + screens
 
 
 _STATE_LABEL = {
@@ -112,10 +118,17 @@ def trials_table(
 
     shorts = {n: HYPERPARAMETERS[n].short if n in HYPERPARAMETERS else n for n in varying}
     caption = "  ".join(f"{shorts[n]}={n}" for n in varying if shorts[n] != n)
-    if any(r.state is TrialState.PRUNED for r in records):
+    from tuner.screening import SCREEN_KEY, SCREENED_KEY, is_screen
+
+    if any(r.state is TrialState.PRUNED and not is_screen(r.hyperparameters) for r in records):
         caption = (caption + "\n" if caption else "") + (
             "pruned k/K: stopped in or after fold k of K, at the mean shown "
             "(`digit-tuner trial ID` says why)"
+        )
+    if any(is_screen(r.hyperparameters) for r in records):
+        caption = (caption + "\n" if caption else "") + (
+            "screen eN: trained N epochs of fold 1, at its accuracy then; <ID: a full trial "
+            "of screen ID's configuration"
         )
     table = Table(
         title=title,
@@ -143,13 +156,19 @@ def trials_table(
         marker = "*" if record.trial_id == best_id else ""
         if record.state is TrialState.COMPLETE:
             score = format_score(record.mean, record.std)
+        elif (
+            record.state is TrialState.PRUNED and record.folds and is_screen(record.hyperparameters)
+        ):
+            epochs = record.hyperparameters[SCREEN_KEY]
+            score = f"[{style}]screen e{epochs}[/{style}] {100 * record.mean:.2f}"
         elif record.state is TrialState.PRUNED and record.folds:
             where = f"{len(record.folds)}/{folds}" if folds else f"{len(record.folds)}"
             score = f"[{style}]pruned {where}[/{style}] {100 * record.mean:.2f}"
         else:
             score = f"[{style}]{_STATE_LABEL[record.state]}[/{style}]"
+        screened = record.hyperparameters.get(SCREENED_KEY)
         table.add_row(
-            record.trial_id + marker,
+            record.trial_id + marker + (f" <{screened}" if screened is not None else ""),
             score,
             *(format_value(record.hyperparameters.get(name, "-")) for name in varying),
             _format_count(record.params),
