@@ -289,3 +289,28 @@ def test_a_round_closes_when_another_screen_and_a_full_trial_would_not_fit():
     assert not screens_too_late(screens, 1090.0, plan) and screens_too_late(screens, 1091.0, plan)
     assert not screens_too_late(screens, 5000.0, SimpleNamespace(time_budget=None,
                                                                  run_budget=None, folds=3))  # fmt: skip
+
+
+def test_one_slow_screen_does_not_close_the_round_through_the_retrain_estimate():
+    """Before any trial completes, the run budget keeps the retrain of the best screen's
+    configuration, not of the slowest screen's (two epochs measure speed poorly): on the real
+    data one screen trained 22.6 s where the others took 5-12 s, and the round closed after 7
+    of its 27 screens."""
+    from types import SimpleNamespace
+
+    from tuner.records import FoldResult, TrialRecord, TrialState
+    from tuner.search import screens_too_late
+
+    def screen(trial_id, train, accuracy):
+        fold = FoldResult(0, accuracy, 0.1, 2, train, 5600, 2800, {}, validation_seconds=1.0)
+        values = {"epochs": 6, SCREEN_KEY: 2}
+        return TrialRecord(trial_id, TrialState.PRUNED, values, (fold,), seconds=train + 4.0)
+
+    plan = SimpleNamespace(time_budget=20.0, run_budget=29.0, folds=3, final_epochs=20,
+                           retrain_images=37800)  # fmt: skip
+    screens = [screen(str(i), 8.0, 0.95 + i / 1000) for i in range(6)]
+    slow = screen("6", 22.6, 0.94)
+    # the best screen: 7 s for 11,200 image-epochs, so the retrain ~ 1.15 x 7 / 11,200 x
+    # 756,000 = 543 s; ends at 1,740 - 543 = 1,197 s, about the time budget's 1,200 s
+    assert not screens_too_late([*screens, slow], 110.0, plan)
+    assert screens_too_late([*screens, slow], 1100.0, plan)
