@@ -7,13 +7,17 @@ epoch, under the search's pruning rule; then the next round. Synchronous success
 one cheap rung, on keras-tuner's oracle API: the oracle hands out the screens and the promotions,
 the CV tuner trains them.
 
-Why (results/benchmarks.md, the replay on ``results/curves-8400.jsonl``, 200 seeds): a rule that
-judges trials one after another must train every new best in full, so even one that knew the
-future could not reach random search's regret for under about 0.44 of its compute at 8 trials'
-worth. Screening 18 configurations at fold 1's epoch 2 and running the best 6 in full reaches it
-for 0.41 (0.31 at 16 trials' worth), and never dropped the table's best at the screen. On the
-real quick searches (tests/data/quick_curves.json) every search's best configuration was in the
-top third of its search at fold 1's epoch 2; at epoch 1 batch-norm winners sat 10 points behind.
+Why (results/benchmarks.md, the replay on ``results/curves-8400.jsonl``, 200 seeds paired): a
+rule that judges trials one after another must train every new best in full. Screening 27
+configurations at fold 1's epoch 2 and running the best 9 in full (the quick profile) halves the
+pruning rule's regret at 4-6 trials' worth of compute, is no worse than Optuna's
+SuccessiveHalving from there on, and never dropped the table's best. On the real quick searches
+(tests/data/quick_curves.json) every search's best configuration was in the top third of its
+search at fold 1's epoch 2; at epoch 1, 3 of 6 were not (batch-norm winners lag there).
+
+Under a budget (``tuner.search.screens_too_late``), a round closes early once another screen and
+then a full trial would not fit, and while only screens have run the budgets never end the
+search: there is always a full trial to export.
 
 A promoted trial is seeded as its screen was (``seed_trial``): its first epochs repeat the
 screen's, so the screen's score and the full trial's are two looks at one run, as the replay
@@ -106,7 +110,9 @@ def make_screening_oracle(screening: Screening, metric: str, **kwargs):
         def __init__(self, **kw):
             super().__init__(**kw)
             self.screening = screening
-            self.rounds: list[dict[str, list[str]]] = []  # {"screens": ids, "promoted": ids}
+            # each round: {"screens": ids, "promoted": ids, "promoted_from": screen ids} and,
+            # once closed early (``close_round``), "size": its screens in all
+            self.rounds: list[dict[str, Any]] = []
 
         def close_round(self):
             """Ends the current round's screening now: its next trials are its promotions (the
