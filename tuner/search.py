@@ -271,8 +271,11 @@ def _make_tuner_class():
             expected = max((r.seconds or 0.0 for r in records), default=0.0)
             elapsed = _clock() - self.started
             if self.plan.screening is not None:
-                if screens_too_late(records, elapsed, self.plan, self.space):
-                    self.oracle.close_round()
+                # (a distributed worker's oracle is keras-tuner's client of the chief's, which
+                # knows only the standard calls: there the chief's own trials close rounds)
+                close = getattr(self.oracle, "close_round", None)
+                if close is not None and screens_too_late(records, elapsed, self.plan, self.space):
+                    close()
                 if best_record(records) is None:
                     return  # only screens so far: never stop with nothing to export
             if self.plan.time_budget is not None and (
