@@ -314,3 +314,21 @@ def test_one_slow_screen_does_not_close_the_round_through_the_retrain_estimate()
     # 756,000 = 543 s; ends at 1,740 - 543 = 1,197 s, about the time budget's 1,200 s
     assert not screens_too_late([*screens, slow], 110.0, plan)
     assert screens_too_late([*screens, slow], 1100.0, plan)
+
+
+def test_the_spaces_screening_yields_to_an_oracle_the_user_chose(tmp_path, tiny_train):
+    """quick screens; `--oracle bayesian` (or `--early-stopping 2`) on it turns screening off
+    rather than failing, as the space's pruning yields to Hyperband."""
+    from tests.conftest import TINY_SPACE, search_config
+    from tuner.settings import plan_search
+    from tuner.space import load_space
+
+    path = tmp_path / "space.toml"
+    path.write_text(TINY_SPACE.replace("epochs = 1", "epochs = 3").replace(
+        "folds = 2", "folds = 2\nscreen = 4"))  # fmt: skip
+    space = load_space(path)
+    assert plan_search(tiny_train, space, search_config(tmp_path))[0].screening.size == 4
+    for options in ({"oracle": "bayesian"}, {"early_stopping": 2}):
+        assert (
+            plan_search(tiny_train, space, search_config(tmp_path, **options))[0].screening is None
+        )

@@ -267,15 +267,22 @@ def _screening(space: SearchSpace, config: SearchConfig, oracle: str, early_stop
         return None
     if size < 0:
         raise SearchError(f"screen must be >= 0 configurations, got screen={size}")
+    # The space's screening yields to an oracle or early stopping the user chose; a clash the
+    # user asked for, or one within the space file, is refused.
+    where = "" if config.screen is not None else f"{space.path}: "
     if oracle != "random":
+        if config.screen is None and config.oracle is not None:
+            return None
         raise SearchError(
-            f"screen is for the random oracle (it draws the configurations it screens), got "
-            f"oracle={oracle!r}; pass --screen 0 or --oracle random"
+            f"{where}screen is for the random oracle (it draws the configurations it screens), "
+            f"got oracle={oracle!r}; pass --screen 0 or --oracle random"
         )
     if early_stopping is not None:
+        if config.screen is None and config.early_stopping is not None:
+            return None
         raise SearchError(
-            "screen needs every epoch of fold 1 trained; early_stopping trains on 90 % and "
-            "stops at its own epoch: pass --screen 0 or --early-stopping 0"
+            f"{where}screen needs every epoch of fold 1 trained; early_stopping trains on 90 % "
+            "and stops at its own epoch: pass --screen 0 or --early-stopping 0"
         )
     from tuner.model import resolve_values
 
