@@ -510,6 +510,10 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     assert screened.trials_to_run == 7 and screened.total_seconds == 84.0
     assert any("screening:  rounds of 6 configurations trained 2 epoch(s) of fold 1, the best 2"
                in line for line in dry_run_lines(screened))  # fmt: skip
+    # a round of 27 does not fit: its screens stop once another screen (4 s) and a full trial
+    # (60 s) would end past 2 minutes, after 15 screens, and the best goes on in full
+    closed = dataclasses.replace(plan, max_trials=36, screening=Screening(27, 2, 9))
+    assert closed.trials_to_run == 16 and closed.total_seconds == 120.0
 
 
 def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, tiny_space_path):

@@ -80,39 +80,50 @@ class DryRun:
         """The trials still to run (``max_trials`` less those already ended)."""
         return max(self.max_trials - self.done, 0)
 
-    def _costs(self) -> list[float]:
-        """Seconds of each trial still to run, in order, unpruned: with screening, each round's
-        screens (their epochs of fold 1) and then its full trials (``done`` trials ended
-        already are taken as the start of that sequence)."""
-        trial = self.trial_seconds or 0.0
-        if self.screening is None:
-            return [trial] * self.trials_left
-        s = self.screening
-        screen = trial * s.epochs / (self.epochs * self.folds)
-        round_ = [screen] * s.size + [trial] * s.promoted
-        sequence = (round_ * (self.max_trials // len(round_) + 1))[: self.max_trials]
-        return sequence[self.done :]
-
-    def _started(self) -> list[float]:
-        """The costs of the trials the budgets start (``tuner.search``'s rule): the first
-        always, each next one only if it would end within the time budget and leave the
-        retrain's time within the run budget, at the default point's speed."""
-        costs = self._costs()
-        if self.trial_seconds is None:
-            return costs
+    def _limit(self) -> float:
+        """Seconds the trials may take: the time budget, and the run budget less the retrain's
+        estimate (``tuner.search``'s margin on it); inf without budgets."""
         limit = 60 * self.time_budget if self.time_budget else float("inf")
         if self.run_budget:
             from tuner.search import RETRAIN_MARGIN  # the search's margin on its estimate
 
             limit = min(limit, 60 * self.run_budget - RETRAIN_MARGIN * self.retrain_seconds)
-        started, elapsed, longest = [], 0.0, 0.0
-        for cost in costs:
-            # the search expects a trial to take as long as the longest so far
-            if started and elapsed + max(longest, cost) > limit:
-                break
-            started.append(cost)
-            elapsed += cost
-            longest = max(longest, cost)
+        return limit
+
+    def _started(self) -> list[float]:
+        """The seconds of each trial the budgets start, unpruned, in order (``tuner.search``'s
+        rules at the default point's speed): the first always, each next one only if it would
+        end within the limit. With screening, a round's screens stop once another screen and a
+        full trial would not fit, its best screens go on in full, and while no full trial has
+        run the search never stops."""
+        trial, left = self.trial_seconds, self.trials_left
+        if trial is None:
+            return [0.0] * left
+        limit, started, elapsed = self._limit(), [], 0.0
+        if self.screening is None:
+            while len(started) < left and (not started or elapsed + trial <= limit):
+                started.append(trial)
+                elapsed += trial
+            return started
+        s = self.screening
+        screen = trial * s.epochs / (self.epochs * self.folds)
+        full_done = False
+        while len(started) < left:
+            screens = 0
+            while screens < s.size and len(started) < left:
+                if elapsed + screen + trial > limit and (screens or full_done):
+                    break  # the round closes (or, with a full trial done, the search ends)
+                started.append(screen)
+                elapsed += screen
+                screens += 1
+            for _ in range(min(s.promoted, screens)):
+                if len(started) >= left or (full_done and elapsed + trial > limit):
+                    return started
+                started.append(trial)
+                elapsed += trial
+                full_done = True
+            if not screens:
+                return started
         return started
 
     @property
