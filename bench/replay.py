@@ -146,6 +146,17 @@ class Replay:
     best_pruned: int = 0  # ... and pruned
     trials: int = 0
     pruned: int = 0
+    pick_score: float = -math.inf  # the search's own score of its pick (its CV, as it saw it)
+
+    def offer(self, score: float, spent: float, seconds: float, true_score: float) -> None:
+        """A trial completed with ``score`` (as the search sees it; ``true_score``: the
+        table's) after ``spent`` fold-epochs and ``seconds``: the pick if it beats every
+        earlier one."""
+        if score > self.pick_score:
+            self.pick_score = score
+            self.spent.append(spent)
+            self.seconds.append(seconds)
+            self.picks.append(true_score)
 
     def pick_at(self, budget: float) -> float | None:
         i = np.searchsorted(self.spent, budget, side="right") - 1
@@ -206,7 +217,6 @@ def replay(
     best_config = table.best
     out = Replay()
     spent = seconds = 0.0
-    pick_score, pick_true = -math.inf, None
     for config in order:
         run = table.runs[config][rng.integers(len(table.runs[config]))]
         trial = Trial(int(config), run, val_size=table.val_size)
@@ -224,11 +234,7 @@ def replay(
             out.pruned += 1
             out.best_pruned += config == best_config
             continue
-        if trial.score > pick_score:
-            pick_score, pick_true = trial.score, table.true_score(trial.config)
-            out.spent.append(spent)
-            out.seconds.append(seconds)
-            out.picks.append(pick_true)
+        out.offer(trial.score, spent, seconds, table.true_score(trial.config))
     return out
 
 
@@ -407,7 +413,6 @@ def replay_hyperband(table: Table, seed: int, budget: float) -> Replay:
         oracle._set_project_dir(tmp, "o")
         runs: dict[str, Run] = {}
         spent = seconds = 0.0
-        pick_score = -math.inf
         while spent <= budget:
             trial = oracle.create_trial("replay")
             if trial.status != "RUNNING":
@@ -430,11 +435,8 @@ def replay_hyperband(table: Table, seed: int, budget: float) -> Replay:
             oracle.end_trial(trial)
             out.trials += start == 0
             out.best_drawn += config == table.best and start == 0
-            if spent <= budget and score > pick_score:
-                pick_score = score
-                out.spent.append(spent)
-                out.seconds.append(seconds)
-                out.picks.append(table.true_score(config, epochs))
+            if spent <= budget:
+                out.offer(score, spent, seconds, table.true_score(config, epochs))
     return out
 
 
@@ -474,7 +476,6 @@ def replay_brackets(table: Table, bracket: Bracket, seed: int, budget: float) ->
         raise ValueError(f"a bracket's last rung must be all {table.folds} folds: {bracket.rungs}")
     out = Replay()
     spent = seconds = 0.0
-    pick_score = -math.inf
 
     def reached(run: Run, rung) -> float:  # fold-epochs trained by the time of ``rung``
         done, epoch = rung
@@ -502,11 +503,8 @@ def replay_brackets(table: Table, bracket: Bracket, seed: int, budget: float) ->
                 if spent > budget:
                     return out
                 scored.append((score(run, rung), config, run))
-                if last and scored[-1][0] > pick_score:
-                    pick_score = scored[-1][0]
-                    out.spent.append(spent)
-                    out.seconds.append(seconds)
-                    out.picks.append(table.true_score(config))
+                if last:
+                    out.offer(scored[-1][0], spent, seconds, table.true_score(config))
             if last:
                 break
             scored.sort(key=lambda s: -s[0])
@@ -549,7 +547,6 @@ def replay_screen(table: Table, screen: Screen, seed: int, budget: float, settin
     rule = ToolkitRule(settings)
     out = Replay()
     spent = seconds = 0.0
-    pick_score = -math.inf
     while order and spent <= budget:
         drawn = [order.pop(0) for _ in range(min(screen.size, len(order)))]
         screened = []
@@ -580,11 +577,8 @@ def replay_screen(table: Table, screen: Screen, seed: int, budget: float, settin
             if stopped:
                 out.pruned += 1
                 out.best_pruned += config == table.best
-            elif trial.score > pick_score:
-                pick_score = trial.score
-                out.spent.append(spent)
-                out.seconds.append(seconds)
-                out.picks.append(table.true_score(config))
+            else:
+                out.offer(trial.score, spent, seconds, table.true_score(config))
     return out
 
 
