@@ -33,6 +33,27 @@ def _finish(oracle, trial, score, status="STOPPED"):
     oracle.end_trial(trial)
 
 
+def _screened_space(tmp_path, search: str, learning_rate: str):
+    """Tiny CNNs, 2 folds x 2 epochs, screened 4 at a time for 1 epoch (6 trials in all)."""
+    from tests.conftest import write_space
+
+    return write_space(
+        tmp_path,
+        f"max_trials = 6\nfolds = 2\nscreen = 4\nscreen_epochs = 1\n{search}",
+        f"""
+        input_batch_norm = false
+        conv_blocks = 1
+        conv_filters = 4
+        dense_layers = 1
+        dense_units = {{ type = "choice", values = [8, 16, 32] }}
+        {learning_rate}
+        batch_size = 64
+        augment_strength = 0.0
+        epochs = 2
+        """,
+    )
+
+
 def test_a_round_screens_then_promotes_the_best_screens_best_first(tmp_path):
     oracle = _oracle(tmp_path, Screening(size=5, epochs=2, keep=2))
     screens = [oracle.create_trial(f"w{i}") for i in range(5)]  # 5 workers
@@ -110,24 +131,14 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     import json
     from pathlib import Path
 
-    from tests.conftest import search_config, write_space
+    from tests.conftest import search_config
     from tuner.records import TrialState, best_record, load_records
     from tuner.search import run_search
 
-    space = write_space(
+    space = _screened_space(
         tmp_path,
-        "max_trials = 6\nfolds = 2\nscreen = 4\nscreen_epochs = 1\nscreen_keep = 2",
-        """
-        input_batch_norm = false
-        conv_blocks = 1
-        conv_filters = 4
-        dense_layers = 1
-        dense_units = { type = "choice", values = [8, 16, 32] }
-        learning_rate = { type = "choice", values = [3e-3, 1e-3, 1e-5] }
-        batch_size = 64
-        augment_strength = 0.0
-        epochs = 2
-        """,
+        "screen_keep = 2",
+        'learning_rate = { type = "choice", values = [3e-3, 1e-3, 1e-5] }',
     )
     result = run_search(tiny_train, space, search_config(tmp_path, prune=False))
     records = {r.trial_id: r for r in load_records(tmp_path / "s" / "tuner")}
@@ -237,25 +248,11 @@ def test_a_budget_too_short_for_the_round_closes_it_and_promotes_the_best_screen
     """With a time budget that fits one screen, the search neither stops with only screens (it
     would have nothing to export) nor screens on: the round closes and its best screen runs in
     full, then the budget ends the search."""
-    from tests.conftest import search_config, write_space
+    from tests.conftest import search_config
     from tuner.records import TrialState, load_records
     from tuner.search import run_search
 
-    space = write_space(
-        tmp_path,
-        "max_trials = 6\nfolds = 2\nscreen = 4\nscreen_epochs = 1",
-        """
-        input_batch_norm = false
-        conv_blocks = 1
-        conv_filters = 4
-        dense_layers = 1
-        dense_units = { type = "choice", values = [8, 16, 32] }
-        learning_rate = 3e-3
-        batch_size = 64
-        augment_strength = 0.0
-        epochs = 2
-        """,
-    )
+    space = _screened_space(tmp_path, "", "learning_rate = 3e-3")
     result = run_search(tiny_train, space, search_config(tmp_path, time_budget=0.01))
     records = load_records(tmp_path / "s" / "tuner")
     assert [r.state for r in records] == [TrialState.PRUNED, TrialState.COMPLETE]
