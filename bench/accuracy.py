@@ -35,25 +35,26 @@ from results_file import write_section
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuner.records import load_records, ranked  # noqa: E402
-from tuner.search import read_manifest  # noqa: E402
-from tuner.store import MANIFEST, TUNER_DIR  # noqa: E402
+from tuner.storage.directory import MANIFEST, TUNER_DIR  # noqa: E402
+from tuner.storage.manifest import read_manifest  # noqa: E402
+from tuner.storage.records import load_records, ranked  # noqa: E402
 
 TITLE = "## Final recipes on a real-data holdout: v5, single, ensembles, TTA"
 
 
 def v5_on_search_part(args: dict) -> dict:
-    """Trains v5 on the search's training part (``tuner.trainer.fit_model``, the path of the
+    """Trains v5 on the search's training part (``tuner.training.fit.fit_model``, the path of the
     search's folds and of the export's retrain) and scores it on the holdout with and without
     TTA. Runs in a fresh interpreter (``python bench/accuracy.py --v5-child JSON``)."""
+    from tuner.backend import has_gpu, import_keras_quietly, precision
+
     import numpy as np
 
-    from tuner.backend import has_gpu, import_keras_quietly, precision
-    from tuner.export import predict_tta
-    from tuner.search import load_search
-    from tuner.space import V5
-    from tuner.splits import search_part
-    from tuner.trainer import fit_model
+    from tuner.data.splits import search_part
+    from tuner.export.inference import predict_tta
+    from tuner.search.driver import load_search
+    from tuner.space.spaces import V5
+    from tuner.training.fit import fit_model
 
     import_keras_quietly()
     directory = Path(args["search"])

@@ -3,7 +3,7 @@
 Issue 12's replay benchmark (bench/replay.py) simulates whole searches on this table instead of
 training: a pruner or an oracle is judged over hundreds of seeds in seconds. Each configuration is
 drawn from ``bench/curves_space.toml`` with keras-tuner's own sampling and scored as a search
-scores a trial (``tuner.trainer.train_trial``: stratified K-fold CV, augmentation on the fly in
+scores a trial (``tuner.training.folds.train_trial``: stratified K-fold CV, augmentation on the fly in
 the training fold only), without pruning or early stopping, on a fixed stratified subset of the
 real training data. A few configurations are repeated with other seeds, so that the table knows
 its own noise.
@@ -48,7 +48,7 @@ def configurations(
 ) -> list[dict]:
     """``n`` configurations drawn from the space (seeded), then ``repeats`` of the first ones again
     with ``repeat_seeds`` other model seeds each: (id, values, model seed)."""
-    from tuner.space import load_space
+    from tuner.space.spaces import load_space
 
     hps = load_space(space).to_keras_tuner()
     rng = np.random.default_rng(seed)
@@ -105,13 +105,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="stop after this many (0: all)")
     args = parser.parse_args()
 
+    from tuner.backend import import_keras_quietly
+
     from sklearn.model_selection import train_test_split
 
-    from tuner.backend import import_keras_quietly
-    from tuner.data import load_data
-    from tuner.manifest import package_versions
-    from tuner.splits import fold_indices
-    from tuner.trainer import train_trial
+    from tuner.data.kaggle import load_data
+    from tuner.data.splits import fold_indices
+    from tuner.storage.manifest import package_versions
+    from tuner.training.folds import train_trial
 
     keras = import_keras_quietly()
     train = load_data(args.data, test=False).train

@@ -28,9 +28,9 @@ CHILD = textwrap.dedent(
     import json, sys, time
     from tuner.backend import import_keras_quietly, use_mixed_precision
     keras = import_keras_quietly()
-    from tuner.data import load_data
-    from tuner.model import build_model
-    from tuner.space import V5
+    from tuner.data.kaggle import load_data
+    from tuner.models.cnn import build_model
+    from tuner.space.spaces import V5
     args = json.loads(sys.argv[1])
     train = load_data(args["data"], test=False).train
     x, y = train.images[: args["images"]], train.labels[: args["images"]]

@@ -14,7 +14,7 @@ two match layer for layer). With 'same' padding everywhere it was about twice th
     .venv/bin/python bench/handwritten.py --data ../shared/data/digit-recognizer --seed 0
     .venv/bin/python bench/handwritten.py --minutes 30   # as many epochs as fit in 30 minutes
 
-The holdout is the toolkit's (``tuner.splits.split_holdout``: stratified, seeded), so that the
+The holdout is the toolkit's (``tuner.data.splits.split_holdout``: stratified, seeded), so that the
 script and ``digit-tuner run --holdout 0.1 --seed S`` score on the same images. Only the split and
 the CSV reader come from the toolkit; the model, augmentation and training are plain Keras.
 ``--recipe v5``: ``examples/v5.py``'s ``build`` at its defaults (v5, 2,038,542 parameters; Adam
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "results" / "handwritten.jsonl"
 
-# The same network as a point of the toolkit's builder (tuner.model.build_model).
+# The same network as a point of the toolkit's builder (tuner.models.cnn.build_model).
 model_values = {
     "input_batch_norm": False,
     "conv_blocks": 2,
@@ -137,8 +137,8 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from tuner.data import load_data
-    from tuner.splits import split_holdout
+    from tuner.data.kaggle import load_data
+    from tuner.data.splits import split_holdout
 
     keras.utils.set_random_seed(args.seed)
     data = load_data(args.data, test=False)

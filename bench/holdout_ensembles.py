@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import keras
 
-    from tuner.data import load_data
-    from tuner.export import predict_tta
-    from tuner.splits import search_part
+    from tuner.data.kaggle import load_data
+    from tuner.data.splits import search_part
+    from tuner.export.inference import predict_tta
 
     train = load_data(args.data, test=False).train
     manifests = {

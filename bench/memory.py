@@ -19,11 +19,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tuner.data import Dataset, load_embedded  # noqa: E402
-from tuner.progress import Reporter  # noqa: E402
-from tuner.search import run_search  # noqa: E402
-from tuner.settings import SearchConfig
-from tuner.space import load_space  # noqa: E402
+from tuner.data.kaggle import Dataset, load_embedded  # noqa: E402
+from tuner.search.driver import run_search  # noqa: E402
+from tuner.search.plan import SearchConfig
+from tuner.space.spaces import load_space  # noqa: E402
+from tuner.ui.events import Reporter  # noqa: E402
 
 TRIALS = 30
 SPACE = """

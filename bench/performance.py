@@ -67,9 +67,9 @@ CHILD = textwrap.dedent(
     from tuner.backend import import_keras_quietly
     keras = import_keras_quietly()
     import numpy as np
-    from tuner.data import load_data
-    from tuner.model import build_model
-    from tuner.splits import fold_indices
+    from tuner.data.kaggle import load_data
+    from tuner.models.cnn import build_model
+    from tuner.data.splits import fold_indices
     args = json.loads(sys.argv[1])
     train = load_data(args["data"], test=False).train
     x, y = train.images, train.labels
@@ -85,7 +85,7 @@ CHILD = textwrap.dedent(
         out["seconds"] = time.perf_counter() - started
         out["images"] = len(train_idx) * values["epochs"]
     elif args["kind"] == "trainer":
-        from tuner.trainer import train_trial_in_process
+        from tuner.training.process import train_trial_in_process
         outcome = train_trial_in_process(values, x, y, [(train_idx, val_idx)], 0, "0")
         out["seconds"] = outcome.folds[0].train_seconds
         out["images"] = len(train_idx) * values["epochs"]

@@ -3,7 +3,7 @@
 For each seed: `digit-tuner run --data DIR --space SPACE --holdout 0.1 --seed S` (the profile,
 search and final training together, timed from the command's start to its end), then
 `bench/handwritten.py --seed S --minutes W` (the plain Keras CNN, as many epochs as fit in the
-profile's wall time W), both scored on the same stratified holdout (``tuner.splits``, seed S).
+profile's wall time W), both scored on the same stratified holdout (``tuner.data.splits``, seed S).
 Where results/handwritten.jsonl has a ``--curve`` run of the seed (holdout scored after every
 epoch) long enough, the baseline is read from it: its learning rate does not depend on the number
 of epochs, so its epoch k is the k-epoch run, taken at the last epoch that ends within W.
@@ -59,10 +59,10 @@ def run_profile(
         subprocess.run(command, check=True)
         timing.write_text(json.dumps({"wall_s": time.perf_counter() - start, "command": command}))
     manifest = json.loads((directory / "search.json").read_text())
-    from tuner.records import TrialState, load_records
+    from tuner.storage.records import TrialState, load_records
 
     records = load_records(directory / "tuner")
-    from tuner.export import candidate_name
+    from tuner.export.recipes import candidate_name
 
     export = manifest["export"]
     recipe = candidate_name(export["ensemble"], export["tta"])

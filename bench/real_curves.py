@@ -2,7 +2,7 @@
 competition data (results/bench-runs/quick-*-h<seed>, 2 cores, --holdout 0.1), one entry per
 search (a seed, with 10 or 6 epochs a fold) and trial.
 
-A trial's folds are seeded by the search's seed and the trial's number (tuner.trainer.fold_seed),
+A trial's folds are seeded by the search's seed and the trial's number (tuner.training.fit.fold_seed),
 and the CPU runs are deterministic: two searches of one seed train the same trial to the same
 curves (checked here: where both ran an epoch, they must agree), so the runs of a seed under
 different pruning rules pool into one longer record of each trial. tests/test_replay.py replays
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuner.records import TrialState, load_records  # noqa: E402
+from tuner.storage.records import TrialState, load_records  # noqa: E402
 
 # search name -> its runs (one seed, one number of epochs per fold)
 RUNS = {

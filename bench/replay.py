@@ -274,10 +274,10 @@ class CurrentRule(Strategy):
 
 
 class ToolkitRule(Strategy):
-    """The toolkit's own rule (``tuner.pruning``), fed the replayed trials as records."""
+    """The toolkit's own rule (``tuner.pruners.rule``), fed the replayed trials as records."""
 
     def __init__(self, settings=None):
-        from tuner.pruning import PruneSettings
+        from tuner.pruners.rule import PruneSettings
 
         self.settings = settings or PruneSettings()
         self.name = f"toolkit {self.settings.label()}"
@@ -285,7 +285,7 @@ class ToolkitRule(Strategy):
         self.rule = None
 
     def begin(self, trial):
-        from tuner.pruning import make_rule
+        from tuner.pruners.rule import make_rule
 
         self.rule = make_rule(
             self.history, self.settings, trial.val_size, trial.run.curves.shape[1]
@@ -299,7 +299,7 @@ class ToolkitRule(Strategy):
         return self.rule is not None and self.rule.stop_after_fold(trial.fold_scores) is not None
 
     def end(self, trial):
-        from tuner.pruning import Finished
+        from tuner.pruners.rule import Finished
 
         curves = tuple(tuple(c) for c in trial.curves)
         self.history.append(Finished(curves, tuple(trial.fold_scores), not trial.pruned))
@@ -611,7 +611,7 @@ def twin_stops(table: Table, settings, within: float = 0.01) -> list[str]:
     start-up is set to the twins' number). Empty for a twin-safe rule (tests/test_replay.py)."""
     import dataclasses
 
-    from tuner.pruning import Finished, make_rule
+    from tuner.pruners.rule import Finished, make_rule
 
     best = table.true_score(table.best)
     found = []
@@ -687,7 +687,7 @@ def paired_difference(table: Table, a: list[Replay], b: list[Replay], budget: fl
 
 
 def strategies(table: Table) -> dict[str, Callable[[], Strategy]]:
-    from tuner.pruning import PruneSettings
+    from tuner.pruners.rule import PruneSettings
 
     found = {
         "random, no pruning": Strategy,
@@ -764,7 +764,7 @@ def main() -> None:
     )
     makers = strategies(table)
     if args.grid:
-        from tuner.pruning import PruneSettings
+        from tuner.pruners.rule import PruneSettings
 
         for startup in (1, 3):
             for q in (0.5, 0.75):

@@ -54,7 +54,7 @@ def _eager():
 
 @pytest.fixture(scope="session")
 def embedded():
-    from tuner.data import load_embedded
+    from tuner.data.kaggle import load_embedded
 
     return load_embedded()
 
@@ -91,7 +91,7 @@ def tiny_space_path(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tiny_train(embedded):
-    from tuner.data import Dataset
+    from tuner.data.kaggle import Dataset
 
     return Dataset(embedded.train.images[:300], embedded.train.labels[:300], "tiny")
 
@@ -172,7 +172,7 @@ def search_config(tmp_path, **kw):
     """A SearchConfig under ``tmp_path`` (name "s"), trials in this process: fast, and
     monkeypatched builders apply (a trial process would not see them). Process isolation has
     tests of its own."""
-    from tuner.settings import SearchConfig
+    from tuner.search.plan import SearchConfig
 
     kw.setdefault("isolate", False)
     return SearchConfig(name=kw.pop("name", "s"), results_dir=tmp_path, **kw)
@@ -180,7 +180,7 @@ def search_config(tmp_path, **kw):
 
 def write_space(tmp_path, search: str, hyperparameters: str):
     """A space file of a ``[search]`` table and ``[hyperparameters]`` text, loaded."""
-    from tuner.space import load_space
+    from tuner.space.spaces import load_space
 
     path = tmp_path / "space.toml"
     path.write_text(f"[search]\n{search}\n[hyperparameters]\n{hyperparameters}\n")
@@ -190,7 +190,7 @@ def write_space(tmp_path, search: str, hyperparameters: str):
 @pytest.fixture
 def tiny_data(embedded, tiny_train):
     """The tiny training digits with 50 test digits whose labels are known."""
-    from tuner.data import Dataset, DigitData
+    from tuner.data.kaggle import Dataset, DigitData
 
     test = Dataset(embedded.test.images[:50], None, "tiny-test")
     return DigitData(

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from tuner.augment import DigitAugmentation
-from tuner.model import build_model
+from tuner.models.augmentation import DigitAugmentation
+from tuner.models.cnn import build_model
 
 HP = {
     "conv_blocks": 1,

@@ -155,12 +155,12 @@ def test_bad_space_and_options_exit_2(tmp_path, tiny_dir, tiny_space_path):
 def test_ctrl_c_keeps_trials_and_says_how_to_resume(
     tmp_path, tiny_dir, tiny_space_path, monkeypatch
 ):
-    import tuner.search
+    import tuner.pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tuner.search, "run_search", interrupted)
+    monkeypatch.setattr(tuner.pipeline, "run_search", interrupted)
     result = on_tiny(
         "search",
         tiny_dir,
@@ -174,7 +174,7 @@ def test_ctrl_c_keeps_trials_and_says_how_to_resume(
 
 
 def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_path, monkeypatch):
-    import tuner.search
+    import tuner.pipeline
 
     seen = {}
 
@@ -182,7 +182,7 @@ def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_pa
         seen["config"], seen["space"], seen["n"] = config, space, len(train)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tuner.search, "run_search", fake)
+    monkeypatch.setattr(tuner.pipeline, "run_search", fake)
     on_tiny(
         "search",
         tiny_dir,
@@ -228,12 +228,13 @@ def test_every_bad_training_file_is_one_line_and_exit_2(tmp_path, tiny_dir, case
 def test_no_completed_trial_exits_non_zero_and_exports_nothing(
     tmp_path, tiny_dir, tiny_space_path, monkeypatch
 ):
-    import tuner.model
+    import tuner.models.cnn
+    import tuner.models.hypermodels
 
     def build(hp, seed=None, **_):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(tuner.model, "build_model", build)
+    monkeypatch.setattr(tuner.models.hypermodels, "build_model", build)
     results = tmp_path / "results"
     result = on_tiny(
         "run",
@@ -257,8 +258,8 @@ def test_progress_on_a_terminal_and_in_a_log():
 
     from rich.console import Console
 
-    from tuner.records import FoldResult, TrialRecord, TrialState
-    from tuner.render import PlainReporter, RichReporter, make_reporter
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
+    from tuner.ui.reporters import PlainReporter, RichReporter, make_reporter
 
     record = TrialRecord(
         "0",
@@ -313,7 +314,7 @@ def test_progress_on_a_terminal_and_in_a_log():
 def test_budget_and_accuracy_options_reach_the_search_config(
     tmp_path, tiny_dir, tiny_space_path, monkeypatch
 ):
-    import tuner.search
+    import tuner.pipeline
 
     seen = {}
 
@@ -321,7 +322,7 @@ def test_budget_and_accuracy_options_reach_the_search_config(
         seen["config"] = config
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tuner.search, "run_search", fake)
+    monkeypatch.setattr(tuner.pipeline, "run_search", fake)
     on_tiny(
         "run",
         tiny_dir,
@@ -380,8 +381,8 @@ def test_a_search_resumes_with_the_settings_it_recorded(tiny_train, tiny_space_p
     search again (distributed chiefs and workers start from it, not from argv)."""
     import dataclasses
 
-    from tuner.settings import SearchConfig, plan_search
-    from tuner.space import load_space
+    from tuner.search.plan import SearchConfig, plan_search
+    from tuner.space.spaces import load_space
 
     space = load_space(tiny_space_path)
     config = SearchConfig(name="s", **settings)
@@ -402,7 +403,7 @@ def test_resume_goes_on_with_the_recorded_settings(tmp_path, tiny_dir, tiny_spac
     assert first.exit_code == 0, first.output
     result = invoke("resume", "s", "--results-dir", tmp_path, "--trials", 2)
     assert result.exit_code == 0, result.output
-    from tuner.records import TrialState, load_records
+    from tuner.storage.records import TrialState, load_records
 
     records = load_records(tmp_path / "s" / "tuner")
     assert [r.state for r in records] == [TrialState.COMPLETE] * 2
@@ -428,9 +429,9 @@ def test_searches_lists_every_search_with_its_state(tmp_path, tiny_train, tiny_s
     import subprocess
     import sys
 
-    from tuner.search import run_search
-    from tuner.settings import SearchConfig
-    from tuner.space import load_space
+    from tuner.search.driver import run_search
+    from tuner.search.plan import SearchConfig
+    from tuner.space.spaces import load_space
 
     space = load_space(tiny_space_path)
     for name, trials in (("first", 1), ("second", 2)):
@@ -440,7 +441,7 @@ def test_searches_lists_every_search_with_its_state(tmp_path, tiny_train, tiny_s
     (tmp_path / "broken" / "search.json").write_text("{")
     (tmp_path / "notes").mkdir()  # not a search: not listed
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from tuner import store\n"
+        [sys.executable, "-c", "import sys, time; import tuner.storage.directory as store\n"
          "with store.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
          str(tmp_path / "second")],
         stdout=subprocess.PIPE, text=True,
@@ -475,7 +476,7 @@ def test_the_package_names_its_version_and_public_api_without_loading_keras():
 
 def test_dry_run_counts_the_trials_the_time_budget_starts():
     """The first trial always starts; each next one only if it would end within the budget."""
-    from tuner.dryrun import DryRun
+    from tuner.search.dryrun import DryRun
 
     plan = DryRun(directory=Path("d"), resumes=False, done=0, max_trials=14, folds=3,
                   oracle="random", prune=True, early_stopping=None, time_budget=2.0,
@@ -487,7 +488,7 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     assert plan.total_seconds == 120.0 and plan.trials_to_run == 2  # 2 trials fit in 2 minutes
     longer = dataclasses.replace(plan, images_per_second=500.0)  # a 2-minute-and-more trial
     assert longer.total_seconds == 120.0 and longer.trials_to_run == 1  # one starts anyway
-    from tuner.render import dry_run_lines
+    from tuner.ui.tables import dry_run_lines
 
     (line,) = [x for x in dry_run_lines(longer) if x.lstrip().startswith("estimate:")]
     assert "2m00s for 1 of the 14 trials to run (as many as the time budget starts)" in line
@@ -504,7 +505,7 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     assert dataclasses.replace(whole, run_budget=3.7).total_seconds == 120.0
     # screening 6 at a time for 2 of the 30 fold-epochs (4 s each), the best 2 in full: in 2
     # minutes the 6 screens (24 s) and one full trial (60 s) fit, a second would end at 144 s
-    from tuner.screening import Screening
+    from tuner.pruners.screening import Screening
 
     screened = dataclasses.replace(plan, max_trials=8, screening=Screening(6, 2, 2))
     assert screened.trials_to_run == 7 and screened.total_seconds == 84.0
@@ -556,8 +557,8 @@ def test_output_to_a_file_or_pipe_is_not_cut_to_80_columns(tmp_path):
     trials table of a wide space then lost its learning rates ("0.0…") in a file."""
     from rich.console import Console
 
-    from tuner import cli
-    from tuner.render import _compact_table
+    import tuner.cli.core as cli
+    from tuner.ui.tables import compact_table
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -569,7 +570,7 @@ def test_output_to_a_file_or_pipe_is_not_cut_to_80_columns(tmp_path):
     assert width == cli.REDIRECTED_WIDTH
 
     def rendered(width):  # a table as wide as the trials table of `full`'s 11 varying values
-        table = _compact_table()
+        table = compact_table()
         for name in ["trial", "CV acc %", *(f"hp_{i}" for i in range(11)), "time"]:
             table.add_column(name, no_wrap=True)
         table.add_row("1*", "99.38±0.14", *["0.001113"] * 11, "2m03s")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tuner.faults import CRASH_VAR, TRACE_VAR
-from tuner.records import TrialState, load_records
+from tuner.storage.records import TrialState, load_records
 
 ROOT = Path(__file__).parents[1]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_csv
-from tuner.data import DataError, find_data_files, load_csv, load_data, load_embedded
+from tuner.data.kaggle import DataError, find_data_files, load_csv, load_data, load_embedded
 
 HEADER = "label," + ",".join(f"pixel{i}" for i in range(784))
 TEST_HEADER = ",".join(f"pixel{i}" for i in range(784))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_space
-from tuner.records import TrialState, load_records
+from tuner.storage.records import TrialState, load_records
 
 
 def search_command(tmp_path: Path, data: Path, epochs: int) -> list[str]:
@@ -152,7 +152,7 @@ def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
     """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P NAME` (as
     on another machine sharing the results directory) runs the trials with the search's
     settings."""
-    from tuner.distributed import free_port
+    from tuner.distributed.launcher import free_port
 
     port = free_port()
     command = search_command(tmp_path, tiny_dir, epochs=1)

@@ -12,14 +12,16 @@ import pytest
 
 from tests.conftest import TINY_HP, assert_plain_keras_reproduces, write_space
 from tests.conftest import search_config as config
-from tuner.data import Dataset, DigitData
+from tuner.data.kaggle import Dataset, DigitData
+from tuner.data.splits import search_part
 from tuner.errors import SearchError
-from tuner.export import export_best, parse_ensemble, predict_tta, tta_shifts
-from tuner.records import load_records
-from tuner.search import run_search
-from tuner.settings import SearchConfig
-from tuner.space import EstimateCorrection, load_space
-from tuner.splits import search_part
+from tuner.export.exporter import export_best
+from tuner.export.inference import predict_tta
+from tuner.export.recipes import parse_ensemble, tta_shifts
+from tuner.search.driver import run_search
+from tuner.search.plan import SearchConfig
+from tuner.space.spaces import EstimateCorrection, load_space
+from tuner.storage.records import load_records
 
 
 def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_space_path):
@@ -61,12 +63,13 @@ def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_s
 def test_export_refuses_a_search_without_completed_trial(
     tmp_path, tiny_data, tiny_space_path, monkeypatch
 ):
-    import tuner.model
+    import tuner.models.cnn
+    import tuner.models.hypermodels
 
     def build(hp, seed=None, **_):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tuner.model, "build_model", build)
+    monkeypatch.setattr(tuner.models.hypermodels, "build_model", build)
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
@@ -97,7 +100,7 @@ def test_export_refuses_other_training_data(tmp_path, tiny_data, tiny_space_path
 def test_the_exported_model_reproduces_the_submission_without_digit_tuner(
     tmp_path, tiny_data, tiny_space_path
 ):
-    """best.keras used to need tuner.augment (DigitAugmentation) to load, and held no TTA. Three
+    """best.keras used to need tuner.models.augmentation (DigitAugmentation) to load, and held no TTA. Three
     recipes of one search (single, single + TTA 5, the folds' ensemble + TTA 9), each checked by
     plain Keras (one fresh interpreter for the three)."""
     import shutil
@@ -151,8 +154,8 @@ def test_predict_writes_a_submission_from_any_exported_model(tmp_path, tiny_data
 
 
 def test_export_retrains_for_the_folds_median_best_epoch(tmp_path, tiny_dir, tiny_space_path):
-    from tuner.data import load_data
-    from tuner.export import export_best
+    from tuner.data.kaggle import load_data
+    from tuner.export.exporter import export_best
 
     data = load_data(tiny_dir)
     space = write_space(tmp_path, "max_trials = 1\nfolds = 2", TINY_HP + "epochs = 3")
@@ -267,7 +270,7 @@ def test_bad_ensemble_names_are_refused(text):
 
 
 def test_tta_shifts_images_by_one_pixel_and_averages():
-    from tuner.export import _shift
+    from tuner.export.recipes import shift_images as _shift
 
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28, 1)
     right = _shift(images, 0, 1)
@@ -295,7 +298,7 @@ def test_tta_shifts_images_by_one_pixel_and_averages():
 
 
 def test_report_of_a_holdout_search_analyses_the_search_part(holdout_search, tiny_data):
-    from tuner.report import analyse
+    from tuner.analysis.report import analyse
 
     _, analysis = analyse(holdout_search.directory, tiny_data)
     assert analysis.confusion.sum() == 240
@@ -305,8 +308,8 @@ def test_a_search_on_a_subset_retrains_on_all_of_it_for_the_final_epochs(tmp_pat
     """search_images: the folds run on a stratified subset (a cheaper fidelity); the export
     retrains on the whole search part, for final_epochs; report's out-of-fold rows are the
     subset's."""
-    from tuner.manifest import open_search
-    from tuner.report import analyse
+    from tuner.analysis.report import analyse
+    from tuner.storage.manifest import open_search
 
     space = write_space(
         tmp_path,
@@ -366,7 +369,7 @@ def test_without_a_holdout_the_profiles_measured_gain_corrects_the_estimate(tmp_
 
 
 def test_a_measured_gain_applies_only_to_the_settings_it_was_measured_with(tmp_path):
-    from tuner.export import correction_applies
+    from tuner.export.estimate import correction_applies
 
     bare = write_space(
         tmp_path, "folds = 3\nsearch_images = 12600\nfinal_epochs = 20", "epochs = 1"
@@ -391,8 +394,8 @@ def test_a_measured_gain_applies_only_to_the_settings_it_was_measured_with(tmp_p
 
 def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):
     from tuner.errors import SpaceError
-    from tuner.settings import plan_search
-    from tuner.space import parse_space
+    from tuner.search.plan import plan_search
+    from tuner.space.spaces import parse_space
 
     space = write_space(tmp_path, "max_trials = 1\nfolds = 2", TINY_HP)
     with pytest.raises(SearchError, match="search_images=5 is too few"):

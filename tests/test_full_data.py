@@ -16,7 +16,7 @@ pytestmark = [
 
 
 def test_competition_files_load_and_validate():
-    from tuner.data import load_data
+    from tuner.data.kaggle import load_data
 
     data = load_data(DATA)
     assert data.train.images.shape == (42000, 28, 28, 1)
@@ -26,10 +26,10 @@ def test_competition_files_load_and_validate():
 
 
 def test_one_fold_of_a_small_model_learns_the_real_data(tmp_path):
-    from tuner.data import load_data
-    from tuner.search import run_search
-    from tuner.settings import SearchConfig
-    from tuner.space import load_space
+    from tuner.data.kaggle import load_data
+    from tuner.search.driver import run_search
+    from tuner.search.plan import SearchConfig
+    from tuner.space.spaces import load_space
 
     space_file = tmp_path / "one.toml"
     space_file.write_text(

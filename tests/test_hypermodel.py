@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from tests.conftest import assert_plain_keras_reproduces
 from tuner.cli import app
 from tuner.errors import SearchError, SpaceError
-from tuner.hypermodel import TRAINING_DEFAULTS, ModelSource, load_hypermodel
-from tuner.records import TrialState, load_records
+from tuner.models.hypermodels import TRAINING_DEFAULTS, ModelSource, load_hypermodel
+from tuner.storage.records import TrialState, load_records
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "v5.py"
 
@@ -39,8 +39,9 @@ def invoke(*args):
 
 def test_the_v5_example_is_the_seeds_model():
     """examples/v5.py's default point is v5: the built-in builder's v5, layer for layer."""
-    from tuner.model import build, build_model
-    from tuner.space import V5
+    from tuner.models.cnn import build_model
+    from tuner.models.hypermodels import build
+    from tuner.space.spaces import V5
 
     space = load_hypermodel(f"{EXAMPLE}:build")
     assert space.default_values()["conv_filters"] == 256
@@ -113,8 +114,8 @@ def test_a_notebook_function_needs_in_process_trials(tiny_train, tmp_path):
     """A build defined in __main__ (a notebook) cannot reach spawned trial processes."""
     import keras
 
-    from tuner.search import run_search
-    from tuner.settings import SearchConfig
+    from tuner.search.driver import run_search
+    from tuner.search.plan import SearchConfig
 
     def network(hp):
         hp.Int("units", 4, 8)
@@ -132,8 +133,8 @@ def test_a_notebook_function_needs_in_process_trials(tiny_train, tmp_path):
 def test_the_python_api_searches_a_build_function(tiny_train, tmp_path, capsys):
     import keras
 
-    from tuner.search import run_search
-    from tuner.settings import SearchConfig
+    from tuner.search.driver import run_search
+    from tuner.search.plan import SearchConfig
 
     def build(hp):
         hp.Fixed("epochs", 3)
@@ -178,12 +179,12 @@ def test_search_resume_and_export_a_hypermodel_from_the_cli(tmp_path, tiny_dir):
     assert len({json.dumps(r.hyperparameters, sort_keys=True) for r in records}) == 2
     shown = invoke("trials", "byo", "--results-dir", tmp_path / "r")
     assert shown.exit_code == 0 and "dropout" in shown.output
-    from tuner.tensorboard_log import read_hparams
+    from tuner.analysis.tensorboard_logs import read_hparams
 
     (experiment,) = read_hparams(directory / "tensorboard")
     assert "dropout" in {h.name for h in experiment.experiment.hparam_infos}
 
-    from tuner.data import load_data
+    from tuner.data.kaggle import load_data
 
     test = load_data(str(tiny_dir)).test
     assert_plain_keras_reproduces(

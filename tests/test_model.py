@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from tuner.model import build_model, resolve_values
-from tuner.space import V5, load_space
+from tuner.models.cnn import build_model
+from tuner.space.spaces import V5, load_space
+from tuner.space.values import resolve_values
 
 
 def seed_v5_model() -> keras.Model:
@@ -101,7 +102,7 @@ def test_unknown_hyperparameter_is_refused():
 def test_label_smoothing_loss_matches_the_formula_and_round_trips(tmp_path):
     import keras
 
-    from tuner.model import SparseSmoothedCrossentropy, build_model
+    from tuner.models.cnn import SparseSmoothedCrossentropy, build_model
 
     probabilities = np.array([[0.7, 0.1] + [0.025] * 8, [0.1] * 10], dtype="float32")
     labels = np.array([0, 3])
@@ -121,7 +122,7 @@ def test_label_smoothing_loss_matches_the_formula_and_round_trips(tmp_path):
 def test_lr_decay_spans_every_step_of_training():
     import keras
 
-    from tuner.model import build_model
+    from tuner.models.cnn import build_model
 
     model = build_model({**TINY, "lr_decay": True, "epochs": 3, "batch_size": 64}, train_size=200)
     schedule = model.optimizer._learning_rate
@@ -134,7 +135,7 @@ def test_lr_decay_spans_every_step_of_training():
 
 
 def test_hyperband_entries_are_dropped_and_its_budget_sets_the_epochs():
-    from tuner.model import resolve_values
+    from tuner.space.values import resolve_values
 
     values = resolve_values({**TINY, "tuner/epochs": 3, "tuner/initial_epoch": 1, "tuner/round": 1})
     assert values["epochs"] == 3

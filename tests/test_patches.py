@@ -1,4 +1,4 @@
-"""What reaches into keras-tuner's internals (tuner.patches): the names it relies on still exist,
+"""What reaches into keras-tuner's internals (tuner.compat.keras_tuner): the names it relies on still exist,
 and a distributed chief refuses what no worker of the search would send."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import threading
 import keras_tuner
 import pytest
 
-from tuner.patches import RejectedRequest, validate_chief_requests
+from tuner.compat.keras_tuner import RejectedRequest, validate_chief_requests
 
 
 def test_the_private_names_relied_on_exist():

@@ -1,10 +1,11 @@
-"""Progress events and the time-left estimate (tuner.progress), on a fake clock."""
+"""Progress events and the time-left estimate (tuner.ui.events), on a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from tuner.progress import Eta, format_eta
+from tuner.ui.events import Eta
+from tuner.ui.formats import format_eta
 
 
 class Clock:

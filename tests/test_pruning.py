@@ -1,4 +1,4 @@
-"""Pruning (tuner.pruning): the rule on records, in a fold's epochs, after a fold, in a search."""
+"""Pruning (tuner.pruners.rule): the rule on records, in a fold's epochs, after a fold, in a search."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ import pytest
 
 from tests.conftest import TINY, write_space
 from tests.conftest import search_config as config
-from tuner.records import TrialState, best_record, load_records
-from tuner.search import run_search
-from tuner.splits import fold_indices
-from tuner.trainer import train_trial
+from tuner.data.splits import fold_indices
+from tuner.search.driver import run_search
+from tuner.storage.records import TrialState, best_record, load_records
+from tuner.training.folds import train_trial
 
 
 def _earlier(fold_scores, curves=((),)):
     """Three earlier trials, all alike."""
-    from tuner.pruning import Finished
+    from tuner.pruners.rule import Finished
 
     return tuple(Finished(curves, fold_scores) for _ in range(3))
 
 
 def test_a_trial_below_the_bar_is_pruned_after_its_first_fold(tiny_train):
-    from tuner.pruning import PruneRule
+    from tuner.pruners.rule import PruneRule
 
     splits = fold_indices(tiny_train.labels, 3, 0)
     x, y = tiny_train.images, tiny_train.labels
@@ -39,7 +39,7 @@ def test_a_trial_below_the_bar_is_pruned_after_its_first_fold(tiny_train):
 
 
 def test_a_fold_below_the_earlier_trials_curves_stops_at_that_epoch(tiny_train):
-    from tuner.pruning import PruneRule, PruneSettings
+    from tuner.pruners.rule import PruneRule, PruneSettings
 
     splits = fold_indices(tiny_train.labels, 2, 0)
     x, y = tiny_train.images, tiny_train.labels
@@ -58,7 +58,7 @@ def test_with_rungs_only_the_first_folds_geometric_epochs_and_the_fold_ends_judg
     """rung_factor 3: epochs 1, 3 and 9 of the first fold, then fold ends; a trial far below the
     bar elsewhere in a fold goes on (the default, 2 after a warm-up of a tenth, judges epochs 2, 4
     and 8 of 10)."""
-    from tuner.pruning import PruneRule, PruneSettings
+    from tuner.pruners.rule import PruneRule, PruneSettings
 
     settings = PruneSettings(warmup=0.0, rung_factor=3)
     earlier = _earlier((0.99, 0.99, 0.99), ((0.99,) * 10,) * 3)
@@ -131,8 +131,8 @@ SEED_WITH_PRUNING = 3  # trials: good, hopeless, good, hopeless
 
 
 def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
-    from tuner.pruning import rule_for_trial as _prune_rule
-    from tuner.records import FoldResult, TrialRecord
+    from tuner.pruners.rule import rule_for_trial as _prune_rule
+    from tuner.storage.records import FoldResult, TrialRecord
 
     def record(trial_id, scores, state=TrialState.COMPLETE, epochs=1, val_size=10**6):
         folds = tuple(
@@ -169,7 +169,7 @@ def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
 def test_start_up_counts_the_earlier_trials_that_reached_the_point_judged():
     """As in asynchronous successive halving: a decision point (a fold's end, a fold's epoch)
     judges once ``startup_trials`` earlier trials reached it, whether they went on or stopped."""
-    from tuner.pruning import Finished, PruneSettings, make_rule
+    from tuner.pruners.rule import Finished, PruneSettings, make_rule
 
     one = PruneSettings(startup_trials=1)
     assert make_rule((), one) is None  # the first trial always runs whole

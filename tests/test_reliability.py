@@ -14,11 +14,11 @@ import pytest
 
 from tests.conftest import tiny_space
 from tuner.errors import SearchError
-from tuner.io import write_json_atomic
-from tuner.records import TrialState, load_records
-from tuner.search import run_search
-from tuner.settings import SearchConfig
-from tuner.space import load_space
+from tuner.search.driver import run_search
+from tuner.search.plan import SearchConfig
+from tuner.space.spaces import load_space
+from tuner.storage.atomic import write_json_atomic
+from tuner.storage.records import TrialState, load_records
 
 SPACE = tiny_space(max_trials=3, batch_size=32, epochs=4)
 
@@ -210,8 +210,9 @@ def test_a_failure_reason_with_brackets_is_printed_as_it_is():
 
     from rich.console import Console
 
-    from tuner.records import TrialRecord
-    from tuner.render import RichReporter, trial_detail
+    from tuner.storage.records import TrialRecord
+    from tuner.ui.reporters import RichReporter
+    from tuner.ui.tables import trial_detail
 
     reason = "ValueError: shapes [None, 28] and [/bold] are incompatible"
     record = TrialRecord(

@@ -1,4 +1,4 @@
-"""The pruning rule (tuner.pruning) on replayed learning curves (bench/replay.py): twins do not
+"""The pruning rule (tuner.pruners.rule) on replayed learning curves (bench/replay.py): twins do not
 prune each other, the best configuration survives, and the replay itself can tell a bad pruner."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuner.pruning import PruneSettings
+from tuner.pruners.rule import PruneSettings
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -165,7 +165,7 @@ def _replay_real_search(search: dict, settings) -> dict[str, str]:
     """Replays one real quick search (tests/data/quick_curves.json, bench/real_curves.py) in
     trial order under ``settings`` (``replay.first_stop``): each trial's state, 'complete',
     'pruned' or 'unknown' (the rule would have let it go past what was recorded of it)."""
-    from tuner.pruning import Finished, make_rule
+    from tuner.pruners.rule import Finished, make_rule
 
     earlier, states, epochs = [], {}, search["epochs"]
     for trial_id, t in search["trials"].items():
@@ -191,7 +191,7 @@ def test_the_default_rule_keeps_the_best_configurations_of_real_quick_searches()
     point of its search's best. With epoch 1 judged it stopped seed 1's best (a batch-norm model
     at 88.2 % after epoch 1, 98.69 % CV at the end) and, at 6 epochs, seed 0's (98.56 %). The
     6-epoch searches ran under the default rule: replayed, it decides what they did."""
-    from tuner.pruning import PruneSettings
+    from tuner.pruners.rule import PruneSettings
 
     seeds = json.loads(REAL_CURVES.read_text())["seeds"]
     kept = 0
@@ -246,8 +246,8 @@ def test_the_quick_profiles_screen_keeps_the_best_of_every_real_quick_search():
     curves of the 6 real quick searches, each search's best configuration ranks within its
     search's top third at that epoch. At epoch 1 it would not (batch-norm winners lag there),
     so the check is not vacuous."""
-    from tuner.screening import Screening
-    from tuner.space import load_space
+    from tuner.pruners.screening import Screening
+    from tuner.space.spaces import load_space
 
     search = load_space(ROOT / "search_spaces" / "quick.toml").search
     assert search.screen and search.screen_epochs == 2
@@ -263,8 +263,8 @@ def test_the_quick_profiles_screen_keeps_the_best_of_every_real_quick_search():
 def test_the_quick_profiles_screen_keeps_the_tables_best(table):
     """The quick profile's screening (27 at fold 1's epoch 2, the best 9 in full), replayed on
     the table: the table's best is kept in all but at most 5 % of the searches."""
-    from tuner.screening import Screening
-    from tuner.space import load_space
+    from tuner.pruners.screening import Screening
+    from tuner.space.spaces import load_space
 
     search = load_space(ROOT / "search_spaces" / "quick.toml").search
     screening = Screening(search.screen, search.screen_epochs, search.screen_keep)

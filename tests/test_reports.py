@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tuner.analysis import confusion_matrix, eda, error_analysis, importance
-from tuner.records import FoldResult, write_cv
+from tuner.analysis.stats import confusion_matrix, eda, error_analysis, importance
+from tuner.storage.records import FoldResult, write_cv
 
 runner = CliRunner()
 
@@ -29,9 +29,9 @@ VARYING = ["conv_blocks", "learning_rate", "dense_units"]
 
 def make_search(root: Path, tiny_dir: Path) -> Path:
     """A search directory written by hand: 5 trials (4 complete, 1 failed), OOF predictions."""
-    from tuner.data import load_data
-    from tuner.io import write_json_atomic
-    from tuner.space import V5
+    from tuner.data.kaggle import load_data
+    from tuner.space.spaces import V5
+    from tuner.storage.atomic import write_json_atomic
 
     data = load_data(tiny_dir, test=False)
     labels = data.train.labels
@@ -106,7 +106,7 @@ def make_search(root: Path, tiny_dir: Path) -> Path:
 @pytest.fixture
 def fake_search(tmp_path, tiny_dir, monkeypatch):
     """A hand-made search; output rendered as on an 80-column terminal."""
-    from tuner import cli
+    import tuner.cli.core as cli
 
     monkeypatch.setattr(cli.console, "width", 80)
     return make_search(tmp_path, tiny_dir)
@@ -141,7 +141,7 @@ def test_confusion_matrix_and_per_class_scores_equal_scikit_learns():
 
 
 def test_importance_finds_the_planted_effect(fake_search):
-    from tuner.records import load_records
+    from tuner.storage.records import load_records
 
     items = importance(load_records(fake_search / "tuner"), VARYING)
     assert items[0].name == "learning_rate"
@@ -153,7 +153,7 @@ def test_importance_finds_the_planted_effect(fake_search):
 def test_importance_of_a_hypermodels_text_choices_and_conditional_names():
     """A user's build(hp) may draw strings (hp.Choice("activation", ...)) and declare a name
     only in some trials (under a condition)."""
-    from tuner.records import FoldResult, TrialRecord, TrialState
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
 
     def record(i, activation, accuracy, units=None):
         values = {"activation": activation, **({"units": units} if units else {})}
@@ -168,7 +168,7 @@ def test_importance_of_a_hypermodels_text_choices_and_conditional_names():
 
 
 def test_eda_counts_and_always_zero_pixels(embedded):
-    from tuner.data import Dataset, DigitData
+    from tuner.data.kaggle import Dataset, DigitData
 
     images = np.zeros((20, 28, 28, 1), np.uint8)
     images[:, 5:20, 5:20, 0] = 100
@@ -222,7 +222,9 @@ def test_trial_command_shows_everything(fake_search):
     assert max(len(line) for line in result.output.splitlines()) <= 80
     assert "trial 1: done, CV accuracy 98.40±0.20 %" in result.output
     assert "learning_rate *" in result.output and "0.002" in result.output
-    assert "Total params" in result.output  # the model summary
+    assert "Total params" not in result.output  # the model is built only when asked
+    summary = invoke("trial", "1", "--results-dir", fake_search.parent, "--summary")
+    assert summary.exit_code == 0 and "Total params" in summary.output
     assert (fake_search / "plots" / "trial_1_curves.png").stat().st_size > 10_000
     failed = invoke("trial", "4", "--results-dir", fake_search.parent)
     assert "failed" in failed.output and "RuntimeError: out of memory" in failed.output
@@ -243,7 +245,7 @@ def test_importance_command_prints_and_plots(fake_search):
 def test_report_command_uses_out_of_fold_predictions(fake_search, tiny_dir):
     from sklearn import metrics
 
-    from tuner.data import load_data
+    from tuner.data.kaggle import load_data
 
     result = invoke("report", "--results-dir", fake_search.parent)
     assert result.exit_code == 0, result.output
@@ -269,11 +271,11 @@ def test_eda_command(tmp_path, tiny_dir):
 
 
 def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
-    from tuner.search import run_search
-    from tuner.settings import SearchConfig
-    from tuner.space import load_space
-    from tuner.tensorboard_log import read_hparams as plugin_data
-    from tuner.tensorboard_log import read_scalars
+    from tuner.analysis.tensorboard_logs import read_hparams as plugin_data
+    from tuner.analysis.tensorboard_logs import read_scalars
+    from tuner.search.driver import run_search
+    from tuner.search.plan import SearchConfig
+    from tuner.space.spaces import load_space
 
     result = run_search(
         tiny_train,
@@ -303,7 +305,7 @@ def test_tensorboard_logs_read_back(tmp_path, tiny_train, tiny_space_path):
 
 def test_importance_on_a_pruned_search_uses_every_trials_first_fold(fake_search):
     """With 1 trial completed and 3 pruned after their first fold, importance used to refuse."""
-    from tuner.records import load_records
+    from tuner.storage.records import load_records
 
     for i in (1, 2, 3):
         trial_dir = fake_search / "tuner" / f"trial_{i}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.screening import SCREEN_KEY, SCREENED_KEY, Screening, ScreenStop, make_screening_oracle
+from tuner.pruners.screening import Screening, ScreenStop
+from tuner.search.oracles import ScreeningOracle
+from tuner.storage.records import SCREEN_KEY, SCREENED_KEY
 
 
 def _oracle(tmp_path, screening, max_trials=20, seed=1):
@@ -12,7 +14,7 @@ def _oracle(tmp_path, screening, max_trials=20, seed=1):
 
     hp = keras_tuner.HyperParameters()
     hp.Choice("a", list(range(50)))
-    oracle = make_screening_oracle(
+    oracle = ScreeningOracle(
         screening,
         "score",
         objective=keras_tuner.Objective("score", "max"),
@@ -132,8 +134,8 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     from pathlib import Path
 
     from tests.conftest import search_config
-    from tuner.records import TrialState, best_record, load_records
-    from tuner.search import run_search
+    from tuner.search.driver import run_search
+    from tuner.storage.records import TrialState, best_record, load_records
 
     space = _screened_space(
         tmp_path,
@@ -172,7 +174,7 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
 
     from rich.console import Console
 
-    from tuner.render import sorted_records, trials_table
+    from tuner.ui.tables import sorted_records, trials_table
 
     out = io.StringIO()
     Console(file=out, width=120).print(
@@ -190,8 +192,8 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
 def test_the_pruning_rule_never_measures_a_full_trial_against_the_screens():
     """A screen stops by design after an epoch or two: its partial curve is no bar for the
     full trials."""
-    from tuner.pruning import rule_for_trial
-    from tuner.records import FoldResult, TrialRecord, TrialState
+    from tuner.pruners.rule import rule_for_trial
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
 
     def record(trial_id, values, curve):
         fold = FoldResult(0, curve[-1], 0.1, len(curve), 1.0, 200, 100, {"val_accuracy": curve})
@@ -219,8 +221,8 @@ def test_the_pruning_rule_never_measures_a_full_trial_against_the_screens():
 def test_screening_settings_that_cannot_work_are_refused(tmp_path, tiny_train, options, message):
     from tests.conftest import TINY_SPACE, search_config
     from tuner.errors import SearchError
-    from tuner.settings import plan_search
-    from tuner.space import load_space
+    from tuner.search.plan import plan_search
+    from tuner.space.spaces import load_space
 
     path = tmp_path / "space.toml"
     path.write_text(TINY_SPACE.replace("epochs = 1", "epochs = 3"))
@@ -249,8 +251,8 @@ def test_a_budget_too_short_for_the_round_closes_it_and_promotes_the_best_screen
     would have nothing to export) nor screens on: the round closes and its best screen runs in
     full, then the budget ends the search."""
     from tests.conftest import search_config
-    from tuner.records import TrialState, load_records
-    from tuner.search import run_search
+    from tuner.search.driver import run_search
+    from tuner.storage.records import TrialState, load_records
 
     space = _screened_space(tmp_path, "", "learning_rate = 3e-3")
     result = run_search(tiny_train, space, search_config(tmp_path, time_budget=0.01))
@@ -267,8 +269,8 @@ def test_a_round_closes_when_another_screen_and_a_full_trial_would_not_fit():
     plus what it spent outside training)."""
     from types import SimpleNamespace
 
-    from tuner.records import FoldResult, TrialRecord, TrialState
-    from tuner.search import screens_too_late
+    from tuner.search.budget import screens_too_late
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
 
     def record(trial_id, values, seconds, accuracy=0.97, epochs=2, train=10.0):
         fold = FoldResult(0, accuracy, 0.1, epochs, train, 5600, 2800, {})
@@ -295,8 +297,8 @@ def test_one_slow_screen_does_not_close_the_round_through_the_retrain_estimate()
     of its 27 screens."""
     from types import SimpleNamespace
 
-    from tuner.records import FoldResult, TrialRecord, TrialState
-    from tuner.search import screens_too_late
+    from tuner.search.budget import screens_too_late
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
 
     def screen(trial_id, train, accuracy):
         fold = FoldResult(0, accuracy, 0.1, 2, train, 5600, 2800, {}, validation_seconds=1.0)
@@ -317,8 +319,8 @@ def test_the_spaces_screening_yields_to_an_oracle_the_user_chose(tmp_path, tiny_
     """quick screens; `--oracle bayesian` (or `--early-stopping 2`) on it turns screening off
     rather than failing, as the space's pruning yields to Hyperband."""
     from tests.conftest import TINY_SPACE, search_config
-    from tuner.settings import plan_search
-    from tuner.space import load_space
+    from tuner.search.plan import plan_search
+    from tuner.space.spaces import load_space
 
     path = tmp_path / "space.toml"
     path.write_text(TINY_SPACE.replace("epochs = 1", "epochs = 3").replace(

@@ -9,11 +9,11 @@ import pytest
 
 from tests.conftest import TINY_HP, write_space
 from tests.conftest import search_config as config
-from tuner.errors import SearchError
-from tuner.records import TrialState, load_records
-from tuner.search import TooManyFailures, run_search
-from tuner.settings import hyperband_trials
-from tuner.space import load_space
+from tuner.errors import SearchError, TooManyFailures
+from tuner.search.driver import run_search
+from tuner.search.plan import hyperband_trials
+from tuner.space.spaces import load_space
+from tuner.storage.records import TrialState, load_records
 
 
 def test_search_records_per_fold_scores_and_resumes(tmp_path, tiny_train, tiny_space_path):
@@ -57,7 +57,7 @@ def test_resume_refuses_other_seed_or_data_and_overwrite_starts_anew(
     run_search(tiny_train, space, config(tmp_path, max_trials=1))
     with pytest.raises(SearchError, match="different seed \\(was 0, now 1\\).*--overwrite"):
         run_search(tiny_train, space, config(tmp_path, max_trials=1, seed=1))
-    from tuner.data import Dataset
+    from tuner.data.kaggle import Dataset
 
     other = Dataset(tiny_train.images[::-1].copy(), tiny_train.labels[::-1].copy(), "other")
     with pytest.raises(
@@ -90,15 +90,16 @@ def test_same_seed_same_trials_and_scores(tmp_path, tiny_train, tiny_space_path,
 
 def _smaller_models(monkeypatch):
     """Shrinks every model to a few hundred weights: the tuner logic runs, training is instant."""
-    import tuner.model
-    from tuner.model import resolve_values
+    import tuner.models.cnn
+    import tuner.models.hypermodels
+    from tuner.space.values import resolve_values
 
-    real = tuner.model.build_model
+    real = tuner.models.cnn.build_model
 
     def build(hp, seed=None, **_):
         return real({**resolve_values(hp), "conv_filters": 2, "dense_units": 4}, seed=seed)
 
-    monkeypatch.setattr(tuner.model, "build_model", build)
+    monkeypatch.setattr(tuner.models.hypermodels, "build_model", build)
 
 
 def test_failed_trials_are_recorded_and_never_best(
@@ -106,16 +107,17 @@ def test_failed_trials_are_recorded_and_never_best(
 ):
     """A trial whose model cannot be built fails with its reason; the search goes on, and the best
     trial is a completed one."""
-    import tuner.model
+    import tuner.models.cnn
+    import tuner.models.hypermodels
 
-    real = tuner.model.build_model
+    real = tuner.models.cnn.build_model
 
     def build(hp, seed=None, **_):
         if hp.get("conv_blocks") == 2:
             raise RuntimeError("out of memory (simulated)")
         return real(hp, seed=seed)
 
-    monkeypatch.setattr(tuner.model, "build_model", build)
+    monkeypatch.setattr(tuner.models.hypermodels, "build_model", build)
     space = load_space(tiny_space_path)
     result = run_search(tiny_train, space, config(tmp_path, max_trials=3))
     states = {r.trial_id: r.state for r in result.records}
@@ -129,9 +131,10 @@ def test_failed_trials_are_recorded_and_never_best(
 
 def _failing_builds(monkeypatch, fail_first: int | None = None):
     """Makes model building fail (each time with another reason), for the first N builds or all."""
-    import tuner.model
+    import tuner.models.cnn
+    import tuner.models.hypermodels
 
-    real, calls = tuner.model.build_model, []
+    real, calls = tuner.models.cnn.build_model, []
 
     def build(hp, seed=None, **kw):
         calls.append(1)
@@ -139,7 +142,7 @@ def _failing_builds(monkeypatch, fail_first: int | None = None):
             raise ValueError(f"bad model #{len(calls)}")
         return real(hp, seed=seed, **kw)
 
-    monkeypatch.setattr(tuner.model, "build_model", build)
+    monkeypatch.setattr(tuner.models.hypermodels, "build_model", build)
 
 
 def test_consecutive_failures_stop_the_search_with_the_last_reason(
@@ -180,9 +183,10 @@ def test_a_lower_failure_cap_on_resume_keeps_new_trials(
 def _poisoned(monkeypatch, *, loss=None, output=None):
     import keras
 
-    import tuner.model
+    import tuner.models.cnn
+    import tuner.models.hypermodels
 
-    real = tuner.model.build_model
+    real = tuner.models.cnn.build_model
 
     def build(hp, seed=None, **_):
         model = real(hp, seed=seed)
@@ -193,7 +197,7 @@ def _poisoned(monkeypatch, *, loss=None, output=None):
         )
         return model
 
-    monkeypatch.setattr(tuner.model, "build_model", build)
+    monkeypatch.setattr(tuner.models.hypermodels, "build_model", build)
 
 
 @pytest.mark.parametrize("poison", ["loss", "predictions"])
@@ -235,7 +239,7 @@ def test_a_trial_process_killed_for_memory_fails_that_trial_only(
 
 
 def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_space_path):
-    from tuner.progress import Reporter
+    from tuner.ui.events import Reporter
 
     class Listener(Reporter):  # what a reporter hears: the same events from both
         def __init__(self):
@@ -316,15 +320,16 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     estimated from the best trial's seconds per training image and epoch."""
     import itertools
 
-    from tuner import search as search_module
-    from tuner.records import load_records
+    import tuner.search.cv_tuner as cv_tuner
+    import tuner.ui.events as search_module
+    from tuner.storage.records import load_records
 
     ticks = itertools.count(0, 10)  # every look at the clock: 10 s later
-    monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(cv_tuner, "clock", lambda: float(next(ticks)))
     # once a trial has finished, the retrain is estimated at 1,000 s
     space = write_space(tmp_path, "max_trials = 3\nfolds = 2", TINY_HP + "epochs = 1")
     monkeypatch.setattr(
-        search_module, "retrain_seconds", lambda records, plan, space=None: 1000.0 * bool(records)
+        cv_tuner, "retrain_seconds", lambda records, plan, space=None: 1000.0 * bool(records)
     )
     messages = []
 
@@ -334,7 +339,7 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
 
     # the trials' share of the budget is also a deadline inside each trial (time_left), once a
     # completed trial exists: the budget never cuts the only candidate
-    from tuner import trainer
+    import tuner.search.cv_tuner as trainer
 
     given, real = [], trainer.train_trial
 
@@ -355,8 +360,8 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     assert len(given) == 2 and all(0 < t < 800 and t % 10 == 0 for t in given)
     assert given[1] < given[0]
     # the estimate itself: the best trial's seconds per image-epoch, scaled to the retrain
-    from tuner.records import best_record
-    from tuner.settings import plan_search
+    from tuner.search.plan import plan_search
+    from tuner.storage.records import best_record
 
     records = load_records(tmp_path / "s" / "tuner")
     monkeypatch.undo()
@@ -365,17 +370,20 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
     work = sum(f.train_size * f.epochs for f in best.folds)
     training = sum(f.train_seconds - f.validation_seconds for f in best.folds)
     assert all(0 < f.validation_seconds < f.train_seconds for f in best.folds)
-    expected = search_module.RETRAIN_MARGIN * training / work * len(tiny_train) * 4
-    assert search_module.retrain_seconds(records, plan) == pytest.approx(expected)
+    from tuner.search.budget import RETRAIN_MARGIN
+
+    expected = RETRAIN_MARGIN * training / work * len(tiny_train) * 4
+    assert cv_tuner.retrain_seconds(records, plan) == pytest.approx(expected)
 
 
 def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train, monkeypatch):
     import itertools
 
-    from tuner import search as search_module
+    import tuner.search.cv_tuner as cv_tuner
+    import tuner.ui.events as search_module
 
     ticks = itertools.count(0, 40)  # every look at the clock: 40 s later
-    monkeypatch.setattr(search_module, "_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(cv_tuner, "clock", lambda: float(next(ticks)))
     messages, budgets = [], []
 
     class Listener(search_module.Reporter):

@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import TINY_HP, write_space
 from tests.conftest import search_config as config
 from tuner.errors import SearchError, SpaceError
-from tuner.search import prepare_search, run_search
-from tuner.space import HYPERPARAMETERS, V5, bundled_spaces, load_space
+from tuner.search.driver import prepare_search, run_search
+from tuner.space.spaces import HYPERPARAMETERS, V5, bundled_spaces, load_space
 
 
 def test_bundled_spaces_load_and_v5_default_point_is_v5():
@@ -52,7 +52,9 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
 
 
 def test_space_becomes_keras_tuner_hyperparameters():
-    hp = load_space("v5").to_keras_tuner()
+    from tuner.models.hypermodels import keras_tuner_space
+
+    hp = keras_tuner_space(load_space("v5"))
     assert set(hp.values) == set(HYPERPARAMETERS)
     assert hp.values == V5  # keras-tuner's defaults are v5's values
     names = {p.name: type(p).__name__ for p in hp.space}
@@ -212,7 +214,7 @@ def test_bad_search_settings_name_the_key(tmp_path, search, message):
 def test_a_time_budget_stated_for_more_images_shrinks_in_proportion(tmp_path, tiny_train):
     """budget_images: a profile sized for Kaggle's 42,000 images does not spend that budget on
     the embedded 4,000; a budget given on the command line is minutes as said; none grows."""
-    from tuner.settings import plan_search
+    from tuner.search.plan import plan_search
 
     space = write_space(tmp_path, "time_budget = 20\nbudget_images = 3000", TINY_HP)
     plan, manifest = plan_search(tiny_train, space, config(tmp_path))  # 300 images

@@ -1,12 +1,12 @@
-"""The holdout and the folds (tuner.splits): stratified, disjoint, seeded."""
+"""The holdout and the folds (tuner.data.splits): stratified, disjoint, seeded."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from tuner.data.splits import fold_indices, split_holdout
 from tuner.errors import SearchError
-from tuner.splits import fold_indices, split_holdout
 
 
 def test_holdout_is_stratified_disjoint_and_seeded(tiny_train):

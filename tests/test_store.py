@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tuner import store
+import tuner.storage.directory as store
 from tuner.cli import app
 from tuner.errors import SearchError
-from tuner.search import prepare_search, run_search
-from tuner.settings import SearchConfig
-from tuner.space import load_space
+from tuner.search.driver import prepare_search, run_search
+from tuner.search.plan import SearchConfig
+from tuner.space.spaces import load_space
 
 runner = CliRunner()
 
@@ -72,7 +72,7 @@ def test_a_search_never_writes_into_a_folder_that_is_not_one(tmp_path, tiny_trai
 
 HOLDER = """
 import sys, time
-from tuner import store
+import tuner.storage.directory as store
 with store.hold(sys.argv[1], command="digit-tuner search --name held"):
     print("held", flush=True)
     time.sleep(60)
@@ -218,7 +218,7 @@ def test_resume_allows_what_does_not_change_scores_and_says_so(
         ("--seed", "-1", "seed must be within"),
         ("--folds", "0", "folds must be >= 2, got folds=0"),
         ("--folds", "1", "folds must be >= 2"),
-        # one validator (tuner.settings.plan_search), the same for the CLI and Python
+        # one validator (tuner.search.plan.plan_search), the same for the CLI and Python
         ("--trial-timeout", "-1", "trial_timeout must be >= 0 minutes, got -1"),
         ("--trials", "0", "max_trials must be >= 1, got max_trials=0"),
         ("--max-failures", "0", "max_consecutive_failures must be >= 1, got 0"),

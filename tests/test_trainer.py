@@ -1,12 +1,12 @@
-"""One trial (tuner.trainer): folds, early stopping, trial processes."""
+"""One trial (tuner.training.folds): folds, early stopping, trial processes."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.conftest import TINY
-from tuner.splits import fold_indices
-from tuner.trainer import train_trial
+from tuner.data.splits import fold_indices
+from tuner.training.folds import train_trial
 
 
 def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_epoch(tiny_train):
@@ -43,8 +43,8 @@ def test_a_trial_past_its_time_stops_after_the_epoch_as_a_pruned_one(tiny_train)
 
 def test_worker_process_runs_target_and_forwards_events():
     from tests import trial_targets
-    from tuner.progress import Reporter
-    from tuner.trainer import run_in_process
+    from tuner.training.process import run_in_process
+    from tuner.ui.events import Reporter
 
     class Listener(Reporter):
         def __init__(self):
@@ -71,7 +71,8 @@ def test_worker_process_runs_target_and_forwards_events():
 )
 def test_worker_failures_become_trial_failures(target, reason):
     from tests import trial_targets
-    from tuner.trainer import TrialFailed, run_in_process
+    from tuner.training.folds import TrialFailed
+    from tuner.training.process import run_in_process
 
     with pytest.raises(TrialFailed) as info:
         run_in_process(getattr(trial_targets, target), {})
@@ -80,7 +81,8 @@ def test_worker_failures_become_trial_failures(target, reason):
 
 def test_a_hung_trial_process_is_stopped_at_its_time_limit():
     from tests import trial_targets
-    from tuner.trainer import TrialFailed, run_in_process
+    from tuner.training.folds import TrialFailed
+    from tuner.training.process import run_in_process
 
     with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
         run_in_process(trial_targets.hang, {}, timeout=2.0)

@@ -1,20 +1,43 @@
-"""Importing Keras: quietly, and without touching TensorFlow outside the TensorFlow backend."""
+"""The Keras boundary: the one module that imports Keras, quietly, for every module that needs it.
+
+A module that trains, builds or loads a model takes Keras from here (``from tuner.backend
+import keras``), so TensorFlow's start-up chatter is kept off the terminal wherever Keras is first
+loaded, and TensorFlow itself is imported only by Keras' TensorFlow backend (the GPU machines run
+JAX and have no TensorFlow). Modules that never need Keras (data, space, storage, ui) never import
+this one; ``pyproject.toml``'s import-linter contracts hold them to it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import platform
+import shlex
+import subprocess
+import sys
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "keras",
     "import_keras_quietly",
     "gpu_name",
     "hardware",
+    "provenance",
     "has_gpu",
     "precision",
     "use_mixed_precision",
     "EAGER_VAR",
 ]
+
+# DIGIT_TUNER_EAGER=1: Keras runs eagerly, no compiled graphs, in this process and the ones it
+# starts (trial processes, a distributed search's chief and workers). For debugging a model, and for
+# the test suite, where tracing the graphs of every fold of a tiny model costs more than training it.
+# Scores can differ from graph mode in the last digits.
+EAGER_VAR = "DIGIT_TUNER_EAGER"
 
 
 def import_keras_quietly():
@@ -38,18 +61,8 @@ def import_keras_quietly():
     return keras
 
 
-# DIGIT_TUNER_EAGER=1: Keras runs eagerly, no compiled graphs, in this process and the ones it
-# starts (trial processes, a distributed search's chief and workers). For debugging a model, and for
-# the test suite: with tiny models and a few hundred images, tracing the graphs of every fold took
-# more than half of each fold's time (2.4 of 3.5 s here); eager, 2 trials ran in 7.6 s, not 17 s.
-# Scores can differ from graph mode in the last digits.
-EAGER_VAR = "DIGIT_TUNER_EAGER"
-
-
 def _run_eagerly(backend: str) -> None:
     if backend == "tensorflow":
-        import warnings
-
         import tensorflow as tf
 
         tf.config.run_functions_eagerly(True)
@@ -61,9 +74,11 @@ def _run_eagerly(backend: str) -> None:
         jax.config.update("jax_disable_jit", True)
 
 
+keras = import_keras_quietly()
+
+
 def gpu_name() -> str | None:
     """The accelerator the Keras backend computes on (its name), or None on a CPU."""
-    keras = import_keras_quietly()
     backend = keras.backend.backend()
     try:
         if backend == "jax":
@@ -89,8 +104,6 @@ def gpu_name() -> str | None:
 
 def hardware() -> dict:
     """Where a result was computed: CPU model, cores, the threads the backend may use, GPU."""
-    import os
-    import platform
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -111,9 +124,37 @@ def hardware() -> dict:
     }
 
 
+def provenance() -> dict[str, Any]:
+    """How and where this process runs: the command line, the project's version and git commit
+    (when run from a checkout), and the hardware (``hardware``)."""
+    try:
+        version = metadata.version("digit-tuner")
+    except metadata.PackageNotFoundError:
+        version = None
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if done.returncode == 0:
+            commit = done.stdout.strip()
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("__main__.py", "commands.py"):
+        program = "digit-tuner"
+    return {
+        "command": shlex.join([program, *sys.argv[1:]]),
+        "version": version,
+        "git_commit": commit,
+        **hardware(),
+    }
+
+
 def has_gpu() -> bool:
     """Whether the Keras backend computes on a GPU (imports only the active backend)."""
-    keras = import_keras_quietly()
     backend = keras.backend.backend()
     try:
         if backend == "jax":
@@ -137,7 +178,6 @@ def use_mixed_precision(enabled: bool | None) -> bool:
     """Sets Keras' global dtype policy: mixed_float16 (float16 compute, float32 weights) or
     float32. ``None`` decides by the hardware: mixed precision only on a GPU, where tensor cores
     make it faster; on a CPU it is slower. Returns whether it is on."""
-    keras = import_keras_quietly()
     on = has_gpu() if enabled is None else bool(enabled)
     keras.config.set_dtype_policy("mixed_float16" if on else "float32")
     return on
@@ -147,7 +187,6 @@ def use_mixed_precision(enabled: bool | None) -> bool:
 def precision(enabled: bool | None):
     """``use_mixed_precision(enabled)`` for the ``with`` block (yields whether it is on); the
     dtype policy before it is restored after, also on an error."""
-    keras = import_keras_quietly()
     previous = keras.config.dtype_policy()
     try:
         yield use_mixed_precision(enabled)

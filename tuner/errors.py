@@ -9,7 +9,18 @@ Errors inside one trial are not raised here: the tuner marks that trial FAILED a
 
 from __future__ import annotations
 
-__all__ = ["UserError", "DataError", "SpaceError", "SearchError", "SearchFailure"]
+from pathlib import Path
+
+__all__ = [
+    "UserError",
+    "DataError",
+    "SpaceError",
+    "SearchError",
+    "SearchFailure",
+    "SearchInterrupted",
+    "TooManyFailures",
+    "STOPPED_STATUS",
+]
 
 
 class UserError(Exception):
@@ -34,3 +45,25 @@ class SearchFailure(Exception):
     """A search or export that started and could not finish; its message says why and what next."""
 
     exit_code = 1
+
+
+class SearchInterrupted(SearchFailure):
+    """Ctrl-C: the completed trials are kept; the same command (or ``resume``) goes on."""
+
+    exit_code = 130
+
+    def __init__(self, directory: Path, done: int):
+        super().__init__(
+            f"interrupted: {done} completed trial(s) kept in {directory}; "
+            "run the same command again to resume"
+        )
+        self.directory, self.done = directory, done
+
+
+class TooManyFailures(SearchFailure):
+    """The search stopped after ``--max-failures`` failed trials in a row (in this process)."""
+
+
+# Exit status of a distributed worker that stopped the search on purpose (too many failed trials
+# in a row): its launcher does not restart it, since it would only fail again.
+STOPPED_STATUS = 3

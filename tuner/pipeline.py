@@ -1,4 +1,7 @@
-"""The whole job, as the commands run it: what to search, under which name, search, export.
+"""The library API the commands run: what to search, under which name, search, export, predict.
+
+Importing it loads Keras (through ``tuner.backend``); the CLI imports it only in the commands that
+train, build or predict, so that listing searches and trials stays quick.
 
 ``prepare`` turns what a user gives (a data directory or the embedded digits, a space name or
 file, or a hypermodel) into the loaded data, the space and a named ``SearchConfig``; ``search``
@@ -13,17 +16,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner import search as search_module
-from tuner.data import EMBEDDED, DigitData
-from tuner.errors import SearchFailure
-from tuner.progress import Reporter, shown
-from tuner.search import SearchResult
-from tuner.settings import SearchConfig
-from tuner.space import SearchSpace
+from tuner.data.kaggle import EMBEDDED, DigitData, load_data
+from tuner.distributed.launcher import run_distributed
+from tuner.errors import SearchInterrupted
+from tuner.export.exporter import ExportResult, export_best
+from tuner.export.inference import predict_file
+from tuner.export.recipes import check_recipe
+from tuner.models.hypermodels import build, load_hypermodel, space_of_search
+from tuner.search.driver import SearchResult, resume_search, run_search
+from tuner.search.dryrun import DryRun, dry_run
+from tuner.search.plan import SearchConfig
+from tuner.space.spaces import SearchSpace, load_space
+from tuner.space.values import resolve_values
+from tuner.storage.directory import TUNER_DIR
+from tuner.storage.manifest import SearchHandle
+from tuner.storage.records import TrialState, load_records
+from tuner.ui.events import Reporter
+from tuner.ui.reporters import shown
 
 __all__ = [
+    "DryRun",
+    "ExportResult",
+    "dry_run",
+    "export_best",
+    "model_summary",
+    "predict_file",
     "Job",
-    "SearchInterrupted",
     "interrupted",
     "default_name",
     "load_space_or_model",
@@ -32,19 +50,6 @@ __all__ = [
     "run",
     "search",
 ]
-
-
-class SearchInterrupted(SearchFailure):
-    """Ctrl-C: the completed trials are kept; the same command (or ``resume``) goes on."""
-
-    exit_code = 130
-
-    def __init__(self, directory: Path, done: int):
-        super().__init__(
-            f"interrupted: {done} completed trial(s) kept in {directory}; "
-            "run the same command again to resume"
-        )
-        self.directory, self.done = directory, done
 
 
 def default_name(space_name: str, data: str | Path | None) -> str:
@@ -56,14 +61,8 @@ def default_name(space_name: str, data: str | Path | None) -> str:
 def load_space_or_model(space: str | Path | None = None, model: Any = None) -> SearchSpace:
     """A space file (``quick`` by default), or a hypermodel (``file.py:build`` or a callable)
     with the ``[search]`` settings of ``space``, if given."""
-    from tuner.space import load_space
-
     if model is None:
         return load_space(space or "quick")
-    from tuner.backend import import_keras_quietly
-    from tuner.hypermodel import load_hypermodel
-
-    import_keras_quietly()  # build(hp) is called once to find its hyperparameters
     return load_hypermodel(model, search=load_space(space).search if space else None)
 
 
@@ -87,8 +86,6 @@ def prepare(
     """Loads and checks what a search needs, in the order that costs least when it is wrong (the
     space, then the data); ``settings`` are ``SearchConfig`` fields, ``name`` defaulting to
     ``default_name``."""
-    from tuner.data import load_data
-
     space_obj = load_space_or_model(space, model)
     digits = load_data(data, test=with_test)
     name = settings.pop("name", None)
@@ -116,13 +113,11 @@ def search(
     with shown(reporter, progress, job.space.varying()) as reporter:
         try:
             if workers or port is not None:
-                from tuner.distributed import run_distributed
-
                 return run_distributed(
                     job.data.train, job.space, job.config, reporter,
                     workers=workers, bind=bind, port=port,
                 )  # fmt: skip
-            return search_module.run_search(job.data.train, job.space, job.config, reporter)
+            return run_search(job.data.train, job.space, job.config, reporter)
         except KeyboardInterrupt:
             raise interrupted(job.config.directory) from None
 
@@ -139,16 +134,13 @@ def resume(
     search's chief and workers run this way), Ctrl-C as ``SearchInterrupted``."""
     with shown(reporter, progress) as reporter:
         try:
-            return search_module.resume_search(directory, reporter, data=data, **changes)
+            return resume_search(directory, reporter, data=data, **changes)
         except KeyboardInterrupt:
             raise interrupted(Path(directory)) from None
 
 
 def interrupted(directory: Path) -> SearchInterrupted:
     """The SearchInterrupted of a search stopped by Ctrl-C, counting its completed trials."""
-    from tuner.records import TrialState, load_records
-    from tuner.store import TUNER_DIR
-
     done = sum(r.state is TrialState.COMPLETE for r in load_records(directory / TUNER_DIR))
     return SearchInterrupted(directory, done)
 
@@ -163,8 +155,6 @@ def run(
 ):
     """``search`` then ``export_best``: returns (SearchResult, ExportResult, or None when no trial
     completed). The export options are checked before the search starts."""
-    from tuner.export import check_recipe, export_best
-
     check_recipe(ensemble, tta)
     result = search(job, reporter, progress=progress)
     if result.best is None:
@@ -179,3 +169,13 @@ def run(
         tta=tta,
     )
     return result, exported
+
+
+def model_summary(search: SearchHandle, trial_id: str) -> list[str]:
+    """The Keras summary of one trial's model, built anew (its space's hypermodel, if any)."""
+    record = search.record(trial_id)
+    space = space_of_search(search.manifest, search.directory)
+    model = build(resolve_values(record.hyperparameters, space), space=space)
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    return lines

@@ -1,32 +1,198 @@
-"""A search's settings: what the user asks (``SearchConfig``, ``None`` meaning "the space's"), and
-the plan once merged with the space's ``[search]`` table and checked (``plan_search``), the one
-place where settings are validated. ``search.json`` records the plan; ``SearchConfig.from_manifest``
-reads it back (a resume, a distributed worker)."""
+"""Every setting of a search, declared once.
+
+A ``Setting`` says what a setting is (its type, bounds and unit), where a user can give it (a
+command-line option, a key of a space file's ``[search]`` table), where ``search.json`` records it,
+and whether a resumed search may change it. The CLI options, the ``[search]`` table's checks, the
+manifest's ``config`` section and the resume rules are all read from ``SETTINGS``; nothing else
+spells a setting out.
+
+Resume rules: a setting that changes how a trial is scored (``Resume.KEEP``) must stay as it was,
+or trials scored under different rules would be ranked together; one that changes only what runs
+(``Resume.FREE``: trials, budgets, the failure cap, ...) may change, and the search says so.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tuner import store
-from tuner.data import Dataset
-from tuner.errors import SearchError
-from tuner.manifest import build_manifest
-from tuner.screening import Screening
-from tuner.space import SearchSpace
-from tuner.splits import fold_indices, searched_subset, split_holdout
-
 __all__ = [
+    "Resume",
     "SearchConfig",
-    "SearchPlan",
-    "hyperband_epochs",
-    "hyperband_trials",
-    "plan_search",
-    "check_hypermodel",
+    "Setting",
+    "SETTINGS",
+    "setting",
+    "ORACLES",
+    "free_settings",
+    "options",
+    "toml_keys",
 ]
+
+ORACLES = ("random", "bayesian", "hyperband")
+
+
+class Resume(enum.Enum):
+    KEEP = "keep"  # changes how a trial is scored: a resumed search must keep it
+    FREE = "free"  # changes only what runs: a resumed search may change it
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a search.
+
+    ``off``: 0 (or, in ``search.json``, null) turns the setting off; a negative value is refused.
+    ``low``/``high`` bound a given value (inclusive; ``off`` settings also take 0).
+    """
+
+    name: str  # the SearchConfig field
+    kind: type  # int, float, bool or str
+    help: str  # the CLI option's help
+    unit: str = ""  # minutes, images, epochs, configurations, ...
+    low: float | None = None
+    high: float | None = None
+    option: str | None = None  # the command-line flag(s); None: not an option
+    toml: str | None = None  # the key in a space file's [search] table; None: not there
+    manifest: str | None = None  # the key in search.json's "config"; None: not recorded
+    resume: Resume | None = None  # None: not recorded, so nothing to compare
+    off: bool = False
+    choices: tuple[str, ...] = ()
+    negated: bool = False  # a bool whose option turns it off (``--in-process``: isolate=False)
+
+    def check(self, value: Any, where: str = "") -> Any:
+        """``value`` if it is of the setting's type and within its bounds, else a ValueError
+        naming the setting and the value (``where`` prefixes the name, e.g. a file's path)."""
+        name = f"{where}{self.name}"
+        if not _is_a(value, self.kind):
+            raise ValueError(f"{name}: expected {self.kind.__name__}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{name}: expected one of {', '.join(self.choices)}, got {value!r}")
+        if self.kind in (int, float):
+            if self.off and value == 0:
+                return value
+            if self.off and value < 0:
+                raise ValueError(f"{name} must be >= 0 {self.unit}, got {value}".replace("  ", " "))
+            low, high = self.low, self.high
+            if (low is not None and value < low) or (high is not None and value > high):
+                bounds = _bounds(low, high)
+                raise ValueError(
+                    f"{name} must be {bounds} {self.unit}, got {value}".replace("  ", " ")
+                )
+        return float(value) if self.kind is float else value
+
+
+def _bounds(low, high) -> str:
+    if high is None:
+        return f">= {low:g}"
+    if low is None:
+        return f"<= {high:g}"
+    return f"within {low:g}..{high:g}"
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, int)
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+KEEP, FREE = Resume.KEEP, Resume.FREE
+
+# The table: what each setting is and where it lives (a declarative list).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("description", str, "what the space is for", toml="description"),
+    Setting("max_trials", int, "Trials in all (default: the space's max_trials); a resumed search "
+            "runs the missing ones.", "trials", low=1, option="--trials", toml="max_trials",
+            manifest="max_trials", resume=FREE),
+    Setting("folds", int, "K of the stratified K-fold CV (default: the space's folds).", low=2,
+            option="--folds", toml="folds", manifest="folds", resume=KEEP),
+    Setting("seed", int, "Seeds the oracle, the folds and the models.", low=0, high=2**32 - 1,
+            option="--seed", manifest="seed", resume=KEEP),
+    Setting("oracle", str, "keras-tuner oracle that picks the trials (default: the space's, else "
+            "random).", option="--oracle", toml="oracle", manifest="oracle", resume=KEEP,
+            choices=ORACLES),
+    Setting("prune", bool, "Stop a trial after a fold when it cannot reach the best trial "
+            "(random, bayesian; default: the space's).", option="--prune/--no-prune",
+            toml="prune", manifest="prune", resume=KEEP),
+    # the pruning rule's smallest noise margin, a fraction of accuracy (tuner.search.pruners)
+    Setting("prune_margin", float, "", low=0.0, high=0.999, manifest="prune_margin", resume=KEEP),
+    Setting("early_stopping", int, "Patience in epochs: stop a fold when accuracy on 10 % of its "
+            "training part stops improving, and retrain the winner for its best epoch (0: off; "
+            "default: the space's).", "epochs", low=1, option="--early-stopping",
+            toml="early_stopping", manifest="early_stopping", resume=KEEP, off=True),
+    Setting("time_budget", float, "Minutes: start no trial that would end past this, judging by "
+            "the longest finished trial (0: no budget; default: the space's).", "minutes",
+            low=0.0, option="--time-budget", toml="time_budget", manifest="time_budget_minutes",
+            resume=FREE, off=True),
+    Setting("run_budget", float, "Minutes for the search and the export's retrain together: "
+            "start no trial that would leave too little for the retrain, estimated from the best "
+            "trial's speed (0: no budget; default: the space's).", "minutes", low=0.0,
+            option="--run-budget", toml="run_budget", manifest="run_budget_minutes",
+            resume=FREE, off=True),
+    Setting("mixed_precision", bool, "float16 compute with float32 weights (default: on where a "
+            "GPU is, off on a CPU).", option="--mixed-precision/--no-mixed-precision",
+            manifest="mixed_precision", resume=KEEP),
+    Setting("holdout", float, "Keep this stratified fraction of the training data out of the "
+            "search and the retrain, to score the exported recipes on it (e.g. 0.1).",
+            low=0.0, high=1.0, option="--holdout", manifest="holdout", resume=KEEP),
+    Setting("search_images", int, "Run the search's folds on a stratified subset of this many "
+            "images (more configurations for the time); the export still retrains on all. 0: "
+            "all.", "images", low=1, option="--search-images", toml="search_images",
+            manifest="search_images", resume=KEEP, off=True),
+    Setting("final_epochs", int, "Epochs of the export's retrain on all the data (default: the "
+            "space's, else the winner's own). 0: the winner's.", "epochs", low=1,
+            option="--final-epochs", toml="final_epochs", manifest="final_epochs", resume=FREE,
+            off=True),
+    Setting("budget_images", int, "the search part the time budget is stated for", "images",
+            low=1, toml="budget_images"),
+    Setting("max_consecutive_failures", int, "Stop after this many failed trials in a row.",
+            low=1, option="--max-failures", manifest="max_consecutive_failures", resume=FREE),
+    Setting("trial_timeout", float, "Minutes: stop a trial still running after this and mark it "
+            "failed (default: the time budget, else the run budget, if any; 0: no limit).",
+            "minutes", low=0.0, option="--trial-timeout", manifest="trial_timeout", resume=FREE,
+            off=True),
+    Setting("isolate", bool, "Train trials in this process instead of a fresh worker per trial "
+            "(for debugging; memory grows over a long search).", option="--in-process",
+            manifest="isolate", resume=FREE, negated=True),
+    Setting("screen", int, "Screen, then search: rounds of N random configurations trained for "
+            "a couple of epochs of fold 1, the best third of them in full (default: the space's; "
+            "0: off).", "configurations", low=2, option="--screen", toml="screen",
+            manifest="screen", resume=KEEP, off=True),
+    Setting("screen_epochs", int, "epochs of fold 1 a screen trains", "epochs", low=1,
+            toml="screen_epochs"),
+    Setting("screen_keep", int, "screens of a round that go on in full (default: a third)",
+            low=1, toml="screen_keep"),
+)  # fmt: skip
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str) -> Setting:
+    """The declaration of the setting ``name`` (a SearchConfig field)."""
+    return _BY_NAME[name]
+
+
+def free_settings() -> tuple[str, ...]:
+    """The settings a resumed search may change."""
+    return tuple(s.name for s in SETTINGS if s.resume is Resume.FREE)
+
+
+def toml_keys() -> dict[str, Setting]:
+    """The keys of a space file's ``[search]`` table."""
+    return {s.toml: s for s in SETTINGS if s.toml}
+
+
+def options() -> tuple[Setting, ...]:
+    """The settings a command-line option gives, in the order ``--help`` lists them."""
+    return tuple(s for s in SETTINGS if s.option)
 
 
 @dataclass(frozen=True)
@@ -44,14 +210,14 @@ class SearchConfig:
     prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
     # The pruning rule's smallest noise margin (accuracy, a fraction): a trial stops when its
     # score at a fold's epoch, or its mean over the folds so far, is below the 75th percentile of
-    # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.pruning).
+    # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.search.pruners.rule).
     prune_margin: float = 0.002
     early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
     # Minutes: start no trial that would end past this (a trial is expected to take as long as
     # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
     time_budget: float | None = None
     # Minutes for the search and the export's retrain together: start no trial that would end
-    # later than this less the retrain's estimated time (``tuner.search``); 0 turns off the
+    # later than this less the retrain's estimated time (``tuner.search.driver``); 0 turns off the
     # space's setting. A resumed search starts anew.
     run_budget: float | None = None
     mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
@@ -72,7 +238,7 @@ class SearchConfig:
     # (a hung trial never stalls the search). None: the time budget, else the run budget, if
     # any; 0: no limit.
     trial_timeout: float | None = None
-    # Screen, then search (``tuner.screening``): rounds of this many configurations trained for
+    # Screen, then search (``tuner.search.pruners.screening``): rounds of this many configurations trained for
     # the space's ``screen_epochs`` of fold 1, the best ``screen_keep`` in full. None: the
     # space's ``screen``; 0: off (every trial a full one).
     screen: int | None = None
@@ -84,250 +250,18 @@ class SearchConfig:
     @classmethod
     def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> SearchConfig:
         """The settings a search was started with, as its ``search.json`` records them (resolved:
-        nothing left to the space's defaults), to resume it or to run its distributed workers."""
-        config = manifest["config"]
-        directory = Path(directory)
-
-        def off(value):  # None in search.json means "off"; in a SearchConfig, "the space's"
-            return 0 if value is None else value
-
-        return cls(
-            name=directory.name,
-            results_dir=directory.parent,
-            max_trials=config["max_trials"],
-            folds=config["folds"],
-            seed=config["seed"],
-            max_consecutive_failures=config.get("max_consecutive_failures", 3),
-            oracle=config["oracle"],
-            prune=config["prune"],
-            prune_margin=config.get("prune_margin", 0.002),
-            early_stopping=off(config.get("early_stopping")),
-            time_budget=off(config.get("time_budget_minutes")),
-            run_budget=off(config.get("run_budget_minutes")),
-            mixed_precision=config.get("mixed_precision"),
-            holdout=config.get("holdout"),
-            search_images=off(config.get("search_images")),
-            final_epochs=off(config.get("final_epochs")),
-            isolate=config.get("isolate", True),
-            trial_timeout=off(config.get("trial_timeout")),
-            screen=(config.get("screen") or {}).get("size", 0),
-        )
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """A search's settings once the options and the space's [search] table are merged."""
-
-    splits: list[tuple[np.ndarray, np.ndarray]]
-    max_trials: int  # for hyperband: the trials its brackets make
-    folds: int
-    oracle: str
-    prune: bool
-    early_stopping: int | None
-    time_budget: float | None  # minutes
-    train: Dataset  # what the search trains and scores on: the training data less the holdout
-    holdout: Dataset | None  # (and only search_images of it, when set)
-    mixed_precision: bool = False  # resolved: float16 compute or not
-    trial_timeout: float | None = None  # minutes; None: no limit
-    notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
-    search_images: int | None = None  # a subset searched (None: the whole search part)
-    final_epochs: int | None = None  # of the export's retrain (None: the winner's)
-    budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
-    run_budget: float | None = None  # minutes: search and the export's retrain together
-    retrain_images: int | None = None  # what the export retrains on (the search part, all of it)
-    screening: Screening | None = None  # screen, then search (None: every trial a full one)
-
-
-def hyperband_epochs(space: SearchSpace) -> int:
-    """Hyperband's largest budget: the space's (largest) number of epochs."""
-    entry = next(e for e in space.hyperparameters if e.name == "epochs")
-    if entry.type == "fixed":
-        return int(entry.value)
-    if entry.type == "choice":
-        return int(max(entry.values))
-    return int(entry.max)
-
-
-def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
-    """How many trials one iteration of keras-tuner's Hyperband runs (its bracket arithmetic)."""
-    import math
-
-    brackets = 0
-    epochs = max_epochs
-    while epochs >= 1:
-        epochs /= factor
-        brackets += 1
-    end = math.ceil(1 + math.log(max_epochs, factor))
-    total = 0
-    for bracket in range(brackets):
-        for round_num in range(bracket + 1):
-            total += math.ceil(end / (bracket + 1) * factor ** (bracket - round_num))
-    return total
-
-
-def _setting(name: str, given, default, unit: str):
-    """An option that may be turned off: the user's value, else the space's; 0 (or none) is off
-    (None); a negative value is refused, naming it."""
-    value = (default if given is None else given) or None
-    if value is not None and value < 0:
-        raise SearchError(f"{name} must be >= 0 {unit}, got {value}")
-    return value
-
-
-def plan_search(
-    train: Dataset, space: SearchSpace, config: SearchConfig
-) -> tuple[SearchPlan, dict[str, Any]]:
-    """The merged, checked settings of a search and its manifest; writes nothing."""
-    from tuner.space import ORACLES
-
-    if train.labels is None:
-        raise SearchError(f"{train.source}: training data has no labels")
-    check_hypermodel(space, config)
-    store.check_name(config.name)
-    max_trials = space.search.max_trials if config.max_trials is None else config.max_trials
-    folds = space.search.folds if config.folds is None else config.folds
-    oracle = config.oracle or space.search.oracle
-    prune = space.search.prune if config.prune is None else config.prune
-    early_stopping = (
-        space.search.early_stopping if config.early_stopping is None else config.early_stopping
-    ) or None
-    if not 0 <= config.seed < 2**32:
-        raise SearchError(f"seed must be within 0..{2**32 - 1}, got seed={config.seed}")
-    if max_trials < 1:
-        raise SearchError(f"max_trials must be >= 1, got max_trials={max_trials}")
-    if config.max_consecutive_failures < 1:
-        raise SearchError(
-            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
-        )
-    if oracle not in ORACLES:
-        raise SearchError(f"oracle must be one of {', '.join(ORACLES)}, got oracle={oracle!r}")
-    if oracle == "hyperband":
-        if config.prune:
-            raise SearchError(
-                "pruning is for the random and bayesian oracles; hyperband already stops weak "
-                "trials early (drop --prune or choose another --oracle)"
-            )
-        prune = False  # the space's default yields to the oracle the user chose
-    if not 0 <= config.prune_margin < 1:
-        raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
-    if early_stopping is not None and early_stopping < 0:
-        raise SearchError(f"early_stopping must be >= 0 epochs, got {early_stopping}")
-    time_budget = _setting("time_budget", config.time_budget, space.search.time_budget, "minutes")
-    if config.trial_timeout is not None and config.trial_timeout < 0:
-        raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
-    run_budget = _setting("run_budget", config.run_budget, space.search.run_budget, "minutes")
-    if config.trial_timeout is None:
-        trial_timeout = time_budget or run_budget
-    else:
-        trial_timeout = config.trial_timeout or None
-    part, holdout = split_holdout(train, config.holdout, config.seed)
-    retrain_images = len(part)
-    time_budget, stated = _scaled_budget(time_budget, config, space, len(part))
-    if oracle == "hyperband":
-        max_trials = hyperband_trials(hyperband_epochs(space))
-    screening = _screening(space, config, oracle, early_stopping)
-    search_images = _setting(
-        "search_images", config.search_images, space.search.search_images, "images"
-    )
-    final_epochs = _setting(
-        "final_epochs", config.final_epochs, space.search.final_epochs, "epochs"
-    )
-    part = searched_subset(part, search_images, config.seed)
-    splits = fold_indices(part.labels, folds, config.seed)  # checks folds before writing anything
-    from tuner.backend import has_gpu
-
-    mixed = has_gpu() if config.mixed_precision is None else bool(config.mixed_precision)
-    plan = SearchPlan(
-        splits,
-        max_trials,
-        folds,
-        oracle,
-        bool(prune),
-        early_stopping,
-        time_budget,
-        part,
-        holdout,
-        mixed_precision=mixed,
-        trial_timeout=trial_timeout,
-        search_images=None if search_images is None else len(part),
-        final_epochs=final_epochs,
-        budget_stated=stated,
-        run_budget=run_budget,
-        retrain_images=retrain_images,
-        screening=screening,
-    )
-    return plan, build_manifest(config, space, train, plan)
-
-
-def _screening(space: SearchSpace, config: SearchConfig, oracle: str, early_stopping):
-    """The screening rounds' shape, checked against the oracle and the trials' epochs (None:
-    no screening)."""
-    size = space.search.screen if config.screen is None else config.screen
-    if not size:
-        return None
-    if size < 0:
-        raise SearchError(f"screen must be >= 0 configurations, got screen={size}")
-    # The space's screening yields to an oracle or early stopping the user chose; a clash the
-    # user asked for, or one within the space file, is refused.
-    where = "" if config.screen is not None else f"{space.path}: "
-    if oracle != "random":
-        if config.screen is None and config.oracle is not None:
-            return None
-        raise SearchError(
-            f"{where}screen is for the random oracle (it draws the configurations it screens), "
-            f"got oracle={oracle!r}; pass --screen 0 or --oracle random"
-        )
-    if early_stopping is not None:
-        if config.screen is None and config.early_stopping is not None:
-            return None
-        raise SearchError(
-            f"{where}screen needs every epoch of fold 1 trained; early_stopping trains on 90 % "
-            "and stops at its own epoch: pass --screen 0 or --early-stopping 0"
-        )
-    from tuner.model import resolve_values
-
-    screening = Screening(size, space.search.screen_epochs, space.search.screen_keep)
-    try:
-        screening.check(_fewest_epochs(space, resolve_values({}, space)["epochs"]))
-    except ValueError as e:
-        raise SearchError(f"{space.path}: {e}") from None
-    return screening
-
-
-def _fewest_epochs(space: SearchSpace, default: int) -> int:
-    """The fewest epochs a trial of the space trains (``default`` when the space has none)."""
-    entry = next((e for e in space.hyperparameters if e.name == "epochs"), None)
-    if entry is None:
-        return int(default)
-    if entry.type == "fixed":
-        return int(entry.value)
-    if entry.type == "choice":
-        return int(min(entry.values))
-    return int(entry.min)
-
-
-def _scaled_budget(minutes, config: SearchConfig, space: SearchSpace, images: int):
-    """The space's time budget, stated for ``budget_images`` images, shrunk in proportion for a
-    smaller search part (never grown); a budget given on the command line is taken as it is.
-    Returns the minutes and, when scaled, the stated minutes."""
-    stated = space.search.budget_images
-    if minutes is None or config.time_budget is not None or not stated or images >= stated:
-        return minutes, None
-    return round(minutes * images / stated, 2), minutes
-
-
-def check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
-    """A hypermodel given as a callable must be importable by trial processes."""
-    from tuner.hypermodel import ModelSource
-
-    model = space.model
-    if model is None or isinstance(model, ModelSource) or not config.isolate:
-        return
-    module = getattr(model, "__module__", None)
-    if module in (None, "__main__", "__mp_main__"):
-        raise SearchError(
-            f"hypermodel {space.model_reference}: a build function defined in a notebook or "
-            "in __main__ cannot be imported by the trial processes; pass "
-            "SearchConfig(isolate=False) to train in this process, or put it in a file and "
-            "give 'file.py:build'"
-        )
+        nothing left to the space's defaults), to resume it or to run its distributed workers.
+        Each setting is read from its ``search.json`` key (``tuner.settings``); a key that an
+        older version did not write takes the field's default."""
+        recorded, directory = manifest["config"], Path(directory)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            if s.manifest is None or s.name not in defaults:
+                continue
+            value = recorded.get(s.manifest, defaults[s.name])
+            if s.name == "screen":  # recorded as the round's shape
+                value = (value or {}).get("size", 0)
+            # None in search.json means "off"; in a SearchConfig, "the space's"
+            values[s.name] = 0 if s.off and value is None else value
+        return cls(name=directory.name, results_dir=directory.parent, **values)

@@ -1,0 +1,2 @@
+"""Reading finished searches: hyperparameter importance, EDA, error analysis, plots and
+TensorBoard logs."""

@@ -1,0 +1,206 @@
+"""Pictures (PNG, matplotlib's non-interactive Agg backend), each written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tuner.storage.atomic import atomic_path
+
+__all__ = [
+    "sample_grid",
+    "class_counts_chart",
+    "confusion_png",
+    "misclassified_grid",
+    "confidence_histograms",
+    "learning_curves",
+    "importance_chart",
+]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def sample_grid(
+    images: np.ndarray, labels: np.ndarray, path: Path, per_class: int = 10, seed: int = 0
+) -> Path:
+    """A row of random sample digits per class."""
+    plt = _pyplot()
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(10, per_class, figsize=(per_class * 0.8, 10 * 0.85))
+    for digit in range(10):
+        pool = np.flatnonzero(labels == digit)
+        picks = rng.choice(pool, size=min(per_class, len(pool)), replace=False) if len(pool) else []
+        for j in range(per_class):
+            ax = axes[digit, j]
+            ax.axis("off")
+            if j < len(picks):
+                ax.imshow(images[picks[j], :, :, 0], cmap="gray_r", vmin=0, vmax=255)
+        axes[digit, 0].text(-8, 14, str(digit), fontsize=14, va="center", ha="right")
+    fig.suptitle(f"Sample training digits ({per_class} per class)", fontsize=13, y=0.93)
+    return _save(fig, path)
+
+
+def class_counts_chart(counts: list[int], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bars = ax.bar(range(10), counts, color="#4C72B0")
+    ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(range(10))
+    ax.set_xlabel("digit")
+    ax.set_ylabel("training images")
+    mean = float(np.mean(counts))
+    ax.axhline(mean, color="grey", linestyle="--", linewidth=1, label=f"mean {mean:,.0f}")
+    ax.legend(loc="lower right")
+    ax.set_title(f"Class counts (smallest/largest = {min(counts) / max(counts):.2f})")
+    ax.set_ylim(0, max(counts) * 1.12)
+    return _save(fig, path)
+
+
+def confusion_png(matrix: np.ndarray, path: Path, title: str) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.8))
+    off = matrix.astype(float).copy()
+    np.fill_diagonal(off, np.nan)  # colour the mistakes; the diagonal would swamp the scale
+    image = ax.imshow(off, cmap="Reds")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="misclassified images")
+    for i in range(10):
+        for j in range(10):
+            value = matrix[i, j]
+            if value:
+                ax.text(
+                    j,
+                    i,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if i != j else "#1a5e1a",
+                    fontweight="bold" if i == j else None,
+                )
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def misclassified_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    indices: np.ndarray,
+    path: Path,
+    limit: int = 36,
+) -> Path:
+    """The misclassified images (most confident mistakes first) with true and predicted labels."""
+    plt = _pyplot()
+    shown = indices[:limit]
+    cols = 6
+    rows = max(1, int(np.ceil(len(shown) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.45, rows * 1.7), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(shown):
+            i = shown[k]
+            ax.imshow(images[i, :, :, 0], cmap="gray_r", vmin=0, vmax=255)
+            ax.set_title(f"true {labels[i]} → {predicted[i]}\n{confidence[i]:.0%} sure", fontsize=8)
+    fig.suptitle(
+        f"Misclassified images, most confident first ({len(shown)} of {len(indices)})", fontsize=11
+    )
+    return _save(fig, path)
+
+
+def confidence_histograms(confidence: np.ndarray, correct: np.ndarray, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    bins = np.linspace(0.1, 1.0, 37)
+    ax.hist(
+        confidence[correct],
+        bins=bins,
+        alpha=0.7,
+        label=f"right ({correct.sum():,})",
+        color="#55A868",
+    )
+    ax.hist(
+        confidence[~correct],
+        bins=bins,
+        alpha=0.8,
+        label=f"wrong ({(~correct).sum():,})",
+        color="#C44E52",
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel("confidence (highest class probability)")
+    ax.set_ylabel("images (log scale)")
+    ax.set_title("Confidence of right and wrong out-of-fold predictions")
+    ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
+def learning_curves(record, path: Path) -> Path:
+    """Training and validation accuracy and loss per epoch, one line per fold."""
+    plt = _pyplot()
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    colours = plt.get_cmap("tab10")
+    for fold in record.folds:
+        epochs = np.arange(1, len(fold.history.get("loss", [])) + 1)
+        c = colours(fold.fold % 10)
+        for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+            if key in fold.history:
+                ax.plot(epochs, fold.history[key], color=c, linestyle="--", linewidth=1)
+            if f"val_{key}" in fold.history:
+                ax.plot(
+                    epochs,
+                    fold.history[f"val_{key}"],
+                    color=c,
+                    linewidth=1.5,
+                    label=f"fold {fold.fold + 1}",
+                )
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=8, title="validation (solid)\ntraining (dashed)", title_fontsize=8)
+    fig.suptitle(f"Trial {record.trial_id}: learning curves per fold", fontsize=12)
+    return _save(fig, path)
+
+
+def importance_chart(items, path: Path, trials: int) -> Path:
+    from matplotlib.ticker import PercentFormatter
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.2))
+    names = [item.name for item in items][::-1]
+    values = [item.importance for item in items][::-1]
+    colours = ["#4C72B0" if item.correlation >= 0 else "#DD8452" for item in items][::-1]
+    bars = ax.barh(names, values, color=colours)
+    ax.bar_label(bars, labels=[f"{v:.0%}" for v in values], fontsize=8, padding=2)
+    ax.set_xlabel(f"share of the CV score's variance (random forest over {trials} trials)")
+    ax.set_xlim(0, max(values + [0.01]) * 1.2)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(
+        "Hyperparameter importance\n(blue: higher value is better, orange: lower is better)",
+        fontsize=10,
+    )
+    return _save(fig, path)

@@ -1,0 +1,1 @@
+"""Every reach into keras-tuner's private API, in one place."""

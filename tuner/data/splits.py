@@ -1,0 +1,86 @@
+"""How a search splits its training data: a stratified holdout kept out of everything, and the
+stratified K folds of the CV, both seeded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tuner.data.kaggle import Dataset
+from tuner.errors import SearchError
+
+__all__ = ["split_holdout", "search_part", "searched_subset", "searched", "fold_indices"]
+
+
+def split_holdout(
+    train: Dataset, fraction: float | None, seed: int
+) -> tuple[Dataset, Dataset | None]:
+    """(search part, holdout): a stratified, seeded ``fraction`` of ``train`` held out.
+
+    Both parts keep the original order of the images. No fraction: (train, None).
+    """
+    if not fraction:
+        return train, None
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise SearchError(f"holdout must be a fraction between 0 and 1, got {fraction}")
+    counts = np.bincount(train.labels, minlength=10)
+    if round(fraction * len(train)) < 10 or counts.min() < 2:
+        raise SearchError(
+            f"holdout={fraction} of {len(train)} images is too small to hold every class out"
+        )
+    keep, held = train_test_split(
+        np.arange(len(train)), test_size=fraction, stratify=train.labels, random_state=seed
+    )
+    keep, held = np.sort(keep), np.sort(held)
+    part = Dataset(train.images[keep], train.labels[keep], f"{train.source} (search part)")
+    holdout = Dataset(train.images[held], train.labels[held], f"{train.source} (holdout)")
+    return part, holdout
+
+
+def search_part(manifest: dict[str, Any], train: Dataset) -> tuple[Dataset, Dataset | None]:
+    """The (search part, holdout) of ``train`` that the search of ``manifest`` used."""
+    config = manifest.get("config", {})
+    return split_holdout(train, config.get("holdout"), int(config.get("seed", 0)))
+
+
+def searched_subset(part: Dataset, images: int | None, seed: int) -> Dataset:
+    """The images the search's folds train and score on: a stratified, seeded ``images`` of the
+    search part (a cheaper fidelity: the export still retrains on the whole part), or the whole
+    part when ``images`` is None, 0 or at least its size. Keeps the original order."""
+    if not images or images >= len(part):
+        return part
+    from sklearn.model_selection import train_test_split
+
+    if images < 10 * len(np.unique(part.labels)):
+        raise SearchError(f"search_images={images} is too few to hold every class in each fold")
+    keep, _ = train_test_split(
+        np.arange(len(part)), train_size=images, stratify=part.labels, random_state=seed
+    )
+    keep = np.sort(keep)
+    return Dataset(part.images[keep], part.labels[keep], f"{part.source} ({images} searched)")
+
+
+def searched(manifest: dict[str, Any], train: Dataset) -> Dataset:
+    """The images the search of ``manifest`` ran its folds on (its out-of-fold rows)."""
+    config = manifest.get("config", {})
+    part, _ = search_part(manifest, train)
+    return searched_subset(part, config.get("search_images"), int(config.get("seed", 0)))
+
+
+def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified K-fold split, shuffled with ``seed``: a list of (train, validation) index arrays."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds < 2:
+        raise SearchError(f"folds must be >= 2, got folds={folds}")
+    counts = np.bincount(labels)
+    smallest = int(counts[counts > 0].min()) if counts.size else 0
+    if folds > smallest:
+        raise SearchError(
+            f"folds must be <= the smallest class count ({smallest} images), got folds={folds}"
+        )
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))

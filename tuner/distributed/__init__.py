@@ -1,0 +1,1 @@
+"""Scaling a search out: keras-tuner's chief and workers, launched and checked."""

@@ -1,0 +1,341 @@
+"""Export: the search's winner as one model (or an ensemble), saved, and the Kaggle submission.
+
+Only a COMPLETE trial can win; a search with none refuses to export. What is exported:
+
+- ``none`` (default): the winner retrained on all training data (less a holdout, if the search kept
+  one) with its hyperparameters (epochs, batch size, augmentation included), seeded with the
+  search's seed;
+- ``folds``: the average of the winner's K fold models, as the search trained them (no retrain);
+- ``top-K``: the K best completed trials, each retrained on all training data, averaged.
+
+Test-time augmentation (TTA) averages the predictions over the image and small shifts of it. With a
+holdout, every candidate (the single model, the ensemble, each with and without TTA) is scored on
+it before the submission is written. ``search.json`` gains a ``best`` section (hyperparameters,
+per-fold scores) and an ``export`` section (files, recipe, holdout scores, retrain time, and the
+test accuracy where the labels are known, as for the embedded default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.backend import keras, precision
+
+import numpy as np
+
+import tuner.storage.directory as store
+from tuner import faults
+from tuner.data.kaggle import Dataset, DigitData
+from tuner.errors import SearchError, SearchFailure
+from tuner.export.estimate import Estimate, correction_applies, estimate
+from tuner.export.inference import inference_model, predict_tta
+from tuner.export.recipes import (
+    TTA_DEFAULT,
+    candidate_name,
+    check_recipe,
+    parse_ensemble,
+    write_submission,
+)
+from tuner.models.hypermodels import build, space_of_manifest
+from tuner.space.spaces import SearchSpace
+from tuner.space.values import resolve_values
+from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
+from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
+from tuner.storage.records import TrialRecord, TrialState, ranked
+from tuner.training.callbacks import EpochEvents
+from tuner.training.fit import fit_model, load_fold_weights
+from tuner.ui.events import Reporter
+from tuner.ui.reporters import shown
+
+__all__ = ["ExportResult", "export_best"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    directory: Path
+    best: TrialRecord
+    model_path: Path
+    submission_path: Path
+    rows: int
+    retrain_seconds: float
+    test_accuracy: float | None  # only where the test labels are known (the embedded default)
+    ensemble: str = "none"
+    tta: int = 1  # predictions averaged per image (1: no TTA)
+    holdout: dict[str, float] | None = None  # candidate -> holdout accuracy
+    estimate: Estimate | None = None  # what the submission is expected to score
+
+
+def _winner(search: SearchHandle) -> TrialRecord:
+    if search.best is not None:
+        return search.best
+    failed = [r for r in search.records if r.state is TrialState.FAILED]
+    detail = f"; last failure: {failed[-1].reason}" if failed else ""
+    raise SearchError(
+        f"{search.directory}: no completed trial to export ({len(search.records)} trial(s), "
+        f"{len(failed)} failed{detail})"
+    )
+
+
+def _retrain(
+    record: TrialRecord, train, seed: int, reporter: Reporter, space=None, epochs: int | None = None
+):
+    """One trial's model, retrained on ``train`` (``tuner.training.fit.fit_model``, the same path as
+    the search's folds) for ``epochs`` (None: the trial's own); returns (model, epochs,
+    seconds)."""
+    values = resolve_values(record.hyperparameters, space)
+    # With early stopping, each fold found its best epoch: retrain for their median.
+    values["epochs"] = epochs = epochs or record.retrain_epochs or int(values["epochs"])
+    reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
+    model, _, seconds, _ = fit_model(
+        values,
+        train.images,
+        train.labels,
+        seed=seed,
+        space=space,
+        callbacks=[EpochEvents(reporter, epochs)],
+    )
+    reporter.retrain_end(seconds=seconds)
+    faults.point("retrain_end")
+    return model, epochs, seconds
+
+
+def _fold_models(record: TrialRecord, seed: int, space=None) -> list:
+    """The K fold models a trial trained during the search (kept for the best trial)."""
+    models = []
+    for fold in record.folds:
+        path = Path(record.path) / WEIGHTS_FILE.format(fold=fold.fold)
+        if not path.is_file():
+            raise SearchError(
+                f"{path}: missing; a search keeps the fold models of its best trial only "
+                "(searches made before this version keep none): use --ensemble none or top-K"
+            )
+        values = resolve_values(record.hyperparameters, space)
+        model = build(values, space=space, seed=seed, train_size=fold.train_size)
+        load_fold_weights(model, path)
+        models.append(model)
+    return models
+
+
+def export_best(
+    directory: str | Path,
+    data: DigitData,
+    reporter: Reporter | None = None,
+    *,
+    mixed_precision: bool | None = None,
+    ensemble: str = "none",
+    tta: int | None = None,
+    progress: bool = False,
+) -> ExportResult:
+    """Exports the best completed trial (or an ensemble) and writes the submission.
+
+    Args:
+        directory: the search directory (``results/<name>``).
+        data: the same training data the search used, and the test data to predict.
+        reporter: receives progress events.
+        progress: show progress when no reporter is given.
+        mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
+        ensemble: ``none``, ``folds`` or ``top-K`` (see the module docstring).
+        tta: predictions averaged per image (1, 5 or 9). None ("auto"): 5 if it scores higher
+            than 1 on the search's holdout, else 1 (and 1 when there is no holdout).
+
+    Raises:
+        SearchError: no completed trial (or fewer than K), fold models missing, other training
+            data, a bad ``ensemble`` or ``tta``.
+    """
+    directory = Path(directory)
+    check_recipe(ensemble, tta)
+    if not store.is_search_directory(directory):
+        raise SearchError(f"{directory}: no search here (no {MANIFEST})")
+    with shown(reporter, progress) as reporter, store.hold(directory):
+        return _export(directory, data, reporter, mixed_precision, ensemble, tta)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What an export is made of, chosen and checked before anything trains."""
+
+    manifest: dict
+    best: TrialRecord
+    members: list[TrialRecord]  # retrained (none, top-K) or whose fold models are averaged
+    kind: str  # none, folds or top
+    profile: SearchSpace  # the space the search ran with (its hypermodel's, if it had one)
+    train: Dataset  # the training data less the holdout
+    holdout: Dataset | None
+    seed: int
+
+    @property
+    def space(self) -> SearchSpace | None:
+        """The hypermodel's space; None: the built-in CNN."""
+        return self.profile if self.profile.model is not None else None
+
+
+def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
+    """The winner (and the ensemble's members), checked against the data; nothing trained."""
+    kind, k = parse_ensemble(ensemble)
+    search = open_search(directory)  # the manifest and the records, read once
+    best = _winner(search)
+    train, holdout = search.parts(data.train)  # checks it is the search's data
+    profile = space_of_manifest(search.manifest, directory)  # a hypermodel's: loaded once
+    if len(data.test) == 0:
+        raise SearchError(f"{data.test.source}: no test images to predict")
+    complete = ranked(search.records)
+    if kind == "top" and len(complete) < k:
+        raise SearchError(
+            f"{directory}: --ensemble top-{k} needs {k} completed trials, the search has "
+            f"{len(complete)}"
+        )
+    members = complete[:k] if kind == "top" else [best]
+    return _Choice(search.manifest, best, members, kind, profile, train, holdout, search.seed)
+
+
+@dataclass
+class _Built:
+    models: list  # Keras models whose probabilities are averaged
+    tta: int
+    scores: dict[str, float] | None  # candidate -> holdout accuracy
+    seconds: float = 0.0  # retraining
+    epochs: int | None = None  # of the retrain
+
+
+def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
+    """Trains (or loads) the members, scores every candidate on the holdout, picks TTA."""
+    if choice.kind == "folds":
+        built = _Built(_fold_models(choice.best, choice.seed, choice.space), 1, None)
+        single = None
+    else:
+        built = _Built([], 1, None)
+        final_epochs = choice.manifest.get("config", {}).get("final_epochs")
+        for record in choice.members:
+            model, trained, took = _retrain(
+                record, choice.train, choice.seed, reporter, choice.space, final_epochs
+            )
+            built.models.append(model)
+            built.seconds += took
+            built.epochs = built.epochs or trained
+        single = built.models[:1]
+    holdout = choice.holdout
+    if holdout is not None:
+        scores: dict[str, float] = {}
+
+        def score(name, models, n):
+            predicted = np.argmax(predict_tta(models, holdout.images, n), axis=1)
+            scores[name] = float(np.mean(predicted == holdout.labels))
+
+        if single is not None and choice.kind != "none":
+            score("single", single, 1)
+            score(f"single+tta{TTA_DEFAULT}", single, TTA_DEFAULT)
+        if choice.kind == "folds":
+            for i, member in enumerate(built.models):
+                score(f"fold {i + 1}", [member], 1)
+        name = "single" if choice.kind == "none" else ensemble
+        score(name, built.models, 1)
+        for n in sorted({TTA_DEFAULT, tta or 1} - {1}):
+            score(f"{name}+tta{n}", built.models, n)
+        if tta is None:
+            tta = TTA_DEFAULT if scores[f"{name}+tta{TTA_DEFAULT}"] > scores[name] else 1
+        built.scores = scores
+    built.tta = tta or 1
+    return built
+
+
+def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> ExportResult:
+    choice = _choose(directory, data, ensemble)
+    with precision(mixed_precision) as mixed:
+        built = _build(choice, ensemble, tta, reporter)
+        return _write(directory, data, choice, built, ensemble, mixed)
+
+
+def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> ExportResult:
+    """Predicts the test set with the plain-Keras model, then writes it, the submission and the
+    manifest as one unit."""
+    best, manifest, tta, scores, holdout = (
+        choice.best, choice.manifest, built.tta, built.scores, choice.holdout,
+    )  # fmt: skip
+    recipe = candidate_name(ensemble, tta)
+    retrain_images = 0 if choice.kind == "folds" else len(choice.train)
+    why_not = correction_applies(choice.profile, manifest.get("config", {}), recipe, retrain_images)
+    holdout_size = 0 if holdout is None else len(holdout)
+    expected = estimate(best, scores, recipe, holdout_size, choice.profile.estimate, why_not)
+    # The submission is what the exported model predicts, so that the model file reproduces it.
+    exported = inference_model(built.models, tta)
+    probabilities = exported.predict(data.test.images, batch_size=1024, verbose=0)
+    if not np.isfinite(probabilities).all():
+        raise SearchFailure(
+            f"{directory}: the exported model of trial {best.trial_id} predicts NaN "
+            "(training diverged); nothing written"
+        )
+    predicted = np.argmax(probabilities, axis=1)
+    test_accuracy = None
+    if data.test_labels is not None:
+        test_accuracy = float(np.mean(predicted == data.test_labels))
+    manifest["best"] = _best_section(best)
+    manifest["export"] = {
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model": MODEL_FILE,
+        "submission": SUBMISSION_FILE,
+        "ensemble": ensemble,
+        "members": [r.trial_id for r in choice.members],
+        "tta": tta,
+        "holdout_accuracy": scores,
+        "holdout_size": holdout_size,
+        "test_source": data.test.source,
+        "test_rows": int(len(predicted)),
+        "retrain_images": retrain_images,
+        "retrain_epochs": built.epochs,
+        "retrain_seconds": built.seconds,
+        "mixed_precision": mixed,
+        "test_accuracy": test_accuracy,
+        "estimate": expected.to_dict(),
+        "backend": keras.backend.backend(),
+        "versions": package_versions(),
+    }
+    # The model, the submission and the manifest are replaced as one unit (tuner.storage.directory).
+    store.commit_files(
+        directory,
+        {
+            MODEL_FILE: lambda path: exported.save(path),
+            SUBMISSION_FILE: lambda path: write_submission(path, predicted),
+            MANIFEST: lambda path: path.write_text(manifest_text(manifest), encoding="utf-8"),
+        },
+    )
+    keras.backend.clear_session()
+    model_path, submission_path = directory / MODEL_FILE, directory / SUBMISSION_FILE
+    return ExportResult(
+        directory=directory,
+        best=best,
+        model_path=model_path,
+        submission_path=submission_path,
+        rows=int(len(predicted)),
+        retrain_seconds=built.seconds,
+        test_accuracy=test_accuracy,
+        ensemble=ensemble,
+        tta=tta,
+        holdout=scores,
+        estimate=expected,
+    )
+
+
+def _best_section(best: TrialRecord) -> dict[str, Any]:
+    """``search.json``'s ``best`` section: the winner's hyperparameters and per-fold scores."""
+    return {
+        "trial_id": best.trial_id,
+        "hyperparameters": best.hyperparameters,
+        "cv_mean": best.mean,
+        "cv_std": best.std,
+        "oof_accuracy": best.oof_accuracy,
+        "folds": [
+            {
+                "fold": f.fold,
+                "val_accuracy": f.val_accuracy,
+                "val_loss": f.val_loss,
+                "epochs": f.epochs,
+                "best_epoch": f.best_epoch,
+                "train_seconds": f.train_seconds,
+            }
+            for f in best.folds
+        ],
+        "params": best.params,
+    }

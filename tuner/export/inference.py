@@ -1,0 +1,78 @@
+"""Predicting with an export: test-time augmentation over an ensemble, the single plain-Keras
+model that does the same (``inference_model``), and a submission from any exported model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuner.backend import keras
+
+import numpy as np
+
+from tuner.data.kaggle import load_csv
+from tuner.errors import SearchError
+from tuner.export.recipes import shift_images, tta_shifts, write_submission
+from tuner.models.augmentation import DigitAugmentation
+
+__all__ = ["inference_model", "predict_file", "predict_tta"]
+
+
+def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
+    """Class probabilities averaged over ``models`` and the ``tta`` shifts of each image."""
+    total = np.zeros((len(images), 10), dtype=np.float64)
+    for model in models:
+        for dy, dx in tta_shifts(tta):
+            total += model.predict(shift_images(images, dy, dx), batch_size=1024, verbose=0)
+    return (total / (len(models) * tta)).astype(np.float32)
+
+
+def _without_augmentation(model, name: str):
+    """The same network (its layers and weights, shared) without the augmentation layer, which
+    is the identity at inference: what is left is stock Keras layers only."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="pixels")
+    x = inputs
+    for layer in model.layers[1:]:  # a chain: Input, [augment], rescale, ...
+        if not isinstance(layer, DigitAugmentation):
+            x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def inference_model(models: list, tta: int = 1):
+    """One plain-Keras model that predicts what the recipe predicts: the mean of ``models``'
+    probabilities over each image and its ``tta`` 1-pixel shifts (zero-padded, as
+    ``predict_tta``). Built from stock layers (ZeroPadding2D, Cropping2D, Average), so
+    ``keras.models.load_model`` reads it without digit-tuner installed."""
+    nets = [_without_augmentation(m, f"member_{i}") for i, m in enumerate(models)]
+    inputs = keras.Input(shape=models[0].input_shape[1:], name="pixels")
+    outputs = []
+    for k, (dy, dx) in enumerate(tta_shifts(tta)):
+        x = inputs
+        if (dy, dx) != (0, 0):  # out[i] = in[i - dy]: pad one pixel, crop one off the far side
+            x = keras.layers.ZeroPadding2D(1, name=f"pad_{k}")(inputs)
+            x = keras.layers.Cropping2D(((1 - dy, 1 + dy), (1 - dx, 1 + dx)), name=f"shift_{k}")(x)
+        outputs += [net(x) for net in nets]
+    out = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="probabilities")(outputs)
+    # Saved uncompiled: predicting needs no loss or optimizer (compile it to fine-tune it).
+    return keras.Model(inputs, out, name="digit_tuner_export")
+
+
+def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) -> int:
+    """Writes a Kaggle submission for ``test_csv`` (pixel0..pixel783, plain or gzipped) with any
+    exported model (``best.keras``); returns the number of rows.
+
+    Raises:
+        DataError: a bad test file.
+        SearchError: a model file that Keras cannot load, or predictions that are not finite.
+    """
+    test = load_csv(test_csv, labelled=False)
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except (OSError, ValueError, TypeError) as e:
+        raise SearchError(
+            f"{model_path}: cannot load the model ({' '.join(str(e).split())[:200]})"
+        ) from None
+    probabilities = model.predict(test.images, batch_size=1024, verbose=0)
+    if not np.isfinite(probabilities).all():
+        raise SearchError(f"{model_path}: the model predicts non-finite probabilities")
+    write_submission(out, np.argmax(probabilities, axis=1))
+    return len(test)

@@ -1,0 +1,1 @@
+"""What is trained: the Keras boundary, the CNN builder, augmentation and users' hypermodels."""

@@ -1,0 +1,343 @@
+"""Bring your own hypermodel: a KerasTuner-style ``build(hp)`` searched like the built-in CNN.
+
+``digit-tuner search --model path/to/file.py:build`` (or ``load_hypermodel`` in Python) takes a
+function ``build(hp) -> keras.Model`` or a ``keras_tuner.HyperModel``. Its hyperparameters are
+found the way keras-tuner finds them: ``build`` is called once on an empty ``HyperParameters``, and
+every ``hp.Int`` / ``hp.Float`` / ``hp.Choice`` / ``hp.Boolean`` / ``hp.Fixed`` it declares becomes
+an entry of the search space (``tuner.space.SearchSpace``), so trials, importance, TensorBoard,
+resume and export treat them like the built-in ones.
+
+The contract of the model ``build`` returns:
+
+- input: ``(28, 28, 1)`` images with pixels scaled to 0..1 (the toolkit feeds raw 0..255 pixels
+  through its augmentation, on the fly and in the training fold only, then rescales);
+- output: ``(10,)`` class probabilities (a softmax);
+- compiled or not: the toolkit keeps its optimizer and loss, and adds the accuracy metric; an
+  uncompiled model gets Adam (1e-3) and sparse categorical cross-entropy.
+
+Three hyperparameters belong to the toolkit, not to the network: ``epochs``, ``batch_size`` and
+``augment_strength`` (the seed's augmentation scaled, 0: off). ``build`` may declare them like any
+other (then they are searched); otherwise they are fixed at ``TRAINING_DEFAULTS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.backend import keras
+
+import keras_tuner
+
+from tuner.compat.keras_tuner import declared_hyperparameters
+from tuner.errors import SearchError, SpaceError
+from tuner.models.cnn import build_model, pixel_input
+from tuner.space.spaces import (
+    Hyperparameter,
+    SearchDefaults,
+    SearchSpace,
+    parse_space,
+    with_defaults,
+)
+from tuner.space.values import TRAINING_DEFAULTS
+
+__all__ = [
+    "build",
+    "keras_tuner_space",
+    "ModelSource",
+    "load_hypermodel",
+    "build_wrapped",
+    "check_contract",
+    "hyperparameters_for",
+    "space_of_search",
+    "space_of_manifest",
+]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a hypermodel comes from: a Python file and the name of ``build`` (or a HyperModel)
+    in it. Picklable, so trial processes and distributed workers load the same one."""
+
+    path: str  # absolute path of the .py file
+    attr: str  # name of the function or HyperModel in it
+
+    @classmethod
+    def parse(cls, reference: str) -> ModelSource:
+        """``path/to/file.py:build`` (``:build`` may be left out)."""
+        path, sep, attr = str(reference).rpartition(":")
+        if not sep or not attr.isidentifier():
+            path, attr = str(reference), "build"
+        file = Path(path)
+        if file.suffix != ".py":
+            raise SpaceError(f"--model must be FILE.py:FUNCTION, got {reference!r}")
+        if not file.is_file():
+            raise SpaceError(f"{file}: no such file (--model {reference})")
+        return cls(str(file.resolve()), attr)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.path}:{self.attr}"
+
+    @property
+    def name(self) -> str:
+        """A short name for search directories: ``<file stem>`` or ``<file stem>-<function>``."""
+        stem = Path(self.path).stem
+        return stem if self.attr == "build" else f"{stem}-{self.attr}"
+
+    def text(self) -> str:
+        """The file's source (saved with the search: a resume refuses a changed file)."""
+        try:
+            return Path(self.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpaceError(f"{self.path}: cannot read the model file ({e})") from None
+
+    def load(self) -> Callable[[Any], Any]:
+        """The ``build(hp)`` callable (a HyperModel's bound ``build``)."""
+        # one module per path and contents: a file edited since is imported again
+        digest = hashlib.sha1(f"{self.path}\0{self.text()}".encode()).hexdigest()[:16]
+        key = f"digit_tuner_hypermodel_{digest}"
+        module = sys.modules.get(key)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(key, self.path)
+            if spec is None or spec.loader is None:
+                raise SpaceError(f"{self.path}: not a Python module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[key] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as e:  # noqa: BLE001 - the user's file: say what it raised, where
+                del sys.modules[key]
+                raise SpaceError(
+                    f"{self.path}: importing it raised {type(e).__name__}: {e}"
+                ) from None
+        found = getattr(module, self.attr, None)
+        if found is None:
+            names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+            raise SpaceError(
+                f"{self.path}: no {self.attr!r} in it (callables: {', '.join(names) or 'none'})"
+            )
+        return _build_of(found, f"{self.path}:{self.attr}")
+
+
+def _build_of(obj: Any, where: str) -> Callable[[Any], Any]:
+    if isinstance(obj, keras_tuner.HyperModel):
+        return obj.build
+    if inspect.isclass(obj) and issubclass(obj, keras_tuner.HyperModel):
+        return obj().build
+    if callable(obj):
+        return obj
+    raise SpaceError(f"{where}: expected a build(hp) function or a keras_tuner.HyperModel")
+
+
+def _entries(hp) -> list[Hyperparameter]:
+    """keras-tuner's declared hyperparameters as the toolkit's ``Hyperparameter`` entries."""
+    out = []
+    for kind, c in declared_hyperparameters(hp):
+        if kind == "Fixed":
+            out.append(Hyperparameter(name=c["name"], type="fixed", value=c["value"]))
+        elif kind == "Boolean":
+            out.append(Hyperparameter(name=c["name"], type="boolean", default=bool(c["default"])))
+        elif kind == "Choice":
+            values = tuple(c["values"])
+            out.append(Hyperparameter(c["name"], "choice", values=values, default=c["default"]))
+        elif kind in ("Int", "Float"):
+            out.append(
+                Hyperparameter(
+                    name=c["name"],
+                    type=kind.lower(),
+                    min=c["min_value"],
+                    max=c["max_value"],
+                    step=c["step"],
+                    sampling=c["sampling"] or "linear",
+                    default=c["default"],
+                )
+            )
+        else:
+            raise SpaceError(f"hyperparameter {c['name']!r}: unsupported type {kind}")
+    return out
+
+
+def load_hypermodel(
+    model: str | ModelSource | Callable[[Any], Any], search=None, name: str | None = None
+):
+    """A search space whose hyperparameters are those ``build(hp)`` declares.
+
+    Args:
+        model: ``"file.py:build"``, a ``ModelSource``, or the ``build`` callable itself (a
+            function defined in a notebook trains in this process: ``SearchConfig(isolate=False)``
+            is then required, since trial processes cannot import it).
+        search: the ``[search]`` defaults (``tuner.space.SearchDefaults``; default: its defaults).
+        name: the space's name (default: the file's stem, or the function's name).
+
+    Raises:
+        SpaceError: a file that cannot be imported, no such function, a build that raises or
+            returns a model that breaks the contract (see the module docstring).
+    """
+    if isinstance(model, (str, Path)):
+        model = ModelSource.parse(str(model))
+    if isinstance(model, ModelSource):
+        source, build, text, where = model, model.load(), model.text(), model.reference
+        label = name or model.name
+    else:
+        build = _build_of(model, getattr(model, "__name__", repr(model)))
+        source, where = model, getattr(model, "__qualname__", repr(model))
+        try:
+            text = inspect.getsource(model if inspect.isfunction(model) else type(model))
+        except (OSError, TypeError):
+            text = where
+        label = name or getattr(model, "__name__", "hypermodel")
+    hp = keras_tuner.HyperParameters()
+    network = _call_build(build, hp, where)
+    check_contract(network, where)
+    return SearchSpace(
+        name=label,
+        path=getattr(source, "reference", where),
+        text=text,
+        search=search or SearchDefaults(),
+        hyperparameters=with_defaults(_entries(hp), TRAINING_DEFAULTS),
+        model=source,
+    )
+
+
+def _call_build(build: Callable, hp, where: str):
+    try:
+        return build(hp)
+    except SpaceError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's code: name it and what it raised
+        raise SpaceError(f"{where}: build(hp) raised {type(e).__name__}: {e}") from None
+
+
+def check_contract(network, where: str) -> None:
+    """Raises unless ``network`` takes (28, 28, 1) images and returns 10 probabilities."""
+    if not isinstance(network, keras.Model):
+        raise SpaceError(f"{where}: build(hp) must return a keras.Model, got {type(network)}")
+    try:
+        shape_in, shape_out = tuple(network.input_shape), tuple(network.output_shape)
+    except (AttributeError, ValueError):
+        raise SpaceError(
+            f"{where}: build(hp) must return a built model (give it an Input of (28, 28, 1))"
+        ) from None
+    if shape_in[1:] != (28, 28, 1):
+        raise SpaceError(
+            f"{where}: the model must take (28, 28, 1) images scaled to 0..1, got input shape "
+            f"{shape_in[1:]}"
+        )
+    if shape_out[1:] != (10,):
+        raise SpaceError(
+            f"{where}: the model must return 10 class probabilities, got output shape "
+            f"{shape_out[1:]}"
+        )
+
+
+def hyperparameters_for(space_hp, values: Mapping[str, Any]):
+    """A keras-tuner ``HyperParameters`` holding the space with ``values`` set: what ``build``
+    gets for one trial (a name it declares later, under a condition, takes its default)."""
+    hp = space_hp.copy()
+    for key, value in values.items():
+        if key.startswith("tuner/"):
+            continue
+        hp.values[key] = value
+    return hp
+
+
+def build_wrapped(
+    source: ModelSource | Callable,
+    values: Mapping[str, Any],
+    *,
+    seed: int | None = None,
+    space_hp=None,
+):
+    """The user's network for ``values``, behind the toolkit's input pipeline (raw 0..255 pixels,
+    augmentation on the fly when ``augment_strength`` > 0, rescaling to 0..1), compiled with its
+    own optimizer and loss and the accuracy metric."""
+    import keras
+
+    if isinstance(source, ModelSource):
+        build, where = source.load(), source.reference
+    else:
+        build, where = _build_of(source, "hypermodel"), getattr(source, "__qualname__", "build")
+    if space_hp is None:
+        space_hp = keras_tuner.HyperParameters()
+    network = _call_build(build, hyperparameters_for(space_hp, values), where)
+    check_contract(network, where)
+    strength = float(values.get("augment_strength", TRAINING_DEFAULTS["augment_strength"]))
+    inputs, x = pixel_input(strength, seed)
+    model = keras.Model(inputs, network(x), name=f"hypermodel_{network.name}")
+    compiled = getattr(network, "optimizer", None) is not None and getattr(network, "loss", None)
+    model.compile(
+        optimizer=network.optimizer if compiled else keras.optimizers.Adam(1e-3),
+        loss=network.loss if compiled else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def space_of_search(manifest: Mapping[str, Any], directory) -> Any:
+    """The space of a finished search that used a hypermodel from a file (None: the built-in
+    CNN), loaded again from that file, which must not have changed since.
+
+    Raises:
+        SearchError: the search used a callable (not a file), or the file changed or is gone.
+    """
+    section = manifest.get("space", {})
+    reference = section.get("model")
+    if not reference:
+        return None
+    path, _, _ = reference.rpartition(":")
+    if not path.endswith(".py"):
+        raise SearchError(
+            f"{directory}: this search's hypermodel was a Python callable ({reference}), not a "
+            "file: build its models in Python with tuner.model.build(values, space=...)"
+        )
+    try:
+        space = load_hypermodel(ModelSource.parse(reference))
+    except SpaceError as e:
+        raise SearchError(f"{directory}: cannot load the search's hypermodel: {e}") from None
+    if space.text != section.get("text"):
+        raise SearchError(
+            f"{directory}: {path} changed since the search ran; restore it (search.json keeps "
+            "its text under space.text)"
+        )
+    return space
+
+
+def keras_tuner_space(space: SearchSpace) -> keras_tuner.HyperParameters:
+    """The space as keras-tuner ``HyperParameters``."""
+    hp = keras_tuner.HyperParameters()
+    for entry in space.hyperparameters:
+        entry.add_to(hp)
+    return hp
+
+
+def build(
+    values: Any,
+    *,
+    space: SearchSpace | None = None,
+    seed: int | None = None,
+    train_size: int | None = None,
+) -> keras.Model:
+    """The compiled model of one point of ``space``: the built-in CNN (``build_model``), or the
+    user's hypermodel behind the toolkit's pixels-in input and augmentation (``build_wrapped``)
+    when the space has one."""
+    if space is None or space.model is None:
+        return build_model(values, seed=seed, train_size=train_size)
+    return build_wrapped(space.model, values, seed=seed, space_hp=keras_tuner_space(space))
+
+
+def space_of_manifest(manifest: dict[str, Any], directory: str | Path) -> SearchSpace:
+    """The search space a search ran with: its space file's text as ``search.json`` keeps it (the
+    file itself may have moved), or its hypermodel's file, which must not have changed."""
+    space = space_of_search(manifest, directory)
+    if space is not None:
+        return space
+    section = manifest["space"]
+    name = section.get("name") or "space"
+    return parse_space(section["text"], Path(section.get("path") or f"{name}.toml"))

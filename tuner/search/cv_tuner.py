@@ -1,0 +1,205 @@
+"""The CV tuner: a keras-tuner ``Tuner`` whose trials are scored by stratified K-fold CV.
+
+Shaped like keras-tuner's ``SklearnTuner.run_trial``: loop over the folds, build a fresh model per
+fold, train it on the (augmented on the fly) training fold, score it on the untouched validation
+fold, and return the mean. Per-fold scores, epochs, times, learning curves and out-of-fold
+probabilities are kept with the trial (``tuner.storage.records``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tuner.backend import keras  # noqa: F401  (Keras loads quietly before keras-tuner)
+
+import keras_tuner
+import numpy as np
+from keras_tuner.errors import FailedTrialError
+
+from tuner.analysis.tensorboard_logs import write_trial
+from tuner.errors import TooManyFailures
+from tuner.pruners.rule import rule_for_trial
+from tuner.pruners.screening import ScreenStop, seed_trial
+from tuner.search.budget import BudgetSpent, budget_spent, retrain_seconds, screens_too_late
+from tuner.search.oracles import OBJECTIVE
+from tuner.storage.atomic import atomic_path
+from tuner.storage.directory import OOF_FILE, TENSORBOARD_DIR
+from tuner.storage.records import (
+    TrialRecord,
+    TrialState,
+    best_record,
+    is_screen,
+    load_records,
+    write_cv,
+)
+from tuner.training.folds import TrialFailed, train_trial
+from tuner.training.process import train_trial_in_process
+
+__all__ = ["CVTuner", "clock"]
+
+clock = time.monotonic  # the budgets' clock (tests replace it)
+
+
+class CVTuner(keras_tuner.Tuner):
+    """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation.
+
+    Args:
+        plan: the search's ``tuner.search.plan.SearchPlan`` (folds, budgets, pruning, ...).
+        space: the search space; it goes to each trial only when it holds a user's hypermodel.
+        prune_margin, seed: the pruning rule's smallest margin; the seed of every fold's model.
+        reporter: receives the trials' progress events.
+        isolate: train each trial in a fresh trial process.
+        max_failures: stop after this many failed trials in a row.
+    """
+
+    def __init__(
+        self, oracle, *, plan, space, prune_margin, seed, reporter, isolate, max_failures, **kwargs
+    ):
+        super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+        self.space = space if space.model is not None else None
+        self.max_failures = max_failures
+        self.failures_in_a_row = 0  # in this process: a resumed search starts a new count
+        self.pruned: set[str] = set()  # trials of this process stopped by a pruner
+        self.plan, self.splits = plan, plan.splits
+        self.prune_margin, self.seed = prune_margin, seed
+        self.started = clock()
+        self.trials_deadline = None  # set by pre_create_trial
+        self.reporter, self.isolate = reporter, isolate
+
+    def pre_create_trial(self):
+        """Applies the budget rule (``tuner.search.budget``) before the next trial starts, and
+        sets when, on this process's clock, the trials' share of the run budget ends: each trial
+        stops after its epoch past it (``time_left``), since the start rule judges by the longest
+        trial so far and a slower configuration would overshoot. None: no run budget, or no
+        completed trial yet (the budget never cuts the only candidate)."""
+        super().pre_create_trial()
+        self.trials_deadline = None
+        plan = self.plan
+        if plan.time_budget is None and plan.run_budget is None:
+            return
+        records = [r for r in load_records(self.project_dir) if r.folds]
+        elapsed = clock() - self.started
+        if plan.screening is not None:
+            # a distributed worker's oracle is keras-tuner's client of the chief's, which knows
+            # only the standard calls: there the chief's own trials close rounds
+            close = getattr(self.oracle, "close_round", None)
+            if close is not None and screens_too_late(records, elapsed, plan, self.space):
+                close()
+            if best_record(records) is None:
+                return  # only screens so far: never stop with nothing to export
+        expected = max((r.seconds or 0.0 for r in records), default=0.0)
+        retrain = retrain_seconds(records, plan, self.space) if plan.run_budget else 0.0
+        reason = budget_spent(elapsed, expected, plan.time_budget, plan.run_budget, retrain)
+        if reason is not None:
+            raise BudgetSpent(reason)
+        if plan.run_budget is not None and best_record(records) is not None:
+            self.trials_deadline = self.started + 60 * plan.run_budget - retrain
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        best = best_record(load_records(self.project_dir))
+        self.reporter.trial_begin(
+            trial_id=trial.trial_id,
+            values=dict(trial.hyperparameters.values),
+            best=best.mean if best else None,
+        )
+
+    def on_trial_end(self, trial):
+        if trial.trial_id in self.pruned and trial.status == "COMPLETED":
+            # Not a final score: keras-tuner (and a Bayesian oracle, and plain keras_tuner
+            # reading the directory) must not take it as one.
+            trial.status = "STOPPED"
+        super().on_trial_end(trial)  # the oracle records the status (and may stop the search)
+        records = load_records(self.project_dir)
+        record = next((r for r in records if r.trial_id == trial.trial_id), None)
+        if record is not None and record.state is not TrialState.RUNNING:
+            write_trial(Path(self.directory) / TENSORBOARD_DIR, record)
+            self.reporter.trial_end(record)
+        if self.plan.oracle != "hyperband":
+            _keep_fold_models_of_best(records)
+        # The trial is saved: only now may too many failures stop the search.
+        failed = record is not None and record.state is TrialState.FAILED
+        self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
+        if self.failures_in_a_row >= self.max_failures:
+            raise TooManyFailures(
+                f"{self.directory}: stopped after {self.failures_in_a_row} failed trials in "
+                f"a row; last reason (trial {record.trial_id}): {record.reason}"
+            )
+
+    def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
+        values = dict(trial.hyperparameters.values)
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        train = train_trial_in_process if self.isolate else train_trial
+        started = time.perf_counter()
+        try:
+            outcome = train(
+                values, x, y, self.splits, self.seed,
+                seed_trial(trial.trial_id, values),  # a promoted trial: its screen's seeds
+                self.reporter, **self._trial_options(values, trial_dir),
+            )  # fmt: skip
+        except TrialFailed as e:
+            raise FailedTrialError(str(e)) from None
+        with atomic_path(trial_dir / OOF_FILE) as tmp:
+            np.save(tmp, outcome.oof, allow_pickle=False)
+        write_cv(
+            trial_dir,
+            folds=outcome.folds,
+            params=outcome.params,
+            seconds=time.perf_counter() - started,
+            worker=self.tuner_id,
+            pruned=outcome.pruned,
+        )
+        if outcome.pruned:  # ended as STOPPED, without a score (on_trial_end)
+            self.pruned.add(trial.trial_id)
+        return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
+
+    def _trial_options(self, values: dict[str, Any], trial_dir: Path) -> dict[str, Any]:
+        """``train_trial``'s options for a trial of ``values``: its pruner, deadline, timeout,
+        where its fold models go and, with Hyperband, the trial it goes on from."""
+        plan = self.plan
+        options: dict[str, Any] = {
+            "early_stopping": plan.early_stopping,
+            "mixed_precision": plan.mixed_precision,
+            # Fold models are kept for the best trial (`export --ensemble folds`) and, with
+            # Hyperband, for every trial: a later round goes on from an earlier one's.
+            "save_weights_to": str(trial_dir),
+        }
+        if self.isolate and plan.trial_timeout:
+            options["timeout"] = 60 * plan.trial_timeout
+        if self.trials_deadline is not None:
+            options["time_left"] = self.trials_deadline - clock()
+        if is_screen(values) and plan.screening is not None:
+            options["prune"] = ScreenStop(plan.screening)
+        elif plan.prune:
+            records = load_records(self.project_dir)
+            options["prune"] = rule_for_trial(records, self.prune_margin, values, self.space)
+        if self.space is not None:
+            options["space"] = self.space
+        if plan.oracle == "hyperband" and "tuner/trial_id" in values:
+            options["resume_from"] = self.get_trial_dir(values["tuner/trial_id"])
+            options["initial_epoch"] = int(values["tuner/initial_epoch"])
+        return options
+
+    # A trial's K fold models are saved by the trainer (fold_<k>.weights.h5), and kept for the
+    # best trial only; keras-tuner's single-model hooks have nothing to do.
+    def save_model(self, trial_id, model, step=0):
+        return None
+
+    def load_model(self, trial):
+        raise NotImplementedError(
+            "a trial is K fold models, not one: use `digit-tuner export` (--ensemble folds "
+            "loads the best trial's fold models)"
+        )
+
+
+def _keep_fold_models_of_best(records: list[TrialRecord]) -> None:
+    """Deletes the fold models (``fold_<k>.weights.h5``) of every finished trial but the best
+    (a running trial of another worker keeps its own: it may become the best)."""
+    best = best_record(records)
+    for record in records:
+        if record.state is TrialState.RUNNING or (best and record.trial_id == best.trial_id):
+            continue
+        for path in Path(record.path).glob("fold_*.weights.h5"):
+            path.unlink(missing_ok=True)

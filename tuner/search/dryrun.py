@@ -1,0 +1,212 @@
+"""``search --dry-run``: the merged plan of a search and its estimated time, nothing written.
+
+The plan is what ``run_search`` would do: the options merged with the space's ``[search]`` table,
+checked by the same code (``tuner.search.plan``), the folds' sizes, the epochs, where it would write
+and whether it would resume. The time is estimated from a short calibration: the space's default
+point trained for a few steps on the real images, so the estimate includes this machine's speed.
+Other points of the space train faster or slower (width, depth, batch size): the figure is for
+the default point and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.backend import keras
+
+import numpy as np
+
+import tuner.storage.directory as store
+from tuner.data.kaggle import Dataset
+from tuner.models.hypermodels import build
+from tuner.pruners.screening import Screening
+from tuner.search.budget import RETRAIN_MARGIN, round_closes, trials_end
+from tuner.search.plan import SearchConfig, plan_search
+from tuner.space.spaces import SearchSpace
+from tuner.space.values import resolve_values
+from tuner.storage.manifest import check_resume, read_manifest
+from tuner.storage.records import TrialState, load_records
+
+__all__ = ["DryRun", "dry_run", "calibrate"]
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A search's plan, as ``run_search`` would carry it out."""
+
+    directory: Path
+    resumes: bool  # a search of this name exists and would go on
+    done: int  # its trials already ended
+    max_trials: int
+    folds: int
+    oracle: str
+    prune: bool
+    early_stopping: int | None  # patience in epochs
+    time_budget: float | None  # minutes
+    run_budget: float | None  # minutes: search and the export's retrain together
+    budget_stated: float | None  # minutes the space states, when scaled down to this data
+    budget_images: int | None  # the search part the stated budget is for
+    train_images: int  # the search part (training data less the holdout)
+    holdout_images: int
+    retrain_images: int  # what the export retrains on: the search part (all of it)
+    final_epochs: int | None  # of the export's retrain; None: the winner's own
+    fold_train: int  # images in a fold's training part (the smallest fold)
+    fold_val: int  # images in a fold's validation part
+    epochs: int  # of the default point
+    batch_size: int  # of the default point
+    varying: tuple[str, ...]
+    images_per_second: float | None  # training speed of the default point (None: not measured)
+    screening: Screening | None = None  # screen, then search (None: every trial a full one)
+
+    @property
+    def epoch_seconds(self) -> float | None:
+        if not self.images_per_second:
+            return None
+        return self.fold_train / self.images_per_second
+
+    @property
+    def trial_seconds(self) -> float | None:
+        """One unpruned trial of the default point: every fold's epochs (training only)."""
+        epoch = self.epoch_seconds
+        return None if epoch is None else epoch * self.epochs * self.folds
+
+    @property
+    def retrain_seconds(self) -> float | None:
+        """The export's retrain of the default point (training only)."""
+        if not self.images_per_second:
+            return None
+        epochs = self.final_epochs or self.epochs
+        return self.retrain_images * epochs / self.images_per_second
+
+    @property
+    def trials_left(self) -> int:
+        """The trials still to run (``max_trials`` less those already ended)."""
+        return max(self.max_trials - self.done, 0)
+
+    def _limit(self) -> float:
+        """Seconds the trials may take (``tuner.search.budget.trials_end``, with the search's
+        margin on the retrain's estimate); inf without budgets."""
+        retrain = RETRAIN_MARGIN * (self.retrain_seconds or 0.0)
+        return trials_end(self.time_budget, self.run_budget, retrain)
+
+    def _started(self) -> list[float]:
+        """The seconds of each trial the budgets start, unpruned, in order (``tuner.search.budget``'s
+        rules at the default point's speed): the first always, each next one only if it would
+        end within the limit. With screening, a round's screens stop once another screen and a
+        full trial would not fit, its best screens go on in full, and while no full trial has
+        run the search never stops."""
+        trial, left = self.trial_seconds, self.trials_left
+        if trial is None:
+            return [0.0] * left
+        limit, started, elapsed = self._limit(), [], 0.0
+        if self.screening is None:
+            while len(started) < left and (not started or elapsed + trial <= limit):
+                started.append(trial)
+                elapsed += trial
+            return started
+        s = self.screening
+        screen = trial * s.epochs / (self.epochs * self.folds)
+        full_done = False
+        while len(started) < left:
+            screens = 0
+            while screens < s.size and len(started) < left:
+                if round_closes(elapsed, screen, trial, limit) and (screens or full_done):
+                    break  # the round closes (or, with a full trial done, the search ends)
+                started.append(screen)
+                elapsed += screen
+                screens += 1
+            for _ in range(min(s.promoted, screens)):
+                if len(started) >= left or (full_done and elapsed + trial > limit):
+                    return started
+                started.append(trial)
+                elapsed += trial
+                full_done = True
+            if not screens:
+                return started
+        return started
+
+    @property
+    def trials_to_run(self) -> int:
+        """How many of ``trials_left`` the budgets start (``_started``)."""
+        return len(self._started())
+
+    @property
+    def total_seconds(self) -> float | None:
+        """The trials the budgets start (``trials_to_run``), unpruned."""
+        return None if self.trial_seconds is None else sum(self._started())
+
+
+def calibrate(
+    space: SearchSpace,
+    values: dict[str, Any],
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int = 20,
+) -> float:
+    """Trains ``values`` (complete: ``tuner.space.values.resolve_values``) for ``steps`` batches, after
+    one untimed warm-up epoch on the same images; returns training images per second."""
+    batch = int(values["batch_size"])
+    n = min(len(images), steps * batch)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = build(values, space=space, seed=0, train_size=n)
+    x, y = images[:n], labels[:n]
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # builds, compiles, warms up
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    seconds = time.perf_counter() - started
+    keras.backend.clear_session()
+    return n / max(seconds, 1e-9)
+
+
+def dry_run(
+    train: Dataset, space: SearchSpace, config: SearchConfig, *, measure: bool = True
+) -> DryRun:
+    """The plan of ``run_search(train, space, config)``, checked like it, writing nothing.
+
+    Raises:
+        SearchError: what ``run_search`` would refuse (bad options, a resume with other data,
+            space or scoring settings).
+    """
+    plan, manifest = plan_search(train, space, config)
+    directory = config.directory
+    resumes = store.is_search_directory(directory)
+    done = 0
+    if resumes:
+        if not config.overwrite:
+            check_resume(directory, read_manifest(directory), manifest)
+            done = sum(
+                r.state is not TrialState.RUNNING for r in load_records(directory / store.TUNER_DIR)
+            )
+        else:
+            resumes = False
+    values = resolve_values(space.default_values(), space)
+    speed = calibrate(space, values, plan.train.images, plan.train.labels) if measure else None
+    return DryRun(
+        directory=directory,
+        resumes=resumes,
+        done=done,
+        max_trials=plan.max_trials,
+        folds=plan.folds,
+        oracle=plan.oracle,
+        prune=plan.prune,
+        early_stopping=plan.early_stopping,
+        time_budget=plan.time_budget,
+        run_budget=plan.run_budget,
+        budget_stated=plan.budget_stated,
+        budget_images=space.search.budget_images,
+        train_images=len(plan.train),
+        holdout_images=0 if plan.holdout is None else len(plan.holdout),
+        retrain_images=plan.retrain_images,
+        final_epochs=plan.final_epochs,
+        fold_train=min(len(t) for t, _ in plan.splits),
+        fold_val=max(len(v) for _, v in plan.splits),
+        epochs=int(values["epochs"]),
+        batch_size=int(values["batch_size"]),
+        varying=tuple(space.varying()),
+        images_per_second=speed,
+        screening=plan.screening,
+    )

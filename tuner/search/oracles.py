@@ -1,0 +1,136 @@
+"""The oracles that pick a search's trials: keras-tuner's random, Bayesian and Hyperband ones, and
+the screening oracle (screen, then search: ``tuner.pruners.screening``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuner.backend import keras  # noqa: F401  (Keras loads quietly before keras-tuner)
+
+import keras_tuner
+
+from tuner.compat.keras_tuner import HookedRandomOracle
+from tuner.models.hypermodels import keras_tuner_space
+from tuner.pruners.screening import Screening
+from tuner.space.spaces import SearchSpace
+from tuner.space.values import hyperband_epochs
+from tuner.storage.records import SCREEN_KEY, SCREENED_KEY
+
+__all__ = ["OBJECTIVE", "ScreeningOracle", "make_oracle"]
+
+OBJECTIVE = "val_accuracy"  # mean over the folds, maximized
+
+
+def make_oracle(plan, space: SearchSpace, seed: int):
+    """The oracle of a search's ``plan`` (``tuner.search.plan.SearchPlan``) over ``space``."""
+    common = dict(
+        objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+        # keras-tuner takes seed=0 for "no seed" (`seed or random.randint(...)`): shift by one so
+        # that every seed, 0 included, gives a reproducible sequence of trials.
+        seed=seed + 1,
+        hyperparameters=keras_tuner_space(space),
+        tune_new_entries=False,
+        allow_new_entries=False,
+        max_retries_per_trial=0,
+        # keras-tuner's own cap raises before it saves the failing trial and counts failures over
+        # the whole history (a resumed search with a lower cap would never save a trial again);
+        # the tuner counts them itself, after each trial is saved (CVTuner.on_trial_end).
+        max_consecutive_failed_trials=None,
+    )
+    if plan.oracle == "bayesian":
+        return keras_tuner.oracles.BayesianOptimizationOracle(
+            max_trials=plan.max_trials, num_initial_points=min(plan.max_trials, 3), **common
+        )
+    if plan.oracle == "hyperband":
+        return keras_tuner.oracles.HyperbandOracle(
+            max_epochs=hyperband_epochs(space), factor=3, hyperband_iterations=1, **common
+        )
+    if plan.screening is not None:
+        return ScreeningOracle(plan.screening, OBJECTIVE, max_trials=plan.max_trials, **common)
+    return keras_tuner.oracles.RandomSearchOracle(max_trials=plan.max_trials, **common)
+
+
+class ScreeningOracle(HookedRandomOracle):
+    """Rounds of ``screening.size`` screens (random configurations), then the best
+    ``screening.promoted`` of them again as full trials, best first, ranked by ``metric`` (higher
+    is better). A round's promotions wait for all its screens (``IDLE`` for a distributed worker
+    meanwhile); a failed screen is never promoted. ``max_trials`` counts screens and full trials
+    alike."""
+
+    # a configuration is the same with or without the screening marks: a random draw must not
+    # repeat a screened one (keras-tuner's Hyperband drops its marks likewise)
+    ignored_keys = (SCREEN_KEY, SCREENED_KEY)
+
+    def __init__(self, screening: Screening, metric: str, **kwargs):
+        super().__init__(**kwargs)
+        self.screening, self.metric = screening, metric
+        # each round: {"screens": ids, "promoted": ids, "promoted_from": screen ids} and, once
+        # closed early (``close_round``), "size": its screens in all
+        self.rounds: list[dict[str, Any]] = []
+
+    def close_round(self):
+        """Ends the current round's screening now: its next trials are its promotions (the
+        search's budget would not fit the rest of its screens and a full trial)."""
+        if self.rounds:
+            self.rounds[-1]["size"] = len(self.rounds[-1]["screens"])
+
+    def populate_space(self, trial_id):
+        current = self.rounds[-1] if self.rounds else None
+        if current is not None:
+            size = current.get("size", self.screening.size)
+            if len(current["screens"]) < size:
+                return self._screen(trial_id, current)
+            promotion = self._promotion(trial_id, current)
+            if promotion is not None:
+                return promotion
+        current = {"screens": [], "promoted": [], "promoted_from": []}
+        self.rounds.append(current)
+        return self._screen(trial_id, current)
+
+    def _promotion(self, trial_id, current) -> dict[str, Any] | None:
+        """The round's next promotion (``IDLE`` while a screen runs); None once all are out."""
+        screens = [self.trials[t] for t in current["screens"] if t in self.trials]
+        if any(t.status == "RUNNING" for t in screens):
+            return {"status": "IDLE"}
+        done = set(current["promoted_from"])
+        for trial in self._ranked(screens)[: self.screening.promoted]:
+            if trial.trial_id in done:
+                continue
+            values = {
+                k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
+            }
+            values[SCREENED_KEY] = trial.trial_id
+            current["promoted_from"].append(trial.trial_id)
+            current["promoted"].append(trial_id)
+            return {"status": "RUNNING", "values": values}
+        return None
+
+    def _screen(self, trial_id, current):
+        values = self.draw_values()
+        if values is None:  # the space is exhausted
+            if not current["screens"]:
+                self.rounds.remove(current)
+            return {"status": "STOPPED", "values": None}
+        values[SCREEN_KEY] = self.screening.epochs
+        current["screens"].append(trial_id)
+        return {"status": "RUNNING", "values": values}
+
+    def _ranked(self, screens):
+        """The screens with a score, best first (ties: the earlier trial)."""
+        scored = []
+        for trial in screens:
+            if trial.status in ("FAILED", "INVALID") or not trial.metrics.exists(self.metric):
+                continue
+            score = trial.metrics.get_last_value(self.metric)
+            if score is not None:
+                scored.append((-float(score), int(trial.trial_id), trial))
+        return [t for *_, t in sorted(scored, key=lambda s: s[:2])]
+
+    def get_state(self):
+        state = super().get_state()
+        state["screening_rounds"] = self.rounds
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.rounds = [{"promoted_from": [], **r} for r in state.get("screening_rounds", [])]

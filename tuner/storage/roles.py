@@ -1,0 +1,16 @@
+"""This process's part in a search, and so what it may write: a local search and a distributed
+search's chief own the search directory; a worker only reads it and reports to the chief."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["role"]
+
+
+def role() -> str:
+    """ "local", or "chief" / "worker" of a distributed search (keras-tuner's KERASTUNER_TUNER_ID,
+    KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"

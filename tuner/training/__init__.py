@@ -1,0 +1,1 @@
+"""Training one trial: its folds, in a trial process or in this one."""

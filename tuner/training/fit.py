@@ -1,0 +1,138 @@
+"""Fitting one model: what every fold of a trial, the export's retrain and the benchmarks share."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from tuner.backend import keras
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from tuner.models.hypermodels import build
+from tuner.storage.atomic import fsync_directory
+from tuner.training.callbacks import ValidationClock
+
+__all__ = [
+    "EARLY_STOPPING_SPLIT",
+    "Fit",
+    "early_stopping_split",
+    "fit_model",
+    "fold_seed",
+    "load_fold_weights",
+    "save_weights",
+]
+
+
+def load_fold_weights(model, path: str | os.PathLike) -> None:
+    """Loads a fold model's weights and its optimizer's state (Adam's moments) into ``model``.
+
+    The optimizer is built first: an unbuilt one has no variables to receive the saved state, and
+    Keras would skip it with a warning.
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+
+
+def save_weights(model, path: str) -> None:
+    """``model.save_weights`` atomically (Keras wants the name to end in .weights.h5)."""
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp.weights.h5")
+    try:
+        model.save_weights(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_directory(folder)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# Early stopping watches this fraction of each training fold (stratified), never the CV fold.
+EARLY_STOPPING_SPLIT = 0.1
+
+
+def early_stopping_split(
+    y: np.ndarray, train_idx: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Splits a training fold into (fit, watch) index arrays, stratified and seeded."""
+    return train_test_split(
+        train_idx, test_size=EARLY_STOPPING_SPLIT, stratify=y[train_idx], random_state=seed
+    )
+
+
+def fold_seed(seed: int, trial_id: str, fold: int) -> int:
+    """The seed of one fold's model and augmentation stream."""
+    return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
+
+
+class Fit(NamedTuple):
+    """What ``fit_model`` returns."""
+
+    model: Any
+    history: dict[str, list[float]]  # per-epoch Keras logs
+    seconds: float  # wall time of ``fit``, validation passes included
+    validation_seconds: float  # of which the validation passes (0 without validation data)
+
+
+def fit_model(
+    values: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    space=None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: list | None = None,
+    weights: str | os.PathLike | None = None,
+    initial_epoch: int = 0,
+    before_fit: Callable[[Any], None] | None = None,
+):
+    """Builds one model of ``values`` and trains it on ``(x, y)``: what every fold of a trial,
+    the export's retrain and the benchmarks do, in one place.
+
+    A fresh Keras session, every random stream seeded with ``seed`` (weights, shuffling, the
+    augmentation layer), ``values["epochs"]`` epochs of ``values["batch_size"]`` images.
+
+    Args:
+        values: complete hyperparameter values (``tuner.space.values.resolve_values``).
+        space: the space when it holds the user's hypermodel (None: the built-in CNN).
+        validation: scored after each epoch (the history's ``val_*`` curves).
+        weights, initial_epoch: go on from these saved weights, trained that many epochs.
+        before_fit: called with the built model before training (e.g. to count parameters).
+
+    Returns:
+        ``Fit``: the model, its history as {name: [per-epoch floats]}, the seconds of ``fit``
+        and, of those, the validation passes' (the run budget's retrain estimate leaves them
+        out: the retrain has none).
+    """
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(seed)
+    model = build(values, space=space, seed=seed, train_size=len(x))
+    if weights is not None:
+        load_fold_weights(model, weights)
+    if before_fit is not None:
+        before_fit(model)
+    clock = ValidationClock()
+    started = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        validation_data=validation,
+        epochs=int(values["epochs"]),
+        initial_epoch=initial_epoch if weights is not None else 0,
+        batch_size=int(values["batch_size"]),
+        shuffle=True,
+        verbose=0,
+        callbacks=[*(callbacks or []), clock],
+    )
+    seconds = time.perf_counter() - started
+    logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return Fit(model, logs, seconds, clock.seconds)
