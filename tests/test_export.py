@@ -402,8 +402,8 @@ def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):
         plan_search(tiny_train, space, config(tmp_path, search_images=5))
     with pytest.raises(SearchError, match="final_epochs must be >= 0 epochs, got -1"):
         plan_search(tiny_train, space, config(tmp_path, final_epochs=-1))
-    with pytest.raises(SpaceError, match=r"s.toml: search.search_images: must be >= 1, got 0"):
-        parse_space("[search]\nsearch_images = 0\n", path="s.toml")
+    with pytest.raises(SpaceError, match=r"s.toml: search.search_images: must be >= 0 images, got -1"):
+        parse_space("[search]\nsearch_images = -1\n", path="s.toml")
     # more images than the search part: all of it
     plan, _ = plan_search(tiny_train, space, config(tmp_path, search_images=10_000))
     assert len(plan.train) == len(tiny_train)

@@ -198,10 +198,10 @@ def test_search_table_takes_oracle_prune_and_early_stopping(tmp_path):
             "search.oracle: expected one of random, bayesian, hyperband, got 'grid'",
         ),
         ('prune = "yes"', "search.prune: expected bool, got 'yes'"),
-        ("early_stopping = 0", "search.early_stopping: patience must be >= 1 epoch, got 0"),
+        ("early_stopping = -1", "search.early_stopping: must be >= 0 epochs, got -1"),
         ("early_stopping = true", "search.early_stopping: expected int, got True"),
-        ("time_budget = 0", "search.time_budget: minutes must be > 0, got 0"),
-        ("run_budget = -5", "search.run_budget: minutes must be > 0, got -5"),
+        ("time_budget = -1", "search.time_budget: must be >= 0 minutes, got -1"),
+        ("run_budget = -5", "search.run_budget: must be >= 0 minutes, got -5"),
         ('run_budget = "30"', "search.run_budget: expected float, got '30'"),
     ],
 )
@@ -227,7 +227,7 @@ def test_a_time_budget_stated_for_more_images_shrinks_in_proportion(tmp_path, ti
     assert given.time_budget == 5 and given.budget_stated is None
     big = write_space(tmp_path, "time_budget = 20\nbudget_images = 100", TINY_HP)
     assert plan_search(tiny_train, big, config(tmp_path))[0].time_budget == 20
-    with pytest.raises(SpaceError, match="search.budget_images: must be >= 1, got 0"):
+    with pytest.raises(SpaceError, match="search.budget_images: must be >= 1 images, got 0"):
         write_space(tmp_path, "budget_images = 0", TINY_HP)
 
 

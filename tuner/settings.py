@@ -73,14 +73,10 @@ class Setting:
         if self.kind in (int, float):
             if self.off and value == 0:
                 return value
-            if self.off and value < 0:
-                raise ValueError(f"{name} must be >= 0 {self.unit}, got {value}".replace("  ", " "))
-            low, high = self.low, self.high
+            low, high = (0, None) if self.off and value < 0 else (self.low, self.high)
             if (low is not None and value < low) or (high is not None and value > high):
-                bounds = _bounds(low, high)
-                raise ValueError(
-                    f"{name} must be {bounds} {self.unit}, got {value}".replace("  ", " ")
-                )
+                unit = f" {self.unit}" if self.unit else ""
+                raise ValueError(f"{name}: must be {_bounds(low, high)}{unit}, got {value}")
         return float(value) if self.kind is float else value
 
 

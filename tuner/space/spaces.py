@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import SpaceError
-from tuner.settings import ORACLES
+from tuner.settings import ORACLES, toml_keys
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -172,22 +172,6 @@ _KEYS = {
     "boolean": {"type", "default"},
     "fixed": {"type", "value"},
 }
-_SEARCH_KEYS = {
-    "description": str,
-    "max_trials": int,
-    "folds": int,
-    "oracle": str,
-    "prune": bool,
-    "early_stopping": int,
-    "time_budget": float,  # minutes (an int is fine)
-    "run_budget": float,  # minutes
-    "search_images": int,
-    "final_epochs": int,
-    "budget_images": int,
-    "screen": int,  # configurations a screening round draws (0: no screening)
-    "screen_epochs": int,  # epochs of fold 1 a screen trains
-    "screen_keep": int,  # screens of a round that go on in full (default: a third)
-}
 _SAMPLINGS = ("linear", "log", "reverse_log")
 
 
@@ -272,7 +256,7 @@ class SearchDefaults:
     # time_budget is for a search part of this many images; a smaller one shrinks it in
     # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
     budget_images: int | None = None
-    # Screen, then search (tuner.search.pruners.screening): rounds of ``screen`` configurations trained for
+    # Screen, then search (tuner.pruners.screening): rounds of ``screen`` configurations trained for
     # ``screen_epochs`` epochs of fold 1, the best ``screen_keep`` (default a third) in full.
     # 0: every trial is a full one (random or Bayesian oracle, with ``prune``).
     screen: int = 0
@@ -453,41 +437,20 @@ def _parse_estimate(path: Path, table: Any) -> EstimateCorrection:
 
 
 def _parse_search(path: Path, table: Any) -> SearchDefaults:
+    """The ``[search]`` table, each key checked by its setting's declaration (``tuner.settings``)."""
     if not isinstance(table, dict):
         raise SpaceError(f"{path}: [search] must be a table")
+    keys = toml_keys()
     values = {}
     for key, value in table.items():
-        if key not in _SEARCH_KEYS:
+        if key not in keys:
             raise SpaceError(
-                f"{path}: search.{key}: unknown key (expected one of {', '.join(_SEARCH_KEYS)})"
+                f"{path}: search.{key}: unknown key (expected one of {', '.join(keys)})"
             )
-        want = _SEARCH_KEYS[key]
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
-            raise SpaceError(f"{path}: search.{key}: expected {want.__name__}, got {value!r}")
-        values[key] = value
-    if values.get("max_trials", 1) < 1:
-        raise SpaceError(f"{path}: search.max_trials: must be >= 1, got {values['max_trials']}")
-    if values.get("folds", 2) < 2:
-        raise SpaceError(f"{path}: search.folds: must be >= 2, got {values['folds']}")
-    if values.get("oracle", "random") not in ORACLES:
-        raise SpaceError(
-            f"{path}: search.oracle: expected one of {', '.join(ORACLES)}, got {values['oracle']!r}"
-        )
-    if values.get("early_stopping", 1) < 1:
-        raise SpaceError(
-            f"{path}: search.early_stopping: patience must be >= 1 epoch, "
-            f"got {values['early_stopping']}"
-        )
-    if values.get("screen", 0) < 0:
-        raise SpaceError(f"{path}: search.screen: must be >= 0, got {values['screen']}")
-    for key in ("search_images", "final_epochs", "budget_images", "screen_epochs", "screen_keep"):
-        if values.get(key, 1) < 1:
-            raise SpaceError(f"{path}: search.{key}: must be >= 1, got {values[key]}")
-    for key in ("time_budget", "run_budget"):
-        if values.get(key, 1.0) <= 0:
-            raise SpaceError(f"{path}: search.{key}: minutes must be > 0, got {values[key]}")
+        try:
+            values[keys[key].name] = keys[key].check(value, where=f"{path}: search.")
+        except ValueError as e:
+            raise SpaceError(str(e)) from None
     return SearchDefaults(**values)
 
 
