@@ -9,7 +9,7 @@ real training data. A few configurations are repeated with other seeds, so that 
 its own noise.
 
 Resumable: every finished configuration is one JSON line in ``results/curves.jsonl``; running the
-same command again skips those (a session's background jobs end with it). A table's rows must
+same command again skips those (a long run may be stopped before it ends). A table's rows must
 agree on what they measured: appending with another space, subset size, fold count or seed is
 refused, naming the file and the line.
 

@@ -7,7 +7,7 @@ stride 2), batch norm after each convolution, dropout 0.4 after each block and a
 layer of 128, mild on-the-fly rotation/zoom/shift, Adam 1e-3 decayed by 0.95 per epoch, batch 64,
 15 epochs on every training image. The 3x3 convolutions use 'valid' padding (28 -> 26 -> 24,
 then 12 -> 10 -> 8), the strided ones 'same', as the well-known Kaggle kernels of this design do;
-the network is a point of the toolkit's builder (``model_values``; tests/test_model.py checks the
+the network is a point of the toolkit's builder (``model_values``; tests/models/test_cnn.py checks the
 two match layer for layer). With 'same' padding everywhere it was about twice the multiply-adds:
 146 s per epoch of 37,800 images on 2 cores while the test suite ran.
 

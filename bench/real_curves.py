@@ -1,11 +1,11 @@
-"""Writes tests/data/quick_curves.json: the validation curves of real quick searches on the
+"""Writes tests/fixtures/quick_curves.json: the validation curves of real quick searches on the
 competition data (results/bench-runs/quick-*-h<seed>, 2 cores, --holdout 0.1), one entry per
 search (a seed, with 10 or 6 epochs a fold) and trial.
 
 A trial's folds are seeded by the search's seed and the trial's number (tuner.training.fit.fold_seed),
 and the CPU runs are deterministic: two searches of one seed train the same trial to the same
 curves (checked here: where both ran an epoch, they must agree), so the runs of a seed under
-different pruning rules pool into one longer record of each trial. tests/test_replay.py replays
+different pruning rules pool into one longer record of each trial. tests/pruners/test_replay.py replays
 the default rule on them.
 
     .venv/bin/python bench/real_curves.py
@@ -27,7 +27,7 @@ RUNS = {
     "0": ["quick-p8400-h0", "quick-rungs-h0"],
     "1": ["quick-p8400-h1", "quick-est-h1"],
     "2": ["quick-p8400-h2"],
-    # the folds train 6 epochs (quick since the ninth session of 2026-11-27)
+    # the folds train 6 epochs (quick since 2026-11-27)
     "0-e6": ["quick-e6-h0"],
     "1-e6": ["quick-e6-h1"],
     "2-e6": ["quick-e6-h2"],

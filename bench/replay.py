@@ -14,7 +14,7 @@ trial so far; a pruned trial never wins) and measure:
 
 Repeated configurations (other model seeds) are drawn at random when a configuration is replayed,
 so that replayed searches see the table's own noise. Two runs of one configuration must never
-prune each other (tests/test_replay.py).
+prune each other (tests/pruners/test_replay.py).
 
     .venv/bin/pip install -e '.[bench]'             # Optuna, for its pruners
     .venv/bin/python bench/replay.py                 # 200 seeds per strategy, a few minutes
@@ -608,7 +608,7 @@ def twin_stops(table: Table, settings, within: float = 0.01) -> list[str]:
     """Where the toolkit's rule with ``settings`` stops a run of a configuration that could win
     (within ``within`` of the table's best true score) when the other runs of that configuration
     (its twins: other model seeds) ran before it in full, judging from the first twin on (the
-    start-up is set to the twins' number). Empty for a twin-safe rule (tests/test_replay.py)."""
+    start-up is set to the twins' number). Empty for a twin-safe rule (tests/pruners/test_replay.py)."""
     import dataclasses
 
     from tuner.pruners.rule import Finished, make_rule

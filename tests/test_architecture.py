@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import FIXTURES, ROOT
+
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -65,6 +66,7 @@ def test_a_planted_violation_breaks_a_contract(tmp_path, module, planted, broken
 LOADED = """
 import json, sys
 from typer.testing import CliRunner
+from tests.helpers import FIXTURES, ROOT
 from tuner.cli import app
 result = CliRunner().invoke(app, sys.argv[1:])
 heavy = sorted(m for m in ("keras", "keras_tuner", "tensorflow", "jax") if m in sys.modules)
@@ -83,7 +85,7 @@ print(json.dumps({"exit": result.exit_code, "heavy": heavy, "output": result.out
 )
 def test_commands_that_read_a_search_load_neither_keras_nor_tensorflow(tmp_path, command):
     results = tmp_path / "results"
-    shutil.copytree(ROOT / "tests" / "data" / "legacy-search", results / "legacy")
+    shutil.copytree(FIXTURES / "legacy-search", results / "legacy")
     args = [a.format(results=results) for a in command]
     done = subprocess.run(
         [sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=120

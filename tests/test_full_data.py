@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "digit-recognizer"
+from tests.helpers import ROOT
+
+DATA = ROOT.parent / "shared" / "data" / "digit-recognizer"
 
 pytestmark = [
     pytest.mark.slow,

@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_space
+from tests.helpers import ROOT, tiny_space
 from tuner.errors import SearchError
 from tuner.search.driver import run_search
 from tuner.search.plan import SearchConfig
@@ -30,7 +29,7 @@ def _start(args, log):
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
-        cwd=Path(__file__).parents[1],
+        cwd=ROOT,
         # a shell's background job (`cmd &`) starts with SIGINT ignored, and so would the search:
         # give it the default disposition, as in a terminal
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -52,7 +51,7 @@ def _wait_for(predicate, process, timeout=120.0):
 @pytest.mark.parametrize(
     "how",
     [
-        # about 35 s each; tests/test_crash.py kills whole runs at many points in the default
+        # about 35 s each; tests/storage/test_crash.py kills whole runs at many points in the default
         # suite, and the CLI's Ctrl-C path has a fast test too (test_cli)
         pytest.param("SIGKILL", marks=pytest.mark.slow),
         pytest.param("SIGINT", marks=pytest.mark.slow),

@@ -15,6 +15,7 @@ from tuner.cli.options import (
     EnsembleOption,
     ResultsOption,
     SearchArgument,
+    SearchDataOption,
     TtaOption,
     resume_changes,
     search_settings,
@@ -92,12 +93,15 @@ def run(ensemble: EnsembleOption = "none", tta: TtaOption = None, **options) -> 
 @app.command()
 @with_resume_options
 def resume(
-    search_name: SearchArgument = None, results_dir: ResultsOption = Path("results"), **options
+    search_name: SearchArgument = None,
+    results_dir: ResultsOption = Path("results"),
+    data: SearchDataOption = None,
+    **options,
 ) -> None:
     """Go on with a search, with the data, space and settings it was started with (search.json)."""
     with user_errors():
         directory = search_dir_for(results_dir, search_name)
-        result = _resume(directory, **resume_changes(options))
+        result = _resume(directory, data=data, **resume_changes(options))
         _show_result(result.directory, result.best)
 
 

@@ -3,7 +3,7 @@
 Around the seed notebook's best model ("v5"): BatchNormalization on the input; 4 x [Conv2D 256 3x3
 same, ReLU, MaxPool, Dropout 0.3]; Flatten; 4 x [Dense 256 ReLU, Dropout 0.3]; softmax; Adam 1e-4.
 ``build_model(V5)`` is that model (plus the parameter-free rescaling and augmentation layers);
-``tests/test_model.py`` checks its layer structure and parameter count against the seed's code.
+``tests/models/test_cnn.py`` checks its layer structure and parameter count against the seed's code.
 """
 
 from __future__ import annotations

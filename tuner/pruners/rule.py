@@ -39,36 +39,21 @@ __all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule", "rule_for_tria
 class PruneSettings:
     """The rule's knobs; the defaults are the replay benchmark's choice (results/benchmarks.md)."""
 
-    # The defaults are the replay's choice on the second learning-curve table (bench/curves.py,
-    # 8,400 images, batch-norm momentum 0.9; results/benchmarks.md) among the rules under which
-    # no run of a repeated configuration stops its twins (tests/test_replay.py), checked on the
-    # curves of real quick searches (tests/data/quick_curves.json): decisions at fold 1's epochs
-    # 2, 4 and 8 and at the fold ends, 0.75 of random search's compute at 8 trials' worth
-    # (Optuna's SuccessiveHalvingPruner 0.69, which stops twins and the best in 2.5 % of
-    # searches; the same rungs from epoch 1, 0.62, pruned a real search's best).
-    # Earlier defaults: start-up 3, warm-up 1, noise 2 sd (until 2026-11-27, chosen on the first
-    # table, whose batch-norm runs scored chance for their first epochs; on the second it stops a
-    # twin of a configuration 0.5 point from the best); then every epoch after half a fold
-    # (0.78 of random's compute), until rungs were measured the same day.
+    # The defaults are the replay's choice on the learning-curve table at 8,400 images
+    # (bench/curves.py, bench/replay.py; results/benchmarks.md, "Search strategies replayed on the
+    # learning-curve table") among the rules under which no run of a repeated configuration stops
+    # its twins (tests/pruners/test_replay.py), checked on the curves of real quick searches
+    # (tests/fixtures/quick_curves.json).
     #
     # Earlier trials that must have reached a decision point (a fold's epoch, or a fold's end)
     # before a trial can be stopped there; trials stopped later than that point count, as in
     # asynchronous successive halving: with 1, the second trial can stop in its first fold if it
-    # falls below the first trial's curve less the noise margin. (Until 2026-11-27 it counted
-    # completed trials; with a whole-fold warm-up the two agree.)
+    # falls below the first trial's curve less the noise margin.
     startup_trials: int = 1
     # The share of a fold's epochs before an epoch can stop a trial; 1.0: never within a fold,
-    # only after it. On the first table (batch norm at momentum 0.99, 31-44 steps an epoch) a
-    # run could sit at 12 % after 4 of 10 epochs and end at 97.8 %, and within a fold curves did
-    # not rank; with momentum 0.9 (the profiles' setting) they do from the second epoch. Judging
-    # every epoch, a warm-up of 0.3 stopped twins at epoch 4. 0.1 (at 10 epochs: epoch 1 is never
-    # judged, the first rung is epoch 2): with no warm-up (the default for a few hours of
-    # 2026-11-27) quick's seed 1 pruned its best configuration after epoch 1 (88.2 % there, 98.69 %
-    # CV at the end; batch-norm trials sat at 74-88 % after epoch 1 and at 95-98 % after epoch 2,
-    # tests/data/quick_curves.json). On the second table it costs 0.75 of random's compute at 8
-    # trials' worth instead of 0.62; a 0.2 warm-up (first rung at epoch 4) costs the same there.
-    # Any warm-up above 0 covers at least epoch 1, however few the epochs (0.1 of 6 epochs would
-    # otherwise judge epoch 1 again); 0 judges from epoch 1.
+    # only after it. Epoch 1 is never judged, however few the epochs: batch-norm models sit far
+    # behind after it and lead after epoch 2, and judging it pruned the best configuration of a
+    # real quick search (tests/fixtures/quick_curves.json). 0 judges from epoch 1.
     warmup: float = 0.1
     # The bar: this quantile of the earlier trials at the same point, less the noise margin.
     quantile: float = 0.75
@@ -76,7 +61,7 @@ class PruneSettings:
     # ...or this many times the noise at that point, if larger: the larger of the sampling error
     # of an accuracy measured on the validation fold (sqrt(p(1 - p) / n)) and the earlier trials'
     # spread over their folds (the median of their standard deviations).
-    # 3: with 2, twins of two configurations near the best stopped each other after fold 2.
+    # 3: with 2, twins of configurations near the best stopped each other (the replay's twins).
     noise_z: float = 3.0
     # 0: every epoch after the warm-up is a decision point. k >= 2: only epochs 1, k, k^2, ... of
     # the first fold (after the warm-up) and the ends of the folds, successive halving's rungs in

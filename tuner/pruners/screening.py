@@ -12,7 +12,7 @@ rule that judges trials one after another must train every new best in full. Scr
 configurations at fold 1's epoch 2 and running the best 9 in full (the quick profile) halves the
 pruning rule's regret at 4-6 trials' worth of compute, is no worse than Optuna's
 SuccessiveHalving from there on, and never dropped the table's best. On the real quick searches
-(tests/data/quick_curves.json) every search's best configuration was in the top third of its
+(tests/fixtures/quick_curves.json) every search's best configuration was in the top third of its
 search at fold 1's epoch 2; at epoch 1, 3 of 6 were not (batch-norm winners lag there).
 
 Under a budget (``tuner.search.budget.screens_too_late``), a round closes early once another screen and

@@ -1,6 +1,6 @@
 """The search directory on disk: its name, its lock, and what may delete or replace its files.
 
-Guarantees (each tested in ``tests/test_store.py`` and ``tests/test_crash.py``):
+Guarantees (each tested in ``tests/storage/test_directory.py`` and ``tests/storage/test_crash.py``):
 
 - A search name is one plain path component: ``--name ..``, ``a/b`` or an absolute path is refused
   before anything is touched, so a search never reaches outside ``--results-dir``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "SCORING_SETTINGS",
     "FREE_SETTINGS",
     "check_resume",
+    "same_space",
     "prepare_directory",
     "manifest_text",
     "mark_export_stale",
@@ -120,6 +122,17 @@ SCORING_SETTINGS = tuple(s.manifest for s in SETTINGS if s.resume is Resume.KEEP
 FREE_SETTINGS = tuple(s.manifest for s in SETTINGS if s.resume is Resume.FREE)
 
 
+def same_space(old: str | None, new: str) -> bool:
+    """Whether two space texts define the same space: a space file's TOML tables (its comments
+    and layout may change), or a hypermodel file's source to the letter."""
+    if old == new:
+        return True
+    try:
+        return old is not None and tomllib.loads(old) == tomllib.loads(new)
+    except tomllib.TOMLDecodeError:
+        return False
+
+
 def check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Raises when a resumed search would score trials differently; returns notes on the settings
     that changed and may (they change what runs, not how a trial is scored)."""
@@ -130,7 +143,7 @@ def check_resume(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> l
             f"{directory}: this search was started on other training data "
             f"(was {old.get('data', {}).get('source')}, now {new['data']['source']}); {fix}"
         )
-    if old.get("space", {}).get("text") != new["space"]["text"]:
+    if not same_space(old.get("space", {}).get("text"), new["space"]["text"]):
         raise SearchError(
             f"{directory}: this search was started with a different search space; {fix}"
         )

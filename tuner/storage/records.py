@@ -76,7 +76,7 @@ class FoldResult:
     val_size: int
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch Keras logs
     best_epoch: int | None = None  # with early stopping: the epoch (from 1) whose weights were kept
-    # of train_seconds, the per-epoch validation passes (0 in records written before 2026-11-27)
+    # of train_seconds, the per-epoch validation passes (0 in records of versions that did not time them)
     validation_seconds: float = 0.0
 
 

@@ -13,17 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 import tuner.storage.directory as store
-from tuner.cli import app
+from tests.helpers import invoke
 from tuner.errors import SearchError
 from tuner.search.driver import prepare_search, run_search
 from tuner.search.plan import SearchConfig
 from tuner.space.spaces import load_space
 
 runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "/tmp/x", "../x", "", "a\\b"])
@@ -190,6 +186,19 @@ def test_resume_refuses_another_space(tmp_path, tiny_train, tiny_space_path):
     other.write_text(tiny_space_path.read_text().replace("epochs = 1", "epochs = 2"))
     with pytest.raises(SearchError, match="different search space"):
         prepare_search(tiny_train, load_space(other), SearchConfig(name="r", results_dir=tmp_path))
+
+
+def test_a_space_file_whose_comments_changed_still_resumes(tmp_path, tiny_train, tiny_space_path):
+    prepare_search(
+        tiny_train, load_space(tiny_space_path), SearchConfig(name="r", results_dir=tmp_path)
+    )
+    edited = tmp_path / "edited.toml"
+    text = tiny_space_path.read_text().replace("epochs = 1", "epochs   =   1  # fixed")
+    edited.write_text("# a header, added later\n" + text)
+    plan = prepare_search(
+        tiny_train, load_space(edited), SearchConfig(name="r", results_dir=tmp_path)
+    )
+    assert plan.notes == ()
 
 
 def test_resume_allows_what_does_not_change_scores_and_says_so(

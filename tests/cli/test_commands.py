@@ -11,13 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import invoke
 from tuner.cli import app
 
 runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def on_tiny(command, data, space, results, *more):
@@ -203,14 +200,14 @@ def test_default_search_name_is_space_and_data(tmp_path, tiny_dir, tiny_space_pa
 
 
 def _bad_inputs():
-    from tests.test_data import BAD_TRAIN
+    from tests.helpers import BAD_TRAIN
 
     return sorted(BAD_TRAIN)
 
 
 @pytest.mark.parametrize("case", _bad_inputs())
 def test_every_bad_training_file_is_one_line_and_exit_2(tmp_path, tiny_dir, case):
-    from tests.test_data import BAD_TRAIN
+    from tests.helpers import BAD_TRAIN
 
     text, expected = BAD_TRAIN[case]
     data = tmp_path / "data"

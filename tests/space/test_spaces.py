@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_HP, write_space
-from tests.conftest import search_config as config
+from tests.helpers import ROOT, TINY_HP, write_space
+from tests.helpers import search_config as config
 from tuner.errors import SearchError, SpaceError
 from tuner.search.driver import prepare_search, run_search
 from tuner.space.spaces import HYPERPARAMETERS, V5, bundled_spaces, load_space
@@ -39,7 +38,7 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
     assert quick.search.final_epochs > quick.default_values()["epochs"]
     assert quick.search.budget_images == 37800  # its budget is for Kaggle's images less 10 %
     assert quick.estimate is not None and len(quick.estimate.gains) >= 2
-    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    sys.path.insert(0, str(ROOT / "bench"))
     import handwritten
 
     point = quick.default_values()

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import FIXTURES, ROOT
 from tuner.pruners.rule import PruneSettings
 
-ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import replay  # noqa: E402  (bench/ is not a package)
@@ -158,11 +158,11 @@ def test_a_benchmark_section_is_replaced_by_its_whole_title_only(tmp_path):
     assert text.count(first) == 2 and "second v2" in text and "first v2" in text
 
 
-REAL_CURVES = ROOT / "tests" / "data" / "quick_curves.json"
+REAL_CURVES = FIXTURES / "quick_curves.json"
 
 
 def _replay_real_search(search: dict, settings) -> dict[str, str]:
-    """Replays one real quick search (tests/data/quick_curves.json, bench/real_curves.py) in
+    """Replays one real quick search (tests/fixtures/quick_curves.json, bench/real_curves.py) in
     trial order under ``settings`` (``replay.first_stop``): each trial's state, 'complete',
     'pruned' or 'unknown' (the rule would have let it go past what was recorded of it)."""
     from tuner.pruners.rule import Finished, make_rule

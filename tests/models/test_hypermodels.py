@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tests.conftest import assert_plain_keras_reproduces
-from tuner.cli import app
+from tests.helpers import ROOT, assert_plain_keras_reproduces, invoke
 from tuner.errors import SearchError, SpaceError
 from tuner.models.hypermodels import TRAINING_DEFAULTS, ModelSource, load_hypermodel
 from tuner.storage.records import TrialState, load_records
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "v5.py"
+EXAMPLE = ROOT / "examples" / "v5.py"
 
 # The seed's v5 example, run as it is but narrowed for a test: a name declared first is fixed,
 # and the example's own hp.Choice / hp.Int of that name then return the fixed value.
 WRAPPER = f"""
 import importlib.util
+from tests.helpers import ROOT, invoke
 spec = importlib.util.spec_from_file_location("v5_example", {str(EXAMPLE)!r})
 v5 = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(v5)
@@ -31,10 +29,6 @@ def build(hp):
     hp.Fixed("augment_strength", 0.5)
     return v5.build(hp)
 """
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_the_v5_example_is_the_seeds_model():

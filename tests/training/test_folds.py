@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TINY
+from tests.helpers import TINY
 from tuner.data.splits import fold_indices
 from tuner.training.folds import train_trial
 
@@ -42,7 +42,7 @@ def test_a_trial_past_its_time_stops_after_the_epoch_as_a_pruned_one(tiny_train)
 
 
 def test_worker_process_runs_target_and_forwards_events():
-    from tests import trial_targets
+    from tests.training import trial_targets
     from tuner.training.process import run_in_process
     from tuner.ui.events import Reporter
 
@@ -70,7 +70,7 @@ def test_worker_process_runs_target_and_forwards_events():
     ],
 )
 def test_worker_failures_become_trial_failures(target, reason):
-    from tests import trial_targets
+    from tests.training import trial_targets
     from tuner.training.folds import TrialFailed
     from tuner.training.process import run_in_process
 
@@ -80,7 +80,7 @@ def test_worker_failures_become_trial_failures(target, reason):
 
 
 def test_a_hung_trial_process_is_stopped_at_its_time_limit():
-    from tests import trial_targets
+    from tests.training import trial_targets
     from tuner.training.folds import TrialFailed
     from tuner.training.process import run_in_process
 

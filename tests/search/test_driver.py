@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_HP, write_space
-from tests.conftest import search_config as config
+from tests.helpers import TINY_HP, write_space
+from tests.helpers import search_config as config
 from tuner.errors import SearchError, TooManyFailures
 from tuner.search.driver import run_search
 from tuner.search.plan import hyperband_trials

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY_HP, assert_plain_keras_reproduces, write_space
-from tests.conftest import search_config as config
+from tests.helpers import TINY_HP, assert_plain_keras_reproduces, write_space
+from tests.helpers import search_config as config
 from tuner.data.kaggle import Dataset, DigitData
 from tuner.data.splits import search_part
 from tuner.errors import SearchError
@@ -130,7 +130,7 @@ def test_the_exported_model_reproduces_the_submission_without_digit_tuner(
 def test_predict_writes_a_submission_from_any_exported_model(tmp_path, tiny_data, tiny_space_path):
     from typer.testing import CliRunner
 
-    from tests.conftest import write_csv
+    from tests.helpers import write_csv
     from tuner.cli import app
 
     search = run_search(
@@ -270,13 +270,13 @@ def test_bad_ensemble_names_are_refused(text):
 
 
 def test_tta_shifts_images_by_one_pixel_and_averages():
-    from tuner.export.recipes import shift_images as _shift
+    from tuner.export.recipes import shift_images
 
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28, 1)
-    right = _shift(images, 0, 1)
+    right = shift_images(images, 0, 1)
     assert (right[:, :, 0] == 0).all()
     np.testing.assert_array_equal(right[:, :, 1:], images[:, :, :-1])
-    down = _shift(images, 1, 0)
+    down = shift_images(images, 1, 0)
     np.testing.assert_array_equal(down[:, 1:], images[:, :-1])
     assert tta_shifts(1) == [(0, 0)] and len(set(tta_shifts(9))) == 9
     with pytest.raises(SearchError, match="tta must be 1, 5 or 9"):
@@ -292,7 +292,8 @@ def test_tta_shifts_images_by_one_pixel_and_averages():
     np.testing.assert_allclose(plain, images.reshape(2, -1).mean(axis=1), rtol=1e-6)
     shifted = predict_tta([Echo()], images, 5)[:, 0]
     expected = np.mean(
-        [_shift(images, dy, dx).reshape(2, -1).mean(axis=1) for dy, dx in tta_shifts(5)], axis=0
+        [shift_images(images, dy, dx).reshape(2, -1).mean(axis=1) for dy, dx in tta_shifts(5)],
+        axis=0,
     )
     np.testing.assert_allclose(shifted, expected, rtol=1e-6)
 
@@ -402,7 +403,9 @@ def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):
         plan_search(tiny_train, space, config(tmp_path, search_images=5))
     with pytest.raises(SearchError, match="final_epochs must be >= 0 epochs, got -1"):
         plan_search(tiny_train, space, config(tmp_path, final_epochs=-1))
-    with pytest.raises(SpaceError, match=r"s.toml: search.search_images: must be >= 0 images, got -1"):
+    with pytest.raises(
+        SpaceError, match=r"s.toml: search.search_images: must be >= 0 images, got -1"
+    ):
         parse_space("[search]\nsearch_images = -1\n", path="s.toml")
     # more images than the search part: all of it
     plan, _ = plan_search(tiny_train, space, config(tmp_path, search_images=10_000))

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import TINY
+from tests.helpers import ROOT, TINY
 from tuner.models.cnn import build_model
 from tuner.space.spaces import V5, load_space
 from tuner.space.values import resolve_values
@@ -147,9 +147,8 @@ def test_the_hand_written_baseline_is_a_point_of_the_builder():
     norm, dropout 0.4, dense 128) is what the builder makes of its values (filter_growth
     doubles the filters per block), so a space can hold it."""
     import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    sys.path.insert(0, str(ROOT / "bench"))
     import handwritten
 
     ours = build_model({**handwritten.model_values, "augment_strength": 0.0})
@@ -167,9 +166,8 @@ def test_the_hand_written_v5_baseline_is_the_seeds_v5():
     """bench/handwritten.py --recipe v5: examples/v5.py's v5 (2,038,542 parameters, Adam 1e-4)
     behind plain Keras augmentation and rescaling; no class of ours in it."""
     import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    sys.path.insert(0, str(ROOT / "bench"))
     import handwritten
 
     net = handwritten.v5_model(seed=0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_space
+from tests.helpers import ROOT, tiny_space
 from tuner.storage.records import TrialState, load_records
 
 
@@ -55,7 +55,7 @@ def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
         capture_output=True,
         text=True,
         timeout=240,
-        cwd=Path(__file__).parents[1],
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "chief listening on 127.0.0.1:" in done.stdout
@@ -84,7 +84,7 @@ def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=Path(__file__).parents[1],
+        cwd=ROOT,
     )
     logs = tmp_path / "d" / "logs"
     try:
@@ -115,7 +115,7 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=Path(__file__).parents[1],
+        cwd=ROOT,
     )
     tuner_dir = tmp_path / "d" / "tuner"
     try:
@@ -137,9 +137,7 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     kept = {r.trial_id: r.folds for r in load_records(tuner_dir) if r.state is TrialState.COMPLETE}
     assert kept
 
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[1]
-    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     records = check_complete(tmp_path / "d")
     for record in records:  # finished trials were kept, not rerun
@@ -170,7 +168,7 @@ def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
         "--results-dir",
         str(tmp_path),
     ]
-    root = Path(__file__).parents[1]
+    root = ROOT
     chief = subprocess.Popen(
         chief_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root
     )
@@ -212,7 +210,7 @@ def test_workers_out_of_time_budget_end_the_search_and_the_chief(tmp_path, tiny_
         capture_output=True,
         text=True,
         timeout=150,
-        cwd=Path(__file__).parents[1],
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "time budget" in (tmp_path / "d" / "logs" / "worker0.log").read_text()
@@ -229,7 +227,7 @@ def test_no_process_outlives_a_killed_launcher(tmp_path, tiny_dir):
         search_command(tmp_path, tiny_dir, epochs=20),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        cwd=Path(__file__).parents[1],
+        cwd=ROOT,
     )
     logs = tmp_path / "d" / "logs"
     try:

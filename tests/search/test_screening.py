@@ -37,7 +37,7 @@ def _finish(oracle, trial, score, status="STOPPED"):
 
 def _screened_space(tmp_path, search: str, learning_rate: str):
     """Tiny CNNs, 2 folds x 2 epochs, screened 4 at a time for 1 epoch (6 trials in all)."""
-    from tests.conftest import write_space
+    from tests.helpers import write_space
 
     return write_space(
         tmp_path,
@@ -133,7 +133,7 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     import json
     from pathlib import Path
 
-    from tests.conftest import search_config
+    from tests.helpers import search_config
     from tuner.search.driver import run_search
     from tuner.storage.records import TrialState, best_record, load_records
 
@@ -219,7 +219,7 @@ def test_the_pruning_rule_never_measures_a_full_trial_against_the_screens():
     ],
 )
 def test_screening_settings_that_cannot_work_are_refused(tmp_path, tiny_train, options, message):
-    from tests.conftest import TINY_SPACE, search_config
+    from tests.helpers import TINY_SPACE, search_config
     from tuner.errors import SearchError
     from tuner.search.plan import plan_search
     from tuner.space.spaces import load_space
@@ -250,7 +250,7 @@ def test_a_budget_too_short_for_the_round_closes_it_and_promotes_the_best_screen
     """With a time budget that fits one screen, the search neither stops with only screens (it
     would have nothing to export) nor screens on: the round closes and its best screen runs in
     full, then the budget ends the search."""
-    from tests.conftest import search_config
+    from tests.helpers import search_config
     from tuner.search.driver import run_search
     from tuner.storage.records import TrialState, load_records
 
@@ -318,7 +318,7 @@ def test_one_slow_screen_does_not_close_the_round_through_the_retrain_estimate()
 def test_the_spaces_screening_yields_to_an_oracle_the_user_chose(tmp_path, tiny_train):
     """quick screens; `--oracle bayesian` (or `--early-stopping 2`) on it turns screening off
     rather than failing, as the space's pruning yields to Hyperband."""
-    from tests.conftest import TINY_SPACE, search_config
+    from tests.helpers import TINY_SPACE, search_config
     from tuner.search.plan import plan_search
     from tuner.space.spaces import load_space
 

@@ -12,16 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import invoke
 from tuner.analysis.stats import confusion_matrix, eda, error_analysis, importance
 from tuner.storage.records import FoldResult, write_cv
 
 runner = CliRunner()
-
-
-def invoke(*args):
-    from tuner.cli import app
-
-    return runner.invoke(app, [str(a) for a in args])
 
 
 VARYING = ["conv_blocks", "learning_rate", "dense_units"]

@@ -5,7 +5,7 @@ run's: no completed trial lost, none redone, the same submission to the byte.
 The kill points come from an uninterrupted run's trace (``tuner.faults``): every atomic write
 before and after its rename (keras-tuner's trial.json and oracle.json included), every epoch and
 fold, each retrain, each step of the export's commit. The default suite kills at a few of them;
-``pytest -m slow tests/test_crash.py`` at 24 (results/reliability.md).
+``pytest -m slow tests/storage/test_crash.py`` at 24 (results/reliability.md).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import ROOT
 from tuner.faults import CRASH_VAR, TRACE_VAR
 from tuner.storage.records import TrialState, load_records
-
-ROOT = Path(__file__).parents[1]
 
 
 def command(tiny_dir: Path, space: Path, results: Path, *extra: str) -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY, write_space
-from tests.conftest import search_config as config
+from tests.helpers import TINY, write_space
+from tests.helpers import search_config as config
 from tuner.data.splits import fold_indices
 from tuner.search.driver import run_search
 from tuner.storage.records import TrialState, best_record, load_records
@@ -131,7 +131,7 @@ SEED_WITH_PRUNING = 3  # trials: good, hopeless, good, hopeless
 
 
 def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
-    from tuner.pruners.rule import rule_for_trial as _prune_rule
+    from tuner.pruners.rule import rule_for_trial
     from tuner.storage.records import FoldResult, TrialRecord
 
     def record(trial_id, scores, state=TrialState.COMPLETE, epochs=1, val_size=10**6):
@@ -141,10 +141,10 @@ def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
         )
         return TrialRecord(trial_id, state, {**TINY, "epochs": epochs}, folds)
 
-    assert _prune_rule([], 0.002, TINY) is None  # no earlier trial: the first runs whole
+    assert rule_for_trial([], 0.002, TINY) is None  # no earlier trial: the first runs whole
     two = [record("0", [0.99, 0.99]), record("1", [0.98, 0.98])]
     three = [*two, record("2", [0.97], TrialState.PRUNED), record("3", [0.95, 0.95])]
-    rule = _prune_rule(three, 0.002, TINY)
+    rule = rule_for_trial(three, 0.002, TINY)
     assert len(rule.earlier) == 4 and [f.complete for f in rule.earlier] == [1, 1, 0, 1]
     # after fold 1: the 75th percentile of 0.99, 0.98, 0.97 and 0.95 (0.9825) less the margin:
     # here the minimum, 0.002 (their folds agree, and a million validation images measure
@@ -154,16 +154,16 @@ def test_the_rule_compares_trials_of_the_same_epochs_and_counts_pruned_curves():
     assert rule.stop_after_fold([0.981]) is None
     # a trial whose folds disagree shows the noise: the median fold spread, 3 times
     noisy = [record("0", [0.98, 1.0]), record("1", [0.97, 0.99]), record("3", [0.94, 0.96])]
-    rule = _prune_rule(noisy, 0.002, TINY)  # fold 1's 0.975, less 3 x 0.01 (their spread)
+    rule = rule_for_trial(noisy, 0.002, TINY)  # fold 1's 0.975, less 3 x 0.01 (their spread)
     assert rule.stop_after_fold([0.946]) is None
     assert rule.stop_after_fold([0.944]) is not None
     # a small validation fold measures accuracy coarsely: the sampling error widens the margin
     small = [
         record(r.trial_id, [f.val_accuracy for f in r.folds], r.state, val_size=100) for r in three
     ]
-    assert _prune_rule(three, 0.002, TINY).stop_after_fold([0.957]) is not None
-    assert _prune_rule(small, 0.002, TINY).stop_after_fold([0.957]) is None
-    assert _prune_rule(three, 0.002, {**TINY, "epochs": 3}) is None  # other epochs: none apply
+    assert rule_for_trial(three, 0.002, TINY).stop_after_fold([0.957]) is not None
+    assert rule_for_trial(small, 0.002, TINY).stop_after_fold([0.957]) is None
+    assert rule_for_trial(three, 0.002, {**TINY, "epochs": 3}) is None  # other epochs: none apply
 
 
 def test_start_up_counts_the_earlier_trials_that_reached_the_point_judged():

@@ -7,16 +7,8 @@ import gzip
 import numpy as np
 import pytest
 
-from tests.conftest import write_csv
+from tests.helpers import BAD_TRAIN, HEADER, row, write_csv
 from tuner.data.kaggle import DataError, find_data_files, load_csv, load_data, load_embedded
-
-HEADER = "label," + ",".join(f"pixel{i}" for i in range(784))
-TEST_HEADER = ",".join(f"pixel{i}" for i in range(784))
-
-
-def row(label=3, pixels=None):
-    pixels = [0] * 784 if pixels is None else pixels
-    return ",".join(map(str, ([] if label is None else [label]) + list(pixels)))
 
 
 def test_loads_plain_and_gzipped_csv_identically(tmp_path, embedded):
@@ -47,74 +39,6 @@ def test_embedded_default_is_real_digits_split_train_test():
     assert np.bincount(data.train.labels).tolist() == [400] * 10
     assert np.bincount(data.test_labels).tolist() == [100] * 10
     assert data.train.images.max() == 255
-
-
-BAD_TRAIN = {
-    "empty file": ("", "file is empty"),
-    "header only": (HEADER + "\n", "no data rows"),
-    "wrong header": (
-        HEADER.replace("pixel5,", "pixelX,") + "\n" + row() + "\n",
-        "line 1, column 7: expected header 'pixel5', got 'pixelX'",
-    ),
-    "reordered header": (
-        HEADER.replace("pixel1,pixel2", "pixel2,pixel1") + "\n" + row() + "\n",
-        "column 3: expected header 'pixel1', got 'pixel2'",
-    ),
-    "783 pixel columns": (
-        HEADER.rsplit(",", 1)[0] + "\n" + row(pixels=[0] * 783) + "\n",
-        "expected 785 columns",
-    ),
-    "785 pixel columns": (
-        HEADER + ",pixel784\n" + row(pixels=[0] * 785) + "\n",
-        "expected 785 columns",
-    ),
-    "non-integer value": (
-        HEADER + "\n" + row() + "\n" + row(pixels=[0] * 10 + [1.5] + [0] * 773) + "\n",
-        "line 3, column pixel10: value 1.5 is not an integer",
-    ),
-    "text value": (
-        HEADER + "\n" + row(pixels=[0] * 783 + ["x"]) + "\n",
-        "line 2, column pixel783: value 'x' is not an integer",
-    ),
-    "pixel above 255": (
-        HEADER + "\n" + row(pixels=[0] * 300 + [256] + [0] * 483) + "\n",
-        "line 2, column pixel300: pixel value 256 is outside 0..255",
-    ),
-    "negative pixel": (
-        HEADER + "\n" + row() + "\n" + row(pixels=[-1] + [0] * 783) + "\n",
-        "line 3, column pixel0: pixel value -1 is outside 0..255",
-    ),
-    "missing value": (
-        HEADER + "\n" + row(pixels=[0] * 5 + [""] + [0] * 778) + "\n",
-        "line 2, column pixel5: missing value",
-    ),
-    "label outside 0-9": (
-        HEADER + "\n" + row(label=10) + "\n",
-        "line 2, column label: label value 10 is outside 0..9",
-    ),
-    "too many fields in a row": (HEADER + "\n" + row() + "\n" + row() + ",0\n", "malformed CSV"),
-    # a value past int64 was read as another, overflowed value and named so
-    "huge value": (
-        HEADER + "\n" + row() + "\n" + row(pixels=[0] * 7 + ["99999999999999999999"] + [0] * 776),
-        "line 3, column pixel7: value 99999999999999999999 is out of range",
-    ),
-    "huge unsigned label": (
-        HEADER + "\n" + row() + "\n" + row(label="18446744073709551615") + "\n",
-        "line 3, column label: value 18446744073709551615 is out of range",
-    ),
-    "boolean value": (  # pandas reads True as 1
-        HEADER + "\n" + row(pixels=[True] + [0] * 783) + "\n" + row(pixels=[False] + [0] * 783),
-        "line 2, column pixel0: value ",
-    ),
-    "one class only": (
-        HEADER + "\n" + row(label=3) + "\n" + row(label=3) + "\n",
-        "every row has label 3; a training file needs at least two classes",
-    ),
-    "test file given as train": (
-        TEST_HEADER + "\n" + row(label=None) + "\n",
-        "expected 'label', got 'pixel0'",
-    ),
-}
 
 
 @pytest.mark.parametrize("case", list(BAD_TRAIN))

@@ -22,6 +22,28 @@ def test_the_private_names_relied_on_exist():
     assert hasattr(fresh, "_retry_queue") and hasattr(fresh, "end_order")
     assert callable(fresh._get_oracle_fname)
     assert callable(keras_tuner.Tuner._get_tuner_fname)
+    assert callable(fresh._random_values) and callable(fresh._compute_values_hash)
+    assert callable(fresh._record_values)
+    from keras_tuner.src import config
+
+    assert hasattr(config, "DEBUG")
+
+
+def test_declared_hyperparameters_read_every_kind():
+    from tuner.compat.keras_tuner import declared_hyperparameters
+
+    hp = keras_tuner.HyperParameters()
+    hp.Int("a", 1, 5, step=2)
+    hp.Float("b", 1e-4, 1e-2, sampling="log")
+    hp.Choice("c", [8, 16])
+    hp.Boolean("d")
+    hp.Fixed("e", 3)
+    kinds = dict((c["name"], kind) for kind, c in declared_hyperparameters(hp))
+    assert kinds == {"a": "Int", "b": "Float", "c": "Choice", "d": "Boolean", "e": "Fixed"}
+    config = dict((c["name"], c) for _, c in declared_hyperparameters(hp))
+    assert (config["a"]["min_value"], config["a"]["max_value"], config["a"]["step"]) == (1, 5, 2)
+    assert config["b"]["sampling"] == "log" and config["c"]["values"] == [8, 16]
+    assert config["e"]["value"] == 3
 
 
 @pytest.fixture
