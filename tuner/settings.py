@@ -73,19 +73,25 @@ class Setting:
         if self.kind in (int, float):
             if self.off and value == 0:
                 return value
-            low, high = (0, None) if self.off and value < 0 else (self.low, self.high)
+            low, high = self.low, self.high
             if (low is not None and value < low) or (high is not None and value > high):
+                bounds = _bounds(low, high)
+                if self.off and low:  # 0 lies outside the bounds, and turns the setting off
+                    bounds = f"0 (off) or {bounds}"
                 unit = f" {self.unit}" if self.unit else ""
-                raise ValueError(f"{name}: must be {_bounds(low, high)}{unit}, got {value}")
+                raise ValueError(f"{name}: must be {bounds}{unit}, got {value}")
         return float(value) if self.kind is float else value
 
 
 def _bounds(low, high) -> str:
+    def show(x):
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
     if high is None:
-        return f">= {low:g}"
+        return f">= {show(low)}"
     if low is None:
-        return f"<= {high:g}"
-    return f"within {low:g}..{high:g}"
+        return f"<= {show(high)}"
+    return f"within {show(low)}..{show(high)}"
 
 
 def _is_a(value: Any, kind: type) -> bool:

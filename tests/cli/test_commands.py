@@ -143,7 +143,7 @@ def test_bad_space_and_options_exit_2(tmp_path, tiny_dir, tiny_space_path):
         "--results-dir",
         tmp_path / "r",
     )
-    assert result.exit_code == 2 and "folds must be >= 2, got folds=1" in result.output
+    assert result.exit_code == 2 and "folds: must be >= 2, got 1" in result.output
     assert not (tmp_path / "r").exists()
     result = invoke("trials", "--results-dir", tmp_path / "nothing")
     assert result.exit_code == 2 and "no searches yet" in result.output
@@ -538,7 +538,7 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
     # the same checks as the search itself: a bad option is refused, one line, exit 2
     bad = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
                  "--results-dir", results, "--folds", 1)  # fmt: skip
-    assert bad.exit_code == 2 and "folds must be >= 2" in bad.output
+    assert bad.exit_code == 2 and "folds: must be >= 2" in bad.output
     # a profile's budget for more images than these is scaled down, and says so
     sized = tmp_path / "sized.toml"
     budget = "folds = 2\ntime_budget = 30\nbudget_images = 3000"

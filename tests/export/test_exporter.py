@@ -401,10 +401,10 @@ def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):
     space = write_space(tmp_path, "max_trials = 1\nfolds = 2", TINY_HP)
     with pytest.raises(SearchError, match="search_images=5 is too few"):
         plan_search(tiny_train, space, config(tmp_path, search_images=5))
-    with pytest.raises(SearchError, match="final_epochs must be >= 0 epochs, got -1"):
+    with pytest.raises(SearchError, match="final_epochs: must be 0 .off. or >= 1 epochs, got -1"):
         plan_search(tiny_train, space, config(tmp_path, final_epochs=-1))
     with pytest.raises(
-        SpaceError, match=r"s.toml: search.search_images: must be >= 0 images, got -1"
+        SpaceError, match=r"s.toml: search.search_images: must be 0 .off. or >= 1 images, got -1"
     ):
         parse_space("[search]\nsearch_images = -1\n", path="s.toml")
     # more images than the search part: all of it

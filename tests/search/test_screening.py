@@ -215,7 +215,7 @@ def test_the_pruning_rule_never_measures_a_full_trial_against_the_screens():
             "screen is for the random oracle .* got oracle='bayesian'",
         ),
         ({"screen": 4, "early_stopping": 2}, "screen needs every epoch of fold 1 trained"),
-        ({"screen": 1}, "screen must be 0 .off. or at least 2 configurations, got 1"),
+        ({"screen": 1}, "screen: must be 0 .off. or >= 2 configurations, got 1"),
     ],
 )
 def test_screening_settings_that_cannot_work_are_refused(tmp_path, tiny_train, options, message):
@@ -241,7 +241,7 @@ def test_the_screen_option_reaches_the_search(tmp_path, tiny_dir, tiny_space_pat
          "--results-dir", str(tmp_path), "--screen", "1"],
     )  # fmt: skip
     assert result.exit_code != 0
-    assert "screen must be 0 (off) or at least 2 configurations, got 1" in result.output
+    assert "screen: must be 0 (off) or >= 2 configurations, got 1" in result.output
 
 
 def test_a_budget_too_short_for_the_round_closes_it_and_promotes_the_best_screen(

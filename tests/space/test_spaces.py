@@ -197,7 +197,7 @@ def test_search_table_takes_oracle_prune_and_early_stopping(tmp_path):
             "search.oracle: expected one of random, bayesian, hyperband, got 'grid'",
         ),
         ('prune = "yes"', "search.prune: expected bool, got 'yes'"),
-        ("early_stopping = -1", "search.early_stopping: must be >= 0 epochs, got -1"),
+        ("early_stopping = -1", "search.early_stopping: must be 0 .off. or >= 1 epochs, got -1"),
         ("early_stopping = true", "search.early_stopping: expected int, got True"),
         ("time_budget = -1", "search.time_budget: must be >= 0 minutes, got -1"),
         ("run_budget = -5", "search.run_budget: must be >= 0 minutes, got -5"),

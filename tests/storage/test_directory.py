@@ -224,16 +224,16 @@ def test_resume_allows_what_does_not_change_scores_and_says_so(
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--seed", "-1", "seed must be within"),
-        ("--folds", "0", "folds must be >= 2, got folds=0"),
-        ("--folds", "1", "folds must be >= 2"),
+        ("--seed", "-1", "seed: must be within 0..4294967295, got -1"),
+        ("--folds", "0", "folds: must be >= 2, got 0"),
+        ("--folds", "1", "folds: must be >= 2, got 1"),
         # one validator (tuner.search.plan.plan_search), the same for the CLI and Python
-        ("--trial-timeout", "-1", "trial_timeout must be >= 0 minutes, got -1"),
-        ("--trials", "0", "max_trials must be >= 1, got max_trials=0"),
-        ("--max-failures", "0", "max_consecutive_failures must be >= 1, got 0"),
-        ("--time-budget", "-2", "time_budget must be >= 0 minutes, got -2"),
-        ("--early-stopping", "-1", "early_stopping must be >= 0 epochs, got -1"),
-        ("--holdout", "1.5", "holdout must be a fraction between 0 and 1, got 1.5"),
+        ("--trial-timeout", "-1", "trial_timeout: must be >= 0 minutes, got -1"),
+        ("--trials", "0", "max_trials: must be >= 1 trials, got 0"),
+        ("--max-failures", "0", "max_consecutive_failures: must be >= 1, got 0"),
+        ("--time-budget", "-2", "time_budget: must be >= 0 minutes, got -2"),
+        ("--early-stopping", "-1", "early_stopping: must be 0 (off) or >= 1 epochs, got -1"),
+        ("--holdout", "1.5", "holdout: must be within 0..1, got 1.5"),
     ],
 )
 def test_bad_numbers_are_one_line_exit_2(

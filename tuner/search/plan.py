@@ -22,7 +22,7 @@ from tuner.data.splits import fold_indices, searched_subset, split_holdout
 from tuner.errors import SearchError
 from tuner.models.hypermodels import ModelSource
 from tuner.pruners.screening import Screening
-from tuner.settings import ORACLES, SETTINGS, SearchConfig
+from tuner.settings import SETTINGS, SearchConfig
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import fewest_epochs, hyperband_epochs
 from tuner.storage.manifest import package_versions
@@ -77,12 +77,9 @@ def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
 
 
 def _setting(name: str, given, default, unit: str):
-    """An option that may be turned off: the user's value, else the space's; 0 (or none) is off
-    (None); a negative value is refused, naming it."""
-    value = (default if given is None else given) or None
-    if value is not None and value < 0:
-        raise SearchError(f"{name} must be >= 0 {unit}, got {value}")
-    return value
+    """An option that may be turned off (both values already checked): the user's value, else
+    the space's; 0 (or none) is off (None)."""
+    return (default if given is None else given) or None
 
 
 def plan_search(
@@ -148,29 +145,20 @@ def _merged(space: SearchSpace, config: SearchConfig) -> dict[str, Any]:
 
 
 def _check(config: SearchConfig, merged: dict[str, Any]) -> None:
-    if not 0 <= config.seed < 2**32:
-        raise SearchError(f"seed must be within 0..{2**32 - 1}, got seed={config.seed}")
-    if merged["max_trials"] < 1:
-        raise SearchError(f"max_trials must be >= 1, got max_trials={merged['max_trials']}")
-    if config.max_consecutive_failures < 1:
-        raise SearchError(
-            f"max_consecutive_failures must be >= 1, got {config.max_consecutive_failures}"
-        )
-    oracle = merged["oracle"]
-    if oracle not in ORACLES:
-        raise SearchError(f"oracle must be one of {', '.join(ORACLES)}, got oracle={oracle!r}")
-    if oracle == "hyperband" and config.prune:
+    """Each setting given in ``config``, checked by its declaration (``tuner.settings``), then the
+    combinations no declaration can see."""
+    for s in SETTINGS:
+        value = getattr(config, s.name, None)
+        if value is not None:
+            try:
+                s.check(value)
+            except ValueError as e:
+                raise SearchError(str(e)) from None
+    if merged["oracle"] == "hyperband" and config.prune:
         raise SearchError(
             "pruning is for the random and bayesian oracles; hyperband already stops weak "
             "trials early (drop --prune or choose another --oracle)"
         )
-    if not 0 <= config.prune_margin < 1:
-        raise SearchError(f"prune_margin must be within 0..1, got {config.prune_margin}")
-    early_stopping = merged["early_stopping"]
-    if early_stopping is not None and early_stopping < 0:
-        raise SearchError(f"early_stopping must be >= 0 epochs, got {early_stopping}")
-    if config.trial_timeout is not None and config.trial_timeout < 0:
-        raise SearchError(f"trial_timeout must be >= 0 minutes, got {config.trial_timeout}")
 
 
 def _screening(space: SearchSpace, config: SearchConfig, oracle: str, early_stopping):
