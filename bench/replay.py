@@ -281,7 +281,7 @@ class ToolkitRule(Strategy):
 
         self.settings = settings or PruneSettings()
         self.name = f"toolkit {self.settings.label()}"
-        self.history: list = []  # tuner.pruning.Finished of every completed trial
+        self.history: list = []  # tuner.pruners.Finished of every completed trial
         self.rule = None
 
     def begin(self, trial):
@@ -641,7 +641,7 @@ def _first_stop(rule, run: Run) -> str | None:
 
 
 def first_stop(rule, curves, final, folds: int) -> tuple[int, int | None, str] | None:
-    """Where ``rule`` (a ``tuner.pruning.PruneRule``) would stop a trial whose validation
+    """Where ``rule`` (a ``tuner.pruners.PruneRule``) would stop a trial whose validation
     accuracy per fold and epoch is ``curves`` and whose fold scores are ``final``, replayed fold
     by fold and epoch by epoch: (fold, epoch, why) from 0 and 1, epoch None for a stop after
     the fold; None if it would go on through all that ``curves`` hold. A fold's end is judged

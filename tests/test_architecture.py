@@ -106,3 +106,17 @@ def test_structure_figures_meet_their_goals():
         [sys.executable, str(tool), str(ROOT)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_wheel_lists_every_sub_package():
+    """pyproject.toml names the packages a wheel installs; one left out would be missing from an
+    installed (not editable) digit-tuner, and one that no longer exists breaks the install."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "tuner").rglob("__init__.py")
+    }
+    assert listed == found | {"tuner.search_spaces"}

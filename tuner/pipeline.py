@@ -6,7 +6,7 @@ train, build or predict, so that listing searches and trials stays quick.
 ``prepare`` turns what a user gives (a data directory or the embedded digits, a space name or
 file, or a hypermodel) into the loaded data, the space and a named ``SearchConfig``; ``search``
 runs it (in this process, or as a chief with local workers); ``run`` is ``search`` then
-``tuner.export.export_best``, as ``digit-tuner run`` does. Ctrl-C (or SIGTERM through the CLI)
+``tuner.export.exporter.export_best``, as ``digit-tuner run`` does. Ctrl-C (or SIGTERM through the CLI)
 becomes ``SearchInterrupted``, which says how many trials were kept and how to resume.
 """
 
@@ -89,7 +89,7 @@ def prepare(
     space_obj = load_space_or_model(space, model)
     digits = load_data(data, test=with_test)
     name = settings.pop("name", None)
-    if name is None:  # "" is a name, and refused as one (tuner.store.check_name)
+    if name is None:  # "" is a name, and refused as one (tuner.storage.directory.check_name)
         name = default_name(space_obj.name, data)
     return Job(digits, space_obj, SearchConfig(name=name, **settings))
 

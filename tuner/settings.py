@@ -28,6 +28,7 @@ __all__ = [
     "setting",
     "ORACLES",
     "free_settings",
+    "is_a",
     "options",
     "toml_keys",
 ]
@@ -66,7 +67,7 @@ class Setting:
         """``value`` if it is of the setting's type and within its bounds, else a ValueError
         naming the setting and the value (``where`` prefixes the name, e.g. a file's path)."""
         name = f"{where}{self.name}"
-        if not _is_a(value, self.kind):
+        if not is_a(value, self.kind):
             raise ValueError(f"{name}: expected {self.kind.__name__}, got {value!r}")
         if self.choices and value not in self.choices:
             raise ValueError(f"{name}: expected one of {', '.join(self.choices)}, got {value!r}")
@@ -94,7 +95,9 @@ def _bounds(low, high) -> str:
     return f"within {show(low)}..{show(high)}"
 
 
-def _is_a(value: Any, kind: type) -> bool:
+def is_a(value: Any, kind: type) -> bool:
+    """Whether ``value`` is of ``kind`` as a setting or a space reads it: a bool is no number, an int
+    is a float, a float must be finite."""
     if kind is bool:
         return isinstance(value, bool)
     if isinstance(value, bool):
@@ -124,7 +127,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prune", bool, "Stop a trial after a fold when it cannot reach the best trial "
             "(random, bayesian; default: the space's).", option="--prune/--no-prune",
             toml="prune", manifest="prune", resume=KEEP),
-    # the pruning rule's smallest noise margin, a fraction of accuracy (tuner.search.pruners)
+    # the pruning rule's smallest noise margin, a fraction of accuracy (tuner.pruners.rule)
     Setting("prune_margin", float, "", low=0.0, high=0.999, manifest="prune_margin", resume=KEEP),
     Setting("early_stopping", int, "Patience in epochs: stop a fold when accuracy on 10 % of its "
             "training part stops improving, and retrain the winner for its best epoch (0: off; "
@@ -212,14 +215,14 @@ class SearchConfig:
     prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
     # The pruning rule's smallest noise margin (accuracy, a fraction): a trial stops when its
     # score at a fold's epoch, or its mean over the folds so far, is below the 75th percentile of
-    # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.search.pruners.rule).
+    # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.pruners.rule).
     prune_margin: float = 0.002
     early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
     # Minutes: start no trial that would end past this (a trial is expected to take as long as
     # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
     time_budget: float | None = None
     # Minutes for the search and the export's retrain together: start no trial that would end
-    # later than this less the retrain's estimated time (``tuner.search.driver``); 0 turns off the
+    # later than this less the retrain's estimated time (``tuner.search.budget``); 0 turns off the
     # space's setting. A resumed search starts anew.
     run_budget: float | None = None
     mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
@@ -240,7 +243,7 @@ class SearchConfig:
     # (a hung trial never stalls the search). None: the time budget, else the run budget, if
     # any; 0: no limit.
     trial_timeout: float | None = None
-    # Screen, then search (``tuner.search.pruners.screening``): rounds of this many configurations trained for
+    # Screen, then search (``tuner.pruners.screening``): rounds of this many configurations trained for
     # the space's ``screen_epochs`` of fold 1, the best ``screen_keep`` in full. None: the
     # space's ``screen``; 0: off (every trial a full one).
     screen: int | None = None

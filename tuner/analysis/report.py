@@ -25,7 +25,7 @@ def analyse(
     search: SearchHandle | Path, data: DigitData, trial_id: str | None = None
 ) -> tuple[TrialRecord, ErrorAnalysis]:
     """Error analysis of one completed trial (default: the best) of a search
-    (``tuner.manifest.open_search``, or its directory).
+    (``tuner.storage.manifest.open_search``, or its directory).
 
     Raises:
         SearchError: no such completed trial, other training data, unreadable predictions.

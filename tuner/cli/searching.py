@@ -98,7 +98,8 @@ def resume(
     data: SearchDataOption = None,
     **options,
 ) -> None:
-    """Go on with a search, with the data, space and settings it was started with (search.json)."""
+    """Go on with a search, with the data, space and settings it was started with (search.json).
+    An option given here changes that setting; one left out stays as recorded."""
     with user_errors():
         directory = search_dir_for(results_dir, search_name)
         result = _resume(directory, data=data, **resume_changes(options))

@@ -295,7 +295,7 @@ def space_of_search(manifest: Mapping[str, Any], directory) -> Any:
     if not path.endswith(".py"):
         raise SearchError(
             f"{directory}: this search's hypermodel was a Python callable ({reference}), not a "
-            "file: build its models in Python with tuner.model.build(values, space=...)"
+            "file: build its models in Python with tuner.models.build(values, space=...)"
         )
     try:
         space = load_hypermodel(ModelSource.parse(reference))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import SpaceError
-from tuner.settings import ORACLES, toml_keys
+from tuner.settings import ORACLES, is_a, toml_keys
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -422,14 +422,14 @@ def _parse_estimate(path: Path, table: Any) -> EstimateCorrection:
     if (
         not isinstance(gains, list)
         or len(gains) < 2
-        or not all(_is_a(g, float) and math.isfinite(g) and abs(g) < 100 for g in gains)
+        or not all(is_a(g, float) and math.isfinite(g) and abs(g) < 100 for g in gains)
     ):
         raise SpaceError(
             f"{path}: estimate.gains: expected a list of at least 2 gains in points, one per measured seed "
             f"(their spread is part of the estimate's interval), got {gains!r}"
         )
     images = table.get("train_images")
-    if not _is_a(images, int) or images < 1:
+    if not is_a(images, int) or images < 1:
         raise SpaceError(
             f"{path}: estimate.train_images: expected a number of images >= 1, got {images!r}"
         )
@@ -454,20 +454,10 @@ def _parse_search(path: Path, table: Any) -> SearchDefaults:
     return SearchDefaults(**values)
 
 
-def _is_a(value: Any, kind: type) -> bool:
-    if kind is bool:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind is int:
-        return isinstance(value, int)
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
 def _check_value(where: str, name: str, value: Any) -> Any:
     """Checks one value against the builder's vocabulary; returns it as the right Python type."""
     info = HYPERPARAMETERS[name]
-    if not _is_a(value, info.kind):
+    if not is_a(value, info.kind):
         raise SpaceError(f"{where}: expected {info.kind.__name__}, got {value!r}")
     if info.kind is not bool and not (info.low <= value <= info.high):
         raise SpaceError(
@@ -545,7 +535,7 @@ def _parse_range(where: str, name: str, kind: str, spec: dict) -> Hyperparameter
         raise SpaceError(f"{where}.sampling: {sampling!r} sampling needs min > 0, got min={low!r}")
     step = spec.get("step")
     if step is not None:
-        if not _is_a(step, info.kind) or step <= 0:
+        if not is_a(step, info.kind) or step <= 0:
             raise SpaceError(
                 f"{where}.step: expected a positive {info.kind.__name__}, got {step!r}"
             )

@@ -188,7 +188,7 @@ def hold(directory: str | Path, command: str | None = None) -> Iterator[Path]:
 
 
 def remove_temporaries(directory: Path) -> None:
-    """Deletes the temporary files that a killed writer left (``tuner.io.atomic_path`` names them
+    """Deletes the temporary files that a killed writer left (``tuner.storage.atomic.atomic_path`` names them
     ``.<target>.<random>.tmp<suffix>``); only the lock's holder may, as nobody else writes."""
     for path in Path(directory).rglob(".*.tmp*"):
         if path.is_file() and STAGING not in path.parts:

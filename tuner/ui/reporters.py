@@ -35,7 +35,7 @@ def make_reporter(
     console: Console | None = None, varying: list[str] | None = None, clock=time.monotonic
 ) -> Reporter:
     """Progress bars on a terminal; one plain line per event elsewhere (CI logs, pipes). Both
-    show the time left (``tuner.progress.Eta``) from the first finished epoch."""
+    show the time left (``tuner.ui.events.Eta``) from the first finished epoch."""
     console = console or Console()
     if console.is_terminal:
         return RichReporter(console, varying, clock)

@@ -44,7 +44,7 @@ __all__ = [
 
 def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed trials by mean CV accuracy (best first, ``records.ranked``), then the others,
-    then the screens (``tuner.search.pruners.screening``) by their score, best first."""
+    then the screens (``tuner.pruners.screening``) by their score, best first."""
     complete = ranked(records)
     chosen = {r.trial_id for r in complete}
     screens = [r for r in records if r.trial_id not in chosen and is_screen(r.hyperparameters)]
@@ -133,7 +133,7 @@ _SPARK = "▁▂▃▄▅▆▇█"
 
 
 def searches_table(summaries) -> Table:
-    """The searches of a results directory (``tuner.records.summarize_searches``)."""
+    """The searches of a results directory (``tuner.storage.records.summarize_searches``)."""
     table = compact_table()
     for name, justify in (
         ("search", "left"),
@@ -334,7 +334,7 @@ def holdout_table(scores: dict[str, float], chosen: str | None = None) -> Table:
 
 
 def dry_run_lines(plan) -> list[str]:
-    """``search --dry-run``'s report of a ``tuner.dryrun.DryRun``."""
+    """``search --dry-run``'s report of a ``tuner.search.dryrun.DryRun``."""
     state = (
         f"resumes: {plan.done} of {plan.max_trials} trials ended" if plan.resumes else "new search"
     )
