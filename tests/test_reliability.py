@@ -138,7 +138,7 @@ def test_damaged_search_directory_is_a_clear_error(tmp_path, tiny_train, tiny_sp
     good = json.loads(cv.read_text())
     cv.write_text("{")
     (damaged,) = load_records(directory / "tuner")
-    assert damaged.state is TrialState.RUNNING and "cv.json unreadable" in damaged.message
+    assert damaged.state is TrialState.DAMAGED and "cv.json unreadable" in damaged.message
     again = run_search(
         tiny_train,
         space,

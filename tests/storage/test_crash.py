@@ -22,7 +22,7 @@ import pytest
 
 from tests.helpers import ROOT
 from tuner.faults import CRASH_VAR, TRACE_VAR
-from tuner.storage.records import TrialState, load_records
+from tuner.storage.records import load_records
 
 
 def command(tiny_dir: Path, space: Path, results: Path, *extra: str) -> list[str]:
@@ -62,7 +62,7 @@ def finished_trials(directory: Path) -> dict[str, tuple[int, str]]:
     """cv.json of each finished trial: (mtime in ns, content); a redone trial changes both."""
     found = {}
     for record in load_records(directory / "tuner") if (directory / "tuner").exists() else []:
-        if record.state is not TrialState.RUNNING:
+        if record.ended:
             cv = Path(record.path) / "cv.json"
             if cv.exists():
                 found[record.trial_id] = (cv.stat().st_mtime_ns, cv.read_text())

@@ -50,6 +50,7 @@ class Status(str, Enum):
     pruned = "pruned"
     failed = "failed"
     running = "running"
+    damaged = "damaged"
 
 
 @app.command()

@@ -109,7 +109,7 @@ def drop_finished_retries(oracle) -> None:
 
 def requeue_damaged(oracle, trial_ids: list[str]) -> None:
     """Queues for a redo every trial of ``trial_ids`` (their records are damaged: the toolkit
-    shows them as RUNNING) that keras-tuner holds as finished (``Oracle._retry_queue``): one
+    shows them as DAMAGED) that keras-tuner holds as finished (``Oracle._retry_queue``): one
     trial is redone, nothing else is lost."""
     trials = getattr(oracle, "trials", None)
     queue = getattr(oracle, "_retry_queue", None)
@@ -125,12 +125,15 @@ def requeue_damaged(oracle, trial_ids: list[str]) -> None:
                 queue.append(trial_id)
 
 
-def reload_oracle_state(tuner) -> None:
-    """Reloads the oracle from its oracle.json when keras-tuner did not (see the module doc)."""
-    oracle = tuner.oracle
+def reload_oracle_state(keras_tuner_tuner) -> None:
+    """Reloads the oracle of a keras-tuner ``Tuner`` from its oracle.json when keras-tuner did not
+    (see the module doc)."""
+    oracle = keras_tuner_tuner.oracle
     if not hasattr(oracle, "_retry_queue"):  # a worker's OracleClient: the chief owns the state
         return
-    if os.path.exists(oracle._get_oracle_fname()) and not os.path.exists(tuner._get_tuner_fname()):
+    if os.path.exists(oracle._get_oracle_fname()) and not os.path.exists(
+        keras_tuner_tuner._get_tuner_fname()
+    ):
         oracle.reload()
 
 

@@ -269,7 +269,7 @@ def run_distributed(train, space, config, reporter=None, *, workers: int, bind: 
 
         def poll():
             for record in load_records(directory / TUNER_DIR):
-                if record.state is not TrialState.RUNNING and record.trial_id not in seen:
+                if record.ended and record.trial_id not in seen:
                     seen.add(record.trial_id)
                     reporter.trial_end(record)
 

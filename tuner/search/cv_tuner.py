@@ -114,7 +114,7 @@ class CVTuner(keras_tuner.Tuner):
         super().on_trial_end(trial)  # the oracle records the status (and may stop the search)
         records = load_records(self.project_dir)
         record = next((r for r in records if r.trial_id == trial.trial_id), None)
-        if record is not None and record.state is not TrialState.RUNNING:
+        if record is not None and record.ended:
             write_trial(Path(self.directory) / TENSORBOARD_DIR, record)
             self.reporter.trial_end(record)
         if self.plan.oracle != "hyperband":
@@ -199,7 +199,7 @@ def _keep_fold_models_of_best(records: list[TrialRecord]) -> None:
     (a running trial of another worker keeps its own: it may become the best)."""
     best = best_record(records)
     for record in records:
-        if record.state is TrialState.RUNNING or (best and record.trial_id == best.trial_id):
+        if not record.ended or (best and record.trial_id == best.trial_id):
             continue
         for path in Path(record.path).glob("fold_*.weights.h5"):
             path.unlink(missing_ok=True)

@@ -174,7 +174,7 @@ def _run_search(
     compat.reload_oracle_state(cv_tuner)
     compat.drop_finished_retries(cv_tuner.oracle)
     compat.requeue_damaged(
-        cv_tuner.oracle, [r.trial_id for r in before if r.state is TrialState.RUNNING]
+        cv_tuner.oracle, [r.trial_id for r in before if r.state is TrialState.DAMAGED]
     )
     if role() == "chief":
         compat.validate_chief_requests(cv_tuner.oracle, tuner_dir)

@@ -28,7 +28,7 @@ from tuner.search.plan import SearchConfig, plan_search
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.manifest import check_resume, read_manifest
-from tuner.storage.records import TrialState, load_records
+from tuner.storage.records import load_records
 
 __all__ = ["DryRun", "dry_run", "calibrate"]
 
@@ -178,9 +178,7 @@ def dry_run(
     if resumes:
         if not config.overwrite:
             check_resume(directory, read_manifest(directory), manifest)
-            done = sum(
-                r.state is not TrialState.RUNNING for r in load_records(directory / store.TUNER_DIR)
-            )
+            done = sum(r.ended for r in load_records(directory / store.TUNER_DIR))
         else:
             resumes = False
     values = resolve_values(space.default_values(), space)

@@ -18,7 +18,7 @@ from tuner.errors import SearchError
 from tuner.settings import SETTINGS, Resume
 from tuner.storage.atomic import json_text, read_json, write_json_atomic
 from tuner.storage.directory import MANIFEST, TUNER_DIR
-from tuner.storage.records import TrialRecord, TrialState, best_record, load_records
+from tuner.storage.records import TrialRecord, best_record, load_records
 from tuner.storage.roles import role
 
 __all__ = [
@@ -203,8 +203,8 @@ def mark_export_stale(directory: Path, before: list[TrialRecord], after: list[Tr
     since (its files stay until the next export replaces them)."""
     if role() == "worker":
         return
-    ended = {r.trial_id for r in after if r.state is not TrialState.RUNNING}
-    ended -= {r.trial_id for r in before if r.state is not TrialState.RUNNING}
+    ended = {r.trial_id for r in after if r.ended}
+    ended -= {r.trial_id for r in before if r.ended}
     if not ended:
         return
     manifest = read_manifest(directory)

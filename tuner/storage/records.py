@@ -50,6 +50,9 @@ class TrialState(str, enum.Enum):
     """The state of a trial, as the records show it."""
 
     RUNNING = "RUNNING"  # started and not finished (or interrupted: a resumed search redoes it)
+    # ended, but its records cannot be read back (a torn cv.json, a stopped trial without one):
+    # the next resume redoes it alone
+    DAMAGED = "DAMAGED"
     COMPLETE = "COMPLETE"
     PRUNED = "PRUNED"  # stopped after some folds: it could not reach the best trial's score
     FAILED = "FAILED"
@@ -93,6 +96,11 @@ class TrialRecord:
     message: str | None = None  # why it failed
     path: str = ""
     worker: str | None = None  # keras-tuner tuner id of the process that ran it
+
+    @property
+    def ended(self) -> bool:
+        """Whether the trial ended and its records say how (complete, pruned or failed)."""
+        return self.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 
     @property
     def mean(self) -> float | None:
@@ -184,7 +192,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
     message = trial.get("message")
     cv_path = trial_dir / CV_FILE
     if status == "STOPPED":  # a pruned trial, ended without a final score
-        state = TrialState.COMPLETE if cv_path.exists() else TrialState.RUNNING
+        state = TrialState.COMPLETE if cv_path.exists() else TrialState.DAMAGED
     if state is TrialState.COMPLETE:
         try:
             cv = read_json(cv_path)
@@ -194,8 +202,8 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
             if cv.get("pruned"):
                 state, message = TrialState.PRUNED, cv["pruned"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-            # Shown as interrupted: a resumed search redoes this one trial, nothing else.
-            state = TrialState.RUNNING
+            # A resumed search redoes this one trial, nothing else.
+            state = TrialState.DAMAGED
             message = (
                 f"{cv_path.name} unreadable ({type(e).__name__}: {e}); "
                 "the next resume of the search redoes this trial"
@@ -270,7 +278,7 @@ def summarize_searches(results_dir: str | Path) -> list[SearchSummary]:
             found.append(SearchSummary(directory.name, str(directory), "?", "?", None, 0, 0,
                                        None, "damaged"))  # fmt: skip
             continue
-        ended = [r for r in records if r.state is not TrialState.RUNNING]
+        ended = [r for r in records if r.ended]
         best = best_record(records)
         planned = config.get("max_trials")
         if in_use(directory):

@@ -21,12 +21,14 @@ STATE_LABEL = {
     TrialState.PRUNED: "pruned",
     TrialState.FAILED: "failed",
     TrialState.RUNNING: "running",
+    TrialState.DAMAGED: "damaged",
 }
 STATE_STYLE = {
     TrialState.COMPLETE: "green",
     TrialState.PRUNED: "cyan",
     TrialState.FAILED: "red",
     TrialState.RUNNING: "yellow",
+    TrialState.DAMAGED: "red",
 }
 
 
