@@ -251,14 +251,8 @@ def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> Export
 def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> ExportResult:
     """Predicts the test set with the plain-Keras model, then writes it, the submission and the
     manifest as one unit."""
-    best, manifest, tta, scores, holdout = (
-        choice.best, choice.manifest, built.tta, built.scores, choice.holdout,
-    )  # fmt: skip
-    recipe = candidate_name(ensemble, tta)
-    retrain_images = 0 if choice.kind == "folds" else len(choice.train)
-    why_not = correction_applies(choice.profile, manifest.get("config", {}), recipe, retrain_images)
-    holdout_size = 0 if holdout is None else len(holdout)
-    expected = estimate(best, scores, recipe, holdout_size, choice.profile.estimate, why_not)
+    best, manifest, tta = choice.best, choice.manifest, built.tta
+    expected = _expected(choice, built, ensemble)
     # The submission is what the exported model predicts, so that the model file reproduces it.
     exported = inference_model(built.models, tta)
     probabilities = exported.predict(data.test.images, batch_size=1024, verbose=0)
@@ -272,26 +266,8 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
     if data.test_labels is not None:
         test_accuracy = float(np.mean(predicted == data.test_labels))
     manifest["best"] = _best_section(best)
-    manifest["export"] = {
-        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "model": MODEL_FILE,
-        "submission": SUBMISSION_FILE,
-        "ensemble": ensemble,
-        "members": [r.trial_id for r in choice.members],
-        "tta": tta,
-        "holdout_accuracy": scores,
-        "holdout_size": holdout_size,
-        "test_source": data.test.source,
-        "test_rows": int(len(predicted)),
-        "retrain_images": retrain_images,
-        "retrain_epochs": built.epochs,
-        "retrain_seconds": built.seconds,
-        "mixed_precision": mixed,
-        "test_accuracy": test_accuracy,
-        "estimate": expected.to_dict(),
-        "backend": keras.backend.backend(),
-        "versions": package_versions(),
-    }
+    manifest["export"] = _export_section(choice, built, ensemble, mixed, expected, data, predicted)
+    manifest["export"]["test_accuracy"] = test_accuracy  # known for the embedded digits only
     # The model, the submission and the manifest are replaced as one unit (tuner.storage.directory).
     store.commit_files(
         directory,
@@ -313,9 +289,44 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
         test_accuracy=test_accuracy,
         ensemble=ensemble,
         tta=tta,
-        holdout=scores,
+        holdout=built.scores,
         estimate=expected,
     )
+
+
+def _expected(choice: _Choice, built: _Built, ensemble: str) -> Estimate:
+    """What the exported recipe is expected to score (``tuner.export.estimate``)."""
+    recipe = candidate_name(ensemble, built.tta)
+    retrain_images = 0 if choice.kind == "folds" else len(choice.train)
+    config = choice.manifest.get("config", {})
+    why_not = correction_applies(choice.profile, config, recipe, retrain_images)
+    holdout_size = 0 if choice.holdout is None else len(choice.holdout)
+    correction = choice.profile.estimate
+    return estimate(choice.best, built.scores, recipe, holdout_size, correction, why_not)
+
+
+def _export_section(choice, built, ensemble, mixed, expected, data, predicted) -> dict[str, Any]:
+    """``search.json``'s ``export`` section: the files, the recipe, its scores and estimate."""
+    return {
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model": MODEL_FILE,
+        "submission": SUBMISSION_FILE,
+        "ensemble": ensemble,
+        "members": [r.trial_id for r in choice.members],
+        "tta": built.tta,
+        "holdout_accuracy": built.scores,
+        "holdout_size": 0 if choice.holdout is None else len(choice.holdout),
+        "test_source": data.test.source,
+        "test_rows": int(len(predicted)),
+        "retrain_images": 0 if choice.kind == "folds" else len(choice.train),
+        "retrain_epochs": built.epochs,
+        "retrain_seconds": built.seconds,
+        "mixed_precision": mixed,
+        "test_accuracy": None,
+        "estimate": expected.to_dict(),
+        "backend": keras.backend.backend(),
+        "versions": package_versions(),
+    }
 
 
 def _best_section(best: TrialRecord) -> dict[str, Any]:

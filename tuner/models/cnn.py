@@ -84,39 +84,10 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
     v = resolve_values(hp)
     _check_image_size(v)
     inputs, x = pixel_input(v["augment_strength"], seed)
-    momentum = float(v["bn_momentum"])
     if v["input_batch_norm"]:
-        x = keras.layers.BatchNormalization(momentum=momentum, name="input_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=float(v["bn_momentum"]), name="input_bn")(x)
     for block in range(v["conv_blocks"]):
-        filters = int(v["conv_filters"]) * int(v["filter_growth"]) ** block
-        for i in range(v["convs_per_block"]):
-            x = keras.layers.Conv2D(
-                filters,
-                v["kernel_size"],
-                padding="valid" if v["valid_padding"] else "same",
-                activation="relu",
-                name=f"conv{block + 1}_{i + 1}",
-            )(x)
-            if v["conv_batch_norm"]:
-                x = keras.layers.BatchNormalization(
-                    momentum=momentum, name=f"conv{block + 1}_{i + 1}_bn"
-                )(x)
-        if v["strided_downsampling"]:
-            x = keras.layers.Conv2D(
-                filters,
-                5,
-                strides=2,
-                padding="same",
-                activation="relu",
-                name=f"down{block + 1}",
-            )(x)
-            if v["conv_batch_norm"]:
-                x = keras.layers.BatchNormalization(momentum=momentum, name=f"down{block + 1}_bn")(
-                    x
-                )
-        else:
-            x = keras.layers.MaxPooling2D(name=f"pool{block + 1}")(x)
-        x = keras.layers.Dropout(v["conv_dropout"], name=f"conv{block + 1}_dropout")(x)
+        x = _conv_block(x, v, block)
     x = keras.layers.Flatten(name="flatten")(x)
     for layer in range(v["dense_layers"]):
         x = keras.layers.Dense(v["dense_units"], activation="relu", name=f"dense{layer + 1}")(x)
@@ -125,8 +96,39 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
     outputs = keras.layers.Dense(
         N_CLASSES, activation="softmax", dtype="float32", name="probabilities"
     )(x)
-
     model = keras.Model(inputs, outputs, name="digit_cnn")
+    _compile(model, v, train_size)
+    return model
+
+
+def _conv_block(x, v: Mapping[str, Any], block: int):
+    """Block ``block`` (from 0): its convolutions (each with batch norm, if asked), then a max
+    pool or a strided 5x5 convolution, then dropout."""
+    filters = int(v["conv_filters"]) * int(v["filter_growth"]) ** block
+    momentum = float(v["bn_momentum"])
+    padding = "valid" if v["valid_padding"] else "same"
+    for i in range(v["convs_per_block"]):
+        name = f"conv{block + 1}_{i + 1}"
+        x = keras.layers.Conv2D(
+            filters, v["kernel_size"], padding=padding, activation="relu", name=name
+        )(x)
+        if v["conv_batch_norm"]:
+            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    if v["strided_downsampling"]:
+        name = f"down{block + 1}"
+        x = keras.layers.Conv2D(
+            filters, 5, strides=2, padding="same", activation="relu", name=name
+        )(x)
+        if v["conv_batch_norm"]:
+            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    else:
+        x = keras.layers.MaxPooling2D(name=f"pool{block + 1}")(x)
+    return keras.layers.Dropout(v["conv_dropout"], name=f"conv{block + 1}_dropout")(x)
+
+
+def _compile(model, v: Mapping[str, Any], train_size: int | None) -> None:
+    """Adam at the point's learning rate (with cosine decay over every step, if asked), and the
+    cross-entropy (with label smoothing, if asked)."""
     learning_rate = v["learning_rate"]
     if v["lr_decay"]:
         steps = int(v["epochs"]) * max(1, math.ceil((train_size or 1) / int(v["batch_size"])))
@@ -141,4 +143,3 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
         loss=loss,
         metrics=["accuracy"],
     )
-    return model

@@ -67,66 +67,67 @@ def trials_table(
     fits an 80-column terminal; the caption spells them out. A pruned trial shows where it
     stopped (``pruned 1/3``: during or after its first of ``folds`` folds) and its partial mean.
     """
-
     shorts = {n: HYPERPARAMETERS[n].short if n in HYPERPARAMETERS else n for n in varying}
-    caption = "  ".join(f"{shorts[n]}={n}" for n in varying if shorts[n] != n)
-
-    if any(r.state is TrialState.PRUNED and not is_screen(r.hyperparameters) for r in records):
-        caption = (caption + "\n" if caption else "") + (
-            "pruned k/K: stopped in or after fold k of K, at the mean shown "
-            "(`digit-tuner trial ID` says why)"
-        )
-    if any(is_screen(r.hyperparameters) for r in records):
-        caption = (caption + "\n" if caption else "") + (
-            "screen eN: trained N epochs of fold 1, at its accuracy then; <ID: a full trial "
-            "of screen ID's configuration"
-        )
     table = Table(
         title=title,
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
-        caption=caption or None,
+        caption=_trials_caption(records, varying, shorts),
         caption_justify="left",
         pad_edge=False,
         padding=(0, 0),
         show_edge=False,
     )
-    table.add_column("trial", justify="right", no_wrap=True)
-    table.add_column("CV acc %", justify="right", no_wrap=True)
-    for name in varying:
-        table.add_column(shorts[name], justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("time", justify="right")
+    for name in ["trial", "CV acc %", *(shorts[n] for n in varying), "params", "time"]:
+        table.add_column(name, justify="right", no_wrap=name in ("trial", "CV acc %"))
     workers = {r.worker for r in records if r.worker}
     distributed = len(workers) > 1 or any(w != "tuner0" for w in workers)
     if distributed:
         table.add_column("worker")
     for record in sorted_records(records):
-        style = STATE_STYLE.get(record.state, "")
         marker = "*" if record.trial_id == best_id else ""
-        if record.state is TrialState.COMPLETE:
-            score = format_score(record.mean, record.std)
-        elif (
-            record.state is TrialState.PRUNED and record.folds and is_screen(record.hyperparameters)
-        ):
-            epochs = record.hyperparameters[SCREEN_KEY]
-            score = f"[{style}]screen e{epochs}[/{style}] {100 * record.mean:.2f}"
-        elif record.state is TrialState.PRUNED and record.folds:
-            where = f"{len(record.folds)}/{folds}" if folds else f"{len(record.folds)}"
-            score = f"[{style}]pruned {where}[/{style}] {100 * record.mean:.2f}"
-        else:
-            score = f"[{style}]{STATE_LABEL[record.state]}[/{style}]"
         screened = record.hyperparameters.get(SCREENED_KEY)
         table.add_row(
             record.trial_id + marker + (f" <{screened}" if screened is not None else ""),
-            score,
+            _score_cell(record, folds),
             *(format_value(record.hyperparameters.get(name, "-")) for name in varying),
             format_count(record.params),
             format_seconds(record.seconds),
             *([record.worker or "-"] if distributed else []),
         )
     return table
+
+
+def _trials_caption(records, varying: list[str], shorts: dict[str, str]) -> str | None:
+    """The short headers spelled out, and how to read pruned trials and screens."""
+    lines = ["  ".join(f"{shorts[n]}={n}" for n in varying if shorts[n] != n)]
+    if any(r.state is TrialState.PRUNED and not is_screen(r.hyperparameters) for r in records):
+        lines.append(
+            "pruned k/K: stopped in or after fold k of K, at the mean shown "
+            "(`digit-tuner trial ID` says why)"
+        )
+    if any(is_screen(r.hyperparameters) for r in records):
+        lines.append(
+            "screen eN: trained N epochs of fold 1, at its accuracy then; <ID: a full trial "
+            "of screen ID's configuration"
+        )
+    return "\n".join(line for line in lines if line) or None
+
+
+def _score_cell(record: TrialRecord, folds: int | None) -> str:
+    """A trial's CV score; a screen's or a pruned trial's partial score and where it stopped;
+    else its state."""
+    style = STATE_STYLE.get(record.state, "")
+    if record.state is TrialState.COMPLETE:
+        return format_score(record.mean, record.std)
+    if record.state is TrialState.PRUNED and record.folds and is_screen(record.hyperparameters):
+        epochs = record.hyperparameters[SCREEN_KEY]
+        return f"[{style}]screen e{epochs}[/{style}] {100 * record.mean:.2f}"
+    if record.state is TrialState.PRUNED and record.folds:
+        where = f"{len(record.folds)}/{folds}" if folds else f"{len(record.folds)}"
+        return f"[{style}]pruned {where}[/{style}] {100 * record.mean:.2f}"
+    return f"[{style}]{STATE_LABEL[record.state]}[/{style}]"
 
 
 _SPARK = "▁▂▃▄▅▆▇█"
