@@ -17,6 +17,7 @@ __all__ = [
     "RETRAIN_MARGIN",
     "BudgetSpent",
     "trials_end",
+    "fits",
     "budget_spent",
     "round_closes",
     "retrain_seconds",
@@ -55,12 +56,12 @@ def budget_spent(
 ) -> str | None:
     """Why no trial of ``trial`` seconds may start ``elapsed`` seconds into the search (None: it
     may): it would end past ``trials_end``."""
-    if time_budget and elapsed + trial > 60 * time_budget:
+    if time_budget and not fits(elapsed, trial, 60 * time_budget):
         return (
             f"time budget of {time_budget:g} min spent: {elapsed / 60:.1f} min gone, and a trial "
             f"takes up to {trial / 60:.1f} min"
         )
-    if run_budget and elapsed + trial + retrain > 60 * run_budget:
+    if run_budget and not fits(elapsed, trial + retrain, 60 * run_budget):
         return (
             f"run budget of {run_budget:g} min: {elapsed / 60:.1f} min gone, a trial takes up to "
             f"{trial / 60:.1f} min, and the final training about {retrain / 60:.1f} min"
@@ -68,10 +69,15 @@ def budget_spent(
     return None
 
 
+def fits(elapsed: float, seconds: float, end: float) -> bool:
+    """Whether work of ``seconds`` started ``elapsed`` seconds into the search ends by ``end``."""
+    return elapsed + seconds <= end
+
+
 def round_closes(elapsed: float, screen: float, full: float, end: float) -> bool:
     """Whether a screening round must close: another screen and then a full trial would end past
     ``end`` (no screen is started that no full trial could follow)."""
-    return elapsed + screen + full > end
+    return not fits(elapsed, screen + full, end)
 
 
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:

@@ -23,7 +23,7 @@ import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
 from tuner.models.hypermodels import build
 from tuner.pruners.screening import Screening
-from tuner.search.budget import RETRAIN_MARGIN, round_closes, trials_end
+from tuner.search.budget import RETRAIN_MARGIN, fits, round_closes, trials_end
 from tuner.search.plan import SearchConfig, plan_search
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
@@ -103,7 +103,7 @@ class DryRun:
             return [0.0] * left
         limit, started, elapsed = self._limit(), [], 0.0
         if self.screening is None:
-            while len(started) < left and (not started or elapsed + trial <= limit):
+            while len(started) < left and (not started or fits(elapsed, trial, limit)):
                 started.append(trial)
                 elapsed += trial
             return started
@@ -119,7 +119,7 @@ class DryRun:
                 elapsed += screen
                 screens += 1
             for _ in range(min(s.promoted, screens)):
-                if len(started) >= left or (full_done and elapsed + trial > limit):
+                if len(started) >= left or (full_done and not fits(elapsed, trial, limit)):
                     return started
                 started.append(trial)
                 elapsed += trial
