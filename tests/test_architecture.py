@@ -81,6 +81,7 @@ print(json.dumps({"exit": result.exit_code, "heavy": heavy, "output": result.out
         ["searches", "--results-dir", "{results}"],
         ["trials", "legacy", "--results-dir", "{results}"],
         ["trial", "1", "--search", "legacy", "--results-dir", "{results}"],
+        ["importance", "legacy", "--results-dir", "{results}"],
     ],
 )
 def test_commands_that_read_a_search_load_neither_keras_nor_tensorflow(tmp_path, command):

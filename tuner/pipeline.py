@@ -26,7 +26,7 @@ from tuner.models.hypermodels import build, load_hypermodel, space_of_search
 from tuner.search.driver import SearchResult, resume_search, run_search
 from tuner.search.dryrun import DryRun, dry_run
 from tuner.search.plan import SearchConfig
-from tuner.space.spaces import SearchSpace, load_space
+from tuner.space.spaces import SearchSpace, load_search_defaults, load_space
 from tuner.space.values import resolve_values
 from tuner.storage.directory import TUNER_DIR
 from tuner.storage.manifest import SearchHandle
@@ -63,7 +63,7 @@ def load_space_or_model(space: str | Path | None = None, model: Any = None) -> S
     with the ``[search]`` settings of ``space``, if given."""
     if model is None:
         return load_space(space or "quick")
-    return load_hypermodel(model, search=load_space(space).search if space else None)
+    return load_hypermodel(model, search=load_search_defaults(space) if space else None)
 
 
 @dataclass(frozen=True)

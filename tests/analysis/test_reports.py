@@ -322,3 +322,34 @@ def test_importance_on_a_pruned_search_uses_every_trials_first_fold(fake_search)
     assert "4 trials by the accuracy of their first fold (pruned ones included)" in text
     assert result.output.index("learning_rate") < result.output.index("dense_units")
     assert (fake_search / "plots" / "importance.png").is_file()
+
+
+def test_importance_ranks_a_screened_searchs_screens(tmp_path):
+    """The README's first command screens first: with one completed trial, importance ranks the
+    screens, all scored at the same epoch of fold 1, and says so."""
+    import shutil
+
+    from tests.helpers import FIXTURES
+
+    shutil.copytree(FIXTURES / "legacy-search", tmp_path / "legacy")
+    result = invoke("importance", "legacy", "--results-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "3 screens by their accuracy at epoch 1 of fold 1" in result.output
+    assert (
+        "conv_blocks" in result.output
+        and (tmp_path / "legacy" / "plots" / "importance.png").exists()
+    )
+
+
+def test_importance_with_too_few_trials_says_what_it_needs_and_is_no_error(tmp_path):
+    import shutil
+
+    from tests.helpers import FIXTURES
+
+    shutil.copytree(FIXTURES / "legacy-search", tmp_path / "legacy")
+    for trial in ("trial_0", "trial_1"):  # two screens fewer
+        shutil.rmtree(tmp_path / "legacy" / "tuner" / trial)
+    result = invoke("importance", "legacy", "--results-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "importance needs 3 trials scored alike" in result.output
+    assert "1 completed, 1 screened" in result.output

@@ -6,6 +6,7 @@ Computations only (numpy, scikit-learn); ``tuner.analysis.plots`` draws them and
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from tuner.data.kaggle import N_CLASSES, DigitData
 from tuner.errors import SearchError
-from tuner.storage.records import TrialRecord, TrialState
+from tuner.storage.records import SCREEN_KEY, TrialRecord, TrialState, is_screen
 
 __all__ = [
     "EdaSummary",
@@ -24,6 +25,8 @@ __all__ = [
     "confusion_matrix",
     "error_analysis",
     "first_fold_records",
+    "importance_basis",
+    "screen_records",
 ]
 
 
@@ -83,12 +86,49 @@ class Importance:
     best_value: Any  # its value in the best trial
 
 
+def importance_basis(records: list[TrialRecord]) -> tuple[list[TrialRecord], str]:
+    """The trials ``importance`` can compare, all scored at one fidelity, and what they are: the
+    completed trials by CV accuracy when there are 3; else, on a screened search, its screens by
+    their accuracy at fold 1's screening epoch; else every trial that finished its first fold
+    (pruned ones included) by that fold. Fewer than 3 of them: ``([], what it needs)``."""
+    complete = [r for r in records if r.state is TrialState.COMPLETE and r.mean is not None]
+    if len(complete) >= 3:
+        return complete, f"{len(complete)} completed trials, CV accuracy"
+    screens, first = screen_records(records), first_fold_records(records)
+    if len(screens) >= 3 and len(screens) >= len(first):
+        epochs = screens[0].hyperparameters[SCREEN_KEY]
+        return screens, (
+            f"fewer than 3 trials completed all folds: {len(screens)} screens by their accuracy "
+            f"at epoch {epochs} of fold 1"
+        )
+    if len(first) >= 3:
+        return first, (
+            f"fewer than 3 trials completed all folds: {len(first)} trials by the accuracy "
+            "of their first fold (pruned ones included)"
+        )
+    return [], (
+        f"importance needs 3 trials scored alike: this search has {len(complete)} completed, "
+        f"{len(screens)} screened and {len(first)} with a whole first fold; run more trials "
+        "(the same command with a larger --trials, or `digit-tuner resume NAME --trials N`)"
+    )
+
+
+def screen_records(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The screens of a screened search (``tuner.pruners.screening``) that were scored, as
+    completed one-fold trials: every one trained the same epochs of fold 1, one fidelity."""
+    found = []
+    for record in records:
+        if record.state is TrialState.PRUNED and record.folds and is_screen(record.hyperparameters):
+            found.append(
+                dataclasses.replace(record, state=TrialState.COMPLETE, folds=record.folds[:1])
+            )
+    return found
+
+
 def first_fold_records(records: list[TrialRecord]) -> list[TrialRecord]:
     """Every trial that trained its first fold to the end, pruned ones included, scored by that
     fold alone: what a pruned search can honestly tell about its hyperparameters (folds are
     exchangeable, so fold 1 of every trial is one comparable measurement)."""
-    import dataclasses
-
     found = []
     for record in records:
         if record.state not in (TrialState.COMPLETE, TrialState.PRUNED) or not record.folds:

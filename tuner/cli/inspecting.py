@@ -16,8 +16,8 @@ import typer
 from tuner.analysis.plots import class_counts_chart, importance_chart, learning_curves, sample_grid
 from tuner.analysis.report import analyse, write_report
 from tuner.analysis.stats import eda as explore
-from tuner.analysis.stats import first_fold_records
 from tuner.analysis.stats import importance as rank
+from tuner.analysis.stats import importance_basis
 from tuner.cli.core import app, console, library, user_errors
 from tuner.cli.display import show_records
 from tuner.cli.options import DataOption, ResultsOption, SearchArgument, SearchDataOption
@@ -25,7 +25,7 @@ from tuner.data.kaggle import EMBEDDED, load_data
 from tuner.errors import SearchError
 from tuner.storage.directory import PLOTS_DIR
 from tuner.storage.manifest import open_search, search_dir_for
-from tuner.storage.records import TrialState, summarize_searches
+from tuner.storage.records import summarize_searches
 from tuner.ui.tables import (
     confusion_table,
     eda_tables,
@@ -144,20 +144,15 @@ def importance(
     """Rank the hyperparameters by how much they move the CV score."""
     with user_errors():
         search = open_search(search_dir_for(results_dir, search_name))
-        directory, records = search.directory, search.records
-        complete = sum(r.state is TrialState.COMPLETE for r in records)
-        measure = f"{complete} completed trials, CV accuracy"
-        first = first_fold_records(records)
-        if complete < 3 <= len(first):  # a pruned search: what every trial's first fold tells
-            records, complete = first, len(first)
-            measure = (
-                f"fewer than 3 trials completed all folds: {len(first)} trials by the accuracy "
-                "of their first fold (pruned ones included)"
-            )
+        records, measure = importance_basis(search.records)
+        console.print(f"{search.directory.name}: {measure}", highlight=False)
+        if not records:  # nothing to rank yet: said, and not an error
+            return
         items = rank(records, search.varying, seed=search.seed)
-        console.print(f"{directory.name}: {measure}", highlight=False)
         console.print(importance_table(items), highlight=False)
-        path = importance_chart(items, directory / PLOTS_DIR / "importance.png", complete)
+        path = importance_chart(
+            items, search.directory / PLOTS_DIR / "importance.png", len(records)
+        )
         console.print(f"plot: {path}", highlight=False)
 
 

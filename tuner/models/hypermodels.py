@@ -7,13 +7,16 @@ every ``hp.Int`` / ``hp.Float`` / ``hp.Choice`` / ``hp.Boolean`` / ``hp.Fixed`` 
 an entry of the search space (``tuner.space.SearchSpace``), so trials, importance, TensorBoard,
 resume and export treat them like the built-in ones.
 
-The contract of the model ``build`` returns:
+The model ``build`` returns, as keras-tuner's guides write it (``tuner.models.adapters``):
 
-- input: ``(28, 28, 1)`` images with pixels scaled to 0..1 (the toolkit feeds raw 0..255 pixels
-  through its augmentation, on the fly and in the training fold only, then rescales);
-- output: ``(10,)`` class probabilities (a softmax);
-- compiled or not: the toolkit keeps its optimizer and loss, and adds the accuracy metric; an
-  uncompiled model gets Adam (1e-3) and sparse categorical cross-entropy.
+- input: 28x28 digits scaled to 0..1, declared as ``(28, 28, 1)``, ``(28, 28)`` or ``(784,)``, or
+  not at all (it is then built on ``(28, 28, 1)``); the toolkit feeds raw 0..255 pixels through its
+  augmentation, on the fly and in the training fold only, then rescales and reshapes;
+- output: 10 class probabilities, or logits when its loss says ``from_logits=True`` (the toolkit
+  adds the softmax, so that every score, ensemble and export reads probabilities);
+- compiled or not: the toolkit keeps its optimizer and its sparse or categorical cross-entropy
+  (trained on integer labels either way), and adds the accuracy metric; an uncompiled model gets
+  Adam (1e-3) and sparse categorical cross-entropy.
 
 Three hyperparameters belong to the toolkit, not to the network: ``epochs``, ``batch_size`` and
 ``augment_strength`` (the seed's augmentation scaled, 0: off). ``build`` may declare them like any
@@ -37,6 +40,7 @@ import keras_tuner
 
 from tuner.compat.keras_tuner import declared_hyperparameters
 from tuner.errors import SearchError, SpaceError
+from tuner.models.adapters import adapt_input, check_output, probability_loss
 from tuner.models.cnn import build_model, pixel_input
 from tuner.space.spaces import (
     Hyperparameter,
@@ -53,7 +57,7 @@ __all__ = [
     "ModelSource",
     "load_hypermodel",
     "build_wrapped",
-    "check_contract",
+    "wrap",
     "hyperparameters_for",
     "space_of_search",
     "space_of_manifest",
@@ -194,8 +198,7 @@ def load_hypermodel(
             text = where
         label = name or getattr(model, "__name__", "hypermodel")
     hp = keras_tuner.HyperParameters()
-    network = _call_build(build, hp, where)
-    check_contract(network, where)
+    wrap(_call_build(build, hp, where), 0.0, None, where)  # refuses what it cannot adapt
     return SearchSpace(
         name=label,
         path=getattr(source, "reference", where),
@@ -215,26 +218,31 @@ def _call_build(build: Callable, hp, where: str):
         raise SpaceError(f"{where}: build(hp) raised {type(e).__name__}: {e}") from None
 
 
-def check_contract(network, where: str) -> None:
-    """Raises unless ``network`` takes (28, 28, 1) images and returns 10 probabilities."""
+def wrap(network, strength: float, seed: int | None, where: str) -> keras.Model:
+    """The user's network behind the toolkit's input (raw 0..255 pixels, augmentation on the fly
+    when ``strength`` > 0, rescaling to 0..1), its input shape, loss and logits adapted
+    (``tuner.models.adapters``), compiled with its own optimizer (an uncompiled one gets Adam 1e-3
+    and sparse cross-entropy) and the accuracy metric."""
     if not isinstance(network, keras.Model):
         raise SpaceError(f"{where}: build(hp) must return a keras.Model, got {type(network)}")
+    inputs, x = pixel_input(strength, seed)
     try:
-        shape_in, shape_out = tuple(network.input_shape), tuple(network.output_shape)
-    except (AttributeError, ValueError):
+        outputs = network(adapt_input(network, x, where))
+    except SpaceError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's network: name it and what it raised
         raise SpaceError(
-            f"{where}: build(hp) must return a built model (give it an Input of (28, 28, 1))"
+            f"{where}: the model cannot take 28x28 digits ({type(e).__name__}: {e})"
         ) from None
-    if shape_in[1:] != (28, 28, 1):
-        raise SpaceError(
-            f"{where}: the model must take (28, 28, 1) images scaled to 0..1, got input shape "
-            f"{shape_in[1:]}"
-        )
-    if shape_out[1:] != (10,):
-        raise SpaceError(
-            f"{where}: the model must return 10 class probabilities, got output shape "
-            f"{shape_out[1:]}"
-        )
+    check_output(outputs, where)
+    compiled = getattr(network, "optimizer", None) is not None and getattr(network, "loss", None)
+    loss, logits = probability_loss(network.loss if compiled else None, where)
+    if logits:  # the toolkit scores, ensembles and exports probabilities
+        outputs = keras.layers.Softmax(dtype="float32", name="softmax")(outputs)
+    model = keras.Model(inputs, outputs, name=f"hypermodel_{network.name}")
+    optimizer = network.optimizer if compiled else keras.optimizers.Adam(1e-3)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return model
 
 
 def hyperparameters_for(space_hp, values: Mapping[str, Any]):
@@ -257,9 +265,7 @@ def build_wrapped(
 ):
     """The user's network for ``values``, behind the toolkit's input pipeline (raw 0..255 pixels,
     augmentation on the fly when ``augment_strength`` > 0, rescaling to 0..1), compiled with its
-    own optimizer and loss and the accuracy metric."""
-    import keras
-
+    own optimizer and loss and the accuracy metric (``wrap``)."""
     if isinstance(source, ModelSource):
         build, where = source.load(), source.reference
     else:
@@ -267,17 +273,8 @@ def build_wrapped(
     if space_hp is None:
         space_hp = keras_tuner.HyperParameters()
     network = _call_build(build, hyperparameters_for(space_hp, values), where)
-    check_contract(network, where)
     strength = float(values.get("augment_strength", TRAINING_DEFAULTS["augment_strength"]))
-    inputs, x = pixel_input(strength, seed)
-    model = keras.Model(inputs, network(x), name=f"hypermodel_{network.name}")
-    compiled = getattr(network, "optimizer", None) is not None and getattr(network, "loss", None)
-    model.compile(
-        optimizer=network.optimizer if compiled else keras.optimizers.Adam(1e-3),
-        loss=network.loss if compiled else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return wrap(network, strength, seed, where)
 
 
 def space_of_search(manifest: Mapping[str, Any], directory) -> Any:

@@ -43,6 +43,7 @@ __all__ = [
     "EstimateCorrection",
     "SearchSpace",
     "load_space",
+    "load_search_defaults",
     "parse_space",
     "resolve_space",
     "bundled_spaces",
@@ -368,11 +369,37 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         SpaceError: naming the file and the bad key or value.
     """
     path = resolve_space(name_or_path)
+    return parse_space(_read(path), path)
+
+
+def load_search_defaults(name_or_path: str | Path) -> SearchDefaults:
+    """A space file's ``[search]`` table alone, checked: what ``--space`` gives a search of the
+    user's own hypermodel, whose hyperparameters come from its ``build(hp)`` (the file may have no
+    ``[hyperparameters]``; any it has are not used)."""
+    path = resolve_space(name_or_path)
+    return _parse_search(path, _document(_read(path), path).get("search", {}))
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SpaceError(f"{path}: cannot read the file ({e})") from None
-    return parse_space(text, path)
+
+
+def _document(text: str, path: Path) -> dict[str, Any]:
+    """The TOML tables of a space file, checked to be the known ones."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpaceError(f"{path}: invalid TOML ({e})") from None
+    unknown = set(document) - {"search", "hyperparameters", "estimate"}
+    if unknown:
+        raise SpaceError(
+            f"{path}: unknown table {sorted(unknown)[0]!r} "
+            "(expected [search], [hyperparameters] and optionally [estimate])"
+        )
+    return document
 
 
 def parse_space(text: str, path: str | Path) -> SearchSpace:
@@ -383,17 +410,7 @@ def parse_space(text: str, path: str | Path) -> SearchSpace:
         SpaceError: naming the file and the bad key or value.
     """
     path = Path(path)
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpaceError(f"{path}: invalid TOML ({e})") from None
-
-    unknown = set(document) - {"search", "hyperparameters", "estimate"}
-    if unknown:
-        raise SpaceError(
-            f"{path}: unknown table {sorted(unknown)[0]!r} "
-            "(expected [search], [hyperparameters] and optionally [estimate])"
-        )
+    document = _document(text, path)
     search = _parse_search(path, document.get("search", {}))
     table = document.get("hyperparameters")
     if not isinstance(table, dict) or not table:

@@ -1,0 +1,161 @@
+"""Users' hypermodels as keras-tuner's guides and the TensorFlow tutorials write them: no Input,
+``Flatten(input_shape=(28, 28))``, flat inputs, one-hot losses by string or object, label smoothing
+and logits, taken as they are; what cannot be taken is one line naming the file and the fix."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from tests.helpers import assert_plain_keras_reproduces, invoke
+from tuner.errors import SpaceError
+from tuner.models.hypermodels import build, load_hypermodel
+from tuner.storage.manifest import open_search
+
+# A getting-started style: a Sequential with Flatten first, no Input, a one-hot loss by name.
+NO_INPUT = """
+import keras
+
+def build_model(hp):
+    model = keras.Sequential()
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(units=hp.Int("units", min_value=8, max_value=16, step=8),
+                                 activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(hp.Choice("learning_rate", [1e-2, 3e-3])),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+"""
+
+# A TensorFlow-tutorial style: Flatten(input_shape=(28, 28)), logits out, from_logits=True.
+LOGITS = """
+import keras
+
+def model_builder(hp):
+    model = keras.Sequential([
+        keras.layers.Flatten(input_shape=(28, 28)),
+        keras.layers.Dense(units=hp.Int("units", min_value=8, max_value=16, step=8),
+                           activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+"""
+
+# Flat rows, as in the CSV, with a one-hot loss object and label smoothing.
+FLAT = """
+import keras
+
+def build(hp):
+    inputs = keras.Input((784,))
+    x = keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile("adam", loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    return model
+"""
+
+
+def write(tmp_path, text: str, name: str = "mine.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "function"),
+    [(NO_INPUT, "build_model"), (LOGITS, "model_builder"), (FLAT, "build")],
+)
+def test_a_guides_hypermodel_builds_to_probabilities_of_raw_pixels(tmp_path, text, function):
+    space = load_hypermodel(f"{write(tmp_path, text)}:{function}")
+    model = build(space.default_values() | {"augment_strength": 0.0}, space=space, seed=0)
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype(np.uint8)
+    probabilities = model.predict(pixels, verbose=0)
+    assert probabilities.shape == (4, 10)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5) and (probabilities >= 0).all()
+
+
+def test_its_losses_train_on_integer_labels():
+    from tuner.backend import keras
+
+    from tuner.models.adapters import probability_loss
+    from tuner.models.cnn import SparseSmoothedCrossentropy
+
+    assert probability_loss("categorical_crossentropy", "w") == (
+        "sparse_categorical_crossentropy",
+        False,
+    )
+    assert probability_loss(keras.losses.categorical_crossentropy, "w")[1] is False
+    loss, logits = probability_loss(
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True), "w"
+    )
+    assert loss == "sparse_categorical_crossentropy" and logits
+    loss, logits = probability_loss(
+        keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), "w"
+    )
+    assert isinstance(loss, SparseSmoothedCrossentropy) and loss.label_smoothing == 0.2 and logits
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (FLAT.replace("keras.Input((784,))", "keras.Input((32, 32, 3))"),
+         "mine.py:build: the model takes input shape (32, 32, 3); the toolkit feeds 28x28 digits as "
+         "one of (28, 28, 1), (28, 28), (784,)"),
+        (FLAT.replace("loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1)", 'loss="mse"'),
+         "mine.py:build: the model is compiled with loss 'mse'"),
+        (FLAT.replace("keras.layers.Dense(10, ", "keras.layers.Dense(3, "),
+         "mine.py:build: the model must return 10 class scores"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_taken_is_one_line_naming_the_file(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(SpaceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_hypermodel(f"{path}:build")
+    result = invoke("search", "--model", f"{path}:build", "--results-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "function"), [(NO_INPUT, "build_model"), (LOGITS, "model_builder")]
+)
+def test_run_model_searches_and_exports_a_guides_hypermodel(tmp_path, tiny_dir, text, function):
+    reference = f"{write(tmp_path, text, f'{function}.py')}:{function}"
+    result = invoke(
+        "run", "--model", reference, "--data", tiny_dir, "--trials", 2, "--folds", 2,
+        "--results-dir", tmp_path / "r", "--name", "guide", "--in-process",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    search = open_search(tmp_path / "r" / "guide")
+    assert search.best is not None and "units" in search.varying
+    from tuner.data.kaggle import load_csv
+
+    test = load_csv(tiny_dir / "test.csv", labelled=False)
+    directory = tmp_path / "r" / "guide"
+    assert_plain_keras_reproduces(
+        directory / "best.keras", test.images, directory / "submission.csv"
+    )
+
+
+def test_a_space_file_with_only_a_search_table_gives_a_model_its_settings(tmp_path, tiny_dir):
+    """As the README says: with --model, --space gives only the [search] settings."""
+    space = tmp_path / "settings.toml"
+    space.write_text("[search]\nmax_trials = 1\nfolds = 2\n")
+    reference = f"{write(tmp_path, FLAT)}:build"
+    result = invoke(
+        "search", "--model", reference, "--space", space, "--data", tiny_dir,
+        "--results-dir", tmp_path / "r", "--name", "s", "--in-process",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    search = open_search(tmp_path / "r" / "s")
+    assert len(search.records) == 1 and search.folds == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search]\nfolds = 1\n")
+    refused = invoke("search", "--model", reference, "--space", bad, "--results-dir", tmp_path)
+    assert (
+        refused.exit_code == 2 and "bad.toml: search.folds: must be >= 2, got 1" in refused.output
+    )
