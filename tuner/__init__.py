@@ -29,6 +29,8 @@ _API = {
     "SearchConfig": "tuner.settings",
     "SearchResult": "tuner.search.driver",
     "resume_search": "tuner.search.driver",
+    "open_results": "tuner.search.results",
+    "SearchResults": "tuner.search.results",
     "run_search": "tuner.search.driver",
     "export_best": "tuner.export.exporter",
     "ExportResult": "tuner.export.exporter",

@@ -59,6 +59,31 @@ def build(hp):
 """
 
 
+# The guide's "tune model training": a HyperModel whose fit() chooses batch size and shuffling.
+FIT = """
+import keras
+import keras_tuner
+
+CALLS = []  # (batch_size, shuffle) of every model.fit the toolkit ran through this fit
+
+
+class Tuned(keras_tuner.HyperModel):
+    def build(self, hp):
+        model = keras.Sequential([
+            keras.layers.Flatten(),
+            keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        batch_size, shuffle = hp.Choice("batch_size", [16, 32]), hp.Boolean("shuffle")
+        CALLS.append((batch_size, shuffle))
+        return model.fit(*args, batch_size=batch_size, shuffle=shuffle, **kwargs)
+"""
+
+
 def write(tmp_path, text: str, name: str = "mine.py"):
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
@@ -121,7 +146,8 @@ def test_what_cannot_be_taken_is_one_line_naming_the_file(tmp_path, text, messag
 
 
 @pytest.mark.parametrize(
-    ("text", "function"), [(NO_INPUT, "build_model"), (LOGITS, "model_builder")]
+    ("text", "function"),
+    [(NO_INPUT, "build_model"), (LOGITS, "model_builder"), (FIT, "Tuned")],
 )
 def test_run_model_searches_and_exports_a_guides_hypermodel(tmp_path, tiny_dir, text, function):
     reference = f"{write(tmp_path, text, f'{function}.py')}:{function}"
@@ -159,3 +185,29 @@ def test_a_space_file_with_only_a_search_table_gives_a_model_its_settings(tmp_pa
     assert (
         refused.exit_code == 2 and "bad.toml: search.folds: must be >= 2, got 1" in refused.output
     )
+
+
+def test_a_hypermodels_fit_is_called_and_what_it_declares_is_searched(tmp_path, tiny_train):
+    import importlib.util
+
+    from tuner.search.driver import run_search
+    from tuner.settings import SearchConfig
+    from tuner.training.fit import fit_model
+
+    path = write(tmp_path, FIT, "tuned.py")
+    space = load_hypermodel(f"{path}:Tuned")
+    assert {"units", "batch_size", "shuffle"} <= set(space.varying())
+    spec = importlib.util.spec_from_file_location("tuned_for_the_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    space = load_hypermodel(module.Tuned())  # its CALLS are this test's to read
+    values = {"units": 8, "batch_size": 32, "shuffle": False, "epochs": 1, "augment_strength": 0.0}
+    fit = fit_model(values, tiny_train.images[:64], tiny_train.labels[:64], seed=0, space=space)
+    assert module.CALLS[-1] == (32, False) and len(fit.history["loss"]) == 1
+    config = SearchConfig(name="fit", results_dir=tmp_path, max_trials=3, folds=2, isolate=False)
+    records = run_search(tiny_train, space, config).records
+    assert {"batch_size", "shuffle"} <= set(records[0].hyperparameters)
+    chosen = [(r.hyperparameters["batch_size"], r.hyperparameters["shuffle"]) for r in records]
+    assert module.CALLS[-6:] == [c for c in chosen for _ in range(2)]  # each trial's 2 folds
+    shown = invoke("trials", "fit", "--results-dir", tmp_path)
+    assert shown.exit_code == 0 and "batch_size" in shown.output and "shuffle" in shown.output

@@ -39,14 +39,14 @@ from tuner.export.recipes import (
     parse_ensemble,
     write_submission,
 )
-from tuner.models.hypermodels import build, space_of_manifest
+from tuner.models.hypermodels import space_of_manifest
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
-from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
+from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
 from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.training.callbacks import EpochEvents
-from tuner.training.fit import fit_model, load_fold_weights
+from tuner.training.fit import fit_model, fold_models
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
 
@@ -100,23 +100,6 @@ def _retrain(
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
     return model, epochs, seconds
-
-
-def _fold_models(record: TrialRecord, seed: int, space=None) -> list:
-    """The K fold models a trial trained during the search (kept for the best trial)."""
-    models = []
-    for fold in record.folds:
-        path = Path(record.path) / WEIGHTS_FILE.format(fold=fold.fold)
-        if not path.is_file():
-            raise SearchError(
-                f"{path}: missing; a search keeps the fold models of its best trial only "
-                "(searches made before this version keep none): use --ensemble none or top-K"
-            )
-        values = resolve_values(record.hyperparameters, space)
-        model = build(values, space=space, seed=seed, train_size=fold.train_size)
-        load_fold_weights(model, path)
-        models.append(model)
-    return models
 
 
 def export_best(
@@ -203,7 +186,7 @@ class _Built:
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
     """Trains (or loads) the members, scores every candidate on the holdout, picks TTA."""
     if choice.kind == "folds":
-        built = _Built(_fold_models(choice.best, choice.seed, choice.space), 1, None)
+        built = _Built(fold_models(choice.best, choice.seed, choice.space), 1, None)
         single = None
     else:
         built = _Built([], 1, None)

@@ -37,6 +37,7 @@ from typing import Any
 from tuner.backend import keras
 
 import keras_tuner
+import numpy as np
 
 from tuner.compat.keras_tuner import declared_hyperparameters
 from tuner.errors import SearchError, SpaceError
@@ -58,6 +59,8 @@ __all__ = [
     "load_hypermodel",
     "build_wrapped",
     "wrap",
+    "call_fit",
+    "user_fit",
     "hyperparameters_for",
     "space_of_search",
     "space_of_manifest",
@@ -104,6 +107,10 @@ class ModelSource:
 
     def load(self) -> Callable[[Any], Any]:
         """The ``build(hp)`` callable (a HyperModel's bound ``build``)."""
+        return _build_of(self.load_object(), self.reference)
+
+    def load_object(self) -> Any:
+        """What the file names: a ``build`` function, or a ``HyperModel`` class or instance."""
         # one module per path and contents: a file edited since is imported again
         digest = hashlib.sha1(f"{self.path}\0{self.text()}".encode()).hexdigest()[:16]
         key = f"digit_tuner_hypermodel_{digest}"
@@ -127,7 +134,50 @@ class ModelSource:
             raise SpaceError(
                 f"{self.path}: no {self.attr!r} in it (callables: {', '.join(names) or 'none'})"
             )
-        return _build_of(found, f"{self.path}:{self.attr}")
+        return found
+
+
+def _hypermodel(obj: Any) -> keras_tuner.HyperModel | None:
+    if isinstance(obj, keras_tuner.HyperModel):
+        return obj
+    if inspect.isclass(obj) and issubclass(obj, keras_tuner.HyperModel):
+        return obj()
+    return None
+
+
+def _fit_of(obj: Any) -> Callable[..., Any] | None:
+    """A HyperModel's own ``fit(hp, model, *args, **kwargs)``, where it overrides keras-tuner's."""
+    hypermodel = _hypermodel(obj)
+    if hypermodel is None or type(hypermodel).fit is keras_tuner.HyperModel.fit:
+        return None
+    return hypermodel.fit
+
+
+def user_fit(space: SearchSpace | None) -> Callable[..., Any] | None:
+    """The ``HyperModel.fit`` of the space's hypermodel, if it has its own (None: the toolkit fits
+    the model itself)."""
+    if space is None or space.model is None:
+        return None
+    model = space.model
+    return _fit_of(model.load_object() if isinstance(model, ModelSource) else model)
+
+
+def call_fit(fit: Callable[..., Any], hp, model: keras.Model, x, y, defaults: dict, **kwargs):
+    """``fit(hp, model, x, y, **kwargs)``, as keras-tuner calls a ``HyperModel.fit``: the toolkit
+    passes its data, epochs, validation and callbacks; the user's fit may choose ``model.fit``'s
+    other arguments (``batch_size``, ``shuffle``, ... often as ``hp.*``), and ``defaults`` fill
+    those it does not. Returns the Keras history of the fit."""
+    original = model.fit
+
+    def fit_with_defaults(*args, **given):
+        return original(*args, **{**defaults, **given})
+
+    model.fit = fit_with_defaults
+    try:
+        fit(hp, model, x, y, **kwargs)
+    finally:
+        model.fit = original
+    return model.history
 
 
 def _build_of(obj: Any, where: str) -> Callable[[Any], Any]:
@@ -198,7 +248,10 @@ def load_hypermodel(
             text = where
         label = name or getattr(model, "__name__", "hypermodel")
     hp = keras_tuner.HyperParameters()
-    wrap(_call_build(build, hp, where), 0.0, None, where)  # refuses what it cannot adapt
+    model = wrap(_call_build(build, hp, where), 0.0, None, where)  # refuses what it cannot adapt
+    fit = _fit_of(source.load_object() if isinstance(source, ModelSource) else source)
+    if fit is not None:  # what its fit declares is searched too: fit once on two blank images
+        _discover_fit(fit, hp, model, where)
     return SearchSpace(
         name=label,
         path=getattr(source, "reference", where),
@@ -207,6 +260,14 @@ def load_hypermodel(
         hyperparameters=with_defaults(_entries(hp), TRAINING_DEFAULTS),
         model=source,
     )
+
+
+def _discover_fit(fit: Callable[..., Any], hp, model: keras.Model, where: str) -> None:
+    x, y = np.zeros((2, 28, 28, 1), np.uint8), np.array([0, 1])
+    try:
+        call_fit(fit, hp, model, x, y, {"batch_size": 2}, epochs=1, verbose=0)
+    except Exception as e:  # noqa: BLE001 - the user's code: name it and what it raised
+        raise SpaceError(f"{where}: fit(hp, model, ...) raised {type(e).__name__}: {e}") from None
 
 
 def _call_build(build: Callable, hp, where: str):

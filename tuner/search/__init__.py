@@ -3,11 +3,14 @@ oracles, the CV tuner and ``run_search`` / ``resume_search`` (``driver``). Impor
 
 from tuner.search.driver import SearchResult, load_search, prepare_search, resume_search, run_search
 from tuner.search.plan import SearchPlan, plan_search
+from tuner.search.results import SearchResults, open_results
 
 __all__ = [
     "SearchPlan",
+    "SearchResults",
     "SearchResult",
     "load_search",
+    "open_results",
     "plan_search",
     "prepare_search",
     "resume_search",

@@ -6,6 +6,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from tuner.backend import keras
@@ -13,8 +14,18 @@ from tuner.backend import keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from tuner.models.hypermodels import build
+from tuner.errors import SearchError
+from tuner.models.hypermodels import (
+    build,
+    call_fit,
+    hyperparameters_for,
+    keras_tuner_space,
+    user_fit,
+)
+from tuner.space.values import resolve_values
 from tuner.storage.atomic import fsync_directory
+from tuner.storage.directory import WEIGHTS_FILE
+from tuner.storage.records import TrialRecord
 from tuner.training.callbacks import ValidationClock
 
 __all__ = [
@@ -22,6 +33,7 @@ __all__ = [
     "Fit",
     "early_stopping_split",
     "fit_model",
+    "fold_models",
     "fold_seed",
     "load_fold_weights",
     "save_weights",
@@ -122,17 +134,38 @@ def fit_model(
         before_fit(model)
     clock = ValidationClock()
     started = time.perf_counter()
-    history = model.fit(
-        x,
-        y,
+    given = dict(
         validation_data=validation,
         epochs=int(values["epochs"]),
         initial_epoch=initial_epoch if weights is not None else 0,
-        batch_size=int(values["batch_size"]),
-        shuffle=True,
         verbose=0,
         callbacks=[*(callbacks or []), clock],
     )
+    defaults = {"batch_size": int(values["batch_size"]), "shuffle": True}
+    fit = user_fit(space)
+    if fit is None:
+        history = model.fit(x, y, **defaults, **given)
+    else:  # the user's HyperModel.fit, as keras-tuner calls it
+        hp = hyperparameters_for(keras_tuner_space(space), values)
+        history = call_fit(fit, hp, model, x, y, defaults, **given)
     seconds = time.perf_counter() - started
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return Fit(model, logs, seconds, clock.seconds)
+
+
+def fold_models(record: TrialRecord, seed: int, space=None) -> list:
+    """The K fold models a trial trained during the search (kept for the best trial), built and
+    loaded with their weights."""
+    models = []
+    for fold in record.folds:
+        path = Path(record.path) / WEIGHTS_FILE.format(fold=fold.fold)
+        if not path.is_file():
+            raise SearchError(
+                f"{path}: missing; a search keeps the fold models of its best trial only "
+                "(searches made before this version keep none): use --ensemble none or top-K"
+            )
+        values = resolve_values(record.hyperparameters, space)
+        model = build(values, space=space, seed=seed, train_size=fold.train_size)
+        load_fold_weights(model, path)
+        models.append(model)
+    return models
