@@ -69,6 +69,7 @@ CALLS = []  # (batch_size, shuffle) of every model.fit the toolkit ran through t
 
 class Tuned(keras_tuner.HyperModel):
     def build(self, hp):
+        hp.Fixed("epochs", 2)
         model = keras.Sequential([
             keras.layers.Flatten(),
             keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
@@ -147,12 +148,16 @@ def test_what_cannot_be_taken_is_one_line_naming_the_file(tmp_path, text, messag
 
 @pytest.mark.parametrize(
     ("text", "function"),
-    [(NO_INPUT, "build_model"), (LOGITS, "model_builder"), (FIT, "Tuned")],
+    [
+        (NO_INPUT, "build_model"),
+        (LOGITS, "model_builder"),
+        pytest.param(FIT, "Tuned", marks=pytest.mark.slow),  # in trial processes: slow
+    ],
 )
 def test_run_model_searches_and_exports_a_guides_hypermodel(tmp_path, tiny_dir, text, function):
     reference = f"{write(tmp_path, text, f'{function}.py')}:{function}"
     result = invoke(
-        "run", "--model", reference, "--data", tiny_dir, "--trials", 2, "--folds", 2,
+        "run", "--model", reference, "--data", tiny_dir, "--trials", 1, "--folds", 2,
         "--results-dir", tmp_path / "r", "--name", "guide", "--in-process",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -204,10 +209,33 @@ def test_a_hypermodels_fit_is_called_and_what_it_declares_is_searched(tmp_path, 
     values = {"units": 8, "batch_size": 32, "shuffle": False, "epochs": 1, "augment_strength": 0.0}
     fit = fit_model(values, tiny_train.images[:64], tiny_train.labels[:64], seed=0, space=space)
     assert module.CALLS[-1] == (32, False) and len(fit.history["loss"]) == 1
-    config = SearchConfig(name="fit", results_dir=tmp_path, max_trials=3, folds=2, isolate=False)
+    config = SearchConfig(name="fit", results_dir=tmp_path, max_trials=2, folds=2, isolate=False)
     records = run_search(tiny_train, space, config).records
     assert {"batch_size", "shuffle"} <= set(records[0].hyperparameters)
     chosen = [(r.hyperparameters["batch_size"], r.hyperparameters["shuffle"]) for r in records]
-    assert module.CALLS[-6:] == [c for c in chosen for _ in range(2)]  # each trial's 2 folds
+    assert module.CALLS[-4:] == [c for c in chosen for _ in range(2)]  # each trial's 2 folds
     shown = invoke("trials", "fit", "--results-dir", tmp_path)
     assert shown.exit_code == 0 and "batch_size" in shown.output and "shuffle" in shown.output
+
+
+BRANCHES = """
+import keras
+
+def build(hp):
+    model = keras.Sequential([keras.layers.Flatten()])
+    if hp.Boolean("deeper"):
+        with hp.conditional_scope("deeper", [True]):
+            model.add(keras.layers.Dense(hp.Choice("extra_units", [8, 16]), activation="relu"))
+    if hp.Choice("head", ["plain", "wide"]) == "wide":
+        model.add(keras.layers.Dense(hp.Int("wide_units", 16, 32, step=16), activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    return model
+"""
+
+
+def test_hyperparameters_under_a_condition_are_found(tmp_path):
+    space = load_hypermodel(f"{write(tmp_path, BRANCHES)}:build")
+    assert {"deeper", "extra_units", "head", "wide_units"} <= set(space.varying())
+    wide = space.default_values() | {"deeper": True, "extra_units": 16, "head": "wide"}
+    model = build(wide | {"augment_strength": 0.0, "wide_units": 32}, space=space, seed=0)
+    assert [w.shape[-1] for w in model.weights if w.path.endswith("kernel")][-3:] == [16, 32, 10]

@@ -252,6 +252,7 @@ def load_hypermodel(
     fit = _fit_of(source.load_object() if isinstance(source, ModelSource) else source)
     if fit is not None:  # what its fit declares is searched too: fit once on two blank images
         _discover_fit(fit, hp, model, where)
+    _discover_branches(build, hp, where)
     return SearchSpace(
         name=label,
         path=getattr(source, "reference", where),
@@ -260,6 +261,44 @@ def load_hypermodel(
         hyperparameters=with_defaults(_entries(hp), TRAINING_DEFAULTS),
         model=source,
     )
+
+
+# Builds spent looking for hyperparameters declared under a condition (each one a model built)
+DISCOVERY_BUILDS = 32
+
+
+def _discover_branches(build: Callable, hp, where: str) -> None:
+    """Hyperparameters declared only in a branch the defaults do not take (``if hp.Boolean(...)``,
+    ``hp.conditional_scope``): ``build`` is called again with each other value of every boolean
+    and choice found so far, until nothing new appears (at most ``DISCOVERY_BUILDS`` builds), and
+    what those calls declare joins ``hp``. keras-tuner finds them as its trials run; the toolkit's
+    oracle is given the whole space up front."""
+    tried: set[tuple[str, Any]] = set()
+    builds = 0
+    while builds < DISCOVERY_BUILDS:
+        todo = [
+            (c["name"], value)
+            for kind, c in declared_hyperparameters(hp)
+            for value in _alternatives(kind, c)
+            if (c["name"], value) not in tried
+        ]
+        if not todo:
+            return
+        for name, value in todo[: DISCOVERY_BUILDS - builds]:
+            tried.add((name, value))
+            trial = hp.copy()
+            trial.values[name] = value
+            _call_build(build, trial, where)
+            hp.merge(trial, overwrite=False)
+            builds += 1
+
+
+def _alternatives(kind: str, config: dict[str, Any]) -> list[Any]:
+    """The values of a boolean or a choice other than its default (what a branch may hang on)."""
+    values = [True, False] if kind == "Boolean" else list(config.get("values", ()))
+    if kind not in ("Boolean", "Choice"):
+        return []
+    return [v for v in values if v != config.get("default")]
 
 
 def _discover_fit(fit: Callable[..., Any], hp, model: keras.Model, where: str) -> None:
