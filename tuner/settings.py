@@ -2,9 +2,10 @@
 
 A ``Setting`` says what a setting is (its type, bounds and unit), where a user can give it (a
 command-line option, a key of a space file's ``[search]`` table), where ``search.json`` records it,
-and whether a resumed search may change it. The CLI options, the ``[search]`` table's checks, the
-manifest's ``config`` section and the resume rules are all read from ``SETTINGS``; nothing else
-spells a setting out.
+and whether a resumed search may change it. The CLI options, the checks of a ``[search]`` table
+and of the settings a user gives (``tuner.search.plan``), the manifest's ``config`` section and the
+resume rules are all read from ``SETTINGS``; nothing else spells a setting out. ``SearchConfig`` is
+what a search is asked with: one field per setting (``None``: the space's), and where it lives.
 
 Resume rules: a setting that changes how a trial is scored (``Resume.KEEP``) must stay as it was,
 or trials scored under different rules would be ranked together; one that changes only what runs

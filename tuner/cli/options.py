@@ -72,8 +72,9 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         help="Your own hypermodel, FILE.py:FUNCTION: a KerasTuner-style build(hp) (or a "
-        "keras_tuner.HyperModel) returning a model of (28, 28, 1) images in 0..1 to 10 "
-        "probabilities; its hp.* declarations are the search space.",
+        "keras_tuner.HyperModel) whose model takes 28x28 digits in 0..1 (as (28, 28, 1), (28, 28), "
+        "(784,) or with no Input) to 10 probabilities or logits; the hp.* its build and fit "
+        "declare are the search space.",
         show_default=False,
     ),
 ]
