@@ -196,7 +196,7 @@ def importance_chart(items, path: Path, trials: int) -> Path:
     colours = ["#4C72B0" if item.correlation >= 0 else "#DD8452" for item in items][::-1]
     bars = ax.barh(names, values, color=colours)
     ax.bar_label(bars, labels=[f"{v:.0%}" for v in values], fontsize=8, padding=2)
-    ax.set_xlabel(f"share of the CV score's variance (random forest over {trials} trials)")
+    ax.set_xlabel(f"share of the score's variance (random forest over {trials} trials)")
     ax.set_xlim(0, max(values + [0.01]) * 1.2)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title(

@@ -269,7 +269,7 @@ def importance_table(items) -> Table:
             format_value(item.best_value),
         )
     table.caption = (
-        "share: of the CV score's variance (random forest); rank corr.: Spearman's with the score"
+        "share: of the score's variance (random forest); rank corr.: Spearman's with the score"
     )
     table.caption_justify = "left"
     return table
