@@ -84,7 +84,8 @@ class SearchResults:
         ]
         for record in self.best_trials(num_trials):
             lines += ["", f"Trial {record.trial_id} summary", "Hyperparameters:"]
-            lines += [f"{name}: {value}" for name, value in record.hyperparameters.items()]
+            values = record.hyperparameters.items()  # less the oracles' own marks (tuner/...)
+            lines += [f"{name}: {value}" for name, value in values if not name.startswith("tuner/")]
             lines.append(f"Score: {record.mean} (± {record.std} over {len(record.folds)} folds)")
         text = "\n".join(lines)
         print(text)
