@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tuner.settings import ORACLES, SearchConfig, Setting, free_settings, options
+from tuner.settings import ORACLES, SearchConfig, Setting, free_settings, options, setting
 
 __all__ = [
     "DataOption",
@@ -136,9 +136,7 @@ def setting_parameter(s: Setting, default: Any) -> inspect.Parameter:
     )
 
 
-MixedPrecisionOption = setting_parameter(
-    next(s for s in options() if s.name == "mixed_precision"), None
-).annotation
+MixedPrecisionOption = setting_parameter(setting("mixed_precision"), None).annotation
 
 
 def _search_parameters() -> list[inspect.Parameter]:

@@ -154,6 +154,15 @@ class _Choice:
         """The hypermodel's space; None: the built-in CNN."""
         return self.profile if self.profile.model is not None else None
 
+    @property
+    def retrain_images(self) -> int:
+        """The images the export retrains on (0: the folds ensemble retrains nothing)."""
+        return 0 if self.kind == "folds" else len(self.train)
+
+    @property
+    def holdout_size(self) -> int:
+        return 0 if self.holdout is None else len(self.holdout)
+
 
 def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
     """The winner (and the ensemble's members), checked against the data; nothing trained."""
@@ -249,8 +258,9 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
     if data.test_labels is not None:
         test_accuracy = float(np.mean(predicted == data.test_labels))
     manifest["best"] = _best_section(best)
-    manifest["export"] = _export_section(choice, built, ensemble, mixed, expected, data, predicted)
-    manifest["export"]["test_accuracy"] = test_accuracy  # known for the embedded digits only
+    manifest["export"] = _export_section(
+        choice, built, ensemble, mixed, expected, data, predicted, test_accuracy
+    )
     # The model, the submission and the manifest are replaced as one unit (tuner.storage.directory).
     store.commit_files(
         directory,
@@ -280,16 +290,17 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
 def _expected(choice: _Choice, built: _Built, ensemble: str) -> Estimate:
     """What the exported recipe is expected to score (``tuner.export.estimate``)."""
     recipe = candidate_name(ensemble, built.tta)
-    retrain_images = 0 if choice.kind == "folds" else len(choice.train)
     config = choice.manifest.get("config", {})
-    why_not = correction_applies(choice.profile, config, recipe, retrain_images)
-    holdout_size = 0 if choice.holdout is None else len(choice.holdout)
+    why_not = correction_applies(choice.profile, config, recipe, choice.retrain_images)
     correction = choice.profile.estimate
-    return estimate(choice.best, built.scores, recipe, holdout_size, correction, why_not)
+    return estimate(choice.best, built.scores, recipe, choice.holdout_size, correction, why_not)
 
 
-def _export_section(choice, built, ensemble, mixed, expected, data, predicted) -> dict[str, Any]:
-    """``search.json``'s ``export`` section: the files, the recipe, its scores and estimate."""
+def _export_section(
+    choice, built, ensemble, mixed, expected, data, predicted, test_accuracy
+) -> dict[str, Any]:
+    """``search.json``'s ``export`` section: the files, the recipe, its scores and estimate (the
+    test accuracy only where the test labels are known: the embedded digits)."""
     return {
         "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": MODEL_FILE,
@@ -298,14 +309,14 @@ def _export_section(choice, built, ensemble, mixed, expected, data, predicted) -
         "members": [r.trial_id for r in choice.members],
         "tta": built.tta,
         "holdout_accuracy": built.scores,
-        "holdout_size": 0 if choice.holdout is None else len(choice.holdout),
+        "holdout_size": choice.holdout_size,
         "test_source": data.test.source,
         "test_rows": int(len(predicted)),
-        "retrain_images": 0 if choice.kind == "folds" else len(choice.train),
+        "retrain_images": choice.retrain_images,
         "retrain_epochs": built.epochs,
         "retrain_seconds": built.seconds,
         "mixed_precision": mixed,
-        "test_accuracy": None,
+        "test_accuracy": test_accuracy,
         "estimate": expected.to_dict(),
         "backend": keras.backend.backend(),
         "versions": package_versions(),

@@ -295,9 +295,9 @@ def _discover_branches(build: Callable, hp, where: str) -> None:
 
 def _alternatives(kind: str, config: dict[str, Any]) -> list[Any]:
     """The values of a boolean or a choice other than its default (what a branch may hang on)."""
-    values = [True, False] if kind == "Boolean" else list(config.get("values", ()))
     if kind not in ("Boolean", "Choice"):
         return []
+    values = [True, False] if kind == "Boolean" else list(config["values"])
     return [v for v in values if v != config.get("default")]
 
 

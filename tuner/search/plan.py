@@ -76,9 +76,9 @@ def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
     return total
 
 
-def _setting(name: str, given, default, unit: str):
-    """An option that may be turned off (both values already checked): the user's value, else
-    the space's; 0 (or none) is off (None)."""
+def _off_or(given, default):
+    """A setting that 0 turns off (both values already checked): the user's value, else the
+    space's; 0 (or none) is off (None)."""
     return (default if given is None else given) or None
 
 
@@ -97,12 +97,8 @@ def plan_search(
     if merged["oracle"] == "hyperband":
         merged["max_trials"] = hyperband_trials(hyperband_epochs(space))
     screening = _screening(space, config, merged["oracle"], merged["early_stopping"])
-    search_images = _setting(
-        "search_images", config.search_images, space.search.search_images, "images"
-    )
-    final_epochs = _setting(
-        "final_epochs", config.final_epochs, space.search.final_epochs, "epochs"
-    )
+    search_images = _off_or(config.search_images, space.search.search_images)
+    final_epochs = _off_or(config.final_epochs, space.search.final_epochs)
     part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, merged["folds"], config.seed)  # checked before any write
     mixed = has_gpu() if config.mixed_precision is None else bool(config.mixed_precision)
@@ -125,18 +121,13 @@ def _merged(space: SearchSpace, config: SearchConfig) -> dict[str, Any]:
         "folds": defaults.folds if config.folds is None else config.folds,
         "oracle": config.oracle or defaults.oracle,
         "prune": defaults.prune if config.prune is None else config.prune,
-        "early_stopping": (
-            defaults.early_stopping if config.early_stopping is None else config.early_stopping
-        )
-        or None,
+        "early_stopping": _off_or(config.early_stopping, defaults.early_stopping),
     }
     _check(config, merged)
     if merged["oracle"] == "hyperband":
         merged["prune"] = False  # the space's default yields to the oracle the user chose
-    merged["time_budget"] = _setting(
-        "time_budget", config.time_budget, defaults.time_budget, "minutes"
-    )
-    merged["run_budget"] = _setting("run_budget", config.run_budget, defaults.run_budget, "minutes")
+    merged["time_budget"] = _off_or(config.time_budget, defaults.time_budget)
+    merged["run_budget"] = _off_or(config.run_budget, defaults.run_budget)
     if config.trial_timeout is None:
         merged["trial_timeout"] = merged["time_budget"] or merged["run_budget"]
     else:
