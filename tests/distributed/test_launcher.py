@@ -49,34 +49,6 @@ def check_complete(directory: Path) -> list:
     return records
 
 
-def test_chief_and_two_workers_complete_a_search(tmp_path, tiny_dir):
-    done = subprocess.run(
-        search_command(tmp_path, tiny_dir, epochs=1),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "chief listening on 127.0.0.1:" in done.stdout
-    records = check_complete(tmp_path / "d")
-    assert {r.worker for r in records} == {"worker0", "worker1"}
-    header = next(line for line in done.stdout.splitlines() if "CV acc" in line)
-    assert header.split()[-1] == "worker"  # the trial table says who ran each trial
-    # the distributed search is an ordinary search directory: trials and export work on it
-    from typer.testing import CliRunner
-
-    from tuner.cli import app
-
-    listing = CliRunner().invoke(
-        app, ["trials", "d", "--results-dir", str(tmp_path), "--format", "json"]
-    )
-    assert [r["worker"] for r in json.loads(listing.output)].count("worker0") >= 1
-    exported = CliRunner().invoke(app, ["export", "d", "--results-dir", str(tmp_path)])
-    assert exported.exit_code == 0, exported.output
-    assert (tmp_path / "d" / "submission.csv").is_file()
-
-
 @pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
     process = subprocess.Popen(
@@ -147,9 +119,10 @@ def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
 
 @pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
-    """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P NAME` (as
-    on another machine sharing the results directory) runs the trials with the search's
-    settings."""
+    """`search --port P` starts a chief with no local worker; `worker --chief 127.0.0.1:P NAME
+    --secret-file F` (as on another machine sharing the results directory, given a copy of the
+    search's secret) runs the trials with the search's settings; one with a wrong secret is
+    refused."""
     from tuner.distributed.launcher import free_port
 
     port = free_port()
@@ -177,9 +150,23 @@ def test_a_worker_joins_a_chief_by_address(tmp_path, tiny_dir):
         while not (tmp_path / "d" / "logs" / "chief.pid").exists():
             assert time.monotonic() < deadline, "the chief did not start"
             time.sleep(0.2)
+        # as on another machine: the search's secret copied there, passed by file
+        copy = tmp_path / "elsewhere.secret"
+        wrong = tmp_path / "wrong.secret"
+        copy.write_text((tmp_path / "d" / "chief.secret").read_text())
+        wrong.write_text("not-the-secret\n")
+        for path in (copy, wrong):
+            path.chmod(0o600)
+        stranger = subprocess.run(
+            [*worker_command, "--secret-file", str(wrong)],
+            capture_output=True, text=True, timeout=240, cwd=root,
+        )  # fmt: skip
+        assert stranger.returncode != 0
+        assert "the chief refused this worker" in stranger.stdout + stranger.stderr
         worker = subprocess.run(
-            worker_command, capture_output=True, text=True, timeout=240, cwd=root
-        )
+            [*worker_command, "--secret-file", str(copy)],
+            capture_output=True, text=True, timeout=240, cwd=root,
+        )  # fmt: skip
         assert worker.returncode == 0, worker.stdout + worker.stderr
         output, _ = chief.communicate(timeout=120)
     finally:

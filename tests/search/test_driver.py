@@ -406,3 +406,30 @@ def test_time_budget_starts_no_trial_that_would_end_past_it(tmp_path, tiny_train
     # a resumed search gets the budget anew, and --time-budget 0 lifts it
     again = run_search(tiny_train, space, config(tmp_path, time_budget=0))
     assert len(again.records) == 3
+
+
+@pytest.mark.slow  # two searches on tiny data; run with -m slow
+def test_a_poisoned_trial_is_rerun_cleanly_on_resume(tmp_path, tiny_train, tiny_space_path):
+    """A trial left running with a reported score (a stranger's report, once accepted by a chief,
+    or a process killed between the report and the end) is rerun on resume, and its score is the
+    rerun's, not the reported one (keras-tuner skips a report when a value is there already)."""
+    space = load_space(tiny_space_path)
+    run_search(tiny_train, space, config(tmp_path))
+    tuner_dir = tmp_path / "s" / "tuner"
+    trial_file = tuner_dir / "trial_1" / "trial.json"
+    trial = json.loads(trial_file.read_text())
+    trial["status"], trial["score"] = "RUNNING", None
+    history = trial["metrics"]["metrics"]["val_accuracy"]
+    history["observations"] = [{"value": [0.5], "step": 0}]
+    trial_file.write_text(json.dumps(trial))
+    oracle_file = tuner_dir / "oracle.json"
+    oracle = json.loads(oracle_file.read_text())
+    oracle["end_order"] = [t for t in oracle["end_order"] if t != "1"]
+    oracle_file.write_text(json.dumps(oracle))
+
+    resumed = run_search(tiny_train, space, config(tmp_path))
+    rerun = resumed.records[1]
+    assert rerun.state is TrialState.COMPLETE
+    saved = json.loads(trial_file.read_text())
+    assert saved["status"] == "COMPLETED"
+    assert saved["score"] == pytest.approx(rerun.mean) and saved["score"] != 0.5

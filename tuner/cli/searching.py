@@ -25,6 +25,7 @@ from tuner.cli.options import (
 from tuner.errors import SearchError
 from tuner.export.recipes import check_recipe
 from tuner.storage.manifest import read_manifest, search_dir_for
+from tuner.storage.secret import SECRET_FILE_ENV, is_worker_id
 from tuner.ui.reporters import make_reporter
 from tuner.ui.tables import dry_run_lines
 
@@ -130,6 +131,16 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    secret_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--secret-file",
+            help="A copy of the search's chief.secret (owner-only permissions), which the chief "
+            "asks every worker to prove (default: $DIGIT_TUNER_SECRET, then the search "
+            "directory's own chief.secret).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Join a distributed search: run trials that the chief at HOST:PORT hands out, with the
     settings of the search's search.json (the results directory is shared with the chief)."""
@@ -138,12 +149,17 @@ def worker(
         if not host or not port.isdigit():
             raise SearchError(f"--chief must be HOST:PORT, got {chief!r}")
         worker_id = worker_id or socket.gethostname()
-        if "chief" in worker_id:
-            raise SearchError(f"a worker id must not contain 'chief', got {worker_id!r}")
+        if not is_worker_id(worker_id):
+            raise SearchError(
+                "--id: a worker id is up to 64 letters, digits and _.:- without 'chief', "
+                f"got {worker_id!r}"
+            )
         directory = search_dir_for(results_dir, search_name)
         os.environ.update(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port
         )
+        if secret_file is not None:
+            os.environ[SECRET_FILE_ENV] = str(secret_file.resolve())
         _resume(directory, data=data)
 
 

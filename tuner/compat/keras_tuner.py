@@ -18,19 +18,17 @@ private name it relies on; ``tests/compat/test_keras_tuner.py`` fails if one of 
   (``tuner0.json``, ``BaseTuner._get_tuner_fname``) exists, and that is first written at the end of
   the first trial: a search killed before then restarted with a fresh oracle and redid trial 0
   over the finished one (found by the crash test).
-- ``validate_chief_requests``: keras-tuner's gRPC chief believes any request. An unknown trial id
-  raises inside a ``@synchronized`` method, which never releases the oracle's lock
-  (``keras_tuner.src.engine.oracle.LOCKS``/``THREADS``): the chief deadlocks.
+- ``fresh_retries``: a trial queued again keeps what its earlier run reported
+  (``Trial.metrics``), and keras-tuner's tuner skips its own report when the objective is there
+  already (``BaseTuner._run_and_update_trial``): the rerun would end with the old value.
+
+The distributed chief's rules are in ``tuner.compat.chief``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
-import threading
-from pathlib import Path
 from typing import Any
 
 from tuner.backend import keras  # noqa: F401  (Keras loads quietly before keras-tuner)
@@ -38,10 +36,9 @@ from tuner.backend import keras  # noqa: F401  (Keras loads quietly before keras
 import keras_tuner
 from keras_tuner.src import config as keras_tuner_config
 from keras_tuner.src import utils as keras_tuner_utils
-from keras_tuner.src.engine import oracle as oracle_module
+from keras_tuner.src.engine import metrics_tracking
 
-from tuner.storage.atomic import read_json, write_text_atomic
-from tuner.storage.directory import CV_FILE
+from tuner.storage.atomic import write_text_atomic
 
 __all__ = [
     "declared_hyperparameters",
@@ -51,8 +48,8 @@ __all__ = [
     "atomic_keras_tuner_state",
     "drop_finished_retries",
     "reload_oracle_state",
-    "validate_chief_requests",
-    "RejectedRequest",
+    "fresh_metrics",
+    "fresh_retries",
 ]
 
 
@@ -125,6 +122,26 @@ def requeue_damaged(oracle, trial_ids: list[str]) -> None:
                 queue.append(trial_id)
 
 
+def fresh_metrics(oracle, trial) -> None:
+    """Clears what an earlier run of ``trial`` reported (it is about to run again)."""
+    if trial.metrics.metrics:
+        trial.metrics = metrics_tracking.MetricsTracker()
+        trial.score, trial.best_step = None, 0
+        oracle._save_trial(trial)
+
+
+def fresh_retries(oracle) -> None:
+    """``fresh_metrics`` for every trial queued for a retry (``Oracle._retry_queue``): a search
+    killed between a trial's report and its end, or whose trial was reported by someone else,
+    reruns it cleanly."""
+    queue = getattr(oracle, "_retry_queue", None)
+    if queue is None:  # a worker's OracleClient: the chief owns the state
+        return
+    for trial_id in queue:
+        if trial_id in oracle.trials:
+            fresh_metrics(oracle, oracle.trials[trial_id])
+
+
 def reload_oracle_state(keras_tuner_tuner) -> None:
     """Reloads the oracle of a keras-tuner ``Tuner`` from its oracle.json when keras-tuner did not
     (see the module doc)."""
@@ -135,107 +152,6 @@ def reload_oracle_state(keras_tuner_tuner) -> None:
         keras_tuner_tuner._get_tuner_fname()
     ):
         oracle.reload()
-
-
-class RejectedRequest(ValueError):
-    """A request to the chief that no worker of this search would send."""
-
-
-_TUNER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-
-
-def validate_chief_requests(oracle, tuner_dir: Path) -> None:
-    """Makes the chief's oracle refuse requests that no worker of this search would send.
-
-    A worker may only: ask for a trial under a plain id that is not the chief's; report a finite
-    accuracy in 0..1 for a trial that is running; end a running trial with the hyperparameters it
-    was given, and call it COMPLETED only with a score that matches the ``cv.json`` it wrote. Each
-    check runs holding the oracle's lock and releases it whatever happens (keras-tuner's
-    ``synchronized`` does not release it on an exception).
-    """
-    checks = _ChiefChecks(oracle, Path(tuner_dir))
-    for name in ("create_trial", "update_trial", "end_trial", "get_trial"):
-        method = getattr(oracle, name)
-        setattr(oracle, name, _guarded(oracle, method, getattr(checks, name)))
-
-
-class _ChiefChecks:
-    """The checks of ``validate_chief_requests``, one per oracle method, named after it."""
-
-    def __init__(self, oracle, tuner_dir: Path):
-        self.oracle, self.tuner_dir = oracle, tuner_dir
-        self.objective = oracle.objective.name
-
-    def _running(self, trial_id):
-        trial = self.oracle.trials.get(str(trial_id))
-        if trial is None:
-            raise RejectedRequest(f"unknown trial id {trial_id!r}")
-        if trial not in self.oracle.ongoing_trials.values():
-            raise RejectedRequest(f"trial {trial_id} is not running")
-        return trial
-
-    def create_trial(self, tuner_id):
-        if (
-            not isinstance(tuner_id, str)
-            or not _TUNER_ID.fullmatch(tuner_id)
-            or "chief" in tuner_id
-        ):
-            raise RejectedRequest(f"bad worker id {tuner_id!r}")
-
-    def update_trial(self, trial_id, metrics, step=0):
-        self._running(trial_id)
-        for name, value in dict(metrics).items():
-            if name != self.objective:
-                raise RejectedRequest(f"unknown metric {name!r}")
-            if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1):
-                raise RejectedRequest(f"{name} must be a finite accuracy in 0..1, got {value!r}")
-
-    def end_trial(self, trial):
-        known = self._running(trial.trial_id)
-        if dict(trial.hyperparameters.values) != dict(known.hyperparameters.values):
-            raise RejectedRequest(f"trial {trial.trial_id}: hyperparameters differ from its own")
-        if trial.status != "COMPLETED":
-            return
-        if not known.metrics.exists(self.objective):
-            raise RejectedRequest(f"trial {trial.trial_id}: completed without a score")
-        score = known.metrics.get_last_value(self.objective)
-        mean = self._folds_mean(trial.trial_id)
-        if abs(mean - score) > 1e-6:
-            raise RejectedRequest(
-                f"trial {trial.trial_id}: score {score} differs from its folds' mean {mean}"
-            )
-
-    def _folds_mean(self, trial_id) -> float:
-        try:
-            folds = read_json(self.tuner_dir / f"trial_{trial_id}" / CV_FILE)["folds"]
-            return sum(f["val_accuracy"] for f in folds) / len(folds)
-        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
-            raise RejectedRequest(f"trial {trial_id}: completed without cv.json") from None
-
-    def get_trial(self, trial_id):
-        if str(trial_id) not in self.oracle.trials:
-            raise RejectedRequest(f"unknown trial id {trial_id!r}")
-
-
-def _guarded(oracle, method, check):
-    """``method`` run after ``check`` under the oracle's lock (``oracle_module.LOCKS``), which is
-    released whatever happens; a call from inside another call of this oracle holds it already."""
-    lock, threads = oracle_module.LOCKS[oracle], oracle_module.THREADS
-
-    def call(*args, **kwargs):
-        me = threading.current_thread().name
-        if threads[oracle] == me:
-            check(*args, **kwargs)
-            return method(*args, **kwargs)
-        with lock:
-            threads[oracle] = me
-            try:
-                check(*args, **kwargs)
-                return method(*args, **kwargs)
-            finally:
-                threads[oracle] = None
-
-    return call
 
 
 def declared_hyperparameters(hp: keras_tuner.HyperParameters) -> list[tuple[str, dict[str, Any]]]:

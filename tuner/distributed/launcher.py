@@ -4,7 +4,9 @@ The chief is a process whose keras-tuner oracle serves trials over gRPC; each wo
 that asks it for a trial, runs all of the trial's CV folds and reports the score. Processes find
 their part through keras-tuner's environment variables: ``KERASTUNER_TUNER_ID`` (``chief`` or a
 worker id), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. All of them read and write the
-one search directory (on another machine: a shared file system).
+one search directory (on another machine: a shared file system). The chief answers only workers
+that prove they hold the search's secret (``tuner.storage.secret``, ``tuner.compat.chief``); the
+launcher hands it to its local workers in their environment.
 
 ``launch`` is what ``digit-tuner search --workers N`` does: start a chief bound to 127.0.0.1 (unless
 told otherwise) and N local workers, restart a worker that dies (it gets the same id, so the chief
@@ -34,6 +36,7 @@ from tuner.errors import STOPPED_STATUS, SearchFailure
 from tuner.search.driver import SearchResult, prepare_search
 from tuner.storage.directory import LOGS_DIR, TUNER_DIR
 from tuner.storage.records import TrialState, load_records
+from tuner.storage.secret import SECRET_ENV, SECRET_FILE, chief_secret
 from tuner.ui.events import Reporter
 
 __all__ = [
@@ -52,8 +55,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def worker_env(tuner_id: str, host: str, port: int, threads: int | None = None) -> dict[str, str]:
-    """Environment of a chief or worker process."""
+def worker_env(
+    tuner_id: str, host: str, port: int, threads: int | None = None, secret: str | None = None
+) -> dict[str, str]:
+    """Environment of a chief or worker process (``secret``: the search's, for a worker)."""
     if tuner_id != "chief" and "chief" in tuner_id:
         raise ValueError(
             f"a worker id must not contain 'chief' (keras-tuner reads it as the "
@@ -66,6 +71,9 @@ def worker_env(tuner_id: str, host: str, port: int, threads: int | None = None) 
         "KERASTUNER_ORACLE_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
     }
+    env.pop(SECRET_ENV, None)
+    if secret:
+        env[SECRET_ENV] = secret
     if threads:
         # Share the cores between workers instead of each TensorFlow taking all of them.
         env.update(
@@ -150,9 +158,10 @@ def launch(
     say = on_message or (lambda text: None)
     port = port or free_port(host if host != "0.0.0.0" else "127.0.0.1")
     logs = directory / LOGS_DIR
+    secret = chief_secret(directory)  # before the chief: its workers start at once
     chief = _start(search_args, worker_env("chief", host, port), logs / "chief.log")
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    local = _Workers(search_args, workers, connect, port, logs, max_restarts, say)
+    local = _Workers(search_args, workers, connect, port, logs, max_restarts, say, secret)
     ended = "done"
     say(f"chief listening on {host}:{port}; {workers} local worker(s); logs in {logs}")
     try:
@@ -188,9 +197,9 @@ class _Workers:
     """The local workers of ``launch``: started, watched, restarted when they die."""
 
     def __init__(self, search_args, workers: int, connect: str, port: int, logs: Path,
-                 max_restarts: int, say: Callable[[str], None]):  # fmt: skip
+                 max_restarts: int, say: Callable[[str], None], secret: str):  # fmt: skip
         self.search_args, self.connect, self.port, self.logs = search_args, connect, port, logs
-        self.max_restarts, self.say = max_restarts, say
+        self.max_restarts, self.say, self.secret = max_restarts, say, secret
         # share the cores between the workers instead of each TensorFlow taking all of them
         self.threads = max(1, (os.cpu_count() or 1) // max(1, workers))
         ids = [f"worker{i}" for i in range(workers)]
@@ -199,7 +208,7 @@ class _Workers:
         self.statuses: dict[str, int] = {}
 
     def _start(self, tuner_id: str) -> subprocess.Popen:
-        env = worker_env(tuner_id, self.connect, self.port, self.threads)
+        env = worker_env(tuner_id, self.connect, self.port, self.threads, self.secret)
         return _start(self.search_args, env, self.logs / f"{tuner_id}.log")
 
     def check(self) -> None:
@@ -258,12 +267,13 @@ def run_distributed(train, space, config, reporter=None, *, workers: int, bind: 
     directory = config.directory
     with store.hold(directory):
         prepare_search(train, space, config)  # bad settings fail here, before any process
+        chief_secret(directory)  # created, or refused if others can read it, before any process
         if bind not in ("127.0.0.1", "localhost", "::1"):
             reporter.message(
-                f"warning: the chief listens on {bind} without authentication: anyone who can "
-                "reach that port can take trials and report results (each is checked against "
-                "the search, but not who sends it). Use it on a private network, or keep "
-                "127.0.0.1 and reach it through an SSH tunnel."
+                f"the chief listens on {bind}: a worker on another machine needs the search's "
+                f"secret ({directory / SECRET_FILE}: copy it there and pass --secret-file). "
+                "Requests travel unencrypted: on an untrusted network, reach the chief through "
+                "an SSH tunnel."
             )
         seen: set[str] = set()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tuner.compat.chief as chief
 import tuner.compat.keras_tuner as compat
 import tuner.storage.directory as store
 from tuner.analysis.tensorboard_logs import write_experiment
@@ -36,7 +37,8 @@ from tuner.storage.manifest import (
     read_manifest,
 )
 from tuner.storage.records import TrialRecord, TrialState, best_record, load_records
-from tuner.storage.roles import role
+from tuner.storage.roles import chief_address, role, worker_id
+from tuner.storage.secret import chief_secret, worker_key, worker_secret
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
 
@@ -176,15 +178,14 @@ def _run_search(
     compat.requeue_damaged(
         cv_tuner.oracle, [r.trial_id for r in before if r.state is TrialState.DAMAGED]
     )
-    if role() == "chief":
-        compat.validate_chief_requests(cv_tuner.oracle, tuner_dir)
+    compat.fresh_retries(cv_tuner.oracle)
     done = sum(r.state is TrialState.COMPLETE for r in before)
     reporter.search_begin(name=config.name, max_trials=plan.max_trials, done=done, folds=plan.folds)
     if plan.time_budget:
         reporter.time_budget(minutes=plan.time_budget)
     stopped_by = None
     try:
-        cv_tuner.search(plan.train.images, plan.train.labels, verbose=0)
+        _search(cv_tuner, plan, config)
     except BudgetSpent as e:
         stopped_by = f"{e}; run the same command again to go on"
     finally:
@@ -193,6 +194,28 @@ def _run_search(
     reporter.search_end(records)
     _say_why_it_ended(reporter, stopped_by, records, plan)
     return SearchResult(directory=config.directory, records=records)
+
+
+def _search(cv_tuner: CVTuner, plan: SearchPlan, config: SearchConfig) -> None:
+    """Runs the trials here, or (the chief of a distributed search) serves them to the workers
+    that prove they hold the search's secret (``tuner.compat.chief``)."""
+    if role() == "chief":
+        guard = chief.ChiefGuard(
+            cv_tuner.oracle, config.directory / TUNER_DIR, chief_secret(config.directory)
+        )
+        cv_tuner.save()
+        chief.serve(guard, *chief_address())
+        return
+    if role() == "worker":
+        key = worker_key(worker_secret(config.directory), worker_id())
+        chief.authenticate_worker(cv_tuner.oracle, *chief_address(), worker_id(), key)
+        chief.keep_alive(cv_tuner.oracle)
+    try:
+        cv_tuner.search(plan.train.images, plan.train.labels, verbose=0)
+    except Exception as e:
+        if (reason := chief.refusal(e)) is None:
+            raise
+        raise SearchError(f"the chief refused this worker: {reason}") from None
 
 
 def _open_tuner(plan: SearchPlan, space: SearchSpace, config: SearchConfig, reporter) -> CVTuner:
