@@ -28,8 +28,12 @@ __all__ = [
     "hardware",
     "provenance",
     "has_gpu",
+    "cpu_has_bf16",
+    "mixed_precision_default",
+    "precision_name",
     "precision",
     "use_mixed_precision",
+    "fresh_session",
     "EAGER_VAR",
 ]
 
@@ -120,6 +124,7 @@ def hardware() -> dict:
         "cores": os.cpu_count(),
         "threads": int(threads) if threads and threads.isdigit() else "all cores",
         "gpu": gpu_name(),
+        "bf16": cpu_has_bf16(),
         "platform": platform.platform(),
     }
 
@@ -174,13 +179,48 @@ def has_gpu() -> bool:
     return False
 
 
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 in hardware (AVX512_BF16 or AMX-BF16, as Linux lists
+    its flags), where oneDNN runs mixed_bfloat16 faster than float32."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def mixed_precision_default() -> bool:
+    """Mixed precision where it is faster without costing accuracy: on a GPU (float16, tensor
+    cores), and on a CPU with bfloat16 in hardware (results/benchmarks.md, "CPU training speed")."""
+    return has_gpu() or cpu_has_bf16()
+
+
+def precision_name(mixed: bool) -> str:
+    """The Keras dtype policy of a model trained here: mixed_float16 on a GPU, mixed_bfloat16 on a
+    CPU (float16 has no fast path there), or float32."""
+    if not mixed:
+        return "float32"
+    return "mixed_float16" if has_gpu() else "mixed_bfloat16"
+
+
 def use_mixed_precision(enabled: bool | None) -> bool:
-    """Sets Keras' global dtype policy: mixed_float16 (float16 compute, float32 weights) or
-    float32. ``None`` decides by the hardware: mixed precision only on a GPU, where tensor cores
-    make it faster; on a CPU it is slower. Returns whether it is on."""
-    on = has_gpu() if enabled is None else bool(enabled)
-    keras.config.set_dtype_policy("mixed_float16" if on else "float32")
+    """Sets Keras' global dtype policy (``precision_name``); ``None`` decides by the hardware
+    (``mixed_precision_default``). Returns whether mixed precision is on."""
+    on = mixed_precision_default() if enabled is None else bool(enabled)
+    keras.config.set_dtype_policy(precision_name(on))
     return on
+
+
+def fresh_session() -> None:
+    """``keras.backend.clear_session()``, keeping the dtype policy: clearing the session resets
+    Keras' global state, the policy with it, and a model built after it would train in float32
+    whatever ``precision`` set."""
+    policy = keras.config.dtype_policy()
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy(policy)
 
 
 @contextlib.contextmanager

@@ -143,8 +143,9 @@ SETTINGS: tuple[Setting, ...] = (
             "trial's speed (0: no budget; default: the space's).", "minutes", low=0.0,
             option="--run-budget", toml="run_budget", manifest="run_budget_minutes",
             resume=FREE, off=True),
-    Setting("mixed_precision", bool, "float16 compute with float32 weights (default: on where a "
-            "GPU is, off on a CPU).", option="--mixed-precision/--no-mixed-precision",
+    Setting("mixed_precision", bool, "Mixed precision, float32 weights: float16 compute on a "
+            "GPU, bfloat16 on a CPU (default: on where a GPU is, or a CPU with bfloat16 in "
+            "hardware: AVX512_BF16 or AMX).", option="--mixed-precision/--no-mixed-precision",
             manifest="mixed_precision", resume=KEEP),
     Setting("holdout", float, "Keep this stratified fraction of the training data out of the "
             "search and the retrain, to score the exported recipes on it (e.g. 0.1).",
@@ -165,8 +166,8 @@ SETTINGS: tuple[Setting, ...] = (
             "failed (default: the time budget, else the run budget, if any; 0: no limit).",
             "minutes", low=0.0, option="--trial-timeout", manifest="trial_timeout", resume=FREE,
             off=True),
-    Setting("isolate", bool, "Train trials in this process instead of a fresh worker per trial "
-            "(for debugging; memory grows over a long search).", option="--in-process",
+    Setting("isolate", bool, "Train trials in this process instead of a trial process (for "
+            "debugging; memory grows over a long search).", option="--in-process",
             manifest="isolate", resume=FREE, negated=True),
     Setting("screen", int, "Screen, then search: rounds of N random configurations trained for "
             "a couple of epochs of fold 1, the best third of them in full (default: the space's; "

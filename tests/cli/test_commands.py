@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import invoke
+from tuner.backend import cpu_has_bf16, mixed_precision_default
 from tuner.cli import app
 
 runner = CliRunner()
@@ -60,7 +61,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "early_stopping": None,
         "time_budget_minutes": None,
         "run_budget_minutes": None,
-        "mixed_precision": False,  # resolved: no GPU here
+        "mixed_precision": mixed_precision_default(),  # resolved: bf16 where the CPU has it
         "holdout": None,
         "holdout_size": 0,
         "search_images": None,  # the folds ran on the whole search part
@@ -71,7 +72,13 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "screen": None,  # every trial a full one
     }
     assert "best" in manifest and "export" in manifest
+    assert (
+        manifest["precision"]
+        == manifest["export"]["precision"]
+        == ("mixed_bfloat16" if mixed_precision_default() else "float32")
+    )
     provenance = manifest["provenance"]  # how and where the result was made
+    assert provenance["bf16"] == cpu_has_bf16()
     assert provenance["command"] == "digit-tuner run --seed 3"
     assert provenance["version"] == "0.1.0" and len(provenance["git_commit"]) == 40
     assert provenance["cores"] >= 1 and provenance["cpu"] and provenance["gpu"] is None

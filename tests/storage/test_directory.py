@@ -3,6 +3,7 @@ search, one process at a time, exports replace their files as one unit, resume k
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -171,10 +172,12 @@ def _raise(*args, **kwargs):
 )
 def test_resume_refuses_what_changes_scores(tmp_path, tiny_train, tiny_space_path, change, message):
     space = load_space(tiny_space_path)
-    prepare_search(tiny_train, space, SearchConfig(name="r", results_dir=tmp_path))
+    # float32 stated: the default depends on the hardware (bfloat16 on a CPU that has it)
+    first = SearchConfig(name="r", results_dir=tmp_path, mixed_precision=False)
+    prepare_search(tiny_train, space, first)
     before = (tmp_path / "r" / "search.json").read_text()
     with pytest.raises(SearchError, match=message):
-        prepare_search(tiny_train, space, SearchConfig(name="r", results_dir=tmp_path, **change))
+        prepare_search(tiny_train, space, dataclasses.replace(first, **change))
     assert (tmp_path / "r" / "search.json").read_text() == before
 
 

@@ -86,3 +86,46 @@ def test_a_hung_trial_process_is_stopped_at_its_time_limit():
 
     with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
         run_in_process(trial_targets.hang, {}, timeout=2.0)
+
+
+def test_a_warm_trial_process_runs_trials_in_turn_and_a_failure_costs_only_its_process():
+    from tests.training import trial_targets
+    from tuner.training.folds import TrialFailed
+    from tuner.training.process import TrialProcess
+
+    process = TrialProcess(reuse=3)
+    try:
+        first = process.run(trial_targets.pid, {})
+        assert process.run(trial_targets.pid, {}) == first  # warm: no new process
+        assert process.run(trial_targets.echo, {"value": 2}) == 4
+        third = process.run(trial_targets.pid, {})
+        assert third != first  # replaced after `reuse` trials
+        for target in ("fail", "crash", "die"):
+            with pytest.raises(TrialFailed):
+                process.run(getattr(trial_targets, target), {})
+            after = process.run(trial_targets.pid, {})
+            assert after != third  # the failed trial's process went with it
+            third = after
+        with pytest.raises(TrialFailed, match="past its time limit"):
+            process.run(trial_targets.hang, {}, timeout=1.0)
+        assert process.run(trial_targets.echo, {"value": 5}) == 10
+    finally:
+        process.close()
+
+
+def test_a_trial_scores_the_same_in_a_warm_process_as_in_a_fresh_one(tiny_train):
+    """Each trial gets a fresh Keras session and its own seeds: what an earlier trial in the
+    same process did changes nothing (the crash test's resumed runs start fresh processes)."""
+    from tuner.training.process import TrialProcess, train_trial_in_process
+
+    x, y = tiny_train.images, tiny_train.labels
+    splits = fold_indices(y, 2, 0)
+    fresh = train_trial_in_process(TINY, x, y, splits, 0, "1")
+    process = TrialProcess()
+    try:
+        train_trial_in_process({**TINY, "dense_units": 8}, x, y, splits, 0, "0", process=process)
+        warm = train_trial_in_process(TINY, x, y, splits, 0, "1", process=process)
+    finally:
+        process.close()
+    assert [f.val_accuracy for f in warm.folds] == [f.val_accuracy for f in fresh.folds]
+    assert (warm.oof == fresh.oof).all()

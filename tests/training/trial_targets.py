@@ -29,3 +29,7 @@ def hang(reporter):
     import time
 
     time.sleep(600)
+
+
+def pid(reporter):
+    return os.getpid()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.backend import keras, precision
+from tuner.backend import fresh_session, keras, precision, precision_name
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from tuner import faults
 from tuner.data.kaggle import Dataset, DigitData
 from tuner.errors import SearchError, SearchFailure
 from tuner.export.estimate import Estimate, correction_applies, estimate
-from tuner.export.inference import inference_model, predict_tta
+from tuner.export.inference import in_float32, inference_model, predict_tta
 from tuner.export.recipes import (
     TTA_DEFAULT,
     candidate_name,
@@ -119,7 +119,8 @@ def export_best(
         data: the same training data the search used, and the test data to predict.
         reporter: receives progress events.
         progress: show progress when no reporter is given.
-        mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
+        mixed_precision: mixed precision (True; ``backend.precision_name``), float32
+            (False), or by the hardware (None: ``backend.mixed_precision_default``).
         ensemble: ``none``, ``folds`` or ``top-K`` (see the module docstring).
         tta: predictions averaged per image (1, 5 or 9). None ("auto"): 5 if it scores higher
             than 1 on the search's holdout, else 1 (and 1 when there is no holdout).
@@ -208,6 +209,7 @@ def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) 
             built.seconds += took
             built.epochs = built.epochs or trained
         single = built.models[:1]
+    in_float32(built.models)  # the holdout scores what the exported model will predict
     holdout = choice.holdout
     if holdout is not None:
         scores: dict[str, float] = {}
@@ -235,9 +237,9 @@ def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) 
 
 def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> ExportResult:
     choice = _choose(directory, data, ensemble)
-    with precision(mixed_precision) as mixed:
+    with precision(mixed_precision) as mixed:  # training only: the export predicts in float32
         built = _build(choice, ensemble, tta, reporter)
-        return _write(directory, data, choice, built, ensemble, mixed)
+    return _write(directory, data, choice, built, ensemble, mixed)
 
 
 def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> ExportResult:
@@ -270,7 +272,7 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
             MANIFEST: lambda path: path.write_text(manifest_text(manifest), encoding="utf-8"),
         },
     )
-    keras.backend.clear_session()
+    fresh_session()
     model_path, submission_path = directory / MODEL_FILE, directory / SUBMISSION_FILE
     return ExportResult(
         directory=directory,
@@ -316,6 +318,7 @@ def _export_section(
         "retrain_epochs": built.epochs,
         "retrain_seconds": built.seconds,
         "mixed_precision": mixed,
+        "precision": precision_name(mixed),
         "test_accuracy": test_accuracy,
         "estimate": expected.to_dict(),
         "backend": keras.backend.backend(),

@@ -14,7 +14,18 @@ from tuner.errors import SearchError
 from tuner.export.recipes import shift_images, tta_shifts, write_submission
 from tuner.models.augmentation import DigitAugmentation
 
-__all__ = ["inference_model", "predict_file", "predict_tta"]
+__all__ = ["in_float32", "inference_model", "predict_file", "predict_tta"]
+
+
+def in_float32(models: list) -> list:
+    """``models``, computing in float32 from now on (their weights are float32 under a mixed
+    policy: only the compute changes). An export predicts in float32: a bfloat16 model file
+    would predict slowly where the CPU has no bfloat16, and its rounding differs between
+    machines, so plain Keras would not reproduce the submission."""
+    for model in models:
+        for layer in model._flatten_layers(include_self=True):
+            layer.dtype_policy = "float32"
+    return models
 
 
 def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
@@ -42,7 +53,7 @@ def inference_model(models: list, tta: int = 1):
     probabilities over each image and its ``tta`` 1-pixel shifts (zero-padded, as
     ``predict_tta``). Built from stock layers (ZeroPadding2D, Cropping2D, Average), so
     ``keras.models.load_model`` reads it without digit-tuner installed."""
-    nets = [_without_augmentation(m, f"member_{i}") for i, m in enumerate(models)]
+    nets = [_without_augmentation(m, f"member_{i}") for i, m in enumerate(in_float32(models))]
     inputs = keras.Input(shape=models[0].input_shape[1:], name="pixels")
     outputs = []
     for k, (dy, dx) in enumerate(tta_shifts(tta)):

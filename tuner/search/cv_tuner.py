@@ -35,7 +35,7 @@ from tuner.storage.records import (
     write_cv,
 )
 from tuner.training.folds import TrialFailed, train_trial
-from tuner.training.process import train_trial_in_process
+from tuner.training.process import TrialProcess, train_trial_in_process
 
 __all__ = ["CVTuner", "clock"]
 
@@ -50,7 +50,8 @@ class CVTuner(keras_tuner.Tuner):
         space: the search space; it goes to each trial only when it holds a user's hypermodel.
         prune_margin, seed: the pruning rule's smallest margin; the seed of every fold's model.
         reporter: receives the trials' progress events.
-        isolate: train each trial in a fresh trial process.
+        isolate: train the trials in a trial process (``tuner.training.process``: kept warm
+            between trials, replaced after a failure); ``close`` ends it.
         max_failures: stop after this many failed trials in a row.
     """
 
@@ -67,6 +68,12 @@ class CVTuner(keras_tuner.Tuner):
         self.started = clock()
         self.trials_deadline = None  # set by pre_create_trial
         self.reporter, self.isolate = reporter, isolate
+        self.trial_process = TrialProcess() if isolate else None
+
+    def close(self) -> None:
+        """Ends the trial process (the search is over, or stopped)."""
+        if self.trial_process is not None:
+            self.trial_process.close()
 
     def pre_create_trial(self):
         """Applies the budget rule (``tuner.search.budget``) before the next trial starts, and
@@ -166,8 +173,9 @@ class CVTuner(keras_tuner.Tuner):
             # Hyperband, for every trial: a later round goes on from an earlier one's.
             "save_weights_to": str(trial_dir),
         }
-        if self.isolate and plan.trial_timeout:
-            options["timeout"] = 60 * plan.trial_timeout
+        if self.isolate:
+            options["process"] = self.trial_process
+            options["timeout"] = 60 * plan.trial_timeout if plan.trial_timeout else None
         if self.trials_deadline is not None:
             options["time_left"] = self.trials_deadline - clock()
         if is_screen(values) and plan.screening is not None:

@@ -189,6 +189,7 @@ def _run_search(
     except BudgetSpent as e:
         stopped_by = f"{e}; run the same command again to go on"
     finally:
+        cv_tuner.close()
         mark_export_stale(config.directory, before, load_records(tuner_dir))
     records = load_records(tuner_dir)
     reporter.search_end(records)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.backend import keras
+from tuner.backend import fresh_session, keras, precision
 
 import numpy as np
 
@@ -150,7 +150,7 @@ def calibrate(
     one untimed warm-up epoch on the same images; returns training images per second."""
     batch = int(values["batch_size"])
     n = min(len(images), steps * batch)
-    keras.backend.clear_session()
+    fresh_session()
     keras.utils.set_random_seed(0)
     model = build(values, space=space, seed=0, train_size=n)
     x, y = images[:n], labels[:n]
@@ -158,7 +158,7 @@ def calibrate(
     started = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
-    keras.backend.clear_session()
+    fresh_session()
     return n / max(seconds, 1e-9)
 
 
@@ -182,7 +182,10 @@ def dry_run(
         else:
             resumes = False
     values = resolve_values(space.default_values(), space)
-    speed = calibrate(space, values, plan.train.images, plan.train.labels) if measure else None
+    speed = None
+    if measure:
+        with precision(plan.mixed_precision):  # the precision the trials will train in
+            speed = calibrate(space, values, plan.train.images, plan.train.labels)
     return DryRun(
         directory=directory,
         resumes=resumes,

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.backend import has_gpu, keras, provenance
+from tuner.backend import keras, mixed_precision_default, precision_name, provenance
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class SearchPlan:
     time_budget: float | None  # minutes
     train: Dataset  # what the search trains and scores on: the training data less the holdout
     holdout: Dataset | None  # (and only search_images of it, when set)
-    mixed_precision: bool = False  # resolved: float16 compute or not
+    mixed_precision: bool = False  # resolved: mixed precision (backend.precision_name) or not
     trial_timeout: float | None = None  # minutes; None: no limit
     notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
     search_images: int | None = None  # a subset searched (None: the whole search part)
@@ -101,7 +101,8 @@ def plan_search(
     final_epochs = _off_or(config.final_epochs, space.search.final_epochs)
     part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, merged["folds"], config.seed)  # checked before any write
-    mixed = has_gpu() if config.mixed_precision is None else bool(config.mixed_precision)
+    mixed = config.mixed_precision
+    mixed = mixed_precision_default() if mixed is None else bool(mixed)
     plan = SearchPlan(
         splits, merged["max_trials"], merged["folds"], merged["oracle"], bool(merged["prune"]),
         merged["early_stopping"], time_budget, part, holdout, mixed_precision=mixed,
@@ -231,6 +232,7 @@ def build_manifest(
             "model": space.model_reference,
         },
         "backend": keras.backend.backend(),
+        "precision": precision_name(plan.mixed_precision),
         "versions": package_versions(),
         "provenance": provenance(),
     }

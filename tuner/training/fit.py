@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tuner.backend import keras
+from tuner.backend import fresh_session, keras
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -124,7 +124,7 @@ def fit_model(
         and, of those, the validation passes' (the run budget's retrain estimate leaves them
         out: the retrain has none).
     """
-    keras.backend.clear_session()
+    fresh_session()
     gc.collect()
     keras.utils.set_random_seed(seed)
     model = build(values, space=space, seed=seed, train_size=len(x))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.backend import keras, precision
+from tuner.backend import fresh_session, keras, precision
 
 import numpy as np
 
@@ -90,7 +90,8 @@ def train_trial(
         save_weights_to: a directory to keep each fold's weights in (``fold_<k>.weights.h5``).
         resume_from, initial_epoch: go on from the fold weights saved in this directory, trained
             for ``initial_epoch`` epochs already (Hyperband's later rounds).
-        mixed_precision: float16 compute (True), float32 (False), or on where a GPU is (None).
+        mixed_precision: mixed precision (True; ``backend.precision_name``), float32
+            (False), or by the hardware (None: ``backend.mixed_precision_default``).
         space: the search space when it holds the user's hypermodel (``tuner.models.hypermodels``);
             None builds the built-in CNN.
         time_left: seconds from now after which the trial stops at the end of its epoch (the
@@ -108,7 +109,7 @@ def train_trial(
     values = resolve_values(values, space)
     with precision(mixed_precision):
         outcome = _train_folds(values, x, y, splits, run)
-    keras.backend.clear_session()
+    fresh_session()
     gc.collect()
     return outcome
 

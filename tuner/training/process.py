@@ -1,8 +1,15 @@
-"""Training a trial in a fresh trial process, as searches do by default.
+"""Training trials in a trial process apart from the search, as searches do by default.
 
 TensorFlow keeps about 11 MiB per trained model after ``clear_session()`` (keras-team/keras#17458;
-results/memory.md), so a long search in one process grows without bound. A process per trial returns
-all of it to the system, and an out-of-memory kill then fails that one trial instead of the search.
+results/memory.md), so a long search in one process grows without bound. A trial process returns
+all of it to the system when it ends, and an out-of-memory kill fails one trial, not the search.
+
+Starting a process (Python, Keras, TensorFlow) costs seconds, a large part of a short trial such as
+a screen (results/benchmarks.md, "A screen's wall time"). So a ``TrialProcess`` is kept warm: it
+runs up to ``REUSE_TRIALS`` trials one after another, each in a fresh Keras session with its own
+seeds (``train_trial`` clears the session; each fold seeds itself), then is replaced. A trial that
+fails, crashes or runs past its time limit ends its process with it: the next trial starts a fresh
+one, so a failure still costs one trial only.
 (A trial process is not a distributed search's worker: that one runs whole searches.)
 """
 
@@ -22,19 +29,22 @@ from typing import Any
 from tuner.training.folds import TrialFailed, TrialOutcome, train_trial
 from tuner.ui.events import RelayReporter, Reporter
 
-__all__ = ["run_in_process", "train_trial_in_process"]
+__all__ = ["REUSE_TRIALS", "TrialProcess", "run_in_process", "train_trial_in_process"]
+
+# Trials one process runs before it is replaced: each leaves about 11 MiB per fold model behind
+# (module doc), so 8 trials of 3 folds hold about a quarter of a GiB at most.
+REUSE_TRIALS = 8
 
 
 def train_trial_in_process(
-    values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, **options
+    values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, process=None, **options
 ) -> TrialOutcome:
-    """``train_trial`` in a fresh trial process, stopped after ``timeout`` seconds."""
-    return run_in_process(
-        train_trial,
-        dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options),
-        reporter,
-        timeout=timeout,
-    )
+    """``train_trial`` in a trial process (``process``, kept warm between trials, or a fresh
+    one), stopped after ``timeout`` seconds."""
+    kwargs = dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options)
+    if process is None:
+        return run_in_process(train_trial, kwargs, reporter, timeout=timeout)
+    return process.run(train_trial, kwargs, reporter, timeout=timeout)
 
 
 def run_in_process(
@@ -44,36 +54,90 @@ def run_in_process(
     poll_seconds: float = 0.5,
     timeout: float | None = None,
 ) -> Any:
-    """Runs ``target(**kwargs, reporter=...)`` in a fresh spawned process; returns its result.
-
-    The progress events the target reports are replayed here on ``reporter``. A trial process that
-    dies (killed, out of memory) raises ``TrialFailed`` naming its exit code; an exception in
-    the trial process raises ``TrialFailed`` with its message; a trial process still running after
-    ``timeout`` seconds is killed and raises ``TrialFailed`` (a hung trial never stalls the
-    search).
-    """
-    reporter = reporter or Reporter()
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    child = context.Process(
-        target=_process_main, args=(target, kwargs, messages, os.getpid()), daemon=True
-    )
-    child.start()
-    deadline = None if not timeout else time.monotonic() + timeout
+    """Runs ``target(**kwargs, reporter=...)`` in a fresh spawned process; returns its result
+    (``TrialProcess.run`` in a process used once)."""
+    process = TrialProcess(reuse=1)
     try:
-        while True:
-            kind, payload, detail = _next_message(messages, child, poll_seconds, deadline, timeout)
-            if kind == "event":
-                RelayReporter.replay(reporter, payload, detail)
-            elif kind == "result":
-                return payload
-            elif kind == "failed":
-                raise TrialFailed(payload)
-            else:
-                raise TrialFailed(f"{payload} (in the trial's process)\n{detail}")
+        return process.run(target, kwargs, reporter, poll_seconds, timeout)
     finally:
-        _end(child)
-        messages.close()
+        process.close()
+
+
+class TrialProcess:
+    """A spawned process that runs trials one after another (the module doc says why)."""
+
+    def __init__(self, reuse: int = REUSE_TRIALS):
+        self.reuse = reuse
+        self._child = self._inbox = self._outbox = None
+        self._runs, self._busy = 0, False
+
+    def run(self, target: Callable, kwargs: dict[str, Any], reporter: Reporter | None = None,
+            poll_seconds: float = 0.5, timeout: float | None = None) -> Any:  # fmt: skip
+        """Runs ``target(**kwargs, reporter=...)`` in the process; returns its result.
+
+        The progress events the target reports are replayed here on ``reporter``. A process that
+        dies (killed, out of memory) raises ``TrialFailed`` naming its exit code; an exception in
+        the target raises ``TrialFailed`` with its message; a target still running after
+        ``timeout`` seconds is killed and raises ``TrialFailed`` (a hung trial never stalls the
+        search). After any of these the process is gone, and the next run starts a fresh one.
+        """
+        self._start_if_needed()
+        self._inbox.put((target, kwargs))
+        self._runs += 1
+        self._busy = True
+        try:
+            result = _collect(
+                self._outbox, self._child, reporter or Reporter(), poll_seconds, timeout
+            )
+            self._busy = False
+            return result
+        finally:
+            if self._busy or self._runs >= self.reuse:
+                self.close()
+
+    def _start_if_needed(self) -> None:
+        if self._child is not None and self._child.is_alive():
+            return
+        self.close()
+        context = multiprocessing.get_context("spawn")
+        self._inbox, self._outbox = context.Queue(), context.Queue()
+        self._child = context.Process(
+            target=_serve, args=(self._inbox, self._outbox, os.getpid()), daemon=True
+        )
+        self._child.start()
+        self._runs = 0
+
+    def close(self) -> None:
+        """Ends the process: between trials it exits by itself; a trial still running (an
+        error or Ctrl-C here) is stopped."""
+        if self._child is None:
+            return
+        if self._child.is_alive() and not self._busy:
+            try:
+                self._inbox.put(None)  # asks it to exit; _end stops it if it does not
+                self._child.join(timeout=5)
+            except (OSError, ValueError):
+                pass
+        _end(self._child)
+        for channel in (self._inbox, self._outbox):
+            channel.close()
+        self._child = self._inbox = self._outbox = None
+        self._busy = False
+
+
+def _collect(outbox, child, reporter: Reporter, poll_seconds: float, timeout: float | None):
+    """Replays the running target's events on ``reporter`` until its result comes back."""
+    deadline = None if not timeout else time.monotonic() + timeout
+    while True:
+        kind, payload, detail = _next_message(outbox, child, poll_seconds, deadline, timeout)
+        if kind == "event":
+            RelayReporter.replay(reporter, payload, detail)
+        elif kind == "result":
+            return payload
+        elif kind == "failed":
+            raise TrialFailed(payload)
+        else:
+            raise TrialFailed(f"{payload} (in the trial's process)\n{detail}")
 
 
 def _next_message(messages, child, poll_seconds: float, deadline, timeout):
@@ -127,17 +191,20 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _process_main(target: Callable, kwargs: dict[str, Any], messages, parent_pid: int) -> None:
-    """Body of a trial process: run ``target`` and send events and the outcome to the parent.
-    Keras loads (quietly) with the target's module, when the process unpickles it."""
+def _serve(inbox, outbox, parent_pid: int) -> None:
+    """Body of a trial process: run each target it is sent, until it is sent None; send events
+    and each outcome to the parent. Keras loads (quietly) with the first target's module, when
+    the process unpickles it."""
     # Ctrl-C reaches the whole process group; the parent decides what happens to its child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
-    relay = RelayReporter(lambda name, fields: messages.put(("event", name, fields)))
-    try:
-        outcome = target(**kwargs, reporter=relay)
-        messages.put(("result", outcome, None))
-    except TrialFailed as e:
-        messages.put(("failed", str(e), None))
-    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a message
-        messages.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
+    relay = RelayReporter(lambda name, fields: outbox.put(("event", name, fields)))
+    while (job := inbox.get()) is not None:
+        target, kwargs = job
+        try:
+            outcome = target(**kwargs, reporter=relay)
+            outbox.put(("result", outcome, None))
+        except TrialFailed as e:
+            outbox.put(("failed", str(e), None))
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a message
+            outbox.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
