@@ -21,8 +21,12 @@ from tuner.compat.chief import KEY_HEADER, WORKER_HEADER
 from tuner.distributed.launcher import free_port
 
 REFUSED = grpc.StatusCode.UNAUTHENTICATED
-# the chief not up yet, or gone: nothing reached it
-UNREACHED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# the chief not up yet, or gone (a request in flight when it stops is cancelled): no answer
+UNREACHED = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+)
 
 
 def attacks() -> list[tuple[str, object]]:
