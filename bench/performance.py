@@ -85,7 +85,7 @@ CHILD = textwrap.dedent(
         out["seconds"] = time.perf_counter() - started
         out["images"] = len(train_idx) * values["epochs"]
     elif args["kind"] == "trainer":
-        from tuner.training.process import train_trial_in_process
+        from tuner.training.folds import train_trial_in_process
         outcome = train_trial_in_process(values, x, y, [(train_idx, val_idx)], 0, "0")
         out["seconds"] = outcome.folds[0].train_seconds
         out["images"] = len(train_idx) * values["epochs"]

@@ -31,7 +31,8 @@ from results_file import write_section  # noqa: E402
 from tuner.data.kaggle import load_data  # noqa: E402
 from tuner.data.splits import fold_indices, searched_subset  # noqa: E402
 from tuner.space.spaces import load_space  # noqa: E402
-from tuner.training.process import TrialProcess, train_trial_in_process  # noqa: E402
+from tuner.training.folds import train_trial_in_process  # noqa: E402
+from tuner.training.process import TrialProcess  # noqa: E402
 
 VARIANTS = ["fresh, float32", "warm, float32", "fresh, bf16", "warm, bf16"]
 

@@ -19,6 +19,7 @@ __all__ = [
     "SearchFailure",
     "SearchInterrupted",
     "TooManyFailures",
+    "TrialFailed",
     "STOPPED_STATUS",
 ]
 
@@ -67,3 +68,7 @@ class TooManyFailures(SearchFailure):
 # Exit status of a distributed worker that stopped the search on purpose (too many failed trials
 # in a row): its launcher does not restart it, since it would only fail again.
 STOPPED_STATUS = 3
+
+
+class TrialFailed(Exception):
+    """This trial cannot give a score (NaN loss, a crashed trial process, ...); the search goes on."""

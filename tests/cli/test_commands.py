@@ -7,12 +7,13 @@ import io
 import json
 from pathlib import Path
 
+from tuner.backend import cpu_has_bf16, mixed_precision_default
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import invoke
-from tuner.backend import cpu_has_bf16, mixed_precision_default
 from tuner.cli import app
 
 runner = CliRunner()

@@ -71,7 +71,7 @@ def test_worker_process_runs_target_and_forwards_events():
 )
 def test_worker_failures_become_trial_failures(target, reason):
     from tests.training import trial_targets
-    from tuner.training.folds import TrialFailed
+    from tuner.errors import TrialFailed
     from tuner.training.process import run_in_process
 
     with pytest.raises(TrialFailed) as info:
@@ -81,7 +81,7 @@ def test_worker_failures_become_trial_failures(target, reason):
 
 def test_a_hung_trial_process_is_stopped_at_its_time_limit():
     from tests.training import trial_targets
-    from tuner.training.folds import TrialFailed
+    from tuner.errors import TrialFailed
     from tuner.training.process import run_in_process
 
     with pytest.raises(TrialFailed, match="ran past its time limit of 2 s and was stopped"):
@@ -90,25 +90,24 @@ def test_a_hung_trial_process_is_stopped_at_its_time_limit():
 
 def test_a_warm_trial_process_runs_trials_in_turn_and_a_failure_costs_only_its_process():
     from tests.training import trial_targets
-    from tuner.training.folds import TrialFailed
+    from tuner.errors import TrialFailed
     from tuner.training.process import TrialProcess
 
-    process = TrialProcess(reuse=3)
+    process = TrialProcess(reuse=2)
     try:
         first = process.run(trial_targets.pid, {})
-        assert process.run(trial_targets.pid, {}) == first  # warm: no new process
-        assert process.run(trial_targets.echo, {"value": 2}) == 4
-        third = process.run(trial_targets.pid, {})
-        assert third != first  # replaced after `reuse` trials
-        for target in ("fail", "crash", "die"):
+        assert process.run(trial_targets.echo, {"value": 2}) == 4  # warm: the same process
+        current = process.run(trial_targets.pid, {})
+        assert current != first  # replaced after `reuse` trials
+        for target in ("fail", "die"):  # an exception in the trial, the process killed
             with pytest.raises(TrialFailed):
                 process.run(getattr(trial_targets, target), {})
             after = process.run(trial_targets.pid, {})
-            assert after != third  # the failed trial's process went with it
-            third = after
+            assert after != current  # the failed trial's process went with it
+            current = after
         with pytest.raises(TrialFailed, match="past its time limit"):
             process.run(trial_targets.hang, {}, timeout=1.0)
-        assert process.run(trial_targets.echo, {"value": 5}) == 10
+        assert process.run(trial_targets.pid, {}) != current
     finally:
         process.close()
 
@@ -116,7 +115,8 @@ def test_a_warm_trial_process_runs_trials_in_turn_and_a_failure_costs_only_its_p
 def test_a_trial_scores_the_same_in_a_warm_process_as_in_a_fresh_one(tiny_train):
     """Each trial gets a fresh Keras session and its own seeds: what an earlier trial in the
     same process did changes nothing (the crash test's resumed runs start fresh processes)."""
-    from tuner.training.process import TrialProcess, train_trial_in_process
+    from tuner.training.folds import train_trial_in_process
+    from tuner.training.process import TrialProcess
 
     x, y = tiny_train.images, tiny_train.labels
     splits = fold_indices(y, 2, 0)

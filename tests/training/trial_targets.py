@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from tuner.training.folds import TrialFailed
+from tuner.errors import TrialFailed
 
 
 def echo(value, reporter):

@@ -34,8 +34,8 @@ from tuner.storage.records import (
     load_records,
     write_cv,
 )
-from tuner.training.folds import TrialFailed, train_trial
-from tuner.training.process import TrialProcess, train_trial_in_process
+from tuner.training.folds import TrialFailed, train_trial, train_trial_in_process
+from tuner.training.process import TrialProcess
 
 __all__ = ["CVTuner", "clock"]
 

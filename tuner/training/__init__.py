@@ -1,12 +1,5 @@
-"""Training one trial: one model (``fit``), every fold (``folds``), in a fresh trial process
-(``process``). Importing it loads Keras."""
+"""Training one trial: one model (``fit``), every fold (``folds``: ``train_trial``,
+``train_trial_in_process``), the trial process they run in (``process``), and the callbacks.
 
-from tuner.training.folds import TrialFailed, TrialOutcome, train_trial
-from tuner.training.process import train_trial_in_process
-
-__all__ = [
-    "TrialFailed",
-    "TrialOutcome",
-    "train_trial",
-    "train_trial_in_process",
-]
+The package itself imports nothing: ``process`` loads no Keras, so that a trial process starts
+light and loads Keras with the first trial it is sent; ``fit`` and ``folds`` load it."""

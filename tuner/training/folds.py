@@ -17,19 +17,17 @@ from tuner.backend import fresh_session, keras, precision
 import numpy as np
 
 from tuner import faults
+from tuner.errors import TrialFailed
 from tuner.pruners.base import BasePruner
 from tuner.space.values import resolve_values
 from tuner.storage.directory import WEIGHTS_FILE
 from tuner.storage.records import FoldResult
 from tuner.training.callbacks import Deadline, EpochEvents, EpochPruning
 from tuner.training.fit import Fit, early_stopping_split, fit_model, fold_seed, save_weights
+from tuner.training.process import run_in_process
 from tuner.ui.events import Reporter
 
-__all__ = ["TrialFailed", "TrialOutcome", "TrialRun", "train_trial"]
-
-
-class TrialFailed(Exception):
-    """This trial cannot give a score (NaN loss, a crashed trial process, ...); the search goes on."""
+__all__ = ["TrialFailed", "TrialOutcome", "TrialRun", "train_trial", "train_trial_in_process"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +110,17 @@ def train_trial(
     fresh_session()
     gc.collect()
     return outcome
+
+
+def train_trial_in_process(
+    values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, process=None, **options
+) -> TrialOutcome:
+    """``train_trial`` in a trial process (``process``: a ``tuner.training.process.TrialProcess``
+    kept warm between trials, or a fresh one), stopped after ``timeout`` seconds."""
+    kwargs = dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options)
+    if process is None:
+        return run_in_process(train_trial, kwargs, reporter, timeout=timeout)
+    return process.run(train_trial, kwargs, reporter, timeout=timeout)
 
 
 def _train_folds(values, x, y, splits, run: TrialRun) -> TrialOutcome:

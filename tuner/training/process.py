@@ -26,25 +26,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from tuner.training.folds import TrialFailed, TrialOutcome, train_trial
+from tuner.errors import TrialFailed
 from tuner.ui.events import RelayReporter, Reporter
 
-__all__ = ["REUSE_TRIALS", "TrialProcess", "run_in_process", "train_trial_in_process"]
+__all__ = ["REUSE_TRIALS", "TrialProcess", "run_in_process"]
 
 # Trials one process runs before it is replaced: each leaves about 11 MiB per fold model behind
 # (module doc), so 8 trials of 3 folds hold about a quarter of a GiB at most.
 REUSE_TRIALS = 8
-
-
-def train_trial_in_process(
-    values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, process=None, **options
-) -> TrialOutcome:
-    """``train_trial`` in a trial process (``process``, kept warm between trials, or a fresh
-    one), stopped after ``timeout`` seconds."""
-    kwargs = dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options)
-    if process is None:
-        return run_in_process(train_trial, kwargs, reporter, timeout=timeout)
-    return process.run(train_trial, kwargs, reporter, timeout=timeout)
 
 
 def run_in_process(
