@@ -182,9 +182,8 @@ class ChiefGuard:
             raise RejectedRequest(f"trial {trial.trial_id}: its {CV_FILE} has no folds") from None
         if not (math.isfinite(mean) and 0 <= mean <= 1):
             raise RejectedRequest(f"trial {trial.trial_id}: its folds' mean is {mean}")
-        steps = trial.metrics.get_history(self.objective) if trial.metrics.exists(
-            self.objective) else []  # fmt: skip
-        trial.metrics.metrics.pop(self.objective, None)
+        reported = trial.metrics.metrics.pop(self.objective, None)
+        steps = reported.get_history() if reported is not None else []
         trial.metrics.register(self.objective, direction=self.oracle.objective.direction)
         trial.metrics.update(self.objective, mean, step=steps[-1].step if steps else 0)
 
