@@ -100,6 +100,57 @@ def test_the_rounds_survive_a_reload(tmp_path):
     assert promoted.hyperparameters.values[SCREENED_KEY] == screens[1].trial_id
 
 
+def test_a_round_passes_over_its_screens_once_its_promotions_are_known(tmp_path):
+    """passed_over: the screens whose models no promotion will go on from (they can go), known
+    once every screen of the round has ended; a failed screen is one of them."""
+    oracle = _oracle(tmp_path, Screening(size=3, epochs=1, keep=1))
+    a, b, c = (oracle.create_trial(f"w{i}") for i in range(3))
+    _finish(oracle, a, 0.7)
+    _finish(oracle, b, 0.9)
+    assert oracle.passed_over() == set()  # c still runs: any of them may be promoted
+    _finish(oracle, c, None, "FAILED")
+    assert oracle.passed_over() == {a.trial_id, c.trial_id}
+
+
+def test_without_its_screens_model_a_promoted_trial_trains_fold_1_from_the_start(
+    tmp_path, tiny_train, monkeypatch
+):
+    """A screen's model gone (a search made before screens kept them, a disk cleaned by hand):
+    its promoted trial trains every epoch of fold 1 itself and completes."""
+    from tests.helpers import search_config
+    from tuner.search import cv_tuner
+    from tuner.search.driver import run_search
+    from tuner.storage.records import TrialState, load_records
+
+    monkeypatch.setattr(cv_tuner.CVTuner, "_screens_needed", lambda self, records: set())
+    space = _screened_space(
+        tmp_path, "screen_keep = 2", 'learning_rate = { type = "choice", values = [3e-3, 1e-3] }'
+    )
+    run_search(tiny_train, space, search_config(tmp_path, prune=False))
+    full = [r for r in load_records(tmp_path / "s" / "tuner") if SCREENED_KEY in r.hyperparameters]
+    assert len(full) == 2
+    for trial in full:
+        assert trial.state is TrialState.COMPLETE
+        assert [(f.started_from, f.epochs) for f in trial.folds] == [(0, 2), (0, 2)]
+
+
+def test_the_retrain_estimate_counts_only_the_epochs_a_trial_trained_itself():
+    """A fold that went on from its screen's 2 epochs timed 4 of its 6: the speed is per those."""
+    from types import SimpleNamespace
+
+    from tuner.search.budget import RETRAIN_MARGIN, retrain_seconds
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
+
+    folds = (
+        FoldResult(0, 0.98, 0.1, 6, 40.0, 100, 50, started_from=2),  # 4 epochs in 40 s
+        FoldResult(1, 0.98, 0.1, 6, 60.0, 100, 50),  # 6 epochs in 60 s
+    )
+    record = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6}, folds)
+    plan = SimpleNamespace(retrain_images=1000, final_epochs=10)
+    # 10 s per 100 image-epochs, for 1,000 images x 10 epochs
+    assert retrain_seconds([record], plan) == pytest.approx(RETRAIN_MARGIN * 1000.0)
+
+
 def test_the_screen_stops_after_its_epochs_of_fold_1_and_says_so():
     stop = ScreenStop(Screening(size=18, epochs=2))
     assert stop.stop_after_epoch(0, 1, 0.9) is None
@@ -124,15 +175,17 @@ def test_a_bad_shape_is_refused_naming_the_value(shape, epochs, message):
 
 
 def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_full(
-    tmp_path, tiny_train
+    tmp_path, tiny_train, monkeypatch
 ):
     """4 screens of 1 epoch of fold 1, the best 2 in full (2 folds x 2 epochs), in one search:
     the screens end pruned with their reason and never win; each promoted trial is its
-    screen's configuration, seeded as the screen was (its first epoch repeats the screen's),
-    and plain keras_tuner sees only the full trials as completed."""
+    screen's configuration, seeded as the screen was, and its fold 1 goes on from the screen's
+    model (weights and optimizer state after epoch 1) instead of training epoch 1 again; plain
+    keras_tuner sees only the full trials as completed, and no screen keeps its model."""
     import json
     from pathlib import Path
 
+    import tuner.training.folds as folds
     from tests.helpers import search_config
     from tuner.search.driver import run_search
     from tuner.storage.records import TrialState, best_record, load_records
@@ -142,6 +195,13 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
         "screen_keep = 2",
         'learning_rate = { type = "choice", values = [3e-3, 1e-3, 1e-5] }',
     )
+    fits, fit_model = [], folds.fit_model
+
+    def spy(values, x, y, **kw):  # what each fold trained from
+        fits.append((kw["weights"], kw["initial_epoch"]))
+        return fit_model(values, x, y, **kw)
+
+    monkeypatch.setattr(folds, "fit_model", spy)
     result = run_search(tiny_train, space, search_config(tmp_path, prune=False))
     records = {r.trial_id: r for r in load_records(tmp_path / "s" / "tuner")}
     assert len(records) == 6
@@ -160,10 +220,18 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
         assert trial.state is TrialState.COMPLETE and len(trial.folds) == 2
         for name in ("dense_units", "learning_rate"):
             assert trial.hyperparameters[name] == screen.hyperparameters[name]
-        # same seeds: fold 1's first epoch repeats the screen's
-        assert trial.folds[0].history["val_accuracy"][0] == pytest.approx(
-            screen.folds[0].history["val_accuracy"][0], abs=1e-6
-        )
+        # fold 1 went on from the screen's model after its epoch: one epoch trained here, the
+        # record's curves hold both (the screen's first); fold 2 trained from the start
+        first, second = trial.folds
+        assert (first.started_from, first.epochs, second.started_from) == (1, 2, 0)
+        for name, curve in screen.folds[0].history.items():
+            assert first.history[name][:1] == curve and len(first.history[name]) == 2
+        weights = str(Path(screen.path) / "fold_0.weights.h5")
+        assert fits.index((weights, 1)) >= 4  # after the 4 screens
+    # 4 screens and 2 second folds trained from the start
+    assert fits.count((None, 0)) == 6 and len(fits) == 8
+    for screen in screens:  # the search is over: the screens' models are gone
+        assert not list(Path(screen.path).glob("fold_*.weights.h5"))
     assert best_record(list(records.values())).trial_id in {t.trial_id for t in full}
     assert result.best.trial_id in {t.trial_id for t in full}
     manifest = json.loads((tmp_path / "s" / "search.json").read_text())

@@ -77,3 +77,14 @@ def test_a_new_trial_uses_its_own_epochs_once_timed():
 def test_format_eta():
     assert format_eta(59.6) == "1:00"
     assert format_eta(3 * 3600 + 61) == "3:01:01"
+
+
+def test_a_fold_that_goes_on_from_its_screen_times_only_its_own_epochs():
+    """A promoted trial's fold 1 starts at the screen's epoch 2: its first epoch is epoch 3, timed
+    as one epoch, not three."""
+    clock, eta = started(max_trials=1, folds=1, epochs=6)
+    eta.fold_begin(fold=0, folds=1, epochs=6, first_epoch=2)
+    clock.now += 10.0
+    eta.epoch_end(epoch=3, epochs=6)
+    assert eta.per_epoch == pytest.approx(10.0)
+    assert eta.fold_left() == pytest.approx(30.0)  # epochs 4, 5 and 6

@@ -90,7 +90,8 @@ def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     about 2/3 the speed of the others)."""
 
     def estimate(record: TrialRecord) -> float:
-        work = sum(f.train_size * f.epochs for f in record.folds)
+        # the epochs a fold went on from (its screen's) are not in its seconds
+        work = sum(f.train_size * (f.epochs - f.started_from) for f in record.folds)
         if not work or not plan.retrain_images:
             return 0.0
         seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)

@@ -25,8 +25,9 @@ from tuner.pruners.screening import ScreenStop, seed_trial
 from tuner.search.budget import BudgetSpent, budget_spent, retrain_seconds, screens_too_late
 from tuner.search.oracles import OBJECTIVE
 from tuner.storage.atomic import atomic_path
-from tuner.storage.directory import OOF_FILE, TENSORBOARD_DIR
+from tuner.storage.directory import OOF_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
 from tuner.storage.records import (
+    SCREENED_KEY,
     TrialRecord,
     TrialState,
     best_record,
@@ -34,7 +35,7 @@ from tuner.storage.records import (
     load_records,
     write_cv,
 )
-from tuner.training.folds import TrialFailed, train_trial, train_trial_in_process
+from tuner.training.folds import FoldStart, TrialFailed, train_trial, train_trial_in_process
 from tuner.training.process import TrialProcess
 
 __all__ = ["CVTuner", "clock"]
@@ -125,7 +126,7 @@ class CVTuner(keras_tuner.Tuner):
             write_trial(Path(self.directory) / TENSORBOARD_DIR, record)
             self.reporter.trial_end(record)
         if self.plan.oracle != "hyperband":
-            _keep_fold_models_of_best(records)
+            _keep_fold_models_of_best(records, keep=self._screens_needed(records))
         # The trial is saved: only now may too many failures stop the search.
         failed = record is not None and record.state is TrialState.FAILED
         self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
@@ -134,6 +135,34 @@ class CVTuner(keras_tuner.Tuner):
                 f"{self.directory}: stopped after {self.failures_in_a_row} failed trials in "
                 f"a row; last reason (trial {record.trial_id}): {record.reason}"
             )
+
+    def _screens_needed(self, records: list[TrialRecord]) -> set[str]:
+        """The screens whose fold model a promotion may still go on from: not promoted and
+        ended yet, and not passed over by their round (where this process's oracle keeps the
+        rounds: a distributed worker's does not, and the search's end clears them)."""
+        ended = {str(r.hyperparameters[SCREENED_KEY]) for r in records
+                 if r.ended and r.hyperparameters.get(SCREENED_KEY) is not None}  # fmt: skip
+        passed_over = getattr(self.oracle, "passed_over", set)()
+        screens = {r.trial_id for r in records if is_screen(r.hyperparameters)}
+        return screens - ended - passed_over
+
+    def drop_screen_models(self) -> None:
+        """Deletes the screens' fold models: the search is over, no promotion will need them."""
+        _keep_fold_models_of_best(load_records(self.project_dir), keep=set())
+
+    def _first_fold(self, values: dict[str, Any]) -> FoldStart | None:
+        """Where a promoted trial's fold 1 goes on from: its screen's fold model, when it is
+        there (None: the trial trains fold 1 from the start)."""
+        screen = values.get(SCREENED_KEY)
+        if screen is None:
+            return None
+        path = Path(self.get_trial_dir(str(screen))) / WEIGHTS_FILE.format(fold=0)
+        records = load_records(self.project_dir)
+        record = next((r for r in records if r.trial_id == str(screen)), None)
+        if record is None or not record.folds or not path.is_file():
+            return None
+        fold = record.folds[0]
+        return FoldStart(str(path), fold.epochs, fold.history)
 
     def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
         values = dict(trial.hyperparameters.values)
@@ -185,6 +214,8 @@ class CVTuner(keras_tuner.Tuner):
             options["prune"] = rule_for_trial(records, self.prune_margin, values, self.space)
         if self.space is not None:
             options["space"] = self.space
+        if (first_fold := self._first_fold(values)) is not None:
+            options["first_fold"] = first_fold
         if plan.oracle == "hyperband" and "tuner/trial_id" in values:
             options["resume_from"] = self.get_trial_dir(values["tuner/trial_id"])
             options["initial_epoch"] = int(values["tuner/initial_epoch"])
@@ -202,12 +233,15 @@ class CVTuner(keras_tuner.Tuner):
         )
 
 
-def _keep_fold_models_of_best(records: list[TrialRecord]) -> None:
+def _keep_fold_models_of_best(records: list[TrialRecord], keep: set[str]) -> None:
     """Deletes the fold models (``fold_<k>.weights.h5``) of every finished trial but the best
-    (a running trial of another worker keeps its own: it may become the best)."""
+    and the screens in ``keep`` (a running trial of another worker keeps its own: it may become
+    the best)."""
     best = best_record(records)
     for record in records:
         if not record.ended or (best and record.trial_id == best.trial_id):
+            continue
+        if record.trial_id in keep:
             continue
         for path in Path(record.path).glob("fold_*.weights.h5"):
             path.unlink(missing_ok=True)

@@ -191,6 +191,8 @@ def _run_search(
     finally:
         cv_tuner.close()
         mark_export_stale(config.directory, before, load_records(tuner_dir))
+    if role() != "worker":  # the search ended (an interrupted one keeps them for its resume)
+        cv_tuner.drop_screen_models()
     records = load_records(tuner_dir)
     reporter.search_end(records)
     _say_why_it_ended(reporter, stopped_by, records, plan)

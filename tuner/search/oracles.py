@@ -105,6 +105,19 @@ class ScreeningOracle(HookedRandomOracle):
             return {"status": "RUNNING", "values": values}
         return None
 
+    def passed_over(self) -> set[str]:
+        """The screens no promotion will go on from: those of rounds whose screening is over,
+        outside the round's best ``promoted`` (their fold models can go)."""
+        passed = set()
+        for current in self.rounds:
+            screens = [self.trials[t] for t in current["screens"] if t in self.trials]
+            size = current.get("size", self.screening.size)
+            if len(current["screens"]) < size or any(t.status == "RUNNING" for t in screens):
+                continue
+            best = {t.trial_id for t in self._ranked(screens)[: self.screening.promoted]}
+            passed |= {t.trial_id for t in screens} - best
+        return passed
+
     def _screen(self, trial_id, current):
         values = self.draw_values()
         if values is None:  # the space is exhausted

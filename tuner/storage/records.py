@@ -81,6 +81,9 @@ class FoldResult:
     best_epoch: int | None = None  # with early stopping: the epoch (from 1) whose weights were kept
     # of train_seconds, the per-epoch validation passes (0 in records of versions that did not time them)
     validation_seconds: float = 0.0
+    # epochs trained before this run of the fold, by the screen (or Hyperband round) it went on
+    # from: ``epochs`` counts them, ``train_seconds`` does not
+    started_from: int = 0
 
 
 @dataclass(frozen=True)

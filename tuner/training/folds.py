@@ -27,7 +27,14 @@ from tuner.training.fit import Fit, early_stopping_split, fit_model, fold_seed, 
 from tuner.training.process import run_in_process
 from tuner.ui.events import Reporter
 
-__all__ = ["TrialFailed", "TrialOutcome", "TrialRun", "train_trial", "train_trial_in_process"]
+__all__ = [
+    "FoldStart",
+    "TrialFailed",
+    "TrialOutcome",
+    "TrialRun",
+    "train_trial",
+    "train_trial_in_process",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,18 @@ class TrialOutcome:
     oof: np.ndarray  # (N, 10) float32 out-of-fold probabilities (NaN rows: folds not run)
     params: int
     pruned: str | None = None  # why the trial stopped before its last fold
+
+
+@dataclass(frozen=True)
+class FoldStart:
+    """Where a promoted trial's first fold goes on from: its screen's fold model (weights and
+    the optimizer's state, ``fold_0.weights.h5``) after ``epochs`` epochs, and the screen's curves
+    of those epochs. The screen trained with the trial's values, seeds and schedule, so its
+    epochs are the ones the trial would repeat."""
+
+    weights: str
+    epochs: int
+    history: dict[str, list[float]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class TrialRun:
     initial_epoch: int = 0
     space: Any = None
     deadline: float | None = None  # time.monotonic() after which no epoch starts
+    first_fold: FoldStart | None = None  # a promoted trial's fold 1: its screen's model
 
 
 def train_trial(
@@ -71,6 +91,7 @@ def train_trial(
     mixed_precision: bool | None = False,
     space=None,
     time_left: float | None = None,
+    first_fold: FoldStart | None = None,
 ) -> TrialOutcome:
     """Trains and scores one point of the space on every fold, in this process.
 
@@ -95,6 +116,8 @@ def train_trial(
         time_left: seconds from now after which the trial stops at the end of its epoch (the
             run budget's share for trials is spent); it ends as a pruned trial would, without a
             final score. None: no limit.
+        first_fold: fold 1 goes on from a screen's model instead of training its first epochs
+            again (a promoted trial; ``FoldStart``).
 
     Raises:
         TrialFailed: the loss or the predictions are not finite.
@@ -102,7 +125,7 @@ def train_trial(
     run = TrialRun(
         seed, trial_id, reporter or Reporter(), prune, early_stopping, save_weights_to,
         resume_from, initial_epoch, space,
-        None if time_left is None else time.monotonic() + time_left,
+        None if time_left is None else time.monotonic() + time_left, first_fold,
     )  # fmt: skip
     values = resolve_values(values, space)
     with precision(mixed_precision):
@@ -134,6 +157,7 @@ def _train_folds(values, x, y, splits, run: TrialRun) -> TrialOutcome:
             seed = fold_seed(run.seed, run.trial_id, fold)
             fit_idx, watch_idx = early_stopping_split(y, train_idx, seed)
         fit = _fit_fold(values, x, y, fit_idx, watch_idx, fold, len(splits), callbacks, run)
+        fit = _with_earlier_epochs(fit, fold, run)
         params = fit.model.count_params()
         probabilities = _check_finite(fit, x[val_idx], fold)
         oof[val_idx] = probabilities.astype(np.float32)
@@ -157,6 +181,9 @@ def _fold_callbacks(values, fold: int, run: TrialRun):
     watch = clock = None
     if run.prune is not None and run.early_stopping is None:
         watch = EpochPruning(run.prune, fold)
+        start = _start_of(fold, run)
+        if start is not None:  # judged on its best epoch so far, the screen's included
+            watch.best = max(start.history.get("val_accuracy", [0.0]), default=0.0)
         callbacks.append(watch)
     if run.deadline is not None:
         clock = Deadline(run.deadline)
@@ -171,19 +198,42 @@ def _fold_callbacks(values, fold: int, run: TrialRun):
     return callbacks, watch, clock
 
 
+def _start_of(fold: int, run: TrialRun) -> FoldStart | None:
+    """The screen's model that ``fold`` goes on from (fold 1 of a promoted trial), or None."""
+    return run.first_fold if fold == 0 else None
+
+
+def _earlier_epochs(fold: int, run: TrialRun) -> tuple[str | None, int]:
+    """(the weights ``fold`` goes on from, the epochs they were trained), or (None, 0)."""
+    if run.resume_from is not None:  # Hyperband: every fold of the earlier round's trial
+        return os.path.join(run.resume_from, WEIGHTS_FILE.format(fold=fold)), run.initial_epoch
+    start = _start_of(fold, run)
+    return (start.weights, start.epochs) if start is not None else (None, 0)
+
+
 def _fit_fold(values, x, y, fit_idx, watch_idx, fold, folds, callbacks, run: TrialRun) -> Fit:
+    weights, initial_epoch = _earlier_epochs(fold, run)
+
     def begin(model):
-        run.reporter.fold_begin(fold=fold, folds=folds, epochs=int(values["epochs"]))
+        epochs = int(values["epochs"])
+        run.reporter.fold_begin(fold=fold, folds=folds, epochs=epochs, first_epoch=initial_epoch)
         faults.point(f"trial_{run.trial_id}:fold_begin")
 
-    weights = None
-    if run.resume_from is not None:
-        weights = os.path.join(run.resume_from, WEIGHTS_FILE.format(fold=fold))
     return fit_model(
         values, x[fit_idx], y[fit_idx], seed=fold_seed(run.seed, run.trial_id, fold),
         space=run.space, validation=(x[watch_idx], y[watch_idx]), callbacks=callbacks,
-        weights=weights, initial_epoch=run.initial_epoch, before_fit=begin,
+        weights=weights, initial_epoch=initial_epoch, before_fit=begin,
     )  # fmt: skip
+
+
+def _with_earlier_epochs(fit: Fit, fold: int, run: TrialRun) -> Fit:
+    """``fit`` with the screen's curves in front of its own, for a fold that went on from its
+    screen: the record then holds the fold's whole curve, as if it had trained every epoch."""
+    start = _start_of(fold, run)
+    if start is None:
+        return fit
+    history = {k: [*start.history.get(k, [])[: start.epochs], *v] for k, v in fit.history.items()}
+    return fit._replace(history=history)
 
 
 def _check_finite(fit: Fit, x_val: np.ndarray, fold: int) -> np.ndarray:
@@ -210,18 +260,22 @@ def _fold_result(fit: Fit, probabilities, y_val, fold: int, train_size: int, run
     best_epoch = None
     if run.early_stopping is not None and logs.get("val_accuracy"):
         best_epoch = int(np.argmax(logs["val_accuracy"])) + 1  # the weights EarlyStopping kept
-    trained = len(logs.get("loss", []))
+    started_from = _earlier_epochs(fold, run)[1]
+    trained = len(logs.get("loss", []))  # a screen's epochs are in the curves already
+    if _start_of(fold, run) is None:
+        trained += started_from
     return FoldResult(
         fold=fold,
         val_accuracy=float(np.mean(np.argmax(probabilities, axis=1) == y_val)),
         val_loss=float(logs.get("val_loss", [math.nan])[-1]),
-        epochs=trained + (run.initial_epoch if run.resume_from is not None else 0),
+        epochs=trained,
         train_seconds=fit.seconds,
         validation_seconds=fit.validation_seconds,
         train_size=train_size,
         val_size=len(y_val),
         history=logs,
         best_epoch=best_epoch,
+        started_from=started_from,
     )
 
 

@@ -25,7 +25,8 @@ class Reporter:
 
     def trial_begin(self, *, trial_id: str, values: dict[str, Any], best: float | None) -> None: ...
 
-    def fold_begin(self, *, fold: int, folds: int, epochs: int) -> None: ...
+    def fold_begin(self, *, fold: int, folds: int, epochs: int, first_epoch: int = 0) -> None:
+        """A fold starts training at ``first_epoch`` (0, or the epochs its screen trained)."""
 
     def epoch_end(self, *, epoch: int, epochs: int, logs: dict[str, float]) -> None: ...
 
@@ -102,8 +103,8 @@ class Eta:
     def trial_begin(self) -> None:
         self.trial_seconds = self.trial_epochs = 0.0
 
-    def fold_begin(self, *, fold: int, folds: int, epochs: int) -> None:
-        self.fold, self.folds, self.epochs, self.epoch = fold, folds, epochs, 0
+    def fold_begin(self, *, fold: int, folds: int, epochs: int, first_epoch: int = 0) -> None:
+        self.fold, self.folds, self.epochs, self.epoch = fold, folds, epochs, first_epoch
         self.last = self.clock()
 
     def epoch_end(self, *, epoch: int, epochs: int) -> None:

@@ -75,9 +75,9 @@ class PlainReporter(Reporter):
         self.eta.trial_begin()
         self._print(f"trial {trial_id}: {_values_line(values, self.varying)}")
 
-    def fold_begin(self, *, fold, folds, epochs):
+    def fold_begin(self, *, fold, folds, epochs, first_epoch=0):
         self.fold, self.folds = fold, folds
-        self.eta.fold_begin(fold=fold, folds=folds, epochs=epochs)
+        self.eta.fold_begin(fold=fold, folds=folds, epochs=epochs, first_epoch=first_epoch)
 
     def epoch_end(self, *, epoch, epochs, logs):
         self.eta.epoch_end(epoch=epoch, epochs=epochs)
@@ -169,8 +169,8 @@ class RichReporter(Reporter):
         best_text = f"best {100 * best:.2f}%" if best is not None else ""
         self.progress.update(self.trials, info=best_text)
 
-    def fold_begin(self, *, fold, folds, epochs):
-        self.eta.fold_begin(fold=fold, folds=folds, epochs=epochs)
+    def fold_begin(self, *, fold, folds, epochs, first_epoch=0):
+        self.eta.fold_begin(fold=fold, folds=folds, epochs=epochs, first_epoch=first_epoch)
         if self.folds is None:
             self.folds = self.progress.add_task("  folds", total=folds, info="", eta="-:--")
             self.epochs = self.progress.add_task("  epochs", total=epochs, info="", eta="-:--")
@@ -181,8 +181,9 @@ class RichReporter(Reporter):
         else:
             self.progress.update(self.folds, total=folds, completed=fold, info=info, eta=fold_left)
         self.progress.reset(
-            self.epochs, total=epochs, info="", eta=format_eta(self.eta.epochs_left())
-        )
+            self.epochs, total=epochs, completed=first_epoch, info="",
+            eta=format_eta(self.eta.epochs_left()),
+        )  # fmt: skip
 
     def epoch_end(self, *, epoch, epochs, logs):
         self.eta.epoch_end(epoch=epoch, epochs=epochs)
