@@ -148,8 +148,10 @@ SETTINGS: tuple[Setting, ...] = (
             "hardware: AVX512_BF16 or AMX).", option="--mixed-precision/--no-mixed-precision",
             manifest="mixed_precision", resume=KEEP),
     Setting("holdout", float, "Keep this stratified fraction of the training data out of the "
-            "search and the retrain, to score the exported recipes on it (e.g. 0.1).",
-            low=0.0, high=1.0, option="--holdout", manifest="holdout", resume=KEEP),
+            "search and the retrain, to score the exported recipes on it and measure the expected "
+            "score (default: the space's; quick keeps 0.05; 0: none, the export trains on all).",
+            low=0.0, high=0.5, option="--holdout", toml="holdout", manifest="holdout",
+            resume=KEEP, off=True),
     Setting("search_images", int, "Run the search's folds on a stratified subset of this many "
             "images (more configurations for the time); the export still retrains on all. 0: "
             "all.", "images", low=1, option="--search-images", toml="search_images",
@@ -229,7 +231,8 @@ class SearchConfig:
     run_budget: float | None = None
     mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
     # A stratified fraction of the training data kept out of the search and the retrain, to judge
-    # final recipes (single model, ensembles, TTA) on images none of them saw.
+    # final recipes (single model, ensembles, TTA) on images none of them saw and to measure the
+    # expected score. None: the space's; 0: none.
     holdout: float | None = None
     # Images: the search's folds train and score on a stratified, seeded subset of this many
     # images of the search part (a cheaper fidelity, so that more configurations are tried); the

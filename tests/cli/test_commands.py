@@ -87,7 +87,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
     assert "search tiny: 2 trials x 2 folds" in result.output
     text = " ".join(result.output.split())  # rich wraps long paths
     assert "best trial" in text and "40 rows" in text
-    assert "expected: " in text and "(95 %, out-of-fold, 300 images)" in text
+    assert "expected: " in text and "; out-of-fold, 300 images)" in text and "(95 %: " in text
 
     # the table of trials, from the records alone
     table = invoke("trials", "--results-dir", results)

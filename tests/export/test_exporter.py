@@ -15,6 +15,7 @@ from tests.helpers import search_config as config
 from tuner.data.kaggle import Dataset, DigitData
 from tuner.data.splits import search_part
 from tuner.errors import SearchError
+from tuner.export.estimate import wilson_interval
 from tuner.export.exporter import export_best
 from tuner.export.inference import predict_tta
 from tuner.export.recipes import parse_ensemble, tta_shifts
@@ -223,8 +224,9 @@ def test_folds_ensemble_is_scored_on_the_holdout_and_saved_as_one_model(holdout_
     expected = export["estimate"]
     assert expected["method"] == "holdout" and expected["images"] == 60
     assert expected["accuracy"] == result.holdout["folds"]
-    p = expected["accuracy"]
-    assert expected["ci95"] == pytest.approx(1.96 * np.sqrt(p * (1 - p) / 60))
+    low, high = wilson_interval(expected["accuracy"], 60)
+    assert (expected["low"], expected["high"]) == pytest.approx((low, high))
+    assert low < expected["accuracy"] <= high
     # best.keras is the ensemble: it predicts what the submission says
     model = keras.saving.load_model(result.model_path)
     assert model.name == "digit_tuner_export"
@@ -360,7 +362,10 @@ def test_without_a_holdout_the_profiles_measured_gain_corrects_the_estimate(tmp_
     assert got["accuracy"] == pytest.approx(min(oof + 0.007, 1.0))
     binomial = 1.96 * np.sqrt(oof * (1 - oof) / 120)
     spread = 1.96 * np.std([0.005, 0.009], ddof=1) * np.sqrt(1 + 1 / 2)
-    assert got["ci95"] == pytest.approx(np.hypot(binomial, spread))
+    half = np.hypot(binomial, spread)
+    assert (got["low"], got["high"]) == pytest.approx(
+        (got["accuracy"] - half, got["accuracy"] + half)
+    )
     assert "+0.70" in got["note"] and "2 measured seeds" in got["note"]
 
     export_best(search.directory, tiny_data, tta=5)  # not the recipe the gain was measured for
@@ -410,3 +415,14 @@ def test_search_images_and_final_epochs_are_checked(tmp_path, tiny_train):
     # more images than the search part: all of it
     plan, _ = plan_search(tiny_train, space, config(tmp_path, search_images=10_000))
     assert len(plan.train) == len(tiny_train)
+
+
+def test_the_holdouts_interval_is_wilsons():
+    """Near 100 % on few images the normal interval claims too much (199 of 200: 99.5 +- 1.0,
+    above the truth's plausible range on the low side); Wilson's is the textbook answer."""
+    low, high = wilson_interval(199 / 200, 200)
+    assert (round(100 * low, 2), round(100 * high, 2)) == (97.22, 99.91)
+    low, high = wilson_interval(1.0, 100)  # no error seen: the interval still has width
+    assert high == pytest.approx(1.0) and 0.96 < low < 0.97
+    low, high = wilson_interval(0.996, 2100)  # the quick profile's holdout on Kaggle's images
+    assert (high - low) / 2 < 0.0035

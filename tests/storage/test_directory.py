@@ -236,7 +236,7 @@ def test_resume_allows_what_does_not_change_scores_and_says_so(
         ("--max-failures", "0", "max_consecutive_failures: must be >= 1, got 0"),
         ("--time-budget", "-2", "time_budget: must be >= 0 minutes, got -2"),
         ("--early-stopping", "-1", "early_stopping: must be 0 (off) or >= 1 epochs, got -1"),
-        ("--holdout", "1.5", "holdout: must be within 0..1, got 1.5"),
+        ("--holdout", "1.5", "holdout: must be within 0..0.5, got 1.5"),
     ],
 )
 def test_bad_numbers_are_one_line_exit_2(

@@ -62,8 +62,8 @@ def show_export(result) -> None:
     if result.estimate is not None:
         e = result.estimate
         console.print(
-            f"expected:   {100 * e.accuracy:.2f} % ± {100 * e.ci95:.2f} (95 %, {e.method}, "
-            f"{e.images:,} images): {e.note}",
+            f"expected:   {100 * e.accuracy:.2f} % (95 %: {100 * e.low:.2f}-{100 * e.high:.2f}; "
+            f"{e.method}, {e.images:,} images): {e.note}",
             highlight=False,
             soft_wrap=True,
         )

@@ -10,7 +10,14 @@ import numpy as np
 from tuner.data.kaggle import Dataset
 from tuner.errors import SearchError
 
-__all__ = ["split_holdout", "search_part", "searched_subset", "searched", "fold_indices"]
+__all__ = [
+    "split_holdout",
+    "holdout_indices",
+    "search_part",
+    "searched_subset",
+    "searched",
+    "fold_indices",
+]
 
 
 def split_holdout(
@@ -22,22 +29,29 @@ def split_holdout(
     """
     if not fraction:
         return train, None
+    keep, held = holdout_indices(train.labels, fraction, seed)
+    part = Dataset(train.images[keep], train.labels[keep], f"{train.source} (search part)")
+    holdout = Dataset(train.images[held], train.labels[held], f"{train.source} (holdout)")
+    return part, holdout
+
+
+def holdout_indices(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) indices, each sorted: a stratified, seeded ``fraction`` held out."""
     from sklearn.model_selection import train_test_split
 
     if not 0 < fraction < 1:
         raise SearchError(f"holdout must be a fraction between 0 and 1, got {fraction}")
-    counts = np.bincount(train.labels, minlength=10)
-    if round(fraction * len(train)) < 10 or counts.min() < 2:
+    counts = np.bincount(labels, minlength=10)
+    if round(fraction * len(labels)) < 10 or counts.min() < 2:
         raise SearchError(
-            f"holdout={fraction} of {len(train)} images is too small to hold every class out"
+            f"holdout={fraction} of {len(labels)} images is too small to hold every class out"
         )
     keep, held = train_test_split(
-        np.arange(len(train)), test_size=fraction, stratify=train.labels, random_state=seed
+        np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed
     )
-    keep, held = np.sort(keep), np.sort(held)
-    part = Dataset(train.images[keep], train.labels[keep], f"{train.source} (search part)")
-    holdout = Dataset(train.images[held], train.labels[held], f"{train.source} (holdout)")
-    return part, holdout
+    return np.sort(keep), np.sort(held)
 
 
 def search_part(manifest: dict[str, Any], train: Dataset) -> tuple[Dataset, Dataset | None]:

@@ -58,6 +58,7 @@ class SearchPlan:
     budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
     run_budget: float | None = None  # minutes: search and the export's retrain together
     retrain_images: int | None = None  # what the export retrains on (the search part, all of it)
+    holdout_fraction: float | None = None  # resolved: the option's, else the space's (None: none)
     screening: Screening | None = None  # screen, then search (None: every trial a full one)
 
 
@@ -91,7 +92,8 @@ def plan_search(
     check_hypermodel(space, config)
     store.check_name(config.name)
     merged = _merged(space, config)
-    part, holdout = split_holdout(train, config.holdout, config.seed)
+    holdout_fraction = _off_or(config.holdout, space.search.holdout)
+    part, holdout = _split_holdout(train, holdout_fraction, config, space)
     retrain_images = len(part)
     time_budget, stated = _scaled_budget(merged["time_budget"], config, space, len(part))
     if merged["oracle"] == "hyperband":
@@ -109,9 +111,20 @@ def plan_search(
         trial_timeout=merged["trial_timeout"],
         search_images=None if search_images is None else len(part), final_epochs=final_epochs,
         budget_stated=stated, run_budget=merged["run_budget"], retrain_images=retrain_images,
-        screening=screening,
+        screening=screening, holdout_fraction=holdout_fraction,
     )  # fmt: skip
     return plan, build_manifest(config, space, train, plan)
+
+
+def _split_holdout(train: Dataset, fraction, config: SearchConfig, space: SearchSpace):
+    """(search part, holdout) of ``train``; a holdout too small for the data names where the
+    fraction came from (a space's default can be turned off with --holdout 0)."""
+    try:
+        return split_holdout(train, fraction, config.seed)
+    except SearchError as e:
+        if config.holdout is not None:
+            raise
+        raise SearchError(f"{space.path}: the space's {e}; pass --holdout 0 to keep none") from None
 
 
 def _merged(space: SearchSpace, config: SearchConfig) -> dict[str, Any]:
@@ -252,7 +265,7 @@ def _recorded_config(config: SearchConfig, plan: SearchPlan) -> dict[str, Any]:
         "early_stopping": plan.early_stopping,
         "time_budget": plan.time_budget,
         "run_budget": plan.run_budget,
-        "holdout": config.holdout or None,
+        "holdout": plan.holdout_fraction,
         "search_images": plan.search_images,
         "final_epochs": plan.final_epochs,
         "mixed_precision": plan.mixed_precision,

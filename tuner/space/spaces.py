@@ -253,6 +253,8 @@ class SearchDefaults:
     # for the export's retrain (estimated from the best trial's training speed)
     run_budget: float | None = None
     search_images: int | None = None  # the folds use a stratified subset of this many images
+    # a stratified fraction kept out of the search and the retrain: the export is scored on it
+    holdout: float | None = None
     final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
     # time_budget is for a search part of this many images; a smaller one shrinks it in
     # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
