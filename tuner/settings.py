@@ -149,7 +149,7 @@ SETTINGS: tuple[Setting, ...] = (
             manifest="mixed_precision", resume=KEEP),
     Setting("holdout", float, "Keep this stratified fraction of the training data out of the "
             "search and the retrain, to score the exported recipes on it and measure the expected "
-            "score (default: the space's; quick keeps 0.05; 0: none, the export trains on all).",
+            "score (default: the space's; quick keeps 0.1; 0: none, the export trains on all).",
             low=0.0, high=0.5, option="--holdout", toml="holdout", manifest="holdout",
             resume=KEEP, off=True),
     Setting("search_images", int, "Run the search's folds on a stratified subset of this many "

@@ -37,9 +37,9 @@ def test_bundled_spaces_load_and_v5_default_point_is_v5():
     assert quick.search.search_images and quick.search.final_epochs
     assert quick.search.final_epochs > quick.default_values()["epochs"]
     assert quick.search.budget_images == 37800  # its budget is for Kaggle's images less 10 %
-    # a holdout of its own measures the export (at Kaggle's size: 2,100 images, about +-0.3
+    # a holdout of its own measures the export (at Kaggle's size: 4,200 images, about +-0.25
     # point at 99.6 %); 45 screened, 1.67x the 27 before the CPU trainer's speed-up
-    assert quick.search.holdout == 0.05
+    assert quick.search.holdout == 0.1
     assert quick.search.screen >= 1.5 * 27 and quick.search.screen_keep == 9
     assert quick.search.max_trials == quick.search.screen + quick.search.screen_keep
     assert quick.estimate is not None and len(quick.estimate.gains) >= 2

@@ -9,19 +9,22 @@ the CV tuner trains them.
 
 Why (results/benchmarks.md, the replay on ``results/curves-8400.jsonl``, 200 seeds paired): a
 rule that judges trials one after another must train every new best in full. Screening 27
-configurations at fold 1's epoch 2 and running the best 9 in full (the quick profile) halves the
+configurations at fold 1's epoch 2 and running the best 9 in full halves the
 pruning rule's regret at 4-6 trials' worth of compute, is no worse than Optuna's
 SuccessiveHalving from there on, and never dropped the table's best. On the real quick searches
 (tests/fixtures/quick_curves.json) every search's best configuration was in the top third of its
-search at fold 1's epoch 2; at epoch 1, 3 of 6 were not (batch-norm winners lag there).
+search at fold 1's epoch 2; at epoch 1, 3 of 6 were not (batch-norm winners lag there). The
+quick profile screens 45 and keeps 9, the time its faster trainer freed (results/benchmarks.md,
+"The quick profile as Kaggle runs it").
 
 Under a budget (``tuner.search.budget.screens_too_late``), a round closes early once another screen and
 then a full trial would not fit, and while only screens have run the budgets never end the
 search: there is always a full trial to export.
 
-A promoted trial is seeded as its screen was (``seed_trial``): its first epochs repeat the
-screen's, so the screen's score and the full trial's are two looks at one run, as the replay
-assumes. The screens never enter the pruning rule's references (they had their own judgement),
+A promoted trial is seeded as its screen was (``seed_trial``) and its fold 1 goes on from the
+screen's model, weights and optimizer state (``tuner.training.folds.FoldStart``): the screen's
+epochs are the trial's first, not trained twice, and the screen's score and the full trial's are
+two looks at one run, as the replay assumes. The screens never enter the pruning rule's references (they had their own judgement),
 the ranking, the export or the importance analysis: their one partial fold is not a CV score.
 """
 
