@@ -150,8 +150,10 @@ def test_what_cannot_be_taken_is_one_line_naming_the_file(tmp_path, text, messag
     ("text", "function"),
     [
         (NO_INPUT, "build_model"),
-        (LOGITS, "model_builder"),
-        pytest.param(FIT, "Tuned", marks=pytest.mark.slow),  # in trial processes: slow
+        # logits end to end (the builder test above checks them at the model): slow, as is a
+        # HyperModel.fit in trial processes
+        pytest.param(LOGITS, "model_builder", marks=pytest.mark.slow),
+        pytest.param(FIT, "Tuned", marks=pytest.mark.slow),
     ],
 )
 def test_run_model_searches_and_exports_a_guides_hypermodel(tmp_path, tiny_dir, text, function):

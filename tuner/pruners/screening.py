@@ -24,8 +24,9 @@ search: there is always a full trial to export.
 A promoted trial is seeded as its screen was (``seed_trial``) and its fold 1 goes on from the
 screen's model, weights and optimizer state (``tuner.training.folds.FoldStart``): the screen's
 epochs are the trial's first, not trained twice, and the screen's score and the full trial's are
-two looks at one run, as the replay assumes. The screens never enter the pruning rule's references (they had their own judgement),
-the ranking, the export or the importance analysis: their one partial fold is not a CV score.
+two looks at one run, as the replay assumes. The screens never enter the pruning rule's
+references (they had their own judgement), the ranking, the export or the importance analysis:
+their one partial fold is not a CV score.
 """
 
 from __future__ import annotations
