@@ -232,6 +232,11 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     assert fits.count((None, 0)) == 6 and len(fits) == 8
     for screen in screens:  # the search is over: the screens' models are gone
         assert not list(Path(screen.path).glob("fold_*.weights.h5"))
+    best = Path(result.best.path)  # and the best trial's stay (export --ensemble folds)
+    assert sorted(p.name for p in best.glob("fold_*.weights.h5")) == [
+        "fold_0.weights.h5",
+        "fold_1.weights.h5",
+    ]
     assert best_record(list(records.values())).trial_id in {t.trial_id for t in full}
     assert result.best.trial_id in {t.trial_id for t in full}
     manifest = json.loads((tmp_path / "s" / "search.json").read_text())

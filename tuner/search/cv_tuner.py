@@ -147,8 +147,10 @@ class CVTuner(keras_tuner.Tuner):
         return screens - ended - passed_over
 
     def drop_screen_models(self) -> None:
-        """Deletes the screens' fold models: the search is over, no promotion will need them."""
-        _keep_fold_models_of_best(load_records(self.project_dir), keep=set())
+        """Deletes the screens' fold models: the search is over, no promotion will need them
+        (the other trials' are left as they are: the best's, and Hyperband's for its rounds)."""
+        screens = [r for r in load_records(self.project_dir) if is_screen(r.hyperparameters)]
+        _keep_fold_models_of_best(screens, keep=set())
 
     def _first_fold(self, values: dict[str, Any]) -> FoldStart | None:
         """Where a promoted trial's fold 1 goes on from: its screen's fold model, when it is
