@@ -404,3 +404,26 @@ def test_the_spaces_screening_yields_to_an_oracle_the_user_chose(tmp_path, tiny_
         assert (
             plan_search(tiny_train, space, search_config(tmp_path, **options))[0].screening is None
         )
+
+
+def test_the_searchs_end_drops_the_screens_models_and_nothing_else(tmp_path):
+    """A screen's model is dropped; a full trial's is kept, best or not (Hyperband goes on from
+    every trial's fold models in its later rounds)."""
+    from tuner.search.cv_tuner import drop_screen_models
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
+
+    def trial(trial_id, values, accuracy, state=TrialState.COMPLETE):
+        path = tmp_path / f"trial_{trial_id}"
+        path.mkdir()
+        (path / "fold_0.weights.h5").write_bytes(b"model")
+        fold = FoldResult(0, accuracy, 0.1, 2, 1.0, 10, 10)
+        return TrialRecord(trial_id, state, values, (fold,), path=str(path))
+
+    records = [
+        trial("0", {SCREEN_KEY: 2}, 0.99, TrialState.PRUNED),  # a screen ends as pruned
+        trial("1", {"tuner/epochs": 1}, 0.8),  # a full trial, not the best
+        trial("2", {"tuner/epochs": 3}, 0.95),
+    ]
+    drop_screen_models(records)
+    kept = sorted(p.parent.name for p in tmp_path.glob("trial_*/fold_0.weights.h5"))
+    assert kept == ["trial_1", "trial_2"]

@@ -149,8 +149,7 @@ class CVTuner(keras_tuner.Tuner):
     def drop_screen_models(self) -> None:
         """Deletes the screens' fold models: the search is over, no promotion will need them
         (the other trials' are left as they are: the best's, and Hyperband's for its rounds)."""
-        screens = [r for r in load_records(self.project_dir) if is_screen(r.hyperparameters)]
-        _keep_fold_models_of_best(screens, keep=set())
+        drop_screen_models(load_records(self.project_dir))
 
     def _first_fold(self, values: dict[str, Any]) -> FoldStart | None:
         """Where a promoted trial's fold 1 goes on from: its screen's fold model, when it is
@@ -233,6 +232,11 @@ class CVTuner(keras_tuner.Tuner):
             "a trial is K fold models, not one: use `digit-tuner export` (--ensemble folds "
             "loads the best trial's fold models)"
         )
+
+
+def drop_screen_models(records: list[TrialRecord]) -> None:
+    """Deletes the fold models of the screens among ``records``, and of nothing else."""
+    _keep_fold_models_of_best([r for r in records if is_screen(r.hyperparameters)], keep=set())
 
 
 def _keep_fold_models_of_best(records: list[TrialRecord], keep: set[str]) -> None:
