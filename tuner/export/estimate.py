@@ -25,10 +25,6 @@ class Estimate:
     method: str  # "holdout", "out-of-fold" or "out-of-fold, corrected"
     note: str  # how to read it
 
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -74,11 +74,17 @@ class ScreeningOracle(HookedRandomOracle):
         if self.rounds:
             self.rounds[-1]["size"] = len(self.rounds[-1]["screens"])
 
+    def _size(self, current) -> int:
+        """A round's screens in all (fewer once ``close_round`` closed it early)."""
+        return current.get("size", self.screening.size)
+
+    def _screens_of(self, current) -> list:
+        return [self.trials[t] for t in current["screens"] if t in self.trials]
+
     def populate_space(self, trial_id):
         current = self.rounds[-1] if self.rounds else None
         if current is not None:
-            size = current.get("size", self.screening.size)
-            if len(current["screens"]) < size:
+            if len(current["screens"]) < self._size(current):
                 return self._screen(trial_id, current)
             promotion = self._promotion(trial_id, current)
             if promotion is not None:
@@ -89,7 +95,7 @@ class ScreeningOracle(HookedRandomOracle):
 
     def _promotion(self, trial_id, current) -> dict[str, Any] | None:
         """The round's next promotion (``IDLE`` while a screen runs); None once all are out."""
-        screens = [self.trials[t] for t in current["screens"] if t in self.trials]
+        screens = self._screens_of(current)
         if any(t.status == "RUNNING" for t in screens):
             return {"status": "IDLE"}
         done = set(current["promoted_from"])
@@ -110,9 +116,10 @@ class ScreeningOracle(HookedRandomOracle):
         outside the round's best ``promoted`` (their fold models can go)."""
         passed = set()
         for current in self.rounds:
-            screens = [self.trials[t] for t in current["screens"] if t in self.trials]
-            size = current.get("size", self.screening.size)
-            if len(current["screens"]) < size or any(t.status == "RUNNING" for t in screens):
+            screens = self._screens_of(current)
+            if len(current["screens"]) < self._size(current):
+                continue
+            if any(t.status == "RUNNING" for t in screens):
                 continue
             best = {t.trial_id for t in self._ranked(screens)[: self.screening.promoted]}
             passed |= {t.trial_id for t in screens} - best

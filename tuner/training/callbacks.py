@@ -52,9 +52,10 @@ class Deadline(keras.callbacks.Callback):
 class EpochPruning(keras.callbacks.Callback):
     """Stops training after an epoch that the pruner rejects (``reason`` says why)."""
 
-    def __init__(self, pruner: BasePruner, fold: int):
+    def __init__(self, pruner: BasePruner, fold: int, best: float = 0.0):
+        """``best``: the fold's best validation accuracy before this fit (its screen's epochs)."""
         super().__init__()
-        self.pruner, self.fold, self.reason, self.best = pruner, fold, None, 0.0
+        self.pruner, self.fold, self.reason, self.best = pruner, fold, None, best
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get("val_accuracy")

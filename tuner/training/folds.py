@@ -180,10 +180,9 @@ def _fold_callbacks(values, fold: int, run: TrialRun):
     callbacks: list = [EpochEvents(run.reporter, int(values["epochs"]))]
     watch = clock = None
     if run.prune is not None and run.early_stopping is None:
-        watch = EpochPruning(run.prune, fold)
-        start = _start_of(fold, run)
-        if start is not None:  # judged on its best epoch so far, the screen's included
-            watch.best = max(start.history.get("val_accuracy", [0.0]), default=0.0)
+        start = _start_of(fold, run)  # judged on its best epoch so far, the screen's included
+        best = max(start.history.get("val_accuracy", []), default=0.0) if start else 0.0
+        watch = EpochPruning(run.prune, fold, best)
         callbacks.append(watch)
     if run.deadline is not None:
         clock = Deadline(run.deadline)
