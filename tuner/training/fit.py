@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tuner.backend import fresh_session, keras
+from tuner.backend import fit_inputs, fresh_session, keras
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -135,19 +135,20 @@ def fit_model(
     clock = ValidationClock()
     started = time.perf_counter()
     given = dict(
-        validation_data=validation,
         epochs=int(values["epochs"]),
         initial_epoch=initial_epoch if weights is not None else 0,
         verbose=0,
         callbacks=[*(callbacks or []), clock],
     )
-    defaults = {"batch_size": int(values["batch_size"]), "shuffle": True}
+    batch_size = int(values["batch_size"])
     fit = user_fit(space)
     if fit is None:
-        history = model.fit(x, y, **defaults, **given)
-    else:  # the user's HyperModel.fit, as keras-tuner calls it
+        data = fit_inputs(x, y, batch_size=batch_size, seed=seed, validation=validation)
+        history = model.fit(**data, **given)
+    else:  # the user's HyperModel.fit, as keras-tuner calls it: with the arrays
         hp = hyperparameters_for(keras_tuner_space(space), values)
-        history = call_fit(fit, hp, model, x, y, defaults, **given)
+        defaults = {"batch_size": batch_size, "shuffle": True}
+        history = call_fit(fit, hp, model, x, y, defaults, validation_data=validation, **given)
     seconds = time.perf_counter() - started
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return Fit(model, logs, seconds, clock.seconds)
