@@ -267,9 +267,7 @@ def _batches(tf, x, y, batch_size: int, seed: int | None):
     indices = tf.data.Dataset.range(len(x))
     if seed is not None:
         indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size).map(
-        lambda i: (tf.gather(images, i), tf.gather(labels, i)), deterministic=True
-    )
+    batches = indices.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_optimization.apply_default_optimizations = False
