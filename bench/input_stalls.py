@@ -3,7 +3,8 @@ by fit in one process: each epoch's wall time, and the wait after fit's last epo
 
     .venv/bin/python bench/input_stalls.py --fits 8
 
-Each fit is the quick profile's default point (bf16 where the CPU has it, as a search trains)
+Each fit is the quick profile's default point (bf16 where the CPU has it, as a search trains;
+float32 with ``--float32``)
 built afresh, trained ``--epochs`` epochs on fold 1 of 3 of 8,400 real digits and validated on
 the fold's 2,800 others after each epoch: ``model.fit(x, y, batch_size=..., validation_data=...)``
 as a user writes it, or with the toolkit's pipelines. The two alternate, fit by fit. An epoch
@@ -95,11 +96,12 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/digit-recognizer"))
     parser.add_argument("--fits", type=int, default=8, help="fits of each pipeline")
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--float32", action="store_true", help="not the hardware's precision")
     args = parser.parse_args()
     part = searched_subset(load_data(args.data, test=False).train, 8400, 0)
     split = fold_indices(part.labels, 3, 0)[0]
     values = {**load_space("quick").default_values(), "epochs": args.epochs}
-    use_mixed_precision(None)
+    use_mixed_precision(False if args.float32 else None)
     readings: dict[str, list[dict]] = {mode: [] for mode in MODES}
     for number in range(2 * args.fits):
         mode = MODES[number % 2]
@@ -108,11 +110,11 @@ def main() -> None:
         print(mode, [round(lap, 2) for lap in reading["laps"]], f"{reading['after']:.2f}",
               flush=True)  # fmt: skip
     command = shlex.join(["python", "bench/input_stalls.py", *sys.argv[1:]])
+    policy = keras.config.dtype_policy().name
     write_section("\n".join([
-        "## Keras' input pipeline for arrays vs the toolkit's: stalls at the epochs' ends", "",
-        f"Command: `{command}` ({date.today()}, 2 cores, no GPU; {keras.config.dtype_policy().name}"
-        f", {args.epochs} epochs of 5,600 images validated on 2,800, the two alternating)", "",
-        *table(readings, args.epochs), "",
+        f"## Keras' input pipeline for arrays vs the toolkit's: stalls at the epochs' ends, {policy}",
+        "", f"Command: `{command}` ({date.today()}, 2 cores, no GPU; {args.epochs} epochs of 5,600 "
+        "images validated on 2,800, the two alternating)", "", *table(readings, args.epochs), "",
     ]))  # fmt: skip
 
 

@@ -247,8 +247,8 @@ def fit_inputs(x, y, *, batch_size: int, seed: int, validation=None) -> dict[str
     On TensorFlow these are tf.data pipelines with tf.data's autotuning off. The pipeline Keras
     builds for arrays autotunes, and freeing an autotuned iterator waits for the tuner's thread:
     about 1.5 s at half of the epochs' ends and of fits' ends on 2 cores, while the epoch's own
-    time is the same either way (results/benchmarks.md, "A screen's wall time"). Elsewhere Keras
-    slices the arrays itself.
+    time is the same either way (results/benchmarks.md, "Keras' input pipeline for arrays vs the
+    toolkit's"). Elsewhere Keras slices the arrays itself.
     """
     if keras.backend.backend() != "tensorflow":
         return dict(x=x, y=y, batch_size=batch_size, shuffle=True, validation_data=validation)
