@@ -246,8 +246,8 @@ def fit_inputs(x, y, *, batch_size: int, seed: int, validation=None) -> dict[str
 
     On TensorFlow these are tf.data pipelines with tf.data's autotuning off. The pipeline Keras
     builds for arrays autotunes, and freeing an autotuned iterator waits for the tuner's thread:
-    about 1.5 s at half of the epochs' ends and of fits' ends on 2 cores, while the epoch's own
-    time is the same either way (results/benchmarks.md, "Keras' input pipeline for arrays vs the
+    1.3-1.8 s at a third of the epochs' ends and at many fits' ends on 2 cores, while the epoch's
+    own time is the same either way (results/benchmarks.md, "Keras' input pipeline for arrays vs the
     toolkit's"). Elsewhere Keras slices the arrays itself.
     """
     if keras.backend.backend() != "tensorflow":
@@ -262,7 +262,7 @@ def fit_inputs(x, y, *, batch_size: int, seed: int, validation=None) -> dict[str
 
 def _batches(tf, x, y, batch_size: int, seed: int | None):
     """A tf.data pipeline of ``(x, y)`` batches, shuffled each epoch when ``seed`` is given: the
-    indices are shuffled and each batch gathered at once (as Keras does), in a fixed order."""
+    indices are shuffled and each batch gathered at once (as Keras does), one after another."""
     images, labels = tf.constant(x), tf.constant(y)
     indices = tf.data.Dataset.range(len(x))
     if seed is not None:
