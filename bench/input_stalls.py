@@ -73,7 +73,7 @@ def one_fit(mode: str, x, y, split, values, seed: int) -> dict:
     return {"laps": laps, "after": returned - marks.ended, "wall": returned - started}
 
 
-def table(readings: dict[str, list[dict]], epochs: int) -> list[str]:
+def table(readings: dict[str, list[dict]]) -> list[str]:
     lines = [
         "| input pipeline | fit's wall time, median | an epoch after the first, median "
         "| epochs stalled (> +0.7 s) | after the last epoch: median, max |",
@@ -114,7 +114,7 @@ def main() -> None:
     write_section("\n".join([
         f"## Keras' input pipeline for arrays vs the toolkit's: stalls at the epochs' ends, {policy}",
         "", f"Command: `{command}` ({date.today()}, 2 cores, no GPU; {args.epochs} epochs of 5,600 "
-        "images validated on 2,800, the two alternating)", "", *table(readings, args.epochs), "",
+        "images validated on 2,800, the two alternating)", "", *table(readings), "",
     ]))  # fmt: skip
 
 

@@ -74,10 +74,8 @@ def screen(x, y, split, values, mixed: bool, process) -> float:
 
 def before_screen(tree: Path, data: str, values: dict) -> float:
     """A screen timed by the revision in ``tree``, in an interpreter that imports its code."""
-    script = tree / "bench_screen.py"
-    script.write_text(BEFORE_SCREEN)
     done = subprocess.run(
-        [sys.executable, str(script), json.dumps({"data": data, "values": values})],
+        [sys.executable, str(tree / "bench_screen.py"), json.dumps({"data": data, "values": values})],
         capture_output=True, text=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
     for line in done.stdout.splitlines():
@@ -87,11 +85,13 @@ def before_screen(tree: Path, data: str, values: dict) -> float:
 
 
 def checkout(revision: str, folder: Path) -> Path:
+    """``revision``'s tree under ``folder``, with the script that times a screen there."""
     archive = folder / "tree.tar"
     with open(archive, "wb") as f:
         subprocess.run(["git", "archive", revision], cwd=ROOT, stdout=f, check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "tree", filter="data")
+    (folder / "tree" / "bench_screen.py").write_text(BEFORE_SCREEN)
     return folder / "tree"
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "use_mixed_precision",
     "fresh_session",
     "fit_inputs",
+    "SCORING_BATCH_SIZE",
     "EAGER_VAR",
 ]
 
@@ -85,6 +86,9 @@ keras = import_keras_quietly()
 # process; every full collection (Keras' clear_session runs one for each model) scanned them all,
 # 0.2-0.3 s each, four times a trial. Frozen, a collection scans what came after.
 gc.freeze()
+
+# Predictions and validation passes keep no gradients: they take batches this big.
+SCORING_BATCH_SIZE = 1024
 
 
 def gpu_name() -> str | None:
@@ -255,8 +259,9 @@ def fit_inputs(x, y, *, batch_size: int, seed: int, validation=None) -> dict[str
     import tensorflow as tf
 
     given = dict(x=_batches(tf, x, y, batch_size, seed), shuffle=False)  # shuffled in it
-    if validation is not None:  # scoring takes bigger batches: no gradients to keep
-        given["validation_data"] = _batches(tf, *validation, max(batch_size, 1024), None)
+    if validation is not None:
+        scoring = max(batch_size, SCORING_BATCH_SIZE)
+        given["validation_data"] = _batches(tf, *validation, scoring, None)
     return given
 
 

@@ -42,7 +42,7 @@ def test_a_seed_gives_the_same_order_and_another_seed_another():
 
 
 def test_the_pipelines_do_not_autotune_and_validation_keeps_its_order():
-    # Freeing an autotuned tf.data iterator waits for the tuner's thread (about 1.5 s at half of
+    # Freeing an autotuned tf.data iterator waits for the tuner's thread (1.3-1.8 s at a third of
     # the epochs' ends on 2 cores): the pipelines are built with it off.
     x, y = _images(50)
     given = fit_inputs(x, y, batch_size=8, seed=0, validation=(x[:20], y[:20]))

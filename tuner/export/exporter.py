@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.backend import fresh_session, keras, precision, precision_name
+from tuner.backend import (
+    SCORING_BATCH_SIZE,
+    fresh_session,
+    keras,
+    precision,
+    precision_name,
+)
 
 import numpy as np
 
@@ -249,7 +255,7 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
     expected = _expected(choice, built, ensemble)
     # The submission is what the exported model predicts, so that the model file reproduces it.
     exported = inference_model(built.models, tta)
-    probabilities = exported.predict(data.test.images, batch_size=1024, verbose=0)
+    probabilities = exported.predict(data.test.images, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchFailure(
             f"{directory}: the exported model of trial {best.trial_id} predicts NaN "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuner.backend import keras
+from tuner.backend import SCORING_BATCH_SIZE, keras
 
 import numpy as np
 
@@ -33,7 +33,9 @@ def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
     total = np.zeros((len(images), 10), dtype=np.float64)
     for model in models:
         for dy, dx in tta_shifts(tta):
-            total += model.predict(shift_images(images, dy, dx), batch_size=1024, verbose=0)
+            total += model.predict(
+                shift_images(images, dy, dx), batch_size=SCORING_BATCH_SIZE, verbose=0
+            )
     return (total / (len(models) * tta)).astype(np.float32)
 
 
@@ -82,7 +84,7 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
         raise SearchError(
             f"{model_path}: cannot load the model ({' '.join(str(e).split())[:200]})"
         ) from None
-    probabilities = model.predict(test.images, batch_size=1024, verbose=0)
+    probabilities = model.predict(test.images, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchError(f"{model_path}: the model predicts non-finite probabilities")
     write_submission(out, np.argmax(probabilities, axis=1))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.backend import fresh_session, keras, precision
+from tuner.backend import SCORING_BATCH_SIZE, fresh_session, keras, precision
 
 import numpy as np
 
@@ -244,7 +244,7 @@ def _check_finite(fit: Fit, x_val: np.ndarray, fold: int) -> np.ndarray:
             f"fold {fold}: training loss is not finite ({losses[-1] if losses else None}) "
             f"after {len(losses)} epoch(s); try a lower learning_rate"
         )
-    probabilities = fit.model.predict(x_val, batch_size=1024, verbose=0)
+    probabilities = fit.model.predict(x_val, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         # Keras clips probabilities inside the loss, so NaN weights can leave a finite loss.
         raise TrialFailed(
