@@ -12,6 +12,7 @@ becomes ``SearchInterrupted``, which says how many trials were kept and how to r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def run(
 ):
     """``search`` then ``export_best``: returns (SearchResult, ExportResult, or None when no trial
     completed). The export options are checked before the search starts."""
+    started = time.monotonic()  # the run budget's start (tuner.export.exporter.export_best)
     check_recipe(ensemble, tta)
     result = search(job, reporter, progress=progress)
     if result.best is None:
@@ -167,6 +169,7 @@ def run(
         mixed_precision=job.config.mixed_precision,
         ensemble=ensemble,
         tta=tta,
+        run_started=started,
     )
     return result, exported
 

@@ -160,6 +160,11 @@ SETTINGS: tuple[Setting, ...] = (
             "space's, else the winner's own). 0: the winner's.", "epochs", low=1,
             option="--final-epochs", toml="final_epochs", manifest="final_epochs", resume=FREE,
             off=True),
+    Setting("final_models", int, "Models of the winner the export trains, each with its own "
+            "seed, and averages (default: the space's, else 1). With a holdout, half of them "
+            "(rounded up) train without it and are measured there; the others train on every "
+            "image.", "models", low=1, high=64, option="--final-models", toml="final_models",
+            manifest="final_models", resume=FREE),
     Setting("budget_images", int, "the search part the time budget is stated for", "images",
             low=1, toml="budget_images"),
     Setting("max_consecutive_failures", int, "Stop after this many failed trials in a row.",
@@ -241,6 +246,10 @@ class SearchConfig:
     # Epochs of the export's retrain on all the data (the final fit may train longer than the
     # search's trials). None: the space's; 0: the winner's own epochs.
     final_epochs: int | None = None
+    # Models of the winner the export trains (own seeds) and averages; with a holdout, half of
+    # them (rounded up) train without it and are measured there, the others on every image
+    # (``tuner.data.splits.final_fits``). None: the space's.
+    final_models: int | None = None
     # Train each trial in a fresh trial process: memory stays flat over a long search (TensorFlow
     # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
     isolate: bool = True

@@ -67,6 +67,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "holdout_size": 0,
         "search_images": None,  # the folds ran on the whole search part
         "final_epochs": None,  # the export retrained for the winner's own epochs
+        "final_models": 1,  # one model of the winner
         "max_consecutive_failures": 3,
         "trial_timeout": None,
         "isolate": True,
@@ -487,7 +488,8 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
                   oracle="random", prune=True, early_stopping=None, time_budget=2.0,
                   run_budget=None, budget_stated=None, budget_images=None, train_images=4000,
                   holdout_images=0,
-                  retrain_images=4000, final_epochs=None, fold_train=2000, fold_val=1000,
+                  retrain_images=4000, final_models=1, final_images=4000, final_epochs=None,
+                  fold_train=2000, fold_val=1000,
                   epochs=10, batch_size=128, varying=(), images_per_second=1000.0)  # fmt: skip
     assert plan.trial_seconds == 60.0  # 2 s an epoch, 10 epochs, 3 folds
     assert plan.total_seconds == 120.0 and plan.trials_to_run == 2  # 2 trials fit in 2 minutes

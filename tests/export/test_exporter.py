@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import keras
 import numpy as np
@@ -426,3 +427,62 @@ def test_the_holdouts_interval_is_wilsons():
     assert high == pytest.approx(1.0) and 0.96 < low < 0.97
     low, high = wilson_interval(0.996, 2100)  # the quick profile's holdout on Kaggle's images
     assert (high - low) / 2 < 0.0035
+
+
+def test_final_models_split_between_the_holdout_and_every_image(
+    tmp_path, tiny_data, tiny_space_path
+):
+    """final_models 3 with a holdout: 2 models train on the search part and are measured on the
+    holdout, 1 trains on every labelled image; the export averages all 3, and says so. A run
+    budget already spent trains the first two only."""
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="m", results_dir=tmp_path, isolate=False, holdout=0.2, max_trials=1,
+                     final_models=3, run_budget=30),
+    )  # fmt: skip
+    result = export_best(search.directory, tiny_data, tta=1)
+    manifest = json.loads((search.directory / "search.json").read_text())
+    fits = manifest["export"]["final_models"]
+    assert [(f["images"], f["measured"]) for f in fits] == [(240, True), (300, False), (240, True)]
+    assert len({f["seed"] for f in fits}) == 3 and fits[0]["seed"] == 0  # each its own seed
+    assert manifest["export"]["retrain_images"] == 300  # the submission saw every image
+    assert manifest["config"]["final_models"] == 3
+    # the holdout scores the measured models: the first alone and the two averaged
+    assert {"single", "single+tta5", "2 seeds"} <= set(result.holdout)
+    assert result.measured == "2 seeds"
+    expected = manifest["export"]["estimate"]
+    assert expected["method"] == "holdout" and expected["images"] == 60
+    assert expected["accuracy"] == result.holdout["2 seeds"]
+    assert "1 more model(s) trained on every image" in expected["note"]
+    exported = keras.saving.load_model(result.model_path)
+    members = [layer for layer in exported.layers if layer.name.startswith("member_")]
+    assert len(members) == 3
+
+    late = export_best(search.directory, tiny_data, tta=1, run_started=time.monotonic() - 3600)
+    assert [f["images"] for f in late.fits] == [240, 300]  # measured, and every image seen
+    manifest = json.loads((search.directory / "search.json").read_text())
+    assert manifest["export"]["final_models_cut"] == (
+        "the run budget left time for 2 of 3 final models"
+    )
+
+
+def test_final_fits_measure_half_and_train_the_rest_on_every_image():
+    from tuner.data.splits import final_fits
+
+    assert final_fits(1, 240, 60) == [240]  # one model: measured, as the holdout requires
+    assert final_fits(2, 240, 60) == [240, 300]
+    assert final_fits(4, 240, 60) == [240, 300, 240, 300]  # alternated: a budget's cut keeps half
+    assert final_fits(5, 240, 60) == [240, 300, 240, 300, 240]
+    assert final_fits(3, 300, 0) == [300, 300, 300]  # no holdout: every model sees every image
+
+
+def test_the_run_budget_counts_every_final_model(tmp_path, tiny_train, tiny_space_path):
+    from tuner.search.plan import plan_search
+
+    space = load_space(tiny_space_path)
+    plan, manifest = plan_search(tiny_train, space, config(tmp_path, holdout=0.2, final_models=3))
+    assert plan.final_images == 240 + 240 + 300
+    assert manifest["config"]["final_models"] == 3
+    single, _ = plan_search(tiny_train, space, config(tmp_path, holdout=0.2))
+    assert single.final_images == 240

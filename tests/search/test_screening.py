@@ -76,6 +76,36 @@ def test_a_round_screens_then_promotes_the_best_screens_best_first(tmp_path):
     assert nxt.hyperparameters.values["a"] not in tried
 
 
+@pytest.mark.parametrize(
+    "left, shape",
+    [(54, (45, 9)), (100, (45, 9)), (53, (44, 9)), (10, (8, 2)), (3, (2, 1)), (2, (0, 2)),
+     (1, (0, 1))],
+)  # fmt: skip
+def test_a_round_shrinks_to_the_trials_left_and_keeps_room_for_its_promotions(left, shape):
+    screens, keep = Screening(size=45, epochs=2, keep=9).round_shape(left)
+    assert (screens, keep) == shape
+    assert screens + keep <= left
+
+
+def test_too_few_trials_for_a_round_still_end_in_full_trials(tmp_path):
+    """--trials below a round: the round shrinks (3 screens, 1 promotion of 4 trials); --trials 1
+    runs one full trial, never a lone screen."""
+    oracle = _oracle(tmp_path, Screening(size=45, epochs=2, keep=9), max_trials=4)
+    screens = [oracle.create_trial(f"w{i}") for i in range(3)]
+    assert all(t.hyperparameters.values[SCREEN_KEY] == 2 for t in screens)
+    for trial, score in zip(screens, (0.7, 0.9, 0.8), strict=True):
+        _finish(oracle, trial, score)
+    promoted = oracle.create_trial("w")
+    assert promoted.hyperparameters.values[SCREENED_KEY] == screens[1].trial_id
+    _finish(oracle, promoted, 0.95, "COMPLETED")
+    assert oracle.create_trial("w").status == "STOPPED"  # 4 trials in all
+    assert oracle.passed_over() == {screens[0].trial_id, screens[2].trial_id}
+
+    one = _oracle(tmp_path / "one", Screening(size=45, epochs=2, keep=9), max_trials=1)
+    values = one.create_trial("w").hyperparameters.values
+    assert SCREEN_KEY not in values and SCREENED_KEY not in values  # a full trial
+
+
 def test_promotions_wait_for_every_screen_of_their_round(tmp_path):
     """A distributed worker asking while a screen still runs is told to wait (IDLE)."""
     oracle = _oracle(tmp_path, Screening(size=2, epochs=1, keep=1))
@@ -146,7 +176,7 @@ def test_the_retrain_estimate_counts_only_the_epochs_a_trial_trained_itself():
         FoldResult(1, 0.98, 0.1, 6, 60.0, 100, 50),  # 6 epochs in 60 s
     )
     record = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6}, folds)
-    plan = SimpleNamespace(retrain_images=1000, final_epochs=10)
+    plan = SimpleNamespace(final_images=1000, final_epochs=10)
     # 10 s per 100 image-epochs, for 1,000 images x 10 epochs
     assert retrain_seconds([record], plan) == pytest.approx(RETRAIN_MARGIN * 1000.0)
 
@@ -379,7 +409,7 @@ def test_one_slow_screen_does_not_close_the_round_through_the_retrain_estimate()
         return TrialRecord(trial_id, TrialState.PRUNED, values, (fold,), seconds=train + 4.0)
 
     plan = SimpleNamespace(time_budget=20.0, run_budget=29.0, folds=3, final_epochs=20,
-                           retrain_images=37800)  # fmt: skip
+                           final_images=37800)  # fmt: skip
     screens = [screen(str(i), 8.0, 0.95 + i / 1000) for i in range(6)]
     slow = screen("6", 22.6, 0.94)
     # the best screen: 7 s for 11,200 image-epochs, so the retrain ~ 1.15 x 7 / 11,200 x
@@ -427,3 +457,15 @@ def test_the_searchs_end_drops_the_screens_models_and_nothing_else(tmp_path):
     drop_screen_models(records)
     kept = sorted(p.parent.name for p in tmp_path.glob("trial_*/fold_0.weights.h5"))
     assert kept == ["trial_1", "trial_2"]
+
+
+def test_a_screened_search_of_one_trial_completes_it(tmp_path, tiny_train):
+    """`--trials 1` on a screening profile: one full trial, a winner to export."""
+    from tests.helpers import search_config
+    from tuner.search.driver import run_search
+    from tuner.storage.records import TrialState
+
+    space = _screened_space(tmp_path, "", "learning_rate = 1e-3")
+    result = run_search(tiny_train, space, search_config(tmp_path, max_trials=1))
+    assert [r.state for r in result.records] == [TrialState.COMPLETE]
+    assert result.best is not None and len(result.best.folds) == 2

@@ -42,6 +42,21 @@ def no_completed(directory: Path) -> UserError:
     return SearchError(f"{directory}: no trial completed; see `digit-tuner trials` for the reasons")
 
 
+def _recipe(result) -> str:
+    """What was exported, in words: the single model, the winner's models and the images they
+    trained on, or the ensemble."""
+    if result.ensemble != "none":
+        return f"ensemble {result.ensemble}"
+    if len(result.fits) <= 1:
+        images = f" trained on {result.fits[0]['images']:,} images" if result.fits else ""
+        return f"single model{images}"
+    sizes: dict[int, int] = {}
+    for fit in result.fits:
+        sizes[fit["images"]] = sizes.get(fit["images"], 0) + 1
+    parts = ", ".join(f"{n} on {images:,} images" for images, n in sorted(sizes.items()))
+    return f"{len(result.fits)} models of the winner averaged ({parts})"
+
+
 def show_export(result) -> None:
     """The export's summary: the winner, the holdout's candidates, the files, the estimate."""
     best = result.best
@@ -52,9 +67,9 @@ def show_export(result) -> None:
         highlight=False,
     )
     if result.holdout:
-        chosen = candidate_name(result.ensemble, result.tta)
+        chosen = result.measured or candidate_name(result.ensemble, result.tta)
         console.print(holdout_table(result.holdout, chosen=chosen))
-    recipe = "single model" if result.ensemble == "none" else f"ensemble {result.ensemble}"
+    recipe = _recipe(result)
     tta = f", TTA x{result.tta}" if result.tta > 1 else ""
     console.print(f"exported:   {recipe}{tta}", highlight=False)
     console.print(f"model:      {result.model_path}", highlight=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -74,6 +75,7 @@ def search(
 @with_search_options
 def run(ensemble: EnsembleOption = "none", tta: TtaOption = None, **options) -> None:
     """Search, then export the winner: the whole job in one command."""
+    started = time.monotonic()  # the run budget counts from here: loading the data included
     with user_errors():
         check_recipe(ensemble, tta)  # bad export options fail now, not after the search
         if options["dry_run"]:
@@ -85,7 +87,7 @@ def run(ensemble: EnsembleOption = "none", tta: TtaOption = None, **options) -> 
             None,
             lambda r: library().export_best(
                 result.directory, job.data, r, mixed_precision=job.config.mixed_precision,
-                ensemble=ensemble, tta=tta,
+                ensemble=ensemble, tta=tta, run_started=started,
             ),
         )  # fmt: skip
         show_export(exported)

@@ -17,6 +17,7 @@ __all__ = [
     "searched_subset",
     "searched",
     "fold_indices",
+    "final_fits",
 ]
 
 
@@ -98,3 +99,15 @@ def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.nda
         )
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def final_fits(models: int, part: int, holdout: int) -> list[int]:
+    """The images each of the export's ``models`` final models trains on, in the order they
+    train: with a holdout, every other one (half, rounded up) trains on the search part alone
+    (``part`` images), so that the holdout measures the recipe on images none of them saw, and
+    the others on every image (``part + holdout``); without one, all train on every image. One
+    model with a holdout is a measured one: it never sees the holdout."""
+    if not holdout:
+        return [part] * models
+    # alternated, so that the models a run budget has time for are still half measured
+    return [part if i % 2 == 0 else part + holdout for i in range(models)]

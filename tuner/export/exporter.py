@@ -2,11 +2,15 @@
 
 Only a COMPLETE trial can win; a search with none refuses to export. What is exported:
 
-- ``none`` (default): the winner retrained on all training data (less a holdout, if the search kept
-  one) with its hyperparameters (epochs, batch size, augmentation included), seeded with the
-  search's seed;
+- ``none`` (default): the winner retrained with its hyperparameters (epochs, batch size,
+  augmentation included), seeded with the search's seed; with ``final_models`` N > 1, N models
+  of it, each with its own seed, averaged. With a holdout, half of them (rounded up) train
+  without it and are measured there, the others on every image
+  (``tuner.data.splits.final_fits``): the submission sees every labelled image, and the holdout
+  still measures the recipe (a lower bound for the whole average, which has more models);
 - ``folds``: the average of the winner's K fold models, as the search trained them (no retrain);
-- ``top-K``: the K best completed trials, each retrained on all training data, averaged.
+- ``top-K``: the K best completed trials, each retrained on the training data less the holdout,
+  averaged.
 
 Test-time augmentation (TTA) averages the predictions over the image and small shifts of it. With a
 holdout, every candidate (the single model, the ensemble, each with and without TTA) is scored on
@@ -17,8 +21,10 @@ test accuracy where the labels are known, as for the embedded default).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ import numpy as np
 import tuner.storage.directory as store
 from tuner import faults
 from tuner.data.kaggle import Dataset, DigitData
+from tuner.data.splits import final_fits
 from tuner.errors import SearchError, SearchFailure
 from tuner.export.estimate import Estimate, correction_applies, estimate
 from tuner.export.inference import in_float32, inference_model, predict_tta
@@ -72,6 +79,8 @@ class ExportResult:
     tta: int = 1  # predictions averaged per image (1: no TTA)
     holdout: dict[str, float] | None = None  # candidate -> holdout accuracy
     estimate: Estimate | None = None  # what the submission is expected to score
+    measured: str | None = None  # the holdout's name of the recipe's models that never saw it
+    fits: tuple[dict, ...] = ()  # each retrained model: trial, seed, images, measured
 
 
 def _winner(search: SearchHandle) -> TrialRecord:
@@ -117,6 +126,7 @@ def export_best(
     ensemble: str = "none",
     tta: int | None = None,
     progress: bool = False,
+    run_started: float | None = None,
 ) -> ExportResult:
     """Exports the best completed trial (or an ensemble) and writes the submission.
 
@@ -130,6 +140,9 @@ def export_best(
         ensemble: ``none``, ``folds`` or ``top-K`` (see the module docstring).
         tta: predictions averaged per image (1, 5 or 9). None ("auto"): 5 if it scores higher
             than 1 on the search's holdout, else 1 (and 1 when there is no holdout).
+        run_started: ``time.monotonic()`` when the run (search and export) began: with the
+            search's run budget, the export trains only the final models that end within it
+            (and always the first two: with a holdout, one measured and one on every image).
 
     Raises:
         SearchError: no completed trial (or fewer than K), fold models missing, other training
@@ -140,7 +153,10 @@ def export_best(
     if not store.is_search_directory(directory):
         raise SearchError(f"{directory}: no search here (no {MANIFEST})")
     with shown(reporter, progress) as reporter, store.hold(directory):
-        return _export(directory, data, reporter, mixed_precision, ensemble, tta)
+        choice = _choose(directory, data, ensemble, run_started)
+        with precision(mixed_precision) as mixed:  # training only: the export predicts in float32
+            built = _build(choice, ensemble, tta, reporter)
+        return _write(directory, data, choice, built, ensemble, mixed)
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,9 @@ class _Choice:
     train: Dataset  # the training data less the holdout
     holdout: Dataset | None
     seed: int
+    everything: Dataset  # every labelled image: what the unmeasured final models train on
+    final_models: int = 1  # of the winner (ensemble none)
+    deadline: float | None = None  # time.monotonic() by which the run budget ends
 
     @property
     def space(self) -> SearchSpace | None:
@@ -162,16 +181,28 @@ class _Choice:
         return self.profile if self.profile.model is not None else None
 
     @property
+    def fits(self) -> list[Dataset]:
+        """What each retrained model trains on, those measured on the holdout first
+        (``tuner.data.splits.final_fits``); top-K: one per member, without the holdout."""
+        if self.kind == "folds":
+            return []
+        if self.kind == "top":
+            return [self.train] * len(self.members)
+        sizes = final_fits(self.final_models, len(self.train), self.holdout_size)
+        return [self.train if n == len(self.train) else self.everything for n in sizes]
+
+    @property
     def retrain_images(self) -> int:
-        """The images the export retrains on (0: the folds ensemble retrains nothing)."""
-        return 0 if self.kind == "folds" else len(self.train)
+        """The most images an exported model trained on (0: the folds ensemble retrains
+        nothing)."""
+        return max((len(d) for d in self.fits), default=0)
 
     @property
     def holdout_size(self) -> int:
         return 0 if self.holdout is None else len(self.holdout)
 
 
-def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
+def _choose(directory: Path, data: DigitData, ensemble: str, run_started=None) -> _Choice:
     """The winner (and the ensemble's members), checked against the data; nothing trained."""
     kind, k = parse_ensemble(ensemble)
     search = open_search(directory)  # the manifest and the records, read once
@@ -187,7 +218,13 @@ def _choose(directory: Path, data: DigitData, ensemble: str) -> _Choice:
             f"{len(complete)}"
         )
     members = complete[:k] if kind == "top" else [best]
-    return _Choice(search.manifest, best, members, kind, profile, train, holdout, search.seed)
+    config = search.manifest.get("config", {})
+    budget = config.get("run_budget_minutes")
+    deadline = run_started + 60 * budget if run_started is not None and budget else None
+    return _Choice(
+        search.manifest, best, members, kind, profile, train, holdout, search.seed,
+        everything=data.train, final_models=config.get("final_models") or 1, deadline=deadline,
+    )  # fmt: skip
 
 
 @dataclass
@@ -197,55 +234,94 @@ class _Built:
     scores: dict[str, float] | None  # candidate -> holdout accuracy
     seconds: float = 0.0  # retraining
     epochs: int | None = None  # of the retrain
+    measured: str = "single"  # the holdout's name for the models that never saw it
+    fits: list[dict] = field(default_factory=list)  # each retrained model: seed, images
+    cut: str | None = None  # why fewer final models were trained than asked
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The seed of the export's ``member``-th model of the winner (the first: the search's)."""
+    return seed if member == 0 else (seed * 1_000_003 + 7_919 * member) % (2**31 - 1)
+
+
+def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
+    """Retrains the export's models (``_Choice.fits``), those measured on the holdout first."""
+    built = _Built([], 1, None)
+    final_epochs = choice.manifest.get("config", {}).get("final_epochs")
+    records = choice.members if choice.kind == "top" else [choice.best] * len(choice.fits)
+    for i, (record, train) in enumerate(zip(records, choice.fits, strict=True)):
+        if not _in_time(choice, built, train, i):
+            built.cut = f"the run budget left time for {i} of {len(choice.fits)} final models"
+            break
+        seed = choice.seed if choice.kind == "top" else member_seed(choice.seed, i)
+        model, trained, took = _retrain(record, train, seed, reporter, choice.space, final_epochs)
+        built.models.append(model)
+        built.seconds += took
+        built.epochs = built.epochs or trained
+        measured = choice.holdout is not None and train is choice.train
+        built.fits.append({"trial_id": record.trial_id, "seed": seed, "images": len(train),
+                           "measured": measured})  # fmt: skip
+    return built
+
+
+def _in_time(choice: _Choice, built: _Built, train: Dataset, i: int) -> bool:
+    """Whether the ``i``-th final model of the winner is expected to end within the run budget,
+    at the speed of those trained so far. The first two always train: with a holdout, one is
+    measured there and one sees every image; top-K trains all its members."""
+    if choice.deadline is None or choice.kind == "top" or i < 2:
+        return True
+    trained = sum(f["images"] for f in built.fits)
+    expected = built.seconds / trained * len(train)
+    return time.monotonic() + expected <= choice.deadline
 
 
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
     """Trains (or loads) the members, scores every candidate on the holdout, picks TTA."""
     if choice.kind == "folds":
         built = _Built(fold_models(choice.best, choice.seed, choice.space), 1, None)
-        single = None
     else:
-        built = _Built([], 1, None)
-        final_epochs = choice.manifest.get("config", {}).get("final_epochs")
-        for record in choice.members:
-            model, trained, took = _retrain(
-                record, choice.train, choice.seed, reporter, choice.space, final_epochs
-            )
-            built.models.append(model)
-            built.seconds += took
-            built.epochs = built.epochs or trained
-        single = built.models[:1]
+        built = _train_members(choice, reporter)
     in_float32(built.models)  # the holdout scores what the exported model will predict
-    holdout = choice.holdout
-    if holdout is not None:
-        scores: dict[str, float] = {}
-
-        def score(name, models, n):
-            predicted = np.argmax(predict_tta(models, holdout.images, n), axis=1)
-            scores[name] = float(np.mean(predicted == holdout.labels))
-
-        if single is not None and choice.kind != "none":
-            score("single", single, 1)
-            score(f"single+tta{TTA_DEFAULT}", single, TTA_DEFAULT)
-        if choice.kind == "folds":
-            for i, member in enumerate(built.models):
-                score(f"fold {i + 1}", [member], 1)
-        name = "single" if choice.kind == "none" else ensemble
-        score(name, built.models, 1)
-        for n in sorted({TTA_DEFAULT, tta or 1} - {1}):
-            score(f"{name}+tta{n}", built.models, n)
-        if tta is None:
-            tta = TTA_DEFAULT if scores[f"{name}+tta{TTA_DEFAULT}"] > scores[name] else 1
-        built.scores = scores
+    measured = [m for m, f in zip(built.models, built.fits, strict=False) if f["measured"]]
+    if choice.kind == "folds":
+        measured = built.models
+    built.measured = _measured_name(choice.kind, ensemble, len(measured))
+    if choice.holdout is not None:
+        built.scores, tta = _holdout_scores(choice, built, measured, tta)
     built.tta = tta or 1
     return built
 
 
-def _export(directory, data, reporter, mixed_precision, ensemble, tta) -> ExportResult:
-    choice = _choose(directory, data, ensemble)
-    with precision(mixed_precision) as mixed:  # training only: the export predicts in float32
-        built = _build(choice, ensemble, tta, reporter)
-    return _write(directory, data, choice, built, ensemble, mixed)
+def _measured_name(kind: str, ensemble: str, measured: int) -> str:
+    """The holdout table's name of the models that never saw it: ``single``, ``2 seeds``,
+    ``folds``, ``top-3``."""
+    if kind != "none":
+        return ensemble
+    return "single" if measured <= 1 else f"{measured} seeds"
+
+
+def _holdout_scores(choice: _Choice, built: _Built, measured: list, tta: int | None):
+    """Every candidate's accuracy on the holdout (the models that never saw it, alone and
+    averaged, with and without TTA) and the TTA chosen (None: the better of 1 and 5)."""
+    holdout, scores = choice.holdout, {}
+
+    def score(name, models, n):
+        predicted = np.argmax(predict_tta(models, holdout.images, n), axis=1)
+        scores[name] = float(np.mean(predicted == holdout.labels))
+
+    if len(measured) > 1 and choice.kind != "folds":
+        score("single", measured[:1], 1)
+        score(f"single+tta{TTA_DEFAULT}", measured[:1], TTA_DEFAULT)
+    if choice.kind == "folds":
+        for i, member in enumerate(built.models):
+            score(f"fold {i + 1}", [member], 1)
+    name = built.measured
+    score(name, measured, 1)
+    for n in sorted({TTA_DEFAULT, tta or 1} - {1}):
+        score(f"{name}+tta{n}", measured, n)
+    if tta is None:
+        tta = TTA_DEFAULT if scores[f"{name}+tta{TTA_DEFAULT}"] > scores[name] else 1
+    return scores, tta
 
 
 def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> ExportResult:
@@ -292,6 +368,8 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
         tta=tta,
         holdout=built.scores,
         estimate=expected,
+        measured=candidate_name(built.measured, tta),
+        fits=tuple(built.fits),
     )
 
 
@@ -300,8 +378,22 @@ def _expected(choice: _Choice, built: _Built, ensemble: str) -> Estimate:
     recipe = candidate_name(ensemble, built.tta)
     config = choice.manifest.get("config", {})
     why_not = correction_applies(choice.profile, config, recipe, choice.retrain_images)
+    if len(built.models) > 1 and ensemble == "none":
+        why_not = f"it was measured for a single model, this export averages {len(built.models)}"
     correction = choice.profile.estimate
-    return estimate(choice.best, built.scores, recipe, choice.holdout_size, correction, why_not)
+    measured = candidate_name(built.measured, built.tta)
+    expected = estimate(
+        choice.best, built.scores, measured, choice.holdout_size, correction, why_not
+    )
+    unmeasured = sum(not f["measured"] for f in built.fits)
+    if expected.method == "holdout" and unmeasured:
+        note = (
+            f"{built.measured} trained without the holdout, on it; the export averages in "
+            f"{unmeasured} more model(s) trained on every image, so it should score at least "
+            "this"
+        )
+        expected = dataclasses.replace(expected, note=note)
+    return expected
 
 
 def _export_section(
@@ -321,6 +413,8 @@ def _export_section(
         "test_source": data.test.source,
         "test_rows": int(len(predicted)),
         "retrain_images": choice.retrain_images,
+        "final_models": built.fits,
+        "final_models_cut": built.cut,
         "retrain_epochs": built.epochs,
         "retrain_seconds": built.seconds,
         "mixed_precision": mixed,

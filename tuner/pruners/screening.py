@@ -17,7 +17,9 @@ search at fold 1's epoch 2; at epoch 1, 3 of 6 were not (batch-norm winners lag 
 quick profile screens 45 and keeps 9, the time its faster trainer freed (results/benchmarks.md,
 "The quick profile as Kaggle runs it").
 
-Under a budget (``tuner.search.budget.screens_too_late``), a round closes early once another screen and
+A round that ``--trials`` leaves too few trials for shrinks to fit its promotions
+(``Screening.round_shape``); with fewer than 2 screens left to draw, the last trials run in
+full. Under a budget (``tuner.search.budget.screens_too_late``), a round closes early once another screen and
 then a full trial would not fit, and while only screens have run the budgets never end the
 search: there is always a full trial to export.
 
@@ -52,6 +54,19 @@ class Screening:
     @property
     def promoted(self) -> int:
         return self.keep if self.keep is not None else max(1, self.size // 3)
+
+    def round_shape(self, left: int) -> tuple[int, int]:
+        """(screens, promotions) of a round that starts with ``left`` trials still to run
+        (``--trials`` counts screens and full trials alike): the whole round when it fits;
+        else as many screens as leave room for their promotions, in the round's proportion;
+        and no screen at all when fewer than 2 would fit: the trials left run in full. So a
+        search always ends with full trials, and ``--trials 1`` runs one."""
+        if left >= self.size + self.promoted:
+            return self.size, self.promoted
+        screens = left * self.size // (self.size + self.promoted)
+        if screens < 2:
+            return 0, max(left, 0)
+        return screens, min(left - screens, screens)
 
     def check(self, epochs: int) -> None:
         """Raises ValueError, naming the bad value, unless the shape fits trials of ``epochs``."""

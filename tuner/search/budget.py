@@ -83,8 +83,9 @@ def round_closes(elapsed: float, screen: float, full: float, end: float) -> bool
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     """The export's retrain, estimated for the best trial so far (the one it would retrain; with
     none completed, the slowest finished trial): its seconds per training image and epoch in the
-    folds, the validation passes left out (the retrain has none), times the retrain's images and
-    epochs (``final_epochs``, else its own), times ``RETRAIN_MARGIN``. A slower trial that wins
+    folds, the validation passes left out (the retrain has none), times the images of every final
+    model (``final_images``) and their epochs (``final_epochs``, else its own), times
+    ``RETRAIN_MARGIN``. A slower trial that wins
     later can overshoot the run budget by the difference; the slowest trial as the estimate would
     end the search early whenever a slow configuration has been tried (batch-norm trials train at
     about 2/3 the speed of the others)."""
@@ -92,11 +93,11 @@ def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     def estimate(record: TrialRecord) -> float:
         # the epochs a fold went on from (its screen's) are not in its seconds
         work = sum(f.train_size * (f.epochs - f.started_from) for f in record.folds)
-        if not work or not plan.retrain_images:
+        if not work or not plan.final_images:
             return 0.0
         seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
         epochs = plan.final_epochs or resolve_values(record.hyperparameters, space)["epochs"]
-        return RETRAIN_MARGIN * seconds / work * plan.retrain_images * epochs
+        return RETRAIN_MARGIN * seconds / work * plan.final_images * epochs
 
     best = best_record(records)
     if best is not None:

@@ -51,7 +51,9 @@ class DryRun:
     budget_images: int | None  # the search part the stated budget is for
     train_images: int  # the search part (training data less the holdout)
     holdout_images: int
-    retrain_images: int  # what the export retrains on: the search part (all of it)
+    retrain_images: int  # the search part (all of it)
+    final_models: int  # models of the winner the export trains
+    final_images: int  # the images of every final model, added up
     final_epochs: int | None  # of the export's retrain; None: the winner's own
     fold_train: int  # images in a fold's training part (the smallest fold)
     fold_val: int  # images in a fold's validation part
@@ -79,7 +81,7 @@ class DryRun:
         if not self.images_per_second:
             return None
         epochs = self.final_epochs or self.epochs
-        return self.retrain_images * epochs / self.images_per_second
+        return self.final_images * epochs / self.images_per_second
 
     @property
     def trials_left(self) -> int:
@@ -111,20 +113,21 @@ class DryRun:
         screen = trial * s.epochs / (self.epochs * self.folds)
         full_done = False
         while len(started) < left:
+            size, keep = s.round_shape(left - len(started))
             screens = 0
-            while screens < s.size and len(started) < left:
+            while screens < size and len(started) < left:
                 if round_closes(elapsed, screen, trial, limit) and (screens or full_done):
                     break  # the round closes (or, with a full trial done, the search ends)
                 started.append(screen)
                 elapsed += screen
                 screens += 1
-            for _ in range(min(s.promoted, screens)):
+            for _ in range(min(keep, screens) if size else keep):
                 if len(started) >= left or (full_done and not fits(elapsed, trial, limit)):
                     return started
                 started.append(trial)
                 elapsed += trial
                 full_done = True
-            if not screens:
+            if not screens and size:
                 return started
         return started
 
@@ -202,6 +205,8 @@ def dry_run(
         train_images=len(plan.train),
         holdout_images=0 if plan.holdout is None else len(plan.holdout),
         retrain_images=plan.retrain_images,
+        final_models=plan.final_models,
+        final_images=plan.final_images,
         final_epochs=plan.final_epochs,
         fold_train=min(len(t) for t, _ in plan.splits),
         fold_val=max(len(v) for _, v in plan.splits),

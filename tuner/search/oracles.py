@@ -75,8 +75,13 @@ class ScreeningOracle(HookedRandomOracle):
             self.rounds[-1]["size"] = len(self.rounds[-1]["screens"])
 
     def _size(self, current) -> int:
-        """A round's screens in all (fewer once ``close_round`` closed it early)."""
+        """A round's screens in all (fewer once ``close_round`` closed it early, or when the
+        trials left were too few: ``Screening.round_shape``)."""
         return current.get("size", self.screening.size)
+
+    def _keep(self, current) -> int:
+        """A round's promotions (fewer when the trials left were too few)."""
+        return current.get("keep", self.screening.promoted)
 
     def _screens_of(self, current) -> list:
         return [self.trials[t] for t in current["screens"] if t in self.trials]
@@ -89,7 +94,15 @@ class ScreeningOracle(HookedRandomOracle):
             promotion = self._promotion(trial_id, current)
             if promotion is not None:
                 return promotion
+        # this trial is not in self.trials yet: it is one of the trials left
+        screens, keep = self.screening.round_shape(self.max_trials - len(self.trials))
+        if not screens:  # too few trials left to screen: they run in full
+            values = self.draw_values()
+            status = "STOPPED" if values is None else "RUNNING"
+            return {"status": status, "values": values}
         current = {"screens": [], "promoted": [], "promoted_from": []}
+        if (screens, keep) != (self.screening.size, self.screening.promoted):
+            current.update(size=screens, keep=keep)
         self.rounds.append(current)
         return self._screen(trial_id, current)
 
@@ -99,7 +112,7 @@ class ScreeningOracle(HookedRandomOracle):
         if any(t.status == "RUNNING" for t in screens):
             return {"status": "IDLE"}
         done = set(current["promoted_from"])
-        for trial in self._ranked(screens)[: self.screening.promoted]:
+        for trial in self._ranked(screens)[: self._keep(current)]:
             if trial.trial_id in done:
                 continue
             values = {
@@ -121,7 +134,7 @@ class ScreeningOracle(HookedRandomOracle):
                 continue
             if any(t.status == "RUNNING" for t in screens):
                 continue
-            best = {t.trial_id for t in self._ranked(screens)[: self.screening.promoted]}
+            best = {t.trial_id for t in self._ranked(screens)[: self._keep(current)]}
             passed |= {t.trial_id for t in screens} - best
         return passed
 

@@ -18,7 +18,7 @@ import numpy as np
 
 import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
-from tuner.data.splits import fold_indices, searched_subset, split_holdout
+from tuner.data.splits import final_fits, fold_indices, searched_subset, split_holdout
 from tuner.errors import SearchError
 from tuner.models.hypermodels import ModelSource
 from tuner.pruners.screening import Screening
@@ -57,7 +57,11 @@ class SearchPlan:
     final_epochs: int | None = None  # of the export's retrain (None: the winner's)
     budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
     run_budget: float | None = None  # minutes: search and the export's retrain together
-    retrain_images: int | None = None  # what the export retrains on (the search part, all of it)
+    retrain_images: int | None = None  # the search part (all of it), what a measured model sees
+    final_models: int = 1  # models of the winner the export trains and averages
+    # the images its final models train on, added up (tuner.data.splits.final_fits): what one
+    # epoch of the final training costs
+    final_images: int | None = None
     holdout_fraction: float | None = None  # resolved: the option's, else the space's (None: none)
     screening: Screening | None = None  # screen, then search (None: every trial a full one)
 
@@ -101,6 +105,8 @@ def plan_search(
     screening = _screening(space, config, merged["oracle"], merged["early_stopping"])
     search_images = _off_or(config.search_images, space.search.search_images)
     final_epochs = _off_or(config.final_epochs, space.search.final_epochs)
+    final_models = config.final_models or space.search.final_models
+    final_images = sum(final_fits(final_models, len(part), 0 if holdout is None else len(holdout)))
     part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, merged["folds"], config.seed)  # checked before any write
     mixed = config.mixed_precision
@@ -111,7 +117,8 @@ def plan_search(
         trial_timeout=merged["trial_timeout"],
         search_images=None if search_images is None else len(part), final_epochs=final_epochs,
         budget_stated=stated, run_budget=merged["run_budget"], retrain_images=retrain_images,
-        screening=screening, holdout_fraction=holdout_fraction,
+        screening=screening, holdout_fraction=holdout_fraction, final_models=final_models,
+        final_images=final_images,
     )  # fmt: skip
     return plan, build_manifest(config, space, train, plan)
 
@@ -268,6 +275,7 @@ def _recorded_config(config: SearchConfig, plan: SearchPlan) -> dict[str, Any]:
         "holdout": plan.holdout_fraction,
         "search_images": plan.search_images,
         "final_epochs": plan.final_epochs,
+        "final_models": plan.final_models,
         "mixed_precision": plan.mixed_precision,
         "max_consecutive_failures": config.max_consecutive_failures,
         "trial_timeout": plan.trial_timeout,

@@ -256,6 +256,7 @@ class SearchDefaults:
     # a stratified fraction kept out of the search and the retrain: the export is scored on it
     holdout: float | None = None
     final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
+    final_models: int = 1  # models of the winner the export trains and averages
     # time_budget is for a search part of this many images; a smaller one shrinks it in
     # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
     budget_images: int | None = None

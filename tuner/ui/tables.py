@@ -8,6 +8,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from tuner.data.splits import final_fits
 from tuner.space.spaces import HYPERPARAMETERS
 from tuner.storage.records import (
     SCREEN_KEY,
@@ -334,6 +335,22 @@ def holdout_table(scores: dict[str, float], chosen: str | None = None) -> Table:
     return table
 
 
+def _final_models(plan) -> str:
+    """The dry run's line on the export's final models (``tuner.data.splits.final_fits``)."""
+    fits = final_fits(plan.final_models, plan.retrain_images, plan.holdout_images)
+    if len(fits) == 1:
+        return f"the winner retrained on {fits[0]:,} images"
+    measured = fits.count(plan.retrain_images) if plan.holdout_images else 0
+    every = plan.retrain_images + plan.holdout_images
+    if not measured:
+        return f"{len(fits)} models of the winner averaged, each trained on {every:,} images"
+    return (
+        f"{len(fits)} models of the winner averaged: {measured} trained on "
+        f"{plan.retrain_images:,} images (measured on the holdout), {len(fits) - measured} on "
+        f"all {every:,}"
+    )
+
+
 def dry_run_lines(plan) -> list[str]:
     """``search --dry-run``'s report of a ``tuner.search.dryrun.DryRun``."""
     state = (
@@ -362,7 +379,7 @@ def dry_run_lines(plan) -> list[str]:
             else ""
         )
         + (f", {plan.holdout_images:,} held out" if plan.holdout_images else ""),
-        f"  final:      the winner retrained on {plan.retrain_images:,} images, "
+        f"  final:      {_final_models(plan)}, "
         + (f"{plan.final_epochs} epochs" if plan.final_epochs else "its own epochs"),
         f"  folds:      {plan.folds} (stratified): {plan.fold_train:,} training and "
         f"{plan.fold_val:,} validation images per fold",
