@@ -115,8 +115,9 @@ KEEP, FREE = Resume.KEEP, Resume.FREE
 # The table: what each setting is and where it lives (a declarative list).
 SETTINGS: tuple[Setting, ...] = (
     Setting("description", str, "what the space is for", toml="description"),
-    Setting("max_trials", int, "Trials in all (default: the space's max_trials); a resumed search "
-            "runs the missing ones.", "trials", low=1, option="--trials", toml="max_trials",
+    Setting("max_trials", int, "Trials in all, screens included (default: the space's "
+            "max_trials); a screening round shrinks to the trials left, so any count ends with "
+            "full trials; a resumed search runs the missing ones.", "trials", low=1, option="--trials", toml="max_trials",
             manifest="max_trials", resume=FREE),
     Setting("folds", int, "K of the stratified K-fold CV (default: the space's folds).", low=2,
             option="--folds", toml="folds", manifest="folds", resume=KEEP),

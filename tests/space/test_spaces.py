@@ -235,6 +235,20 @@ def test_a_time_budget_stated_for_more_images_shrinks_in_proportion(tmp_path, ti
         write_space(tmp_path, "budget_images = 0", TINY_HP)
 
 
+def test_a_run_budget_stated_for_more_images_shrinks_with_the_time_budget(tmp_path, tiny_train):
+    """The embedded digits get the quick profile's run (search and final models) in proportion,
+    not 29 minutes for 4,000 images; a run budget given on the command line is taken as said."""
+    from tuner.search.plan import plan_search
+
+    space = write_space(
+        tmp_path, "time_budget = 20\nrun_budget = 30\nbudget_images = 3000", TINY_HP
+    )
+    plan, manifest = plan_search(tiny_train, space, config(tmp_path))  # 300 images
+    assert plan.run_budget == 3.0 and manifest["config"]["run_budget_minutes"] == 3.0
+    given, _ = plan_search(tiny_train, space, config(tmp_path, run_budget=7))
+    assert given.run_budget == 7
+
+
 def test_a_space_keeps_its_holdout_unless_the_user_says_otherwise(tmp_path, tiny_train):
     """[search] holdout: the space's fraction is held out of the search and the retrain and
     recorded; --holdout F takes F, --holdout 0 keeps none; a fraction too small for the data

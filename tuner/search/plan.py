@@ -99,7 +99,11 @@ def plan_search(
     holdout_fraction = _off_or(config.holdout, space.search.holdout)
     part, holdout = _split_holdout(train, holdout_fraction, config, space)
     retrain_images = len(part)
-    time_budget, stated = _scaled_budget(merged["time_budget"], config, space, len(part))
+    time_budget, stated = _scaled_budget(
+        merged["time_budget"], config.time_budget, space, len(part)
+    )
+    # the run budget shrinks with the search part too: the final models train on it
+    run_budget, _ = _scaled_budget(merged["run_budget"], config.run_budget, space, len(part))
     if merged["oracle"] == "hyperband":
         merged["max_trials"] = hyperband_trials(hyperband_epochs(space))
     screening = _screening(space, config, merged["oracle"], merged["early_stopping"])
@@ -116,7 +120,7 @@ def plan_search(
         merged["early_stopping"], time_budget, part, holdout, mixed_precision=mixed,
         trial_timeout=merged["trial_timeout"],
         search_images=None if search_images is None else len(part), final_epochs=final_epochs,
-        budget_stated=stated, run_budget=merged["run_budget"], retrain_images=retrain_images,
+        budget_stated=stated, run_budget=run_budget, retrain_images=retrain_images,
         screening=screening, holdout_fraction=holdout_fraction, final_models=final_models,
         final_images=final_images,
     )  # fmt: skip
@@ -206,12 +210,12 @@ def _screening(space: SearchSpace, config: SearchConfig, oracle: str, early_stop
     return screening
 
 
-def _scaled_budget(minutes, config: SearchConfig, space: SearchSpace, images: int):
-    """The space's time budget, stated for ``budget_images`` images, shrunk in proportion for a
-    smaller search part (never grown); a budget given on the command line is taken as it is.
-    Returns the minutes and, when scaled, the stated minutes."""
+def _scaled_budget(minutes, given, space: SearchSpace, images: int):
+    """A space's budget (time or run), stated for ``budget_images`` images, shrunk in proportion
+    for a smaller search part (never grown); a budget ``given`` on the command line is taken as
+    it is. Returns the minutes and, when scaled, the stated minutes."""
     stated = space.search.budget_images
-    if minutes is None or config.time_budget is not None or not stated or images >= stated:
+    if minutes is None or given is not None or not stated or images >= stated:
         return minutes, None
     return round(minutes * images / stated, 2), minutes
 
