@@ -117,8 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("description", str, "what the space is for", toml="description"),
     Setting("max_trials", int, "Trials in all, screens included (default: the space's "
             "max_trials); a screening round shrinks to the trials left, so any count ends with "
-            "full trials; a resumed search runs the missing ones.", "trials", low=1, option="--trials", toml="max_trials",
-            manifest="max_trials", resume=FREE),
+            "full trials; a resumed search runs the missing ones.", "trials", low=1,
+            option="--trials", toml="max_trials", manifest="max_trials", resume=FREE),
     Setting("folds", int, "K of the stratified K-fold CV (default: the space's folds).", low=2,
             option="--folds", toml="folds", manifest="folds", resume=KEEP),
     Setting("seed", int, "Seeds the oracle, the folds and the models.", low=0, high=2**32 - 1,
@@ -157,8 +157,9 @@ SETTINGS: tuple[Setting, ...] = (
             "images (more configurations for the time); the export still retrains on all. 0: "
             "all.", "images", low=1, option="--search-images", toml="search_images",
             manifest="search_images", resume=KEEP, off=True),
-    Setting("final_epochs", int, "Epochs of the export's retrain on all the data (default: the "
-            "space's, else the winner's own). 0: the winner's.", "epochs", low=1,
+    Setting("final_epochs", int, "Epochs of the export's final models (default: the space's, "
+            "else the winner's own; 0: the winner's). Under a run budget, the most: they train "
+            "as many as end within it, never fewer than the winner's own.", "epochs", low=1,
             option="--final-epochs", toml="final_epochs", manifest="final_epochs", resume=FREE,
             off=True),
     Setting("final_models", int, "Models of the winner the export trains, each with its own "

@@ -439,12 +439,13 @@ def test_final_models_split_between_the_holdout_and_every_image(
         tiny_data.train,
         load_space(tiny_space_path),
         SearchConfig(name="m", results_dir=tmp_path, isolate=False, holdout=0.2, max_trials=1,
-                     final_models=3, run_budget=30),
+                     final_models=3, final_epochs=3, run_budget=30),
     )  # fmt: skip
     result = export_best(search.directory, tiny_data, tta=1)
     manifest = json.loads((search.directory / "search.json").read_text())
     fits = manifest["export"]["final_models"]
     assert [(f["images"], f["measured"]) for f in fits] == [(240, True), (300, False), (240, True)]
+    assert [f["epochs"] for f in fits] == [3, 3, 3]  # no run under way: final_epochs as asked
     assert len({f["seed"] for f in fits}) == 3 and fits[0]["seed"] == 0  # each its own seed
     assert manifest["export"]["retrain_images"] == 300  # the submission saw every image
     assert manifest["config"]["final_models"] == 3
@@ -459,11 +460,17 @@ def test_final_models_split_between_the_holdout_and_every_image(
     members = [layer for layer in exported.layers if layer.name.startswith("member_")]
     assert len(members) == 3
 
+    # a run whose budget is spent: the two models always trained, at the winner's own epochs
     late = export_best(search.directory, tiny_data, tta=1, run_started=time.monotonic() - 3600)
-    assert [f["images"] for f in late.fits] == [240, 300]  # measured, and every image seen
+    assert [(f["images"], f["epochs"]) for f in late.fits] == [(240, 1), (300, 1)]
     manifest = json.loads((search.directory / "search.json").read_text())
     assert manifest["export"]["final_models_cut"] == (
         "the run budget left time for 2 of 3 final models"
+    )
+    assert manifest["export"]["final_epochs_cut"] == "the run budget left time for 1/1 of 3 epochs"
+    assert late.budget_notes == (
+        "the run budget left time for 1/1 of 3 epochs",
+        "the run budget left time for 2 of 3 final models",
     )
 
 
@@ -477,12 +484,22 @@ def test_final_fits_measure_half_and_train_the_rest_on_every_image():
     assert final_fits(3, 300, 0) == [300, 300, 300]  # no holdout: every model sees every image
 
 
-def test_the_run_budget_counts_every_final_model(tmp_path, tiny_train, tiny_space_path):
+def test_the_run_budget_keeps_room_for_the_first_two_final_models(tmp_path, tiny_train, tiny_space_path):
     from tuner.search.plan import plan_search
 
     space = load_space(tiny_space_path)
     plan, manifest = plan_search(tiny_train, space, config(tmp_path, holdout=0.2, final_models=3))
-    assert plan.final_images == 240 + 240 + 300
+    assert plan.final_images == 240 + 300  # room for the two models the export always trains
     assert manifest["config"]["final_models"] == 3
     single, _ = plan_search(tiny_train, space, config(tmp_path, holdout=0.2))
     assert single.final_images == 240
+
+
+def test_final_epochs_fill_the_time_left_between_the_fewest_and_the_most():
+    from tuner.search.budget import final_epochs_in_time
+
+    # 0.001 s an image-epoch, 1,000 images: 1 s an epoch
+    assert final_epochs_in_time(25.5, 0.001, 1000, most=40, fewest=6) == 25
+    assert final_epochs_in_time(100.0, 0.001, 1000, most=40, fewest=6) == 40
+    assert final_epochs_in_time(-5.0, 0.001, 1000, most=40, fewest=6) == 6  # late: the fewest
+    assert final_epochs_in_time(10.0, 0.0, 1000, most=40, fewest=6) == 40  # nothing timed

@@ -47,14 +47,15 @@ def _recipe(result) -> str:
     trained on, or the ensemble."""
     if result.ensemble != "none":
         return f"ensemble {result.ensemble}"
+    epochs = f", {result.fits[0]['epochs']} epochs" if result.fits else ""
     if len(result.fits) <= 1:
         images = f" trained on {result.fits[0]['images']:,} images" if result.fits else ""
-        return f"single model{images}"
+        return f"single model{images}{epochs}"
     sizes: dict[int, int] = {}
     for fit in result.fits:
         sizes[fit["images"]] = sizes.get(fit["images"], 0) + 1
     parts = ", ".join(f"{n} on {images:,} images" for images, n in sorted(sizes.items()))
-    return f"{len(result.fits)} models of the winner averaged ({parts})"
+    return f"{len(result.fits)} models of the winner averaged ({parts}{epochs})"
 
 
 def show_export(result) -> None:
@@ -72,6 +73,8 @@ def show_export(result) -> None:
     recipe = _recipe(result)
     tta = f", TTA x{result.tta}" if result.tta > 1 else ""
     console.print(f"exported:   {recipe}{tta}", highlight=False)
+    for note in result.budget_notes:
+        console.print(f"            {note}", highlight=False)
     console.print(f"model:      {result.model_path}", highlight=False)
     console.print(f"submission: {result.submission_path} ({result.rows:,} rows)", highlight=False)
     if result.estimate is not None:

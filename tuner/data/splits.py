@@ -18,7 +18,12 @@ __all__ = [
     "searched",
     "fold_indices",
     "final_fits",
+    "ALWAYS_TRAINED",
 ]
+
+# The export's final models that train whatever the run budget says: with a holdout, the first
+# is measured there and the second sees every image (``final_fits``' order).
+ALWAYS_TRAINED = 2
 
 
 def split_holdout(

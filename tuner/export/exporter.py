@@ -41,7 +41,7 @@ import numpy as np
 import tuner.storage.directory as store
 from tuner import faults
 from tuner.data.kaggle import Dataset, DigitData
-from tuner.data.splits import final_fits
+from tuner.data.splits import ALWAYS_TRAINED, final_fits
 from tuner.errors import SearchError, SearchFailure
 from tuner.export.estimate import Estimate, correction_applies, estimate
 from tuner.export.inference import in_float32, inference_model, predict_tta
@@ -53,6 +53,7 @@ from tuner.export.recipes import (
     write_submission,
 )
 from tuner.models.hypermodels import space_of_manifest
+from tuner.search.budget import RETRAIN_MARGIN, final_epochs_in_time, image_epoch_seconds
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
@@ -81,6 +82,7 @@ class ExportResult:
     estimate: Estimate | None = None  # what the submission is expected to score
     measured: str | None = None  # the holdout's name of the recipe's models that never saw it
     fits: tuple[dict, ...] = ()  # each retrained model: trial, seed, images, measured
+    budget_notes: tuple[str, ...] = ()  # what the run budget cut (epochs, models)
 
 
 def _winner(search: SearchHandle) -> TrialRecord:
@@ -198,6 +200,24 @@ class _Choice:
         return max((len(d) for d in self.fits), default=0)
 
     @property
+    def budgeted(self) -> bool:
+        """Whether the run budget sets the final models' epochs and count (the winner's models,
+        in a run with a run budget)."""
+        return self.deadline is not None and self.kind == "none"
+
+    @property
+    def own_epochs(self) -> int:
+        """The winner's epochs (with early stopping, the median of its folds' best)."""
+        values = resolve_values(self.best.hyperparameters, self.space)
+        return self.best.retrain_epochs or int(values["epochs"])
+
+    @property
+    def most_epochs(self) -> int:
+        """The final models' epochs: ``final_epochs``, else the winner's own (under a run budget,
+        the most)."""
+        return self.manifest.get("config", {}).get("final_epochs") or self.own_epochs
+
+    @property
     def holdout_size(self) -> int:
         return 0 if self.holdout is None else len(self.holdout)
 
@@ -237,6 +257,7 @@ class _Built:
     measured: str = "single"  # the holdout's name for the models that never saw it
     fits: list[dict] = field(default_factory=list)  # each retrained model: seed, images
     cut: str | None = None  # why fewer final models were trained than asked
+    shortened: str | None = None  # why they trained fewer epochs than asked
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -245,34 +266,48 @@ def member_seed(seed: int, member: int) -> int:
 
 
 def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
-    """Retrains the export's models (``_Choice.fits``), those measured on the holdout first."""
+    """Retrains the export's models (``_Choice.fits``), those measured on the holdout first;
+    under a run budget, for the epochs and as many models as it has time for (``_epochs_for``)."""
     built = _Built([], 1, None)
-    final_epochs = choice.manifest.get("config", {}).get("final_epochs")
+    asked = choice.manifest.get("config", {}).get("final_epochs")
     records = choice.members if choice.kind == "top" else [choice.best] * len(choice.fits)
     for i, (record, train) in enumerate(zip(records, choice.fits, strict=True)):
-        if not _in_time(choice, built, train, i):
+        epochs = _epochs_for(choice, built, train, i) if choice.budgeted else asked
+        if choice.budgeted and epochs is None:
             built.cut = f"the run budget left time for {i} of {len(choice.fits)} final models"
             break
         seed = choice.seed if choice.kind == "top" else member_seed(choice.seed, i)
-        model, trained, took = _retrain(record, train, seed, reporter, choice.space, final_epochs)
+        model, trained, took = _retrain(record, train, seed, reporter, choice.space, epochs)
         built.models.append(model)
         built.seconds += took
         built.epochs = built.epochs or trained
         measured = choice.holdout is not None and train is choice.train
         built.fits.append({"trial_id": record.trial_id, "seed": seed, "images": len(train),
-                           "measured": measured})  # fmt: skip
+                           "epochs": trained, "measured": measured})  # fmt: skip
+    if choice.budgeted and min(f["epochs"] for f in built.fits) < choice.most_epochs:
+        trained = "/".join(str(f["epochs"]) for f in built.fits)
+        built.shortened = f"the run budget left time for {trained} of {choice.most_epochs} epochs"
     return built
 
 
-def _in_time(choice: _Choice, built: _Built, train: Dataset, i: int) -> bool:
-    """Whether the ``i``-th final model of the winner is expected to end within the run budget,
-    at the speed of those trained so far. The first two always train: with a holdout, one is
-    measured there and one sees every image; top-K trains all its members."""
-    if choice.deadline is None or choice.kind == "top" or i < 2:
-        return True
-    trained = sum(f["images"] for f in built.fits)
-    expected = built.seconds / trained * len(train)
-    return time.monotonic() + expected <= choice.deadline
+def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int | None:
+    """Under a run budget, the ``i``-th final model's epochs: as many as end within it, up to
+    ``final_epochs`` (``tuner.search.budget.final_epochs_in_time``), never fewer than the
+    winner's own; None: no time for this model. The first is planned with the second (the two
+    always trained) at the winner's speed in its folds; the second takes the time left at the
+    speed the first trained, so a misjudged first plan costs no minute; a further model trains
+    the same epochs, only if it ends in time."""
+    left = choice.deadline - time.monotonic()
+    most, fewest = choice.most_epochs, min(choice.own_epochs, choice.most_epochs)
+    if i == 0:
+        images = sum(len(d) for d in choice.fits[:ALWAYS_TRAINED])
+        rate = image_epoch_seconds(choice.best) / RETRAIN_MARGIN  # the folds' speed itself
+        return final_epochs_in_time(left, rate, images, most, fewest)
+    rate = built.seconds / sum(f["images"] * f["epochs"] for f in built.fits)
+    if i < ALWAYS_TRAINED:
+        return final_epochs_in_time(left, rate, len(train), most, fewest)
+    epochs = built.fits[-1]["epochs"]
+    return epochs if rate * len(train) * epochs <= left else None
 
 
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
@@ -370,6 +405,7 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
         estimate=expected,
         measured=candidate_name(built.measured, tta),
         fits=tuple(built.fits),
+        budget_notes=tuple(note for note in (built.shortened, built.cut) if note),
     )
 
 
@@ -415,6 +451,7 @@ def _export_section(
         "retrain_images": choice.retrain_images,
         "final_models": built.fits,
         "final_models_cut": built.cut,
+        "final_epochs_cut": built.shortened,
         "retrain_epochs": built.epochs,
         "retrain_seconds": built.seconds,
         "mixed_precision": mixed,

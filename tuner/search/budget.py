@@ -21,6 +21,8 @@ __all__ = [
     "budget_spent",
     "round_closes",
     "retrain_seconds",
+    "image_epoch_seconds",
+    "final_epochs_in_time",
     "screens_too_late",
 ]
 
@@ -83,26 +85,47 @@ def round_closes(elapsed: float, screen: float, full: float, end: float) -> bool
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     """The export's retrain, estimated for the best trial so far (the one it would retrain; with
     none completed, the slowest finished trial): its seconds per training image and epoch in the
-    folds, the validation passes left out (the retrain has none), times the images of every final
-    model (``final_images``) and their epochs (``final_epochs``, else its own), times
-    ``RETRAIN_MARGIN``. A slower trial that wins
+    folds (``image_epoch_seconds``), times the images of the final models the search keeps room
+    for (``final_images``) and their epochs (``final_epochs``, else its own; under a run budget,
+    its own: the final models' epochs then fill what is left). A slower trial that wins
     later can overshoot the run budget by the difference; the slowest trial as the estimate would
     end the search early whenever a slow configuration has been tried (batch-norm trials train at
     about 2/3 the speed of the others)."""
 
     def estimate(record: TrialRecord) -> float:
-        # the epochs a fold went on from (its screen's) are not in its seconds
-        work = sum(f.train_size * (f.epochs - f.started_from) for f in record.folds)
-        if not work or not plan.final_images:
-            return 0.0
-        seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
-        epochs = plan.final_epochs or resolve_values(record.hyperparameters, space)["epochs"]
-        return RETRAIN_MARGIN * seconds / work * plan.final_images * epochs
+        values = resolve_values(record.hyperparameters, space)
+        # under a run budget the final models' epochs fill what the search leaves: the search
+        # keeps room for the fewest they take, the trial's own (``final_epochs_in_time``)
+        epochs = values["epochs"] if plan.run_budget else plan.final_epochs or values["epochs"]
+        return image_epoch_seconds(record) * (plan.final_images or 0) * epochs
 
     best = best_record(records)
     if best is not None:
         return estimate(best)
     return max((estimate(r) for r in records), default=0.0)
+
+
+def image_epoch_seconds(record: TrialRecord) -> float:
+    """A trial's training seconds per image and epoch in its folds (validation passes left out,
+    the epochs a fold went on from its screen too), times ``RETRAIN_MARGIN``: what the final
+    models of its configuration are expected to take (0: nothing timed)."""
+    work = sum(f.train_size * (f.epochs - f.started_from) for f in record.folds)
+    if not work:
+        return 0.0
+    seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
+    return RETRAIN_MARGIN * seconds / work
+
+
+def final_epochs_in_time(seconds: float, rate: float, images: int, most: int, fewest: int) -> int:
+    """The final models' epochs under a run budget: ``most``, or as many as end within
+    ``seconds`` at ``rate`` seconds an image-epoch for ``images`` (the images of the models the
+    export always trains, added up), never fewer than ``fewest`` (the search kept room for
+    those). Every minute the search leaves goes into the final models: on these 2 cores a single
+    model's holdout errors fell from 22 to 12 between 15 and 30 epochs (results/benchmarks.md,
+    "How the export's minutes buy score")."""
+    if rate <= 0 or images <= 0:
+        return most
+    return max(fewest, min(most, int(seconds / (rate * images))))
 
 
 def screens_too_late(records: list[TrialRecord], elapsed: float, plan, space=None) -> bool:

@@ -53,7 +53,7 @@ class DryRun:
     holdout_images: int
     retrain_images: int  # the search part (all of it)
     final_models: int  # models of the winner the export trains
-    final_images: int  # the images of every final model, added up
+    final_images: int  # the images of the final models the search keeps room for, added up
     final_epochs: int | None  # of the export's retrain; None: the winner's own
     fold_train: int  # images in a fold's training part (the smallest fold)
     fold_val: int  # images in a fold's validation part
@@ -80,7 +80,9 @@ class DryRun:
         """The export's retrain of the default point (training only)."""
         if not self.images_per_second:
             return None
-        epochs = self.final_epochs or self.epochs
+        # under a run budget the search keeps room for the final models at the trials' epochs
+        # (``tuner.search.budget.retrain_seconds``): their epochs then fill what is left
+        epochs = self.epochs if self.run_budget else self.final_epochs or self.epochs
         return self.final_images * epochs / self.images_per_second
 
     @property

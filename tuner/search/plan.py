@@ -18,7 +18,13 @@ import numpy as np
 
 import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
-from tuner.data.splits import final_fits, fold_indices, searched_subset, split_holdout
+from tuner.data.splits import (
+    ALWAYS_TRAINED,
+    final_fits,
+    fold_indices,
+    searched_subset,
+    split_holdout,
+)
 from tuner.errors import SearchError
 from tuner.models.hypermodels import ModelSource
 from tuner.pruners.screening import Screening
@@ -59,8 +65,9 @@ class SearchPlan:
     run_budget: float | None = None  # minutes: search and the export's retrain together
     retrain_images: int | None = None  # the search part (all of it), what a measured model sees
     final_models: int = 1  # models of the winner the export trains and averages
-    # the images its final models train on, added up (tuner.data.splits.final_fits): what one
-    # epoch of the final training costs
+    # the images of the final models the export always trains (the first two: one measured, one
+    # on every image; tuner.data.splits.final_fits), added up: what the run budget keeps room
+    # for, an epoch each; later models train only if time is left
     final_images: int | None = None
     holdout_fraction: float | None = None  # resolved: the option's, else the space's (None: none)
     screening: Screening | None = None  # screen, then search (None: every trial a full one)
@@ -110,7 +117,8 @@ def plan_search(
     search_images = _off_or(config.search_images, space.search.search_images)
     final_epochs = _off_or(config.final_epochs, space.search.final_epochs)
     final_models = config.final_models or space.search.final_models
-    final_images = sum(final_fits(final_models, len(part), 0 if holdout is None else len(holdout)))
+    held = 0 if holdout is None else len(holdout)
+    final_images = sum(final_fits(final_models, len(part), held)[:ALWAYS_TRAINED])
     part = searched_subset(part, search_images, config.seed)
     splits = fold_indices(part.labels, merged["folds"], config.seed)  # checked before any write
     mixed = config.mixed_precision
