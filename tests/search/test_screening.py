@@ -471,3 +471,19 @@ def test_a_screened_search_of_one_trial_completes_it(tmp_path, tiny_train):
     result = run_search(tiny_train, space, search_config(tmp_path, max_trials=1))
     assert [r.state for r in result.records] == [TrialState.COMPLETE]
     assert result.best is not None and len(result.best.folds) == 2
+
+
+def test_the_first_screen_is_the_spaces_default_point(tmp_path):
+    """A profile's default point (quick's: the hand-written CNN) is screened first, then random
+    points, never it again."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", list(range(50)), default=17)
+    oracle = ScreeningOracle(
+        Screening(size=6, epochs=1, keep=2), "score", hyperparameters=hp, max_trials=8, seed=3,
+        objective=keras_tuner.Objective("score", "max"), max_consecutive_failed_trials=None,
+    )  # fmt: skip
+    oracle._set_project_dir(str(tmp_path), "o")
+    drawn = [oracle.create_trial(f"w{i}").hyperparameters.values["a"] for i in range(6)]
+    assert drawn[0] == 17 and 17 not in drawn[1:] and len(set(drawn)) == 6

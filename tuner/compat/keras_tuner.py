@@ -162,13 +162,17 @@ def declared_hyperparameters(hp: keras_tuner.HyperParameters) -> list[tuple[str,
 
 class HookedRandomOracle(keras_tuner.oracles.RandomSearchOracle):
     """keras-tuner's random oracle, its private hooks behind names a subclass can use:
-    ``draw_values`` (``_random_values``: a new random point, None when the space is exhausted)
-    and ``ignored_keys``, marks left out of the duplicate check (``_compute_values_hash``)."""
+    ``draw_values`` (``_random_values``: a new random point, None when the space is exhausted),
+    ``default_values`` (the space's defaults) and ``ignored_keys``, marks left out of the duplicate check (``_compute_values_hash``)."""
 
     ignored_keys: tuple[str, ...] = ()
 
     def draw_values(self) -> dict[str, Any] | None:
         return self._random_values()
+
+    def default_values(self) -> dict[str, Any]:
+        """The space's default point: each active hyperparameter's default."""
+        return dict(self.hyperparameters.copy().values)
 
     def _compute_values_hash(self, values):
         values = {k: v for k, v in values.items() if k not in self.ignored_keys}

@@ -1,6 +1,7 @@
 """Screen, then search (``--screen N``): many configurations judged cheaply, the best in full.
 
-A round draws ``size`` configurations and trains each for ``epochs`` epochs of the first fold
+A round draws ``size`` configurations (the search's first: the space's default point, then
+random ones) and trains each for ``epochs`` epochs of the first fold
 only (a *screen*: a keras-tuner trial recorded as pruned, with its score at that point); once the
 round's screens are in, the best ``keep`` of them run as full trials, best first, every fold and
 epoch, under the search's pruning rule; then the next round. Synchronous successive halving with

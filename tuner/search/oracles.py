@@ -139,7 +139,11 @@ class ScreeningOracle(HookedRandomOracle):
         return passed
 
     def _screen(self, trial_id, current):
-        values = self.draw_values()
+        # The search's first screen is the space's default point, a profile's known-good
+        # configuration (quick's: the hand-written Kaggle CNN), as Optuna's enqueue_trial or Ray
+        # Tune's points_to_evaluate would seed it: a search too short for many random draws
+        # still weighs them against it. The others are random, never the same twice.
+        values = self.draw_values() if self.trials else self.default_values()
         if values is None:  # the space is exhausted
             if not current["screens"]:
                 self.rounds.remove(current)
