@@ -47,7 +47,8 @@ def _recipe(result) -> str:
     trained on, or the ensemble."""
     if result.ensemble != "none":
         return f"ensemble {result.ensemble}"
-    epochs = f", {result.fits[0]['epochs']} epochs" if result.fits else ""
+    epochs = "/".join(dict.fromkeys(str(f["epochs"]) for f in result.fits))
+    epochs = f", {epochs} epochs" if epochs else ""
     if len(result.fits) <= 1:
         images = f" trained on {result.fits[0]['images']:,} images" if result.fits else ""
         return f"single model{images}{epochs}"

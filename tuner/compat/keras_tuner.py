@@ -163,7 +163,8 @@ def declared_hyperparameters(hp: keras_tuner.HyperParameters) -> list[tuple[str,
 class HookedRandomOracle(keras_tuner.oracles.RandomSearchOracle):
     """keras-tuner's random oracle, its private hooks behind names a subclass can use:
     ``draw_values`` (``_random_values``: a new random point, None when the space is exhausted),
-    ``default_values`` (the space's defaults) and ``ignored_keys``, marks left out of the duplicate check (``_compute_values_hash``)."""
+    ``default_values`` (the space's defaults) and ``ignored_keys``, marks left out of the
+    duplicate check (``_compute_values_hash``)."""
 
     ignored_keys: tuple[str, ...] = ()
 
