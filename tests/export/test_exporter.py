@@ -484,7 +484,9 @@ def test_final_fits_measure_half_and_train_the_rest_on_every_image():
     assert final_fits(3, 300, 0) == [300, 300, 300]  # no holdout: every model sees every image
 
 
-def test_the_run_budget_keeps_room_for_the_first_two_final_models(tmp_path, tiny_train, tiny_space_path):
+def test_the_run_budget_keeps_room_for_the_first_two_final_models(
+    tmp_path, tiny_train, tiny_space_path
+):
     from tuner.search.plan import plan_search
 
     space = load_space(tiny_space_path)

@@ -104,6 +104,7 @@ def test_too_few_trials_for_a_round_still_end_in_full_trials(tmp_path):
     one = _oracle(tmp_path / "one", Screening(size=45, epochs=2, keep=9), max_trials=1)
     values = one.create_trial("w").hyperparameters.values
     assert SCREEN_KEY not in values and SCREENED_KEY not in values  # a full trial
+    assert values["a"] == 0  # of the default point
 
 
 def test_promotions_wait_for_every_screen_of_their_round(tmp_path):

@@ -97,7 +97,7 @@ class ScreeningOracle(HookedRandomOracle):
         # this trial is not in self.trials yet: it is one of the trials left
         screens, keep = self.screening.round_shape(self.max_trials - len(self.trials))
         if not screens:  # too few trials left to screen: they run in full
-            values = self.draw_values()
+            values = self._fresh_values()
             status = "STOPPED" if values is None else "RUNNING"
             return {"status": status, "values": values}
         current = {"screens": [], "promoted": [], "promoted_from": []}
@@ -138,12 +138,16 @@ class ScreeningOracle(HookedRandomOracle):
             passed |= {t.trial_id for t in screens} - best
         return passed
 
+    def _fresh_values(self):
+        """A configuration not tried yet. The search's first is the space's default point, a
+        profile's known-good configuration (quick's: the hand-written Kaggle CNN), as Optuna's
+        enqueue_trial or Ray Tune's points_to_evaluate would seed it: a search too short for
+        many random draws still weighs them against it. The others are random, never the same
+        twice (None: the space is exhausted)."""
+        return self.draw_values() if self.trials else self.default_values()
+
     def _screen(self, trial_id, current):
-        # The search's first screen is the space's default point, a profile's known-good
-        # configuration (quick's: the hand-written Kaggle CNN), as Optuna's enqueue_trial or Ray
-        # Tune's points_to_evaluate would seed it: a search too short for many random draws
-        # still weighs them against it. The others are random, never the same twice.
-        values = self.draw_values() if self.trials else self.default_values()
+        values = self._fresh_values()
         if values is None:  # the space is exhausted
             if not current["screens"]:
                 self.rounds.remove(current)
