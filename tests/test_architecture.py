@@ -121,3 +121,14 @@ def test_the_wheel_lists_every_sub_package():
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "tuner").rglob("__init__.py")
     }
     assert listed == found | {"tuner.search_spaces"}
+
+
+def test_the_sub_packages_are_reachable_from_import_tuner_without_keras():
+    """``import tuner`` then ``tuner.space.V5`` (as the README writes it) works, and reaching a
+    sub-package below the Keras boundary loads no Keras."""
+    code = (
+        "import sys, tuner; v5 = tuner.space.V5; assert v5['conv_filters'] == 256, v5; "
+        "assert 'keras' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -50,9 +50,16 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
+# the sub-packages, imported on first use too: ``tuner.space.V5`` after ``import tuner``
+_PACKAGES = ("analysis", "cli", "compat", "data", "distributed", "export", "models", "pruners",
+             "search", "space", "storage", "training", "ui")  # fmt: skip
+
+
 def __getattr__(name: str):
     if name in _API:
         return getattr(import_module(_API[name]), name)
+    if name in _PACKAGES:
+        return import_module(f"tuner.{name}")
     raise AttributeError(f"module 'tuner' has no attribute {name!r}")
 
 

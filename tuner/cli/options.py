@@ -54,7 +54,8 @@ SpaceOption = Annotated[
     Optional[str],
     typer.Option(
         "--space",
-        help="Search space: a bundled name (quick, v5) or a TOML path (default: quick). "
+        help="Search space: a bundled name (quick, small-vgg, full, v5) or a TOML path "
+        "(default: quick). "
         "With --model, only its search table (defaults for trials, folds, ...) is used.",
         show_default=False,
     ),
