@@ -467,9 +467,12 @@ def test_final_models_split_between_the_holdout_and_every_image(
     assert manifest["export"]["final_models_cut"] == (
         "the run budget left time for 2 of 3 final models"
     )
-    assert manifest["export"]["final_epochs_cut"] == "the run budget left time for 1/1 of 3 epochs"
+    assert (
+        manifest["export"]["final_epochs_cut"]
+        == "epochs the run budget had time for: 1, 1 (of up to 3)"
+    )
     assert late.budget_notes == (
-        "the run budget left time for 1/1 of 3 epochs",
+        "epochs the run budget had time for: 1, 1 (of up to 3)",
         "the run budget left time for 2 of 3 final models",
     )
 

@@ -285,8 +285,10 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
         built.fits.append({"trial_id": record.trial_id, "seed": seed, "images": len(train),
                            "epochs": trained, "measured": measured})  # fmt: skip
     if choice.budgeted and min(f["epochs"] for f in built.fits) < choice.most_epochs:
-        trained = "/".join(str(f["epochs"]) for f in built.fits)
-        built.shortened = f"the run budget left time for {trained} of {choice.most_epochs} epochs"
+        trained = ", ".join(str(f["epochs"]) for f in built.fits)
+        built.shortened = (
+            f"epochs the run budget had time for: {trained} (of up to {choice.most_epochs})"
+        )
     return built
 
 
