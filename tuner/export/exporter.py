@@ -59,7 +59,7 @@ from tuner.space.values import resolve_values
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
 from tuner.storage.records import TrialRecord, TrialState, ranked
-from tuner.training.callbacks import EpochEvents
+from tuner.training.callbacks import Deadline, EpochEvents
 from tuner.training.fit import fit_model, fold_models
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
@@ -97,25 +97,33 @@ def _winner(search: SearchHandle) -> TrialRecord:
 
 
 def _retrain(
-    record: TrialRecord, train, seed: int, reporter: Reporter, space=None, epochs: int | None = None
+    record: TrialRecord,
+    train,
+    seed: int,
+    reporter: Reporter,
+    space=None,
+    epochs: int | None = None,
+    deadline: float | None = None,
+    at_least: int = 0,
 ):
     """One trial's model, retrained on ``train`` (``tuner.training.fit.fit_model``, the same path as
-    the search's folds) for ``epochs`` (None: the trial's own); returns (model, epochs,
-    seconds)."""
+    the search's folds) for ``epochs`` (None: the trial's own), stopped before an epoch that would
+    end past ``deadline`` (the run budget's end: its last epochs are at the cosine schedule's
+    smallest rates), never before ``at_least``; returns (model, epochs trained, seconds)."""
     values = resolve_values(record.hyperparameters, space)
     # With early stopping, each fold found its best epoch: retrain for their median.
     values["epochs"] = epochs = epochs or record.retrain_epochs or int(values["epochs"])
     reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
+    callbacks = [EpochEvents(reporter, epochs)]
+    if deadline is not None:
+        callbacks.append(stop := Deadline(deadline, ahead=True, at_least=at_least))
     model, _, seconds, _ = fit_model(
-        values,
-        train.images,
-        train.labels,
-        seed=seed,
-        space=space,
-        callbacks=[EpochEvents(reporter, epochs)],
+        values, train.images, train.labels, seed=seed, space=space, callbacks=callbacks
     )
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
+    if deadline is not None and stop.stopped_after is not None:
+        epochs = stop.stopped_after
     return model, epochs, seconds
 
 
@@ -277,7 +285,11 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
             built.cut = f"the run budget left time for {i} of {len(choice.fits)} final models"
             break
         seed = choice.seed if choice.kind == "top" else member_seed(choice.seed, i)
-        model, trained, took = _retrain(record, train, seed, reporter, choice.space, epochs)
+        deadline = choice.deadline if choice.budgeted else None
+        fewest = min(choice.own_epochs, choice.most_epochs)
+        model, trained, took = _retrain(
+            record, train, seed, reporter, choice.space, epochs, deadline, fewest
+        )
         built.models.append(model)
         built.seconds += took
         built.epochs = built.epochs or trained

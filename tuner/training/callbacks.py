@@ -37,14 +37,25 @@ class EpochEvents(keras.callbacks.Callback):
 
 
 class Deadline(keras.callbacks.Callback):
-    """Stops training after the first epoch that ends past ``deadline`` (time.monotonic)."""
+    """Stops training after the first epoch that ends past ``deadline`` (time.monotonic), or,
+    with ``ahead``, after the last epoch that the next one, as long as this one, would end
+    past it (a final model under a run budget: it ends in time even when the host slows),
+    never before ``at_least`` epochs."""
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, ahead: bool = False, at_least: int = 0):
         super().__init__()
-        self.deadline, self.stopped_after = deadline, None
+        self.deadline, self.ahead, self.at_least = deadline, ahead, at_least
+        self.stopped_after = None
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        if time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if epoch + 1 < self.at_least:
+            return
+        if now + (now - self.epoch_started if self.ahead else 0.0) > self.deadline:
             self.stopped_after = epoch + 1
             self.model.stop_training = True
 
