@@ -544,6 +544,15 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
     assert subset.exit_code == 0, subset.output
     assert "120 images searched (a stratified subset of 240), 60 held out" in subset.output
     assert "final:      the winner retrained on 240 images, 4 epochs" in subset.output
+    budgeted = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
+                      "--results-dir", results, "--holdout", 0.2, "--final-epochs", 4,
+                      "--final-models", 3, "--run-budget", 10)  # fmt: skip
+    assert budgeted.exit_code == 0, budgeted.output
+    assert (
+        "final: 3 models of the winner averaged: 2 trained on 240 images (measured on the "
+        "holdout), 1 on all 300, as many epochs as the run budget leaves, up to 4 epochs, models "
+        "after the second only if time is left"
+    ) in " ".join(budgeted.output.split())
     assert "folds:      2 (stratified): 60 training and 60 validation" in subset.output
     # the same checks as the search itself: a bad option is refused, one line, exit 2
     bad = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,

@@ -351,6 +351,16 @@ def _final_models(plan) -> str:
     )
 
 
+def _final_epochs(plan) -> str:
+    """The dry run's words on the final models' epochs: as asked, or under a run budget as many
+    as it leaves (``tuner.search.budget.final_epochs_in_time``)."""
+    epochs = f"{plan.final_epochs} epochs" if plan.final_epochs else "its own epochs"
+    if not plan.run_budget:
+        return epochs
+    more = ", models after the second only if time is left" if plan.final_models > 2 else ""
+    return f"as many epochs as the run budget leaves, up to {epochs}{more}"
+
+
 def dry_run_lines(plan) -> list[str]:
     """``search --dry-run``'s report of a ``tuner.search.dryrun.DryRun``."""
     state = (
@@ -379,8 +389,7 @@ def dry_run_lines(plan) -> list[str]:
             else ""
         )
         + (f", {plan.holdout_images:,} held out" if plan.holdout_images else ""),
-        f"  final:      {_final_models(plan)}, "
-        + (f"{plan.final_epochs} epochs" if plan.final_epochs else "its own epochs"),
+        f"  final:      {_final_models(plan)}, " + _final_epochs(plan),
         f"  folds:      {plan.folds} (stratified): {plan.fold_train:,} training and "
         f"{plan.fold_val:,} validation images per fold",
         f"  epochs:     {plan.epochs} per fold, batch {plan.batch_size} (the default point)",
