@@ -508,3 +508,18 @@ def test_final_epochs_fill_the_time_left_between_the_fewest_and_the_most():
     assert final_epochs_in_time(100.0, 0.001, 1000, most=40, fewest=6) == 40
     assert final_epochs_in_time(-5.0, 0.001, 1000, most=40, fewest=6) == 6  # late: the fewest
     assert final_epochs_in_time(10.0, 0.0, 1000, most=40, fewest=6) == 40  # nothing timed
+
+
+def test_without_a_holdout_every_final_model_trains_on_every_image(
+    tmp_path, tiny_data, tiny_space_path
+):
+    """--holdout 0 with final_models 2: both models on all 300 images, none measured, and the
+    estimate is the out-of-fold accuracy (a lower one: no holdout to measure the average)."""
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="n", results_dir=tmp_path, isolate=False, max_trials=1, final_models=2),
+    )
+    result = export_best(search.directory, tiny_data)
+    assert [(f["images"], f["measured"]) for f in result.fits] == [(300, False), (300, False)]
+    assert result.holdout is None and result.estimate.method == "out-of-fold"
