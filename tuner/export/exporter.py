@@ -192,8 +192,9 @@ class _Choice:
 
     @property
     def fits(self) -> list[Dataset]:
-        """What each retrained model trains on, those measured on the holdout first
-        (``tuner.data.splits.final_fits``); top-K: one per member, without the holdout."""
+        """What each retrained model trains on, in the order they train (with a holdout, measured
+        and on every image in turn: ``tuner.data.splits.final_fits``); top-K: one per member,
+        without the holdout."""
         if self.kind == "folds":
             return []
         if self.kind == "top":
@@ -263,7 +264,7 @@ class _Built:
     seconds: float = 0.0  # retraining
     epochs: int | None = None  # of the retrain
     measured: str = "single"  # the holdout's name for the models that never saw it
-    fits: list[dict] = field(default_factory=list)  # each retrained model: seed, images
+    fits: list[dict] = field(default_factory=list)  # each retrained model: seed, images, epochs
     cut: str | None = None  # why fewer final models were trained than asked
     shortened: str | None = None  # why they trained fewer epochs than asked
 
@@ -274,7 +275,7 @@ def member_seed(seed: int, member: int) -> int:
 
 
 def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
-    """Retrains the export's models (``_Choice.fits``), those measured on the holdout first;
+    """Retrains the export's models (``_Choice.fits``, measured and on every image in turn);
     under a run budget, for the epochs and as many models as it has time for (``_epochs_for``)."""
     built = _Built([], 1, None)
     asked = choice.manifest.get("config", {}).get("final_epochs")
