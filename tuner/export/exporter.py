@@ -53,7 +53,7 @@ from tuner.export.recipes import (
     write_submission,
 )
 from tuner.models.hypermodels import space_of_manifest
-from tuner.search.budget import RETRAIN_MARGIN, final_epochs_in_time, image_epoch_seconds
+from tuner.search.budget import final_epochs_in_time, image_epoch_seconds
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
@@ -316,7 +316,7 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
     most, fewest = choice.most_epochs, min(choice.own_epochs, choice.most_epochs)
     if i == 0:
         images = sum(len(d) for d in choice.fits[:ALWAYS_TRAINED])
-        rate = image_epoch_seconds(choice.best) / RETRAIN_MARGIN  # the folds' speed itself
+        rate = image_epoch_seconds(choice.best)  # the folds' speed, no margin: model 2 corrects it
         return final_epochs_in_time(left, rate, images, most, fewest)
     rate = built.seconds / sum(f["images"] * f["epochs"] for f in built.fits)
     if i < ALWAYS_TRAINED:

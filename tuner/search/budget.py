@@ -85,19 +85,19 @@ def round_closes(elapsed: float, screen: float, full: float, end: float) -> bool
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
     """The export's retrain, estimated for the best trial so far (the one it would retrain; with
     none completed, the slowest finished trial): its seconds per training image and epoch in the
-    folds (``image_epoch_seconds``), times the images of the final models the search keeps room
-    for (``final_images``) and their epochs (``final_epochs``, else its own; under a run budget,
-    its own: the final models' epochs then fill what is left). A slower trial that wins
-    later can overshoot the run budget by the difference; the slowest trial as the estimate would
-    end the search early whenever a slow configuration has been tried (batch-norm trials train at
-    about 2/3 the speed of the others)."""
+    folds (``image_epoch_seconds``) times ``RETRAIN_MARGIN``, times the images of the final models
+    the search keeps room for (``final_images``) and their epochs (``final_epochs``, else its
+    own; under a run budget, its own: the final models' epochs then fill what is left). A slower
+    trial that wins later can overshoot the run budget by the difference; the slowest trial as
+    the estimate would end the search early whenever a slow configuration has been tried
+    (batch-norm trials train at about 2/3 the speed of the others)."""
 
     def estimate(record: TrialRecord) -> float:
         values = resolve_values(record.hyperparameters, space)
         # under a run budget the final models' epochs fill what the search leaves: the search
         # keeps room for the fewest they take, the trial's own (``final_epochs_in_time``)
         epochs = values["epochs"] if plan.run_budget else plan.final_epochs or values["epochs"]
-        return image_epoch_seconds(record) * (plan.final_images or 0) * epochs
+        return RETRAIN_MARGIN * image_epoch_seconds(record) * (plan.final_images or 0) * epochs
 
     best = best_record(records)
     if best is not None:
@@ -107,13 +107,13 @@ def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:
 
 def image_epoch_seconds(record: TrialRecord) -> float:
     """A trial's training seconds per image and epoch in its folds (validation passes left out,
-    the epochs a fold went on from its screen too), times ``RETRAIN_MARGIN``: what the final
-    models of its configuration are expected to take (0: nothing timed)."""
+    the epochs a fold went on from its screen too; 0: nothing timed). The search's estimate of
+    the final models adds ``RETRAIN_MARGIN``; the export plans with the speed itself."""
     work = sum(f.train_size * (f.epochs - f.started_from) for f in record.folds)
     if not work:
         return 0.0
     seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
-    return RETRAIN_MARGIN * seconds / work
+    return seconds / work
 
 
 def final_epochs_in_time(seconds: float, rate: float, images: int, most: int, fewest: int) -> int:
