@@ -11,7 +11,9 @@ images add up to at least 42,000 (10 seeds), and reports:
   the pooled accuracy over every held-out image with Wilson's interval;
 - each run's printed 95 % interval and whether it covers the run's score (a right interval
   misses about one run in twenty);
-- each run's wall time and the images its exported models trained on.
+- each run's wall time, the images and epochs its exported models trained, and their speed
+  against the winner's folds' (the export plans its first final model with
+  ``tuner.search.budget.FINAL_SPEED``).
 
 Resumable across sessions: each finished run is appended to ``results/wide_eval.jsonl``
 (tracked, with the commit its code came from) and a seed found there for the prefix is read, not rerun, so
@@ -40,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tuner.export.estimate import wilson_interval  # noqa: E402
+from tuner.search.budget import image_epoch_seconds  # noqa: E402
+from tuner.storage.manifest import open_search  # noqa: E402
 
 RECORD = ROOT / "results" / "wide_eval.jsonl"
 HELD_OUT_IMAGES = 4200  # a seed's 10 % of Kaggle's 42,000
@@ -90,14 +94,16 @@ def summary_lines(runs: dict[int, dict]) -> list[str]:
 
 def run_lines(runs: dict[int, dict]) -> list[str]:
     lines = [
-        "| seed | wall | exported: models (images each) | submission on its held-out 10 % "
-        "| printed 95 % | covers it |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| seed | wall | exported: models (images x epochs each) | final / fold speed "
+        "| submission on its held-out 10 % | printed 95 % | covers it |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for seed, r in sorted(runs.items()):
         est = r["estimate"]
+        speed = f"{r['final_speed']:.2f}" if r.get("final_speed") else "-"
         lines.append(
-            f"| {seed} | {r['wall_s'] / 60:.1f} min | {r['models']} | {100 * r['holdout']:.2f} | "
+            f"| {seed} | {r['wall_s'] / 60:.1f} min | {r['models']} | {speed} "
+            f"| {100 * r['holdout']:.2f} | "
             f"{100 * est['low']:.2f}-{100 * est['high']:.2f} (± {50 * (est['high'] - est['low']):.2f}) "
             f"| {'yes' if covers(est, r['holdout']) else '**no**'} |"
         )
@@ -121,12 +127,18 @@ def record(prefix: str, seed: int, run: dict, directory: Path) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def exported_models(directory: Path) -> str:
-    """``3 (34,020 / 37,800 / 34,020)``: the export's models and the images each trained on."""
-    export = json.loads((directory / "search.json").read_text())["export"]
-    fits = export.get("final_models") or [{"images": export["retrain_images"]}]
-    sizes = " / ".join(format(f["images"], ",") for f in fits)
-    return f"{len(fits)} ({sizes})"
+def exported_models(directory: Path) -> dict:
+    """What the export trained: ``models``, for instance ``2 (34,020 x 33 / 37,800 x 35)`` (each
+    model's images and epochs), and ``final_speed``, the final models' seconds per image-epoch
+    over the winner's folds' (None where the export retrained nothing)."""
+    search = open_search(directory)
+    export = search.manifest["export"]
+    fits = export.get("final_models") or []
+    sizes = " / ".join(f"{f['images']:,} x {f['epochs']}" for f in fits)
+    work = sum(f["images"] * f["epochs"] for f in fits)
+    fold = image_epoch_seconds(search.best)
+    speed = export["retrain_seconds"] / work / fold if work and fold else None
+    return {"models": f"{len(fits)} ({sizes})", "final_speed": speed}
 
 
 def main() -> None:
@@ -144,10 +156,14 @@ def main() -> None:
             continue
         run = run_profile(args.data, args.space, seed, args.runs, args.prefix)
         directory = args.runs / f"{args.prefix}-h{seed}"
-        runs[seed] = {**run, "models": exported_models(directory)}
+        runs[seed] = {**run, **exported_models(directory)}
         record(args.prefix, seed, runs[seed], directory)
         print(run_lines({seed: runs[seed]})[-1], flush=True)
     runs = {seed: run for seed, run in runs.items() if seed in args.seeds}
+    for seed, run in runs.items():  # rows recorded before the speed was: from their directory
+        directory = args.runs / f"{args.prefix}-h{seed}"
+        if "final_speed" not in run and (directory / "search.json").exists():
+            run.update(exported_models(directory))
     if not runs:
         raise SystemExit(f"no finished run of {args.prefix} in {RECORD}")
     title = f"## The `{args.space}` profile over held-out 10 % splits (`{args.prefix}`)"

@@ -510,6 +510,26 @@ def test_final_epochs_fill_the_time_left_between_the_fewest_and_the_most():
     assert final_epochs_in_time(10.0, 0.0, 1000, most=40, fewest=6) == 40  # nothing timed
 
 
+def test_the_first_final_model_is_planned_at_a_final_models_speed():
+    """The folds time 0.1 s an image-epoch; a final model trains at FINAL_SPEED of that, so the
+    first of the two models always trained (100 + 120 images) gets the epochs that leave the
+    second as many: at the folds' own speed it would get 17 and the second the rest."""
+    from types import SimpleNamespace
+
+    from tuner.export.exporter import _Built, _epochs_for
+    from tuner.search.budget import FINAL_SPEED
+    from tuner.storage.records import FoldResult, TrialRecord, TrialState
+
+    folds = (FoldResult(0, 0.98, 0.1, 6, 60.0, 100, 50),)  # 600 image-epochs in 60 s
+    best = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6}, folds)
+    fits = [np.zeros(100), np.zeros(120)]
+    seconds = FINAL_SPEED * 0.1 * 220 * 20.5  # 20 epochs of both at the final speed, and a half
+    choice = SimpleNamespace(
+        deadline=time.monotonic() + seconds, most_epochs=40, own_epochs=6, fits=fits, best=best
+    )
+    assert _epochs_for(choice, _Built([], 1, None), fits[0], 0) == 20
+
+
 def test_without_a_holdout_every_final_model_trains_on_every_image(
     tmp_path, tiny_data, tiny_space_path
 ):

@@ -53,7 +53,7 @@ from tuner.export.recipes import (
     write_submission,
 )
 from tuner.models.hypermodels import space_of_manifest
-from tuner.search.budget import final_epochs_in_time, image_epoch_seconds
+from tuner.search.budget import final_epochs_in_time, final_image_epoch_seconds
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
@@ -309,14 +309,15 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
     """Under a run budget, the ``i``-th final model's epochs: as many as end within it, up to
     ``final_epochs`` (``tuner.search.budget.final_epochs_in_time``), never fewer than the
     winner's own; None: no time for this model. The first is planned with the second (the two
-    always trained) at the winner's speed in its folds; the second takes the time left at the
-    speed the first trained, so a misjudged first plan costs no minute; a further model trains
-    the same epochs, only if it ends in time."""
+    always trained) at the speed the winner's folds predict for a final model
+    (``final_image_epoch_seconds``), so that the two get about the same epochs; the second takes
+    the time left at the speed the first trained, so a misjudged first plan costs no minute; a
+    further model trains the same epochs, only if it ends in time."""
     left = choice.deadline - time.monotonic()
     most, fewest = choice.most_epochs, min(choice.own_epochs, choice.most_epochs)
     if i == 0:
         images = sum(len(d) for d in choice.fits[:ALWAYS_TRAINED])
-        rate = image_epoch_seconds(choice.best)  # the folds' speed, no margin: model 2 corrects it
+        rate = final_image_epoch_seconds(choice.best)  # no margin: model 2 corrects it
         return final_epochs_in_time(left, rate, images, most, fewest)
     rate = built.seconds / sum(f["images"] * f["epochs"] for f in built.fits)
     if i < ALWAYS_TRAINED:
