@@ -41,12 +41,27 @@ def test_the_layers_contracts_hold():
     assert "4 kept, 0 broken" in done.stdout
 
 
+def test_the_distributed_package_names_its_launcher_without_loading_it_first():
+    """``tuner.distributed`` spans layers, so its package loads nothing; ``launch`` loads the
+    launcher (and the search below it) on first use."""
+    code = (
+        "import sys, tuner.distributed as d; "
+        "assert 'tuner.distributed.launcher' not in sys.modules; "
+        "assert d.launch.__module__ == 'tuner.distributed.launcher'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize(
     ("module", "planted", "broken"),
     [
         # a lower layer importing a higher one
         ("tuner/storage/records.py", "import tuner.search.driver", "Layers import only downward"),
         ("tuner/data/splits.py", "import tuner.cli", "Nothing imports the CLI"),
+        # the distributed package's modules keep their own layers: the chief is below the search
+        ("tuner/distributed/chief.py", "import tuner.search.driver", "Layers import only downward"),
+        ("tuner/distributed/secret.py", "import tuner.storage.manifest", "import only downward"),
         # Keras below the boundary
         ("tuner/ui/tables.py", "import keras", "never load Keras"),
         # the CLI loading Keras other than through the library API

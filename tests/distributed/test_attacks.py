@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tests.distributed.test_launcher import check_complete, search_command
 from tests.helpers import ROOT
 from tuner.cli import app
-from tuner.compat.chief import KEY_HEADER, WORKER_HEADER
+from tuner.distributed.chief import KEY_HEADER, WORKER_HEADER
 from tuner.distributed.launcher import free_port
 
 REFUSED = grpc.StatusCode.UNAUTHENTICATED

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tuner.distributed.roles import role
 from tuner.errors import (
     STOPPED_STATUS,
     SearchFailure,
@@ -21,7 +22,6 @@ from tuner.errors import (
     TooManyFailures,
     UserError,
 )
-from tuner.storage.roles import role
 
 __all__ = [
     "app",

@@ -23,10 +23,10 @@ from tuner.cli.options import (
     with_resume_options,
     with_search_options,
 )
+from tuner.distributed.secret import SECRET_FILE_ENV, is_worker_id
 from tuner.errors import SearchError
 from tuner.export.recipes import check_recipe
 from tuner.storage.manifest import read_manifest, search_dir_for
-from tuner.storage.secret import SECRET_FILE_ENV, is_worker_id
 from tuner.ui.reporters import make_reporter
 from tuner.ui.tables import dry_run_lines
 

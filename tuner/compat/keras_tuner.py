@@ -22,7 +22,7 @@ private name it relies on; ``tests/compat/test_keras_tuner.py`` fails if one of 
   (``Trial.metrics``), and keras-tuner's tuner skips its own report when the objective is there
   already (``BaseTuner._run_and_update_trial``): the rerun would end with the old value.
 
-The distributed chief's rules are in ``tuner.compat.chief``.
+The distributed chief's rules are in ``tuner.distributed.chief``.
 """
 
 from __future__ import annotations

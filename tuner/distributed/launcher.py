@@ -5,7 +5,7 @@ that asks it for a trial, runs all of the trial's CV folds and reports the score
 their part through keras-tuner's environment variables: ``KERASTUNER_TUNER_ID`` (``chief`` or a
 worker id), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. All of them read and write the
 one search directory (on another machine: a shared file system). The chief answers only workers
-that prove they hold the search's secret (``tuner.storage.secret``, ``tuner.compat.chief``); the
+that prove they hold the search's secret (``tuner.distributed.secret``, ``tuner.distributed.chief``); the
 launcher hands it to its local workers in their environment.
 
 ``launch`` is what ``digit-tuner search --workers N`` does: start a chief bound to 127.0.0.1 (unless
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tuner.storage.directory as store
+from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, chief_secret
 from tuner.errors import STOPPED_STATUS, SearchFailure
 from tuner.search.driver import SearchResult, prepare_search
 from tuner.storage.directory import LOGS_DIR, TUNER_DIR
 from tuner.storage.records import TrialState, load_records
-from tuner.storage.secret import SECRET_ENV, SECRET_FILE, chief_secret
 from tuner.ui.events import Reporter
 
 __all__ = [

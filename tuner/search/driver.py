@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tuner.compat.chief as chief
 import tuner.compat.keras_tuner as compat
+import tuner.distributed.chief as chief
 import tuner.storage.directory as store
 from tuner.analysis.tensorboard_logs import write_experiment
 from tuner.data.kaggle import Dataset, data_of_source, load_data
+from tuner.distributed.roles import role
 from tuner.errors import SearchError
 from tuner.models.hypermodels import space_of_manifest
 from tuner.search.budget import BudgetSpent
@@ -37,8 +38,6 @@ from tuner.storage.manifest import (
     read_manifest,
 )
 from tuner.storage.records import TrialRecord, TrialState, best_record, load_records
-from tuner.storage.roles import chief_address, role, worker_id
-from tuner.storage.secret import chief_secret, worker_key, worker_secret
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
 
@@ -201,18 +200,13 @@ def _run_search(
 
 def _search(cv_tuner: CVTuner, plan: SearchPlan, config: SearchConfig) -> None:
     """Runs the trials here, or (the chief of a distributed search) serves them to the workers
-    that prove they hold the search's secret (``tuner.compat.chief``)."""
+    that prove they hold the search's secret (``tuner.distributed.chief``)."""
     if role() == "chief":
-        guard = chief.ChiefGuard(
-            cv_tuner.oracle, config.directory / TUNER_DIR, chief_secret(config.directory)
-        )
         cv_tuner.save()
-        chief.serve(guard, *chief_address())
+        chief.serve_workers(cv_tuner.oracle, config.directory)
         return
     if role() == "worker":
-        key = worker_key(worker_secret(config.directory), worker_id())
-        chief.authenticate_worker(cv_tuner.oracle, *chief_address(), worker_id(), key)
-        chief.keep_alive(cv_tuner.oracle)
+        chief.join_chief(cv_tuner.oracle, config.directory)
     try:
         cv_tuner.search(plan.train.images, plan.train.labels, verbose=0)
     except Exception as e:

@@ -14,12 +14,12 @@ from typing import Any
 import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset, data_of_source
 from tuner.data.splits import search_part, searched
+from tuner.distributed.roles import role
 from tuner.errors import SearchError
 from tuner.settings import SETTINGS, Resume
 from tuner.storage.atomic import json_text, read_json, write_json_atomic
 from tuner.storage.directory import MANIFEST, TUNER_DIR
 from tuner.storage.records import TrialRecord, best_record, load_records
-from tuner.storage.roles import role
 
 __all__ = [
     "package_versions",

@@ -1,4 +1,4 @@
-"""The distributed chief's rules (tuner.compat.chief): each attack on a running search is refused,
+"""The distributed chief's rules (tuner.distributed.chief): each attack on a running search is refused,
 first through the guard's methods, then over gRPC with keras-tuner's own protos as the client."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_client
 
-from tuner.compat.chief import (
+from tuner.distributed.chief import (
     KEY_HEADER,
     WORKER_HEADER,
     ChiefGuard,
@@ -23,7 +23,7 @@ from tuner.compat.chief import (
     serve,
 )
 from tuner.distributed.launcher import free_port
-from tuner.storage.secret import worker_key
+from tuner.distributed.secret import worker_key
 
 SECRET = "s3cret" * 8
 

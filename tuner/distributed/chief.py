@@ -1,11 +1,14 @@
-"""The chief of a distributed search: who may ask it what.
+"""The chief of a distributed search: who may ask it what, and how a worker joins it.
+
+``serve_workers`` is the chief's part of a search and ``join_chief`` a worker's, as the search
+driver (``tuner.search.driver``) calls them in the process ``tuner.distributed.roles`` names.
 
 keras-tuner's chief (``keras_tuner.src.distribute.oracle_chief``) serves its oracle on an insecure
 gRPC port and believes every request. ``serve`` speaks the same protocol (keras-tuner's v4 protos,
 so keras-tuner's own ``OracleClient`` is the worker's side) under these rules, kept by
 ``ChiefGuard``:
 
-- Every request carries a worker id and that id's key (``tuner.storage.secret``) as gRPC
+- Every request carries a worker id and that id's key (``tuner.distributed.secret``) as gRPC
   metadata; without them it is refused (UNAUTHENTICATED) before anything is read or changed.
 - A worker asks for trials under its own id only, and the search admits at most ``max_workers``
   ids. One trial runs per worker: a worker that asks again gets its running trial back.
@@ -43,11 +46,20 @@ from keras_tuner.src.engine import oracle as oracle_module
 from keras_tuner.src.engine import trial as trial_module
 
 from tuner.compat.keras_tuner import fresh_metrics
+from tuner.distributed.roles import chief_address, worker_id
+from tuner.distributed.secret import (
+    chief_secret,
+    is_worker_id,
+    keys_match,
+    worker_key,
+    worker_secret,
+)
 from tuner.storage.atomic import read_json
-from tuner.storage.directory import CV_FILE
-from tuner.storage.secret import is_worker_id, keys_match
+from tuner.storage.directory import CV_FILE, TUNER_DIR
 
 __all__ = [
+    "serve_workers",
+    "join_chief",
     "ChiefGuard",
     "RejectedRequest",
     "Unauthenticated",
@@ -299,6 +311,21 @@ class _Servicer(protos.get_service_grpc().OracleServicer):
     def GetBestTrials(self, request, context):
         trials = self._answer(context, self.guard.get_best_trials, request.num_trials)
         return protos.get_service().GetBestTrialsResponse(trials=[t.to_proto() for t in trials])
+
+
+def serve_workers(oracle, directory: Path) -> None:
+    """The chief's part of the search in ``directory``: serves its oracle's trials at the
+    chief's address to the workers that prove they hold the search's secret, until none is
+    left and no worker runs one."""
+    serve(ChiefGuard(oracle, directory / TUNER_DIR, chief_secret(directory)), *chief_address())
+
+
+def join_chief(oracle_client, directory: Path) -> None:
+    """A worker's part before it runs a trial: every request it sends to the chief carries its
+    id and that id's key (from the search's secret), and a heartbeat keeps its lease."""
+    key = worker_key(worker_secret(directory), worker_id())
+    authenticate_worker(oracle_client, *chief_address(), worker_id(), key)
+    keep_alive(oracle_client)
 
 
 def serve(guard: ChiefGuard, host: str, port: int, *, poll: float = 1.0, started=None) -> None:

@@ -1,4 +1,4 @@
-"""The search's secret (tuner.storage.secret): created once, owner-only, found by a worker."""
+"""The search's secret (tuner.distributed.secret): created once, owner-only, found by a worker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import stat
 
 import pytest
 
-from tuner.errors import SearchError
-from tuner.storage.secret import (
+from tuner.distributed.secret import (
     SECRET_ENV,
     SECRET_FILE,
     SECRET_FILE_ENV,
@@ -18,6 +17,7 @@ from tuner.storage.secret import (
     worker_key,
     worker_secret,
 )
+from tuner.errors import SearchError
 
 
 def test_the_secret_is_created_once_readable_by_its_owner_only(tmp_path):
