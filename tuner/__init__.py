@@ -52,7 +52,7 @@ __all__ = ["__version__", *_API]
 
 # the sub-packages, imported on first use too: ``tuner.space.V5`` after ``import tuner``
 _PACKAGES = ("analysis", "cli", "compat", "data", "distributed", "export", "models", "pruners",
-             "search", "space", "storage", "training", "ui")  # fmt: skip
+             "screening", "search", "space", "storage", "training", "ui")  # fmt: skip
 
 
 def __getattr__(name: str):

@@ -259,7 +259,7 @@ class SearchConfig:
     # (a hung trial never stalls the search). None: the time budget, else the run budget, if
     # any; 0: no limit.
     trial_timeout: float | None = None
-    # Screen, then search (``tuner.pruners.screening``): rounds of this many configurations trained for
+    # Screen, then search (``tuner.screening``): rounds of this many configurations trained for
     # the space's ``screen_epochs`` of fold 1, the best ``screen_keep`` in full. None: the
     # space's ``screen``; 0: off (every trial a full one).
     screen: int | None = None

@@ -512,7 +512,7 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     assert dataclasses.replace(whole, run_budget=3.7).total_seconds == 120.0
     # screening 6 at a time for 2 of the 30 fold-epochs (4 s each), the best 2 in full: in 2
     # minutes the 6 screens (24 s) and one full trial (60 s) fit, a second would end at 144 s
-    from tuner.pruners.screening import Screening
+    from tuner.screening.rounds import Screening
 
     screened = dataclasses.replace(plan, max_trials=8, screening=Screening(6, 2, 2))
     assert screened.trials_to_run == 7 and screened.total_seconds == 84.0

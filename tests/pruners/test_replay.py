@@ -246,7 +246,7 @@ def test_the_quick_profiles_screen_keeps_the_best_of_every_real_quick_search():
     curves of the 6 real quick searches, each search's best configuration ranks within its
     search's top third at that epoch. At epoch 1 it would not (batch-norm winners lag there),
     so the check is not vacuous."""
-    from tuner.pruners.screening import Screening
+    from tuner.screening.rounds import Screening
     from tuner.space.spaces import load_space
 
     search = load_space(ROOT / "search_spaces" / "quick.toml").search
@@ -263,7 +263,7 @@ def test_the_quick_profiles_screen_keeps_the_best_of_every_real_quick_search():
 def test_the_quick_profiles_screen_keeps_the_tables_best(table):
     """The quick profile's screening (27 at fold 1's epoch 2, the best 9 in full), replayed on
     the table: the table's best is kept in all but at most 5 % of the searches."""
-    from tuner.pruners.screening import Screening
+    from tuner.screening.rounds import Screening
     from tuner.space.spaces import load_space
 
     search = load_space(ROOT / "search_spaces" / "quick.toml").search

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.pruners.screening import Screening, ScreenStop
-from tuner.search.oracles import ScreeningOracle
-from tuner.storage.records import SCREEN_KEY, SCREENED_KEY
+from tuner.screening.marks import SCREEN_KEY, SCREENED_KEY
+from tuner.screening.oracle import ScreeningOracle
+from tuner.screening.rounds import Screening, ScreenStop
 
 
 def _oracle(tmp_path, screening, max_trials=20, seed=1):
@@ -488,3 +488,29 @@ def test_the_first_screen_is_the_spaces_default_point(tmp_path):
     oracle._set_project_dir(str(tmp_path), "o")
     drawn = [oracle.create_trial(f"w{i}").hyperparameters.values["a"] for i in range(6)]
     assert drawn[0] == 17 and 17 not in drawn[1:] and len(set(drawn)) == 6
+
+
+@pytest.mark.parametrize(
+    "size, keep, trials",
+    [(5, 2, 7), (5, 2, 12), (5, 2, 3), (5, 2, 1), (24, 4, 28), (24, 4, 40), (6, 2, 5)],
+)
+def test_the_dry_runs_course_of_rounds_is_the_oracles(tmp_path, size, keep, trials):
+    """``simulated_course`` (what ``search --dry-run`` counts) hands out the screens and full
+    trials in the order the oracle does, for whole rounds, rounds cut short by ``--trials`` and
+    searches too short to screen."""
+    import math
+
+    from tuner.screening.rounds import FULL, SCREEN, simulated_course
+
+    oracle = _oracle(tmp_path, Screening(size=size, epochs=2, keep=keep), max_trials=trials)
+    course = []
+    for i in range(trials + 1):
+        trial = oracle.create_trial("w")
+        if trial.status == "STOPPED":
+            break
+        screen = SCREEN_KEY in trial.hyperparameters.values
+        course.append(SCREEN if screen else FULL)
+        _finish(oracle, trial, 0.5 + i / 1000, "STOPPED" if screen else "COMPLETED")
+    expected = simulated_course(Screening(size=size, keep=keep), trials, 1.0, 3.0, math.inf)
+    assert course == expected
+    assert course[-1] == FULL  # a search always ends with a full trial

@@ -14,7 +14,8 @@ import numpy as np
 
 from tuner.data.kaggle import N_CLASSES, DigitData
 from tuner.errors import SearchError
-from tuner.storage.records import SCREEN_KEY, TrialRecord, TrialState, is_screen
+from tuner.screening.marks import SCREEN_KEY, is_screen
+from tuner.storage.records import TrialRecord, TrialState
 
 __all__ = [
     "EdaSummary",
@@ -114,7 +115,7 @@ def importance_basis(records: list[TrialRecord]) -> tuple[list[TrialRecord], str
 
 
 def screen_records(records: list[TrialRecord]) -> list[TrialRecord]:
-    """The screens of a screened search (``tuner.pruners.screening``) that were scored, as
+    """The screens of a screened search (``tuner.screening``) that were scored, as
     completed one-fold trials: every one trained the same epochs of fold 1, one fidelity."""
     found = []
     for record in records:

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from tuner.pruners.base import BasePruner
+from tuner.screening.marks import is_screen
 from tuner.space.values import resolve_values
-from tuner.storage.records import TrialState, is_screen
+from tuner.storage.records import TrialState
 
 __all__ = ["PruneSettings", "Finished", "PruneRule", "make_rule", "rule_for_trial"]
 
@@ -205,7 +206,7 @@ def rule_for_trial(
 
     Only trials with the same number of epochs are compared (their learning-rate schedules then
     match); a pruned trial's partial curves count, as in Optuna's pruners, but not a screen's
-    (``tuner.pruners.screening``: it stopped by design, not for falling behind).
+    (``tuner.screening``: it stopped by design, not for falling behind).
     """
     epochs = resolve_values(values, space)["epochs"]
     earlier = []

@@ -4,14 +4,16 @@ A search with a time budget or a run budget starts a trial only if it would end 
 end is the time budget, or the run budget less the export's retrain (estimated from the best trial
 so far), whichever comes first (``trials_end``). A trial is expected to last as long as the longest
 so far. With screening, a round closes once another screen and then a full trial would not end in
-time (``round_closes``), and while only screens have run the budgets never end the search: there is
-always a full trial to export.
+time (``tuner.screening.rounds.round_closes``), and while only screens have run the budgets never
+end the search: there is always a full trial to export.
 """
 
 from __future__ import annotations
 
+from tuner.screening.marks import is_screen
+from tuner.screening.rounds import round_closes
 from tuner.space.values import resolve_values
-from tuner.storage.records import TrialRecord, best_record, is_screen
+from tuner.storage.records import TrialRecord, best_record
 
 __all__ = [
     "RETRAIN_MARGIN",
@@ -19,7 +21,6 @@ __all__ = [
     "trials_end",
     "fits",
     "budget_spent",
-    "round_closes",
     "retrain_seconds",
     "FINAL_SPEED",
     "image_epoch_seconds",
@@ -82,12 +83,6 @@ def budget_spent(
 def fits(elapsed: float, seconds: float, end: float) -> bool:
     """Whether work of ``seconds`` started ``elapsed`` seconds into the search ends by ``end``."""
     return elapsed + seconds <= end
-
-
-def round_closes(elapsed: float, screen: float, full: float, end: float) -> bool:
-    """Whether a screening round must close: another screen and then a full trial would end past
-    ``end`` (no screen is started that no full trial could follow)."""
-    return not fits(elapsed, screen + full, end)
 
 
 def retrain_seconds(records: list[TrialRecord], plan, space=None) -> float:

@@ -21,20 +21,13 @@ from keras_tuner.errors import FailedTrialError
 from tuner.analysis.tensorboard_logs import write_trial
 from tuner.errors import TooManyFailures
 from tuner.pruners.rule import rule_for_trial
-from tuner.pruners.screening import ScreenStop, seed_trial
+from tuner.screening.marks import SCREENED_KEY, is_screen, seed_trial
+from tuner.screening.rounds import ScreenStop
 from tuner.search.budget import BudgetSpent, budget_spent, retrain_seconds, screens_too_late
 from tuner.search.oracles import OBJECTIVE
 from tuner.storage.atomic import atomic_path
 from tuner.storage.directory import OOF_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
-from tuner.storage.records import (
-    SCREENED_KEY,
-    TrialRecord,
-    TrialState,
-    best_record,
-    is_screen,
-    load_records,
-    write_cv,
-)
+from tuner.storage.records import TrialRecord, TrialState, best_record, load_records, write_cv
 from tuner.training.folds import FoldStart, TrialFailed, train_trial, train_trial_in_process
 from tuner.training.process import TrialProcess
 

@@ -22,8 +22,8 @@ import numpy as np
 import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
 from tuner.models.hypermodels import build
-from tuner.pruners.screening import Screening
-from tuner.search.budget import RETRAIN_MARGIN, fits, round_closes, trials_end
+from tuner.screening.rounds import SCREEN, Screening, simulated_course
+from tuner.search.budget import RETRAIN_MARGIN, fits, trials_end
 from tuner.search.plan import SearchConfig, plan_search
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
@@ -99,9 +99,8 @@ class DryRun:
     def _started(self) -> list[float]:
         """The seconds of each trial the budgets start, unpruned, in order (``tuner.search.budget``'s
         rules at the default point's speed): the first always, each next one only if it would
-        end within the limit. With screening, a round's screens stop once another screen and a
-        full trial would not fit, its best screens go on in full, and while no full trial has
-        run the search never stops."""
+        end within the limit; with screening, the course of rounds
+        (``tuner.screening.rounds.simulated_course``)."""
         trial, left = self.trial_seconds, self.trials_left
         if trial is None:
             return [0.0] * left
@@ -113,25 +112,8 @@ class DryRun:
             return started
         s = self.screening
         screen = trial * s.epochs / (self.epochs * self.folds)
-        full_done = False
-        while len(started) < left:
-            size, keep = s.round_shape(left - len(started))
-            screens = 0
-            while screens < size and len(started) < left:
-                if round_closes(elapsed, screen, trial, limit) and (screens or full_done):
-                    break  # the round closes (or, with a full trial done, the search ends)
-                started.append(screen)
-                elapsed += screen
-                screens += 1
-            for _ in range(min(keep, screens) if size else keep):
-                if len(started) >= left or (full_done and not fits(elapsed, trial, limit)):
-                    return started
-                started.append(trial)
-                elapsed += trial
-                full_done = True
-            if not screens and size:
-                return started
-        return started
+        course = simulated_course(s, left, screen, trial, limit)
+        return [screen if kind == SCREEN else trial for kind in course]
 
     @property
     def trials_to_run(self) -> int:

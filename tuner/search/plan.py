@@ -27,7 +27,7 @@ from tuner.data.splits import (
 )
 from tuner.errors import SearchError
 from tuner.models.hypermodels import ModelSource
-from tuner.pruners.screening import Screening
+from tuner.screening.rounds import Screening
 from tuner.settings import SETTINGS, SearchConfig
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import fewest_epochs, hyperband_epochs

@@ -260,7 +260,7 @@ class SearchDefaults:
     # time_budget is for a search part of this many images; a smaller one shrinks it in
     # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
     budget_images: int | None = None
-    # Screen, then search (tuner.pruners.screening): rounds of ``screen`` configurations trained for
+    # Screen, then search (tuner.screening): rounds of ``screen`` configurations trained for
     # ``screen_epochs`` epochs of fold 1, the best ``screen_keep`` (default a third) in full.
     # 0: every trial is a full one (random or Bayesian oracle, with ``prune``).
     screen: int = 0

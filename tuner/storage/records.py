@@ -20,9 +20,6 @@ from tuner.storage.atomic import read_json, write_json_atomic
 from tuner.storage.directory import CV_FILE, MANIFEST, TRIAL_FILE, TUNER_DIR, in_use
 
 __all__ = [
-    "SCREEN_KEY",
-    "SCREENED_KEY",
-    "is_screen",
     "TrialState",
     "FoldResult",
     "TrialRecord",
@@ -33,17 +30,6 @@ __all__ = [
     "SearchSummary",
     "summarize_searches",
 ]
-
-
-# keras-tuner values the screening oracle adds to a trial (``tuner.pruners.screening``; dropped by
-# ``tuner.space.values.resolve_values``)
-SCREEN_KEY = "tuner/screen"  # on a screen: the epochs of fold 1 it trains
-SCREENED_KEY = "tuner/screened"  # on a promoted trial: the id of its screen
-
-
-def is_screen(values: dict[str, Any]) -> bool:
-    """Whether a trial of these values is a screen (a cheap look, not a CV score)."""
-    return values.get(SCREEN_KEY) is not None
 
 
 class TrialState(str, enum.Enum):

@@ -9,15 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.data.splits import final_fits
+from tuner.screening.marks import SCREEN_KEY, SCREENED_KEY, is_screen
 from tuner.space.spaces import HYPERPARAMETERS
-from tuner.storage.records import (
-    SCREEN_KEY,
-    SCREENED_KEY,
-    TrialRecord,
-    TrialState,
-    is_screen,
-    ranked,
-)
+from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.ui.formats import (
     STATE_LABEL,
     STATE_STYLE,
@@ -45,7 +39,7 @@ __all__ = [
 
 def sorted_records(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed trials by mean CV accuracy (best first, ``records.ranked``), then the others,
-    then the screens (``tuner.pruners.screening``) by their score, best first."""
+    then the screens (``tuner.screening``) by their score, best first."""
     complete = ranked(records)
     chosen = {r.trial_id for r in complete}
     screens = [r for r in records if r.trial_id not in chosen and is_screen(r.hyperparameters)]

@@ -1,46 +1,17 @@
-"""Screen, then search (``--screen N``): many configurations judged cheaply, the best in full.
-
-A round draws ``size`` configurations (the search's first: the space's default point, then
-random ones) and trains each for ``epochs`` epochs of the first fold
-only (a *screen*: a keras-tuner trial recorded as pruned, with its score at that point); once the
-round's screens are in, the best ``keep`` of them run as full trials, best first, every fold and
-epoch, under the search's pruning rule; then the next round. Synchronous successive halving with
-one cheap rung, on keras-tuner's oracle API: the oracle hands out the screens and the promotions,
-the CV tuner trains them.
-
-Why (results/benchmarks.md, the replay on ``results/curves-8400.jsonl``, 200 seeds paired): a
-rule that judges trials one after another must train every new best in full. Screening 27
-configurations at fold 1's epoch 2 and running the best 9 in full halves the
-pruning rule's regret at 4-6 trials' worth of compute, is no worse than Optuna's
-SuccessiveHalving from there on, and never dropped the table's best. On the real quick searches
-(tests/fixtures/quick_curves.json) every search's best configuration was in the top third of its
-search at fold 1's epoch 2; at epoch 1, 3 of 6 were not (batch-norm winners lag there). The
-quick profile screens 45 and keeps 9, the time its faster trainer freed (results/benchmarks.md,
-"The quick profile as Kaggle runs it").
-
-A round that ``--trials`` leaves too few trials for shrinks to fit its promotions
-(``Screening.round_shape``); with fewer than 2 screens left to draw, the last trials run in
-full. Under a budget (``tuner.search.budget.screens_too_late``), a round closes early once another screen and
-then a full trial would not fit, and while only screens have run the budgets never end the
-search: there is always a full trial to export.
-
-A promoted trial is seeded as its screen was (``seed_trial``) and its fold 1 goes on from the
-screen's model, weights and optimizer state (``tuner.training.folds.FoldStart``): the screen's
-epochs are the trial's first, not trained twice, and the screen's score and the full trial's are
-two looks at one run, as the replay assumes. The screens never enter the pruning rule's
-references (they had their own judgement), the ranking, the export or the importance analysis:
-their one partial fold is not a CV score.
-"""
+"""A screening round's shape (``Screening``: its screens, their epochs, its promotions, the
+round a short ``--trials`` leaves), a screen's stop (``ScreenStop``), when a round closes under
+a budget (``round_closes``), and the course of rounds a search takes (``simulated_course``), as
+plain Python."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from tuner.pruners.base import BasePruner
-from tuner.storage.records import SCREENED_KEY
 
-__all__ = ["Screening", "ScreenStop", "seed_trial"]
+__all__ = ["SCREEN", "FULL", "Screening", "ScreenStop", "round_closes", "simulated_course"]
+
+SCREEN, FULL = "screen", "full"  # the kinds of trial in a course
 
 
 @dataclass(frozen=True)
@@ -84,11 +55,6 @@ class Screening:
             raise ValueError(f"screen_keep must be within 1..{self.size}, got {self.promoted}")
 
 
-def seed_trial(trial_id: str, values: dict[str, Any]) -> str:
-    """The trial id that seeds a trial's models: its screen's for a promoted trial."""
-    return str(values.get(SCREENED_KEY) or trial_id)
-
-
 class ScreenStop(BasePruner):
     """The pruning rule of a screen: stop after ``epochs`` epochs of fold 1 (the trainer records
     the trial as pruned, with this reason, like any stopped trial)."""
@@ -109,3 +75,40 @@ class ScreenStop(BasePruner):
 
     def stop_after_fold(self, fold_scores) -> str | None:  # a screen never finishes a fold
         return None
+
+
+def round_closes(elapsed: float, screen: float, full: float, end: float) -> bool:
+    """Whether a screening round must close ``elapsed`` seconds into the search: another screen
+    of ``screen`` seconds and then a full trial of ``full`` would end past ``end`` (no screen
+    is started that no full trial could follow)."""
+    return elapsed + screen + full > end
+
+
+def simulated_course(
+    screening: Screening, left: int, screen: float, full: float, end: float
+) -> list[str]:
+    """The trials a screening search starts, in order (``SCREEN`` or ``FULL``), with ``left``
+    trials to run, screens of ``screen`` seconds and full trials of ``full``, all ending by
+    ``end`` seconds (inf: no budget). The oracle's rounds (``Screening.round_shape``, then as
+    many promotions as the round screened, up to its ``keep``) and the tuner's budget checks
+    (``round_closes``; a full trial starts only if it ends in time, once one has run): what
+    ``search --dry-run`` estimates, and what ``tests/search/test_screening.py`` checks against
+    the oracle itself."""
+    course: list[str] = []
+    elapsed, full_done = 0.0, False
+    while len(course) < left:
+        size, keep = screening.round_shape(left - len(course))
+        screens = 0
+        while screens < size and len(course) < left:
+            if round_closes(elapsed, screen, full, end) and (screens or full_done):
+                break  # the round closes (or, with a full trial done, the search ends)
+            course.append(SCREEN)
+            elapsed, screens = elapsed + screen, screens + 1
+        for _ in range(min(keep, screens) if size else keep):
+            if len(course) >= left or (full_done and round_closes(elapsed, 0.0, full, end)):
+                return course
+            course.append(FULL)
+            elapsed, full_done = elapsed + full, True
+        if not screens and size:
+            return course
+    return course
