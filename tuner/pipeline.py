@@ -153,12 +153,16 @@ def run(
     progress: bool = False,
     ensemble: str = "none",
     tta: int | None = None,
+    workers: int = 0,
+    bind: str = "127.0.0.1",
+    port: int | None = None,
 ):
-    """``search`` then ``export_best``: returns (SearchResult, ExportResult, or None when no trial
+    """``search`` (distributed as ``search`` is, with ``workers`` or ``port``) then
+    ``export_best`` here: returns (SearchResult, ExportResult, or None when no trial
     completed). The export options are checked before the search starts."""
     started = time.monotonic()  # the run budget's start (tuner.export.exporter.export_best)
     check_recipe(ensemble, tta)
-    result = search(job, reporter, progress=progress)
+    result = search(job, reporter, progress=progress, workers=workers, bind=bind, port=port)
     if result.best is None:
         return result, None
     exported = export_best(

@@ -189,6 +189,7 @@ SETTINGS: tuple[Setting, ...] = (
 )  # fmt: skip
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+PRUNE_MARGIN = 0.002  # the pruning rule's (tuner.pruners.rule.PruneSettings) and the option's
 
 
 def setting(name: str) -> Setting:
@@ -223,11 +224,11 @@ class SearchConfig:
     overwrite: bool = False  # delete an existing search of the same name first
     max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
     oracle: str | None = None  # random, bayesian or hyperband (keras-tuner's oracles)
-    prune: bool | None = None  # stop hopeless trials early (random, bayesian): see _prune_rule
+    prune: bool | None = None  # stop hopeless trials early (None: the space's; tuner.search.plan)
     # The pruning rule's smallest noise margin (accuracy, a fraction): a trial stops when its
     # score at a fold's epoch, or its mean over the folds so far, is below the 75th percentile of
     # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.pruners.rule).
-    prune_margin: float = 0.002
+    prune_margin: float = PRUNE_MARGIN
     early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
     # Minutes: start no trial that would end past this (a trial is expected to take as long as
     # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.

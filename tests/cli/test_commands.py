@@ -427,7 +427,9 @@ def test_search_and_run_take_every_search_option():
     for command in ("search", "run"):
         shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
         assert [f for f in flags if f not in shown] == [], command
-    assert "--workers" in CliRunner().invoke(app, ["search", "--help"]).output
+    for command in ("search", "run"):
+        shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+        assert all(f in shown for f in ("--workers", "--bind", "--port")), command
     assert "--ensemble" in CliRunner().invoke(app, ["run", "--help"]).output
 
 

@@ -188,10 +188,14 @@ def _alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
-def test_workers_out_of_time_budget_end_the_search_and_the_chief(tmp_path, tiny_dir):
-    """The worker stops on the time budget; the chief used to wait for it for ever."""
+def test_workers_out_of_time_budget_end_the_search_and_the_chief_and_run_exports(
+    tmp_path, tiny_dir
+):
+    """`run --workers 1`: the worker stops on the time budget (the chief used to wait for it
+    for ever), the chief stops, and `run` exports the distributed search's winner."""
     command = search_command(tmp_path, tiny_dir, epochs=1)
     command[command.index("--workers") + 1] = "1"
+    command[command.index("search")] = "run"
     done = subprocess.run(
         [*command, "--time-budget", "0.05"],
         capture_output=True,
@@ -205,6 +209,10 @@ def test_workers_out_of_time_budget_end_the_search_and_the_chief(tmp_path, tiny_
     assert not _alive(chief)
     records = load_records(tmp_path / "d" / "tuner")
     assert records and all(r.state is TrialState.COMPLETE for r in records)
+    manifest = json.loads((tmp_path / "d" / "search.json").read_text())
+    assert manifest["best"]["trial_id"] in {r.trial_id for r in records}
+    assert manifest["export"]["test_rows"] == 40
+    assert (tmp_path / "d" / "submission.csv").exists() and (tmp_path / "d" / "best.keras").exists()
 
 
 def test_no_process_outlives_a_killed_launcher(tmp_path, tiny_dir):

@@ -11,6 +11,7 @@ from tuner.distributed.secret import (
     SECRET_ENV,
     SECRET_FILE,
     SECRET_FILE_ENV,
+    check_worker_id,
     chief_secret,
     is_worker_id,
     keys_match,
@@ -68,5 +69,8 @@ def test_a_key_proves_one_id_under_one_secret():
 
 def test_worker_ids_are_plain_names():
     assert is_worker_id("worker0") and is_worker_id("host-1.lab:7")
+    assert check_worker_id("worker0") == "worker0"
+    with pytest.raises(SearchError, match="a worker id is up to 64 .* 'chief' .*; got 'chief-2'"):
+        check_worker_id("chief-2")  # the one message of the rule, from the CLI and the launcher
     for bad in ("", "chief", "a-chief-b", "../x", "/abs", "a\x00b", "w" * 65, None, 3):
         assert not is_worker_id(bad)

@@ -195,9 +195,11 @@ def test_the_screen_stops_after_its_epochs_of_fold_1_and_says_so():
 @pytest.mark.parametrize(
     "shape, epochs, message",
     [
-        (Screening(size=1), 6, "screen must be 0 .off. or at least 2 configurations, got 1"),
-        (Screening(size=18, epochs=6), 6, r"screen_epochs must be within 1..5 .* got 6"),
-        (Screening(size=18, keep=19), 6, "screen_keep must be within 1..18, got 19"),
+        (Screening(size=1), 6, "screen: must be 0 .off. or >= 2 configurations, got 1"),
+        (Screening(size=18, epochs=6), 6, r"screen_epochs: must be within 1..5 epochs .* got 6"),
+        (Screening(size=18, epochs=0), 6, "screen_epochs: must be >= 1 epochs, got 0"),
+        (Screening(size=18, keep=19), 6, r"screen_keep: must be within 1..18 .* got 19"),
+        (Screening(size=18, keep=0), 6, "screen_keep: must be >= 1, got 0"),
     ],
 )
 def test_a_bad_shape_is_refused_naming_the_value(shape, epochs, message):

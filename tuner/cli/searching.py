@@ -23,7 +23,7 @@ from tuner.cli.options import (
     with_resume_options,
     with_search_options,
 )
-from tuner.distributed.secret import SECRET_FILE_ENV, is_worker_id
+from tuner.distributed.secret import SECRET_FILE_ENV, check_worker_id
 from tuner.errors import SearchError
 from tuner.export.recipes import check_recipe
 from tuner.storage.manifest import read_manifest, search_dir_for
@@ -73,15 +73,26 @@ def search(
 
 @app.command()
 @with_search_options
-def run(ensemble: EnsembleOption = "none", tta: TtaOption = None, **options) -> None:
-    """Search, then export the winner: the whole job in one command."""
+def run(
+    ensemble: EnsembleOption = "none",
+    tta: TtaOption = None,
+    workers: WorkersOption = 0,
+    bind: BindOption = "127.0.0.1",
+    port: PortOption = None,
+    **options,
+) -> None:
+    """Search (here, or with a chief and local workers), then export the winner: the whole job
+    in one command."""
     started = time.monotonic()  # the run budget counts from here: loading the data included
     with user_errors():
         check_recipe(ensemble, tta)  # bad export options fail now, not after the search
         if options["dry_run"]:
             return _dry_run(options)
         job = _prepare(options, with_test=True)
-        result = _with_reporter(job.space.varying(), lambda r: library().search(job, r))
+        result = _with_reporter(
+            job.space.varying(),
+            lambda r: library().search(job, r, workers=workers, bind=bind, port=port),
+        )
         _show_result(result.directory, result.best)
         exported = _with_reporter(
             None,
@@ -150,12 +161,7 @@ def worker(
         host, _, port = chief.rpartition(":")
         if not host or not port.isdigit():
             raise SearchError(f"--chief must be HOST:PORT, got {chief!r}")
-        worker_id = worker_id or socket.gethostname()
-        if not is_worker_id(worker_id):
-            raise SearchError(
-                "--id: a worker id is up to 64 letters, digits and _.:- without 'chief', "
-                f"got {worker_id!r}"
-            )
+        worker_id = check_worker_id(worker_id or socket.gethostname())
         directory = search_dir_for(results_dir, search_name)
         os.environ.update(
             KERASTUNER_TUNER_ID=worker_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port

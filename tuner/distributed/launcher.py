@@ -20,7 +20,7 @@ chief and the workers are killed by the kernel if the launching process dies, ev
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import os
 import signal
 import socket
@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tuner.storage.directory as store
-from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, chief_secret
+from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, check_worker_id, chief_secret
 from tuner.errors import STOPPED_STATUS, SearchFailure
 from tuner.search.driver import SearchResult, prepare_search
 from tuner.storage.directory import LOGS_DIR, TUNER_DIR
 from tuner.storage.records import TrialState, load_records
+from tuner.training.process import die_with_parent
 from tuner.ui.events import Reporter
 
 __all__ = [
@@ -59,11 +60,8 @@ def worker_env(
     tuner_id: str, host: str, port: int, threads: int | None = None, secret: str | None = None
 ) -> dict[str, str]:
     """Environment of a chief or worker process (``secret``: the search's, for a worker)."""
-    if tuner_id != "chief" and "chief" in tuner_id:
-        raise ValueError(
-            f"a worker id must not contain 'chief' (keras-tuner reads it as the "
-            f"chief), got {tuner_id!r}"
-        )
+    if tuner_id != "chief":
+        check_worker_id(tuner_id)
     env = {
         **os.environ,
         "KERASTUNER_TUNER_ID": tuner_id,
@@ -92,13 +90,9 @@ class LaunchResult:
     ended: str = "done"  # done | workers-ended | workers-failed | chief-died
 
 
-def _terminate_with_parent() -> None:
-    """In the child, before exec: ask Linux to send SIGTERM when the launching process dies."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+def _terminate_with_parent(launcher: int) -> None:
+    """In the child, before exec: SIGTERM when the launching process dies."""
+    die_with_parent(signal.SIGTERM, launcher)
     os.setsid()  # its own process group, so that Ctrl-C reaches only the launcher
 
 
@@ -111,7 +105,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_terminate_with_parent,
+            preexec_fn=functools.partial(_terminate_with_parent, os.getpid()),
         )
     log.with_suffix(".pid").write_text(f"{process.pid}\n")
     return process

@@ -34,6 +34,8 @@ __all__ = [
     "worker_key",
     "keys_match",
     "is_worker_id",
+    "check_worker_id",
+    "WORKER_ID_RULE",
 ]
 
 SECRET_FILE = "chief.secret"
@@ -103,7 +105,19 @@ def keys_match(secret: str, worker_id: str, key: str) -> bool:
     return hmac.compare_digest(worker_key(secret, worker_id).encode(), key.encode())
 
 
+WORKER_ID_RULE = (
+    "up to 64 letters, digits and _.:- without 'chief' (keras-tuner takes any id containing it "
+    "for the chief)"
+)
+
+
 def is_worker_id(text) -> bool:
-    """Whether ``text`` may name a worker: up to 64 letters, digits and ``_.:-``, without 'chief'
-    (keras-tuner takes any id containing it for the chief)."""
+    """Whether ``text`` may name a worker (``WORKER_ID_RULE``)."""
     return isinstance(text, str) and bool(_WORKER_ID.fullmatch(text)) and "chief" not in text
+
+
+def check_worker_id(text) -> str:
+    """``text`` if it may name a worker, else a SearchError that says the rule."""
+    if not is_worker_id(text):
+        raise SearchError(f"a worker id is {WORKER_ID_RULE}; got {text!r}")
+    return text

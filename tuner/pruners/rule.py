@@ -30,6 +30,7 @@ import numpy as np
 
 from tuner.pruners.base import BasePruner
 from tuner.screening.marks import is_screen
+from tuner.settings import PRUNE_MARGIN
 from tuner.space.values import resolve_values
 from tuner.storage.records import TrialState
 
@@ -58,7 +59,7 @@ class PruneSettings:
     warmup: float = 0.1
     # The bar: this quantile of the earlier trials at the same point, less the noise margin.
     quantile: float = 0.75
-    margin: float = 0.002  # accuracy (a fraction) below the bar always tolerated...
+    margin: float = PRUNE_MARGIN  # accuracy (a fraction) below the bar always tolerated...
     # ...or this many times the noise at that point, if larger: the larger of the sampling error
     # of an accuracy measured on the validation fold (sqrt(p(1 - p) / n)) and the earlier trials'
     # spread over their folds (the median of their standard deviations).

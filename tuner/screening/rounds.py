@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tuner.pruners.base import BasePruner
+from tuner.settings import setting
 
 __all__ = ["SCREEN", "FULL", "Screening", "ScreenStop", "round_closes", "simulated_course"]
 
@@ -41,18 +42,22 @@ class Screening:
         return screens, min(left - screens, screens)
 
     def check(self, epochs: int) -> None:
-        """Raises ValueError, naming the bad value, unless the shape fits trials of ``epochs``."""
-        if self.size < 2:
+        """Raises ValueError, naming the bad value, unless the shape fits trials of ``epochs``:
+        each number within its setting's bounds (``tuner.settings``, one message for a rule),
+        and within the trials' epochs and the round's size."""
+        setting("screen").check(self.size)
+        setting("screen_epochs").check(self.epochs)
+        if self.epochs >= epochs:
             raise ValueError(
-                f"screen must be 0 (off) or at least 2 configurations, got {self.size}"
+                f"screen_epochs: must be within 1..{epochs - 1} epochs (the trials train "
+                f"{epochs} a fold), got {self.epochs}"
             )
-        if not 1 <= self.epochs < epochs:
+        setting("screen_keep").check(self.promoted)
+        if self.promoted > self.size:
             raise ValueError(
-                f"screen_epochs must be within 1..{epochs - 1} (the trials train {epochs} epochs "
-                f"a fold), got {self.epochs}"
+                f"screen_keep: must be within 1..{self.size} (the round's screens), got "
+                f"{self.promoted}"
             )
-        if not 1 <= self.promoted <= self.size:
-            raise ValueError(f"screen_keep must be within 1..{self.size}, got {self.promoted}")
 
 
 class ScreenStop(BasePruner):

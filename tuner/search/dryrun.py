@@ -3,25 +3,24 @@
 The plan is what ``run_search`` would do: the options merged with the space's ``[search]`` table,
 checked by the same code (``tuner.search.plan``), the folds' sizes, the epochs, where it would write
 and whether it would resume. The time is estimated from a short calibration: the space's default
-point trained for a few steps on the real images, so the estimate includes this machine's speed.
+point trained for a few steps on the real images as a fold trains them (``calibrate``), so the
+estimate includes this machine's speed.
 Other points of the space train faster or slower (width, depth, batch size): the figure is for
 the default point and says so.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.backend import fresh_session, keras, precision
+from tuner.backend import fresh_session, precision
 
 import numpy as np
 
 import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
-from tuner.models.hypermodels import build
 from tuner.screening.rounds import SCREEN, Screening, simulated_course
 from tuner.search.budget import RETRAIN_MARGIN, fits, trials_end
 from tuner.search.plan import SearchConfig, plan_search
@@ -29,6 +28,8 @@ from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.manifest import check_resume, read_manifest
 from tuner.storage.records import load_records
+from tuner.training.callbacks import EpochClock
+from tuner.training.fit import fit_model
 
 __all__ = ["DryRun", "dry_run", "calibrate"]
 
@@ -133,18 +134,18 @@ def calibrate(
     labels: np.ndarray,
     steps: int = 20,
 ) -> float:
-    """Trains ``values`` (complete: ``tuner.space.values.resolve_values``) for ``steps`` batches, after
-    one untimed warm-up epoch on the same images; returns training images per second."""
+    """Trains ``values`` (complete: ``tuner.space.values.resolve_values``) as a trial's fold
+    trains (``tuner.training.fit.fit_model``: the trials' input pipeline, or the hypermodel's
+    own ``fit``) for two epochs of ``steps`` batches; returns the training images per second of
+    the second (the first builds the model and traces its graphs)."""
     batch = int(values["batch_size"])
     n = min(len(images), steps * batch)
-    fresh_session()
-    keras.utils.set_random_seed(0)
-    model = build(values, space=space, seed=0, train_size=n)
-    x, y = images[:n], labels[:n]
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # builds, compiles, warms up
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    seconds = time.perf_counter() - started
+    clock = EpochClock()
+    fit = fit_model(
+        {**values, "epochs": 2}, images[:n], labels[:n], seed=0, space=space, callbacks=[clock]
+    )
+    # a hypermodel's own fit may drop the callbacks: then half of the whole fit
+    seconds = clock.seconds[-1] if len(clock.seconds) == 2 else fit.seconds / 2
     fresh_session()
     return n / max(seconds, 1e-9)
 

@@ -27,12 +27,13 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yields a temporary path beside ``target`` (same suffix); renames it over ``target`` on success."""
+def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yields a temporary path beside ``target``, ending in ``suffix`` (default: the target's;
+    Keras' weights want ``.weights.h5``); renames it over ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        prefix=f".{target.name}.", suffix=f".tmp{suffix or target.suffix}", dir=target.parent
     )
     os.close(fd)
     tmp_path = Path(tmp)

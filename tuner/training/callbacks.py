@@ -12,7 +12,7 @@ from tuner import faults
 from tuner.pruners.base import BasePruner
 from tuner.ui.events import Reporter
 
-__all__ = ["EpochEvents", "Deadline", "EpochPruning", "ValidationClock"]
+__all__ = ["EpochEvents", "Deadline", "EpochPruning", "ValidationClock", "EpochClock"]
 
 
 class EpochEvents(keras.callbacks.Callback):
@@ -93,3 +93,19 @@ class ValidationClock(keras.callbacks.Callback):
         if self._started is not None:
             self.seconds += time.perf_counter() - self._started
             self._started = None
+
+
+class EpochClock(keras.callbacks.Callback):
+    """The wall time of each epoch of ``fit`` (``seconds``, in order), its validation pass
+    included."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)

@@ -23,7 +23,7 @@ from tuner.models.hypermodels import (
     user_fit,
 )
 from tuner.space.values import resolve_values
-from tuner.storage.atomic import fsync_directory
+from tuner.storage.atomic import atomic_path
 from tuner.storage.directory import WEIGHTS_FILE
 from tuner.storage.records import TrialRecord
 from tuner.training.callbacks import ValidationClock
@@ -51,19 +51,10 @@ def load_fold_weights(model, path: str | os.PathLike) -> None:
 
 
 def save_weights(model, path: str) -> None:
-    """``model.save_weights`` atomically (Keras wants the name to end in .weights.h5)."""
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp.weights.h5")
-    try:
-        model.save_weights(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_directory(folder)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``model.save_weights`` atomically (``tuner.storage.atomic.atomic_path``, its crash-test
+    points included)."""
+    with atomic_path(path, suffix=".weights.h5") as tmp:
+        model.save_weights(str(tmp))
 
 
 # Early stopping watches this fraction of each training fold (stratified), never the CV fold.

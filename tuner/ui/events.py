@@ -1,6 +1,6 @@
 """Progress events: the search and the export report what they do; a reporter decides how to show it.
 
-``Reporter`` does nothing; ``tuner.ui.tables`` has the terminal ones (rich progress bars, or one plain
+``Reporter`` does nothing; ``tuner.ui.reporters`` has the terminal ones (rich progress bars, or one plain
 line per event where output is not a terminal). Keeping the events here keeps display code out of
 the tuner.
 """

@@ -254,7 +254,7 @@ def shown(
     reporter: Reporter | None, progress: bool, varying: list[str] | None = None
 ) -> Iterator[Reporter]:
     """The reporter a library call uses: the one given; else, with ``progress``, the terminal's
-    (``tuner.ui.tables``: bars on a terminal, lines elsewhere), closed at the end; else a silent one."""
+    (``make_reporter``: bars on a terminal, lines elsewhere), closed at the end; else a silent one."""
     if reporter is not None or not progress:
         yield reporter or Reporter()
         return
