@@ -3,12 +3,17 @@
 A ``UserError`` is something the user can fix (a bad file, a bad option, a search directory in the
 wrong state). The CLI prints its message as one line and exits with status 2, without a traceback.
 A ``SearchFailure`` is a run that went wrong after it started (too many failed trials in a row, a
-dead chief): one line and exit status 1.
+dead chief): one line and exit status 1; a ``MachineFault`` is one the machine caused (a full
+disk, a read-only or vanished directory), never blamed on the trial it hit.
 Errors inside one trial are not raised here: the tuner marks that trial FAILED and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -17,8 +22,12 @@ __all__ = [
     "SpaceError",
     "SearchError",
     "SearchFailure",
+    "BackendMissing",
     "SearchInterrupted",
     "TooManyFailures",
+    "MachineFault",
+    "machine_fault",
+    "machine_faults",
     "TrialFailed",
     "STOPPED_STATUS",
 ]
@@ -36,6 +45,10 @@ class DataError(UserError):
 
 class SpaceError(UserError):
     """A search-space TOML file that cannot be used."""
+
+
+class BackendMissing(UserError):
+    """Keras' backend is not installed (its message names the extra that installs it)."""
 
 
 class SearchError(UserError):
@@ -63,6 +76,64 @@ class SearchInterrupted(SearchFailure):
 
 class TooManyFailures(SearchFailure):
     """The search stopped after ``--max-failures`` failed trials in a row (in this process)."""
+
+
+class MachineFault(SearchFailure):
+    """The machine, not the configuration, stopped the search (``machine_fault``): the trial it
+    hit is not failed and runs again when the same command resumes the search."""
+
+
+# The errors of the machine, not of a configuration: what each says and what to do about it.
+_MACHINE_ERRORS = {
+    errno.ENOSPC: ("no space left on device", "free some space"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space"),
+    errno.EROFS: ("read-only file system", "make it writable"),
+    errno.EACCES: ("permission denied", "make it writable"),
+    errno.EIO: ("input/output error", "check the disk"),
+    errno.ENOENT: ("the directory vanished", "restore it or choose another --results-dir"),
+}
+# h5py (Keras' weights files) reports a full disk in its own words, errno inside the text
+_H5PY_ERRNO = re.compile(r"errno = (\d+)")
+_H5PY_FILE = re.compile(r"(?:file)?name = '([^']+)'")
+
+
+def machine_fault(error: BaseException) -> MachineFault | None:
+    """``error`` (or the error it was raised from) as a ``MachineFault`` when the machine
+    caused it (a full disk, a read-only, unwritable or vanished directory, an I/O error), with
+    one line naming the cause, the path and what to do; None when it is anything else."""
+    while error is not None:
+        if isinstance(error, MachineFault):
+            return error
+        code, path = getattr(error, "errno", None), getattr(error, "filename", None)
+        if code is None and (found := _H5PY_ERRNO.search(str(error))):
+            code = int(found.group(1))
+            path = (_H5PY_FILE.search(str(error)) or [None, None])[1]
+        if isinstance(error, OSError | RuntimeError) and code in _MACHINE_ERRORS:
+            cause, fix = _MACHINE_ERRORS[code]
+            where = f" writing {_shown(path)}" if path else ""
+            return MachineFault(f"{cause}{where}: {fix}, then run the same command again")
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def machine_faults() -> Iterator[None]:
+    """Raises a ``MachineFault`` (one line) in place of an error the machine caused inside the
+    block (``machine_fault``); any other error goes on as it is."""
+    try:
+        yield
+    except MachineFault:
+        raise
+    except Exception as e:
+        if (fault := machine_fault(e)) is None:
+            raise
+        raise fault from None
+
+
+def _shown(path) -> str:
+    """A path as a message shows it: a temporary file's (``.name.123.tmp...``) directory."""
+    path = Path(str(path))
+    return str(path.parent) if path.name.startswith(".") and ".tmp" in path.name else str(path)
 
 
 # Exit status of a distributed worker that stopped the search on purpose (too many failed trials

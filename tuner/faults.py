@@ -1,4 +1,5 @@
-"""Fault injection for crash tests: kill this process (and its process group) at a named point.
+"""Fault injection for crash tests: kill this process (and its process group), or make a write
+fail as on a full disk, at a named point.
 
 Crash-safe storage is tested by killing the writer at many points and checking what a restart
 makes of the files left behind. The code calls ``point(name)`` where a kill is worth testing: every
@@ -10,30 +11,34 @@ environment variables drive it; with neither set, ``point`` costs one dictionary
   the group die at once, as when the machine loses power.
 - ``DIGIT_TUNER_KILL_AT=NAME#N`` sends SIGKILL to this process alone, as the out-of-memory
   killer does to one trial's process.
+- ``DIGIT_TUNER_FULL_AT=NAME#N`` raises ``OSError(ENOSPC)`` there, as a write on a full disk
+  does (at a ``write:FILE`` point: before the file is renamed into place, so nothing of it lands).
 - ``DIGIT_TUNER_TRACE=FILE`` appends every point reached (``NAME#N``, one per line) to FILE: an
   uninterrupted run's trace is the list of places a crash test can kill.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections import Counter
 
-__all__ = ["point", "CRASH_VAR", "KILL_VAR", "TRACE_VAR"]
+__all__ = ["point", "CRASH_VAR", "KILL_VAR", "FULL_VAR", "TRACE_VAR"]
 
 CRASH_VAR = "DIGIT_TUNER_CRASH_AT"
 KILL_VAR = "DIGIT_TUNER_KILL_AT"
+FULL_VAR = "DIGIT_TUNER_FULL_AT"
 TRACE_VAR = "DIGIT_TUNER_TRACE"
 
 _hits: Counter[str] = Counter()
 
 
 def point(name: str) -> None:
-    """A place where a crash test may kill the process."""
+    """A place where a crash test may kill the process, or fail a write."""
     crash_at, trace = os.environ.get(CRASH_VAR), os.environ.get(TRACE_VAR)
-    kill_at = os.environ.get(KILL_VAR)
-    if not crash_at and not trace and not kill_at:
+    kill_at, full_at = os.environ.get(KILL_VAR), os.environ.get(FULL_VAR)
+    if not crash_at and not trace and not kill_at and not full_at:
         return
     _hits[name] += 1
     label = f"{name}#{_hits[name]}"
@@ -42,6 +47,9 @@ def point(name: str) -> None:
             f.write(label + "\n")
     if kill_at == label:
         os.kill(os.getpid(), signal.SIGKILL)
+    if full_at == label:
+        where = name.partition(":")[2] or name
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected)", where)
     if crash_at == label:
         try:
             os.killpg(os.getpgid(0), signal.SIGKILL)

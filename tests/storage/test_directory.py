@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +22,32 @@ from tuner.search.plan import SearchConfig
 from tuner.space.spaces import load_space
 
 runner = CliRunner()
+
+
+@pytest.mark.parametrize("where", ["results-dir", "name"])
+def test_a_results_path_through_a_file_is_one_line_exit_2(tmp_path, tiny_dir, where):
+    """--results-dir that is a file, or a --name that exists as a file: one line naming it,
+    exit 2, nothing written (it was a 57-line NotADirectoryError)."""
+    results = tmp_path / "results"
+    if where == "results-dir":
+        results.write_text("not a folder")
+    else:
+        results.mkdir()
+        (results / "s").write_text("not a folder")
+    result = invoke("run", "--data", tiny_dir, "--results-dir", results, "--name", "s")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert str(results if where == "results-dir" else results / "s") in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_unwritable_results_dir_is_one_line_exit_2(tmp_path, tiny_dir):
+    results = tmp_path / "results"
+    results.mkdir(mode=0o500)
+    result = invoke("run", "--data", tiny_dir, "--results-dir", results / "deeper")
+    assert result.exit_code == 2, result.output
+    assert f"{results}: not writable" in result.output
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "/tmp/x", "../x", "", "a\\b"])

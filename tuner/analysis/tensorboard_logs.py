@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tuner import faults
 from tuner.space.spaces import SearchSpace
 from tuner.storage.records import TrialRecord, TrialState
 
@@ -76,6 +77,7 @@ def write_trial(logdir: Path, record: TrialRecord) -> None:
     from tensorboard.plugins.hparams import summary_v2 as hparams
 
     trial_dir = Path(logdir) / f"trial_{record.trial_id}"
+    faults.point(f"write:tensorboard/trial_{record.trial_id}")
     values = {
         k: v for k, v in record.hyperparameters.items() if isinstance(v, (bool, int, float, str))
     }

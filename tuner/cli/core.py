@@ -21,6 +21,7 @@ from tuner.errors import (
     SearchInterrupted,
     TooManyFailures,
     UserError,
+    machine_faults,
 )
 
 __all__ = [
@@ -65,7 +66,8 @@ def user_errors():
     and exit status 1 (a distributed worker stopped by too many failures: STOPPED_STATUS, so that
     its launcher does not restart it)."""
     try:
-        yield
+        with machine_faults():  # a full disk anywhere: one line, exit 1
+            yield
     except (UserError, SearchFailure) as e:
         prefix = "" if isinstance(e, SearchInterrupted) else "[bold red]error:[/] "
         err_console.print(f"{prefix}{escape(str(e))}", highlight=False, soft_wrap=True)

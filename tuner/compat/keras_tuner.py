@@ -22,6 +22,9 @@ private name it relies on; ``tests/compat/test_keras_tuner.py`` fails if one of 
   (``Trial.metrics``), and keras-tuner's tuner skips its own report when the objective is there
   already (``BaseTuner._run_and_update_trial``): the rerun would end with the old value.
 
+- ``MachineStop``: a ``MachineFault`` through keras-tuner's trial loop (``errors.FatalError``,
+  which ends ``BaseTuner.search`` before the trial is recorded, instead of marking it failed).
+
 The distributed chief's rules are in ``tuner.distributed.chief``.
 """
 
@@ -50,6 +53,7 @@ __all__ = [
     "reload_oracle_state",
     "fresh_metrics",
     "fresh_retries",
+    "MachineStop",
 ]
 
 
@@ -183,3 +187,10 @@ class HookedRandomOracle(keras_tuner.oracles.RandomSearchOracle):
 def quiet_failed_trials() -> None:
     """Keeps keras-tuner from printing each failed trial's traceback (``config.DEBUG``)."""
     keras_tuner_config.DEBUG = False
+
+
+class MachineStop(keras_tuner.errors.FatalError):
+    """A ``tuner.errors.MachineFault`` raised through keras-tuner's trial loop: keras-tuner marks a
+    trial that raises anything else failed (``BaseTuner._try_run_and_update_trial``), but lets a
+    ``FatalError`` end ``search`` before the trial is recorded, so that a resume runs it again.
+    Raised ``from`` the fault, which ``tuner.errors.machine_fault`` finds again."""

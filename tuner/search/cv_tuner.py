@@ -18,8 +18,9 @@ import keras_tuner
 import numpy as np
 from keras_tuner.errors import FailedTrialError
 
+import tuner.compat.keras_tuner as compat
 from tuner.analysis.tensorboard_logs import write_trial
-from tuner.errors import TooManyFailures
+from tuner.errors import TooManyFailures, machine_fault
 from tuner.pruners.rule import rule_for_trial
 from tuner.screening.marks import SCREENED_KEY, is_screen, seed_trial
 from tuner.screening.rounds import ScreenStop
@@ -159,6 +160,16 @@ class CVTuner(keras_tuner.Tuner):
         return FoldStart(str(path), fold.epochs, fold.history)
 
     def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
+        """One trial, scored by CV (``_run_trial``). An error the machine caused (a full disk:
+        ``tuner.errors.machine_fault``) stops the search instead of failing the trial."""
+        try:
+            return self._run_trial(trial, x, y)
+        except Exception as e:
+            if (fault := machine_fault(e)) is None:
+                raise
+            raise compat.MachineStop(str(fault)) from fault
+
+    def _run_trial(self, trial, x, y):
         values = dict(trial.hyperparameters.values)
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         train = train_trial_in_process if self.isolate else train_trial

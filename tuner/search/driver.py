@@ -22,7 +22,7 @@ import tuner.storage.directory as store
 from tuner.analysis.tensorboard_logs import write_experiment
 from tuner.data.kaggle import Dataset, data_of_source, load_data
 from tuner.distributed.roles import role
-from tuner.errors import SearchError
+from tuner.errors import SearchError, machine_faults
 from tuner.models.hypermodels import space_of_manifest
 from tuner.search.budget import BudgetSpent
 from tuner.search.cv_tuner import CVTuner
@@ -152,10 +152,12 @@ def run_search(
     Raises:
         SearchError: bad options, a directory started with other data/space/seed/folds, or a search
             stopped by too many consecutive failed trials.
+        MachineFault: the machine stopped it (a full disk: ``tuner.errors.machine_fault``); the
+            trial it hit runs again when the search resumes.
     """
     # bad options fail before the directory is touched
     plan, manifest = plan_search(train, space, config)
-    with shown(reporter, progress, space.varying()) as reporter:
+    with shown(reporter, progress, space.varying()) as reporter, machine_faults():
         with _directory_lock(config):
             return _run_search(_with_directory(config, plan, manifest), space, config, reporter)
 

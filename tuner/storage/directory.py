@@ -110,16 +110,33 @@ def _is_empty_but_lock(directory: Path) -> bool:
 
 
 def check_usable(directory: Path) -> None:
-    """Raises unless ``directory`` is absent, empty, or a digit-tuner search."""
+    """Raises unless ``directory`` is absent, empty, or a digit-tuner search, and can be made
+    and written here (its missing parents are made; a parent that is a file, or one this user
+    may not write into, is refused naming it)."""
     directory = Path(directory)
     if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
         raise SearchError(f"{directory}: exists and is not a directory")
+    _check_writable(directory)
     if directory.exists() and not is_search_directory(directory):
         if not _is_empty_but_lock(directory):
             raise SearchError(
                 f"{directory}: not a digit-tuner search (no {MANIFEST}) and not empty; "
                 "refusing to write into it or delete it: choose another --name"
             )
+
+
+def _check_writable(directory: Path) -> None:
+    """Raises naming the first path on the way to ``directory`` that is a file, or the deepest
+    existing one when this user cannot write into it."""
+    existing = directory.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    for path in [existing, *existing.parents][::-1]:
+        if not path.is_dir():
+            raise SearchError(f"{path}: is a file, not a directory (from --results-dir or --name)")
+    target = directory if directory.exists() else existing
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise SearchError(f"{target}: not writable by this user (from --results-dir or --name)")
 
 
 # Locks this process holds: resolved directory -> [FileLock, depth]. Re-entrant within a process

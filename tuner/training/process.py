@@ -26,10 +26,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from tuner.errors import TrialFailed
+from tuner.errors import MachineFault, TrialFailed, machine_fault
 from tuner.ui.events import RelayReporter, Reporter
 
-__all__ = ["REUSE_TRIALS", "TrialProcess", "run_in_process"]
+__all__ = ["REUSE_TRIALS", "TrialProcess", "die_with_parent", "run_in_process"]
 
 # Trials one process runs before it is replaced: each leaves about 11 MiB per fold model behind
 # (module doc), so 8 trials of 3 folds hold about a quarter of a GiB at most.
@@ -66,7 +66,8 @@ class TrialProcess:
 
         The progress events the target reports are replayed here on ``reporter``. A process that
         dies (killed, out of memory) raises ``TrialFailed`` naming its exit code; an exception in
-        the target raises ``TrialFailed`` with its message; a target still running after
+        the target raises ``TrialFailed`` with its message, or ``MachineFault`` when the machine
+        caused it (``tuner.errors.machine_fault``: a full disk); a target still running after
         ``timeout`` seconds is killed and raises ``TrialFailed`` (a hung trial never stalls the
         search). After any of these the process is gone, and the next run starts a fresh one.
         """
@@ -125,6 +126,8 @@ def _collect(outbox, child, reporter: Reporter, poll_seconds: float, timeout: fl
             return payload
         elif kind == "failed":
             raise TrialFailed(payload)
+        elif kind == "machine":
+            raise MachineFault(payload)
         else:
             raise TrialFailed(f"{payload} (in the trial's process)\n{detail}")
 
@@ -166,17 +169,20 @@ def _end(child) -> None:
         child.join()
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """On Linux, asks the kernel to kill this trial process when its parent dies (even by
-    SIGKILL), so that no orphan trains on after its search is gone."""
+def die_with_parent(sig: int, parent_pid: int) -> None:
+    """On Linux, asks the kernel to send ``sig`` to this process when its parent dies (even by
+    SIGKILL), so that no process of a search outlives it; exits at once if the parent
+    (``parent_pid``) died before the request took effect. A trial process is sent SIGKILL
+    (nothing of it is worth saving), a distributed search's chief and workers SIGTERM (they
+    stop as after Ctrl-C)."""
     if not sys.platform.startswith("linux"):
         return
     try:
         pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sig)
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
+    if os.getppid() != parent_pid:
         os._exit(1)
 
 
@@ -186,7 +192,7 @@ def _serve(inbox, outbox, parent_pid: int) -> None:
     the process unpickles it."""
     # Ctrl-C reaches the whole process group; the parent decides what happens to its child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent_pid)
+    die_with_parent(signal.SIGKILL, parent_pid)
     relay = RelayReporter(lambda name, fields: outbox.put(("event", name, fields)))
     while (job := inbox.get()) is not None:
         target, kwargs = job
@@ -196,4 +202,7 @@ def _serve(inbox, outbox, parent_pid: int) -> None:
         except TrialFailed as e:
             outbox.put(("failed", str(e), None))
         except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a message
+            if (fault := machine_fault(e)) is not None:  # a full disk: not the trial's fault
+                outbox.put(("machine", str(fault), None))
+                continue
             outbox.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))

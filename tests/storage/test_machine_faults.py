@@ -1,0 +1,99 @@
+"""Faults of the machine are not faults of the model: a full disk stops the search in one line
+(exit 1), fails no trial, and the same command then ends as an undisturbed search would."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import Counter
+
+import pytest
+
+from tests.helpers import invoke
+from tuner import faults
+from tuner.errors import MachineFault, machine_fault
+from tuner.storage.records import TrialState, load_records
+
+# h5py's words for a full disk while Keras saves a fold model (the measured failure)
+H5PY_FULL = (
+    "Unable to synchronously create file (unable to open file: name = "
+    "'/r/s/tuner/trial_3/.fold_0.weights.h5.28956.tmp.weights.h5', errno = 28, error message = "
+    "'No space left on device', flags = 13, o_flags = 242)"
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/r/s/search.json"),
+         "no space left on device writing /r/s/search.json: free some space, then run the same "
+         "command again"),
+        (RuntimeError(H5PY_FULL), "no space left on device writing /r/s/tuner/trial_3: free some"),
+        (OSError(errno.EROFS, "Read-only file system", "/r/s/x"), "read-only file system writing"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "disk quota exceeded: free some space"),
+    ],
+)  # fmt: skip
+def test_the_machines_errors_read_as_one_line_naming_cause_and_path(error, line):
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise ValueError("a library's wrapper") from inner
+    except ValueError as outer:
+        fault = machine_fault(outer)  # found through the chain of causes
+    assert isinstance(fault, MachineFault) and str(fault).startswith(line)
+    assert "\n" not in str(fault)
+
+
+@pytest.mark.parametrize(
+    "error", [ValueError("NaN loss"), MemoryError(), OSError(errno.EBADF, "bad file descriptor")]
+)
+def test_a_configurations_own_errors_are_not_the_machines(error):
+    assert machine_fault(error) is None
+
+
+def search(tmp_path, tiny_dir, tiny_space_path, *extra):
+    return invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir",
+                  tmp_path, "--name", "s", "--trials", "3", *extra)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("point", "mode"),
+    [
+        ("write:trial_1/cv.json#1", ["--in-process"]),  # the search's own records
+        ("write:trial_1/fold_0.weights.h5#1", []),  # a fold model, inside the trial process
+    ],
+)
+def test_a_full_disk_stops_the_search_and_the_same_command_ends_it_as_undisturbed(
+    tmp_path, tiny_dir, tiny_space_path, monkeypatch, point, mode
+):
+    calm = search(tmp_path / "calm", tiny_dir, tiny_space_path, *mode)
+    assert calm.exit_code == 0, calm.output
+    monkeypatch.setattr(faults, "_hits", Counter())
+    monkeypatch.setenv(faults.FULL_VAR, point)
+    full = search(tmp_path, tiny_dir, tiny_space_path, *mode)
+    assert full.exit_code == 1, full.output
+    said = full.output.strip().splitlines()[-1]
+    assert "no space left on device writing" in said and "run the same command again" in said
+    assert "Traceback" not in full.output
+    hit = load_records(tmp_path / "s" / "tuner")
+    assert all(r.state is not TrialState.FAILED for r in hit)  # the disk is no trial's fault
+    monkeypatch.delenv(faults.FULL_VAR)
+    again = search(tmp_path, tiny_dir, tiny_space_path, *mode)
+    assert again.exit_code == 0, again.output
+
+    def scores(directory):
+        return {r.trial_id: (r.state, r.mean) for r in load_records(directory / "tuner")}
+
+    assert scores(tmp_path / "s") == scores(tmp_path / "calm" / "s")
+    assert len(scores(tmp_path / "s")) == 3
+
+
+def test_the_injected_fault_is_a_real_oserror_at_its_point(monkeypatch):
+    monkeypatch.setattr(faults, "_hits", Counter())
+    monkeypatch.setenv(faults.FULL_VAR, "write:x.json#2")
+    faults.point("write:x.json")  # the first time: nothing
+    with pytest.raises(OSError) as info:
+        faults.point("write:x.json")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == "x.json"
+    assert os.environ[faults.FULL_VAR] == "write:x.json#2"
