@@ -42,7 +42,7 @@ from results_file import write_section
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuner.data.kaggle import find_data_files  # noqa: E402
+from tuner.data.files import find_data_files  # noqa: E402
 from tuner.data.splits import holdout_indices  # noqa: E402
 from tuner.export.recipes import candidate_name  # noqa: E402
 from tuner.storage.records import TrialState, load_records  # noqa: E402
@@ -58,7 +58,8 @@ def kaggle_split(data: str, seed: int, directory: Path) -> np.ndarray:
     """Writes the seed's held-out 10 % of ``data``'s train.csv as ``directory/test.csv.gz`` (no
     labels) and the rest as ``directory/train.csv.gz`` (kept when there); returns the held-out
     labels, in the order of the test file."""
-    frame = pd.read_csv(find_data_files(data, test=False)[0])
+    with find_data_files(data, test=False).train.open_text() as text:
+        frame = pd.read_csv(text)
     keep, held = holdout_indices(frame["label"].to_numpy(), HELD_OUT, seed)
     if not (directory / "test.csv.gz").exists():
         directory.mkdir(parents=True, exist_ok=True)

@@ -70,3 +70,25 @@ def test_a_tiny_run_on_jax_without_tensorflow(tmp_path, tiny_dir, tiny_space_pat
     rows = (tmp_path / "jax" / "submission.csv").read_text().splitlines()
     assert rows[0] == "ImageId,Label" and len(rows) == 41
     assert (tmp_path / "jax" / "best.keras").stat().st_size > 0
+
+
+def test_a_machine_without_the_backend_gets_one_line_naming_the_extra(tmp_path, tiny_dir):
+    """Keras asked for TensorFlow where none is installed (blocked here): one line that names
+    the extra to install, exit 2, before anything is written."""
+    blocker = tmp_path / "no_tensorflow"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [sys.executable, "-m", "tuner.cli", "run", "--data", str(tiny_dir),
+               "--results-dir", str(tmp_path / "results")]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = (done.stdout + done.stderr).strip()
+    assert len(said.splitlines()) == 1 and "Traceback" not in said
+    assert "Keras' tensorflow backend is not installed" in said
+    assert "pip install 'digit-tuner[cpu]'" in said
+    assert not (tmp_path / "results").exists()

@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tuner.errors import BackendMissing
+
 __all__ = [
     "keras",
     "import_keras_quietly",
@@ -56,6 +58,10 @@ def import_keras_quietly():
     os.dup2(devnull, 2)
     try:
         import keras
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in ("tensorflow", "jax", "jaxlib", "torch"):
+            raise
+        raise BackendMissing(_missing_backend(e.name)) from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -79,6 +85,24 @@ def _run_eagerly(backend: str) -> None:
         import jax
 
         jax.config.update("jax_disable_jit", True)
+
+
+# What to install for each of Keras' backends (pyproject.toml's extras).
+BACKEND_EXTRAS = {
+    "tensorflow": "pip install 'digit-tuner[cpu]' (TensorFlow for the CPU) or "
+    "'digit-tuner[tensorflow]' (with CUDA)",
+    "jax": "pip install 'digit-tuner[jax]' (the CPU) or 'digit-tuner[jax-cuda]'",
+}
+
+
+def _missing_backend(module: str | None) -> str:
+    """The one line for a machine without the backend Keras was asked for."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    fix = BACKEND_EXTRAS.get(backend, f"install {backend}")
+    return (
+        f"Keras' {backend} backend is not installed (no module {module!r}): {fix}, or set "
+        "KERAS_BACKEND to one that is"
+    )
 
 
 keras = import_keras_quietly()
@@ -158,7 +182,7 @@ def provenance() -> dict[str, Any]:
         if done.returncode == 0:
             commit = done.stdout.strip()
     program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    if program in ("__main__.py", "commands.py"):
+    if program == "__main__.py":  # python -m tuner.cli
         program = "digit-tuner"
     return {
         "command": shlex.join([program, *sys.argv[1:]]),

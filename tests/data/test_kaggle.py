@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import BAD_TRAIN, HEADER, row, write_csv
-from tuner.data.kaggle import DataError, find_data_files, load_csv, load_data, load_embedded
+from tuner.data.files import find_data_files
+from tuner.data.kaggle import DataError, load_csv, load_data, load_embedded
 
 
 def test_loads_plain_and_gzipped_csv_identically(tmp_path, embedded):
@@ -23,8 +24,9 @@ def test_loads_plain_and_gzipped_csv_identically(tmp_path, embedded):
 
 
 def test_real_competition_layout_is_found(tiny_dir):
-    train, test = find_data_files(tiny_dir)
-    assert train.name == "train.csv.gz" and test.name == "test.csv"
+    files = find_data_files(tiny_dir)
+    assert files.train.path.name == "train.csv.gz" and files.test.path.name == "test.csv"
+    assert files.sample is None
     data = load_data(tiny_dir)
     assert len(data.train) == 300 and len(data.test) == 40
     assert data.test.labels is None and data.test_labels is None
@@ -98,7 +100,7 @@ def test_missing_file_directory_and_data_dir(tmp_path):
     (tmp_path / "train.csv").mkdir()
     with pytest.raises(DataError, match="is a directory"):
         load_csv(tmp_path / "train.csv", labelled=True)
-    with pytest.raises(DataError, match="no such directory"):
+    with pytest.raises(DataError, match="no such file or directory"):
         load_data(tmp_path / "missing")
     empty = tmp_path / "empty"
     empty.mkdir()

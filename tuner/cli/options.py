@@ -45,8 +45,10 @@ DataOption = Annotated[
     Optional[str],
     typer.Option(
         "--data",
-        help="Directory with train.csv[.gz] and test.csv[.gz]; default: the "
-        "embedded 5,000 MNIST digits.",
+        help="Directory or Kaggle's zip with train.csv[.gz] and test.csv[.gz] (and "
+        "sample_submission.csv, whose header and row order the submission takes); default: "
+        "in a Kaggle notebook the folder of /kaggle/input holding them, else the embedded "
+        "5,000 MNIST digits.",
         show_default=False,
     ),
 ]

