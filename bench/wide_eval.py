@@ -15,6 +15,9 @@ images add up to at least 42,000 (10 seeds), and reports:
   against the winner's folds' (the export plans its first final model with
   ``tuner.search.budget.FINAL_SPEED``).
 
+A run's row may carry a ``note`` (added by hand to ``results/wide_eval.jsonl``: what disturbed
+it), shown beside it.
+
 Resumable across sessions: each finished run is appended to ``results/wide_eval.jsonl``
 (tracked, with the commit its code came from) and a seed found there for the prefix is read, not rerun, so
 the same command goes on where it stopped, on another machine too; ``--no-train`` only
@@ -95,8 +98,8 @@ def summary_lines(runs: dict[int, dict]) -> list[str]:
 def run_lines(runs: dict[int, dict]) -> list[str]:
     lines = [
         "| seed | wall | exported: models (images x epochs each) | final / fold speed "
-        "| submission on its held-out 10 % | printed 95 % | covers it |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| submission on its held-out 10 % | printed 95 % | covers it | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for seed, r in sorted(runs.items()):
         est = r["estimate"]
@@ -105,7 +108,7 @@ def run_lines(runs: dict[int, dict]) -> list[str]:
             f"| {seed} | {r['wall_s'] / 60:.1f} min | {r['models']} | {speed} "
             f"| {100 * r['holdout']:.2f} | "
             f"{100 * est['low']:.2f}-{100 * est['high']:.2f} (± {50 * (est['high'] - est['low']):.2f}) "
-            f"| {'yes' if covers(est, r['holdout']) else '**no**'} |"
+            f"| {'yes' if covers(est, r['holdout']) else '**no**'} | {r.get('note', '')} |"
         )
     return lines
 
