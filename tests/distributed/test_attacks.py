@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from tests.distributed.test_launcher import check_complete, search_command
 from tests.helpers import ROOT
 from tuner.cli import app
+from tuner.distributed.certificate import CERT_FILE, SERVER_NAME
 from tuner.distributed.chief import KEY_HEADER, WORKER_HEADER
 from tuner.distributed.launcher import free_port
 
@@ -59,12 +60,23 @@ def attacks() -> list[tuple[str, object]]:
     return requests
 
 
-def attack(port: int, stop: threading.Event, codes: list) -> None:
+def channel_to(port: int, certificate: Path):
+    """A channel to the chief: over TLS once its search has a certificate (a certificate is no
+    secret: a stranger may well hold it), else in plain text."""
+    address = f"127.0.0.1:{port}"
+    if not certificate.is_file():
+        return grpc.insecure_channel(address)
+    trusted = grpc.ssl_channel_credentials(root_certificates=certificate.read_bytes())
+    override = (("grpc.ssl_target_name_override", SERVER_NAME),)
+    return grpc.secure_channel(address, trusted, options=override)
+
+
+def attack(port: int, stop: threading.Event, codes: list, certificate: Path) -> None:
     """Replays ``attacks()`` without credentials and with a guessed id and key until ``stop``
     (a new channel each round: gRPC backs off a channel whose chief was not up yet)."""
     guessed = ((WORKER_HEADER, "worker0"), (KEY_HEADER, "0" * 64))
     while not stop.is_set():
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with channel_to(port, certificate) as channel:
             stub = protos.get_service_grpc().OracleStub(channel)
             for name, request in attacks():
                 for metadata in (None, guessed):
@@ -82,7 +94,8 @@ def run_search(tmp_path: Path, data: Path, name: str, attacked: bool):
     command[command.index("--name") + 1] = name
     command += ["--port", str(port)]
     stop, codes = threading.Event(), []
-    attacker = threading.Thread(target=attack, args=(port, stop, codes), daemon=True)
+    certificate = tmp_path / name / CERT_FILE
+    attacker = threading.Thread(target=attack, args=(port, stop, codes, certificate), daemon=True)
     if attacked:
         attacker.start()
     try:

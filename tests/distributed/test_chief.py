@@ -282,3 +282,56 @@ def test_keras_tuners_own_worker_completes_a_search_with_credentials(chief, tmp_
     assert trial.status == "STOPPED" and scores == pytest.approx([0.85, 0.855])
     thread.join(timeout=10)
     assert not thread.is_alive()  # the chief ended once no trial was left and none running
+
+
+@pytest.fixture
+def tls_chief(tmp_path):
+    """A chief serving over TLS with its search's certificate, on a loopback port."""
+    from tuner.distributed.certificate import chief_certificate
+
+    guard = ChiefGuard(make_oracle(tmp_path, max_trials=2), tmp_path / "tuner", SECRET)
+    port, started = free_port(), threading.Event()
+    certificate = chief_certificate(tmp_path)
+    thread = threading.Thread(
+        target=serve, args=(guard, "127.0.0.1", port),
+        kwargs={"certificate": certificate, "poll": 0.05, "started": started}, daemon=True,
+    )  # fmt: skip
+    thread.start()
+    assert started.wait(10)
+    yield guard, port, certificate[1]
+    guard.oracle.max_trials = 0
+
+
+def test_over_tls_a_worker_trusting_the_searchs_certificate_gets_its_trial(tls_chief, tmp_path):
+    import os
+    import stat
+
+    from tuner.distributed.certificate import KEY_FILE, chief_certificate
+    from tuner.distributed.chief import refusal
+
+    guard, port, certificate = tls_chief
+    assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE).st_mode) == 0o600
+    honest = types.SimpleNamespace()
+    authenticate_worker(honest, "127.0.0.1", port, "worker0", worker_key(SECRET, "worker0"),
+                        certificate)  # fmt: skip
+    request = protos.get_service().CreateTrialRequest(tuner_id="worker0")
+    assert honest.stub.CreateTrial(request, timeout=10).trial.trial_id == "0"
+    # a plain-text client, and one pinned to another search's certificate, get nothing
+    plain = stub(port, "worker0")
+    assert code_of(plain, "CreateTrial", request) == grpc.StatusCode.UNAVAILABLE
+    other, another = types.SimpleNamespace(), tmp_path / "another"
+    another.mkdir()
+    authenticate_worker(other, "127.0.0.1", port, "worker0", worker_key(SECRET, "worker0"),
+                        chief_certificate(another)[1])  # fmt: skip
+    with pytest.raises(grpc.RpcError) as info:
+        other.stub.CreateTrial(request, timeout=10)
+    said = refusal(info.value)
+    assert said.startswith("the chief's certificate is not the one this worker trusts")
+    assert "\n" not in said
+    assert list(guard.oracle.trials) == ["0"]
+
+
+def test_a_chief_without_a_certificate_serves_loopback_only(tmp_path):
+    guard = ChiefGuard(make_oracle(tmp_path), tmp_path / "tuner", SECRET)
+    with pytest.raises(ValueError, match="only over TLS"):
+        serve(guard, "0.0.0.0", free_port())

@@ -23,6 +23,8 @@ from tuner.cli.options import (
     with_resume_options,
     with_search_options,
 )
+from tuner.distributed.certificate import CERT_FILE_ENV
+from tuner.distributed.gpus import workers_for
 from tuner.distributed.secret import SECRET_FILE_ENV, check_worker_id
 from tuner.errors import SearchError
 from tuner.export.recipes import check_recipe
@@ -33,11 +35,12 @@ from tuner.ui.tables import dry_run_lines
 __all__ = ["search", "run", "resume", "worker"]
 
 WorkersOption = Annotated[
-    int,
+    str,
     typer.Option(
         "--workers",
-        min=0,
-        help="Run a keras-tuner chief and N local worker processes (0: one process, no chief).",
+        help="Run a keras-tuner chief and N local worker processes (0: one process, no chief; "
+        "gpus: one per GPU). With GPUs, each worker gets its own (workers sharing one cap "
+        "their memory).",
     ),
 ]
 BindOption = Annotated[
@@ -57,16 +60,20 @@ PortOption = Annotated[
 @app.command()
 @with_search_options
 def search(
-    workers: WorkersOption = 0, bind: BindOption = "127.0.0.1", port: PortOption = None, **options
+    workers: WorkersOption = "0",
+    bind: BindOption = "127.0.0.1",
+    port: PortOption = None,
+    **options,
 ) -> None:
     """Launch a search, or resume it (the same command continues where it stopped)."""
     with user_errors():
         if options["dry_run"]:
             return _dry_run(options)
+        count = workers_for(workers)
         job = _prepare(options)
         result = _with_reporter(
             job.space.varying(),
-            lambda r: library().search(job, r, workers=workers, bind=bind, port=port),
+            lambda r: library().search(job, r, workers=count, bind=bind, port=port),
         )
         _show_result(result.directory, result.best)
 
@@ -76,7 +83,7 @@ def search(
 def run(
     ensemble: EnsembleOption = "none",
     tta: TtaOption = None,
-    workers: WorkersOption = 0,
+    workers: WorkersOption = "0",
     bind: BindOption = "127.0.0.1",
     port: PortOption = None,
     **options,
@@ -86,12 +93,13 @@ def run(
     started = time.monotonic()  # the run budget counts from here: loading the data included
     with user_errors():
         check_recipe(ensemble, tta)  # bad export options fail now, not after the search
+        count = workers_for(workers)
         if options["dry_run"]:
             return _dry_run(options)
         job = _prepare(options, with_test=True)
         result = _with_reporter(
             job.space.varying(),
-            lambda r: library().search(job, r, workers=workers, bind=bind, port=port),
+            lambda r: library().search(job, r, workers=count, bind=bind, port=port),
         )
         _show_result(result.directory, result.best)
         exported = _with_reporter(
@@ -154,6 +162,15 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    cert_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cert-file",
+            help="A copy of the search's chief.crt: the one certificate this worker trusts "
+            "(default: $DIGIT_TUNER_CERT_FILE, then the search directory's own chief.crt).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Join a distributed search: run trials that the chief at HOST:PORT hands out, with the
     settings of the search's search.json (the results directory is shared with the chief)."""
@@ -168,6 +185,8 @@ def worker(
         )
         if secret_file is not None:
             os.environ[SECRET_FILE_ENV] = str(secret_file.resolve())
+        if cert_file is not None:
+            os.environ[CERT_FILE_ENV] = str(cert_file.resolve())
         _resume(directory, data=data)
 
 

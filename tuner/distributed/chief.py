@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
 from concurrent import futures
@@ -46,6 +47,12 @@ from keras_tuner.src.engine import oracle as oracle_module
 from keras_tuner.src.engine import trial as trial_module
 
 from tuner.compat.keras_tuner import fresh_metrics
+from tuner.distributed.certificate import (
+    CERT_FILE,
+    SERVER_NAME,
+    chief_certificate,
+    worker_certificate,
+)
 from tuner.distributed.roles import chief_address, worker_id
 from tuner.distributed.secret import (
     chief_secret,
@@ -82,6 +89,8 @@ HEARTBEAT_SECONDS = 15
 LEASE_SECONDS = 4 * HEARTBEAT_SECONDS
 ENDINGS = ("COMPLETED", "STOPPED", "INVALID", "FAILED")
 _MESSAGE_CHARS = 2000  # a failed trial's message, kept as its reason
+# gRPC's words when a TLS handshake fails (another certificate, or a chief in plain text)
+_TLS_FAILURE = re.compile(r"ssl|tls|handshake|certificate|CERTIFICATE", re.I)
 
 
 class RejectedRequest(ValueError):
@@ -314,24 +323,38 @@ class _Servicer(protos.get_service_grpc().OracleServicer):
 
 
 def serve_workers(oracle, directory: Path) -> None:
-    """The chief's part of the search in ``directory``: serves its oracle's trials at the
-    chief's address to the workers that prove they hold the search's secret, until none is
-    left and no worker runs one."""
-    serve(ChiefGuard(oracle, directory / TUNER_DIR, chief_secret(directory)), *chief_address())
+    """The chief's part of the search in ``directory``: serves its oracle's trials over TLS
+    (the search's certificate: ``tuner.distributed.certificate``) at the chief's address to the
+    workers that prove they hold the search's secret, until none is left and no worker runs
+    one."""
+    guard = ChiefGuard(oracle, directory / TUNER_DIR, chief_secret(directory))
+    serve(guard, *chief_address(), certificate=chief_certificate(directory))
 
 
 def join_chief(oracle_client, directory: Path) -> None:
-    """A worker's part before it runs a trial: every request it sends to the chief carries its
-    id and that id's key (from the search's secret), and a heartbeat keeps its lease."""
+    """A worker's part before it runs a trial: it talks to the chief over TLS, trusting only the
+    search's certificate; every request carries its id and that id's key (from the search's
+    secret), and a heartbeat keeps its lease."""
     key = worker_key(worker_secret(directory), worker_id())
-    authenticate_worker(oracle_client, *chief_address(), worker_id(), key)
+    certificate = worker_certificate(directory)
+    authenticate_worker(oracle_client, *chief_address(), worker_id(), key, certificate)
     keep_alive(oracle_client)
 
 
-def serve(guard: ChiefGuard, host: str, port: int, *, poll: float = 1.0, started=None) -> None:
+def serve(
+    guard: ChiefGuard,
+    host: str,
+    port: int,
+    *,
+    certificate: tuple[bytes, bytes] | None = None,
+    poll: float = 1.0,
+    started=None,
+) -> None:
     """Serves ``guard``'s oracle at ``host:port`` until the search has no trial left and no
     worker is running one (keras-tuner's ``oracle_chief.start_server``, with the guard's rules
-    and its lease). ``started`` (a ``threading.Event``) is set once the port is open.
+    and its lease): over TLS with ``certificate`` (key, certificate; PEM), else in plain text
+    on a loopback address only. ``started`` (a ``threading.Event``) is set once the port is
+    open.
 
     Raises:
         OSError: the port cannot be opened.
@@ -342,7 +365,7 @@ def serve(guard: ChiefGuard, host: str, port: int, *, poll: float = 1.0, started
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     address = _address(host, port)
     try:
-        opened = server.add_insecure_port(address)
+        opened = _open_port(server, address, host, certificate)
     except RuntimeError as e:
         raise OSError(f"the chief cannot listen on {address}: {e}") from None
     if not opened:
@@ -373,13 +396,30 @@ class _Credentials(grpc.UnaryUnaryClientInterceptor):
         return continuation(details, request)
 
 
-def authenticate_worker(oracle_client, host: str, port, worker: str, key: str) -> None:
-    """Makes keras-tuner's ``OracleClient`` send ``worker``'s credentials with each request (it
-    opens an insecure channel with none: ``OracleClient.stub``)."""
-    channel = grpc.intercept_channel(
-        grpc.insecure_channel(_address(host, port)), _Credentials(worker, key)
-    )
-    oracle_client.stub = protos.get_service_grpc().OracleStub(channel)
+def _open_port(server, address: str, host: str, certificate) -> int:
+    if certificate is not None:
+        return server.add_secure_port(address, grpc.ssl_server_credentials([certificate]))
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"a chief serves {address} only over TLS (no certificate given)")
+    return server.add_insecure_port(address)
+
+
+def authenticate_worker(
+    oracle_client, host: str, port, worker: str, key: str, certificate: bytes | None = None
+) -> None:
+    """Makes keras-tuner's ``OracleClient`` talk to the chief over TLS, trusting ``certificate``
+    only (PEM; None: plain text, a loopback chief of the tests), and send ``worker``'s
+    credentials with each request (it opens an insecure channel with none:
+    ``OracleClient.stub``)."""
+    address = _address(host, port)
+    if certificate is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        trusted = grpc.ssl_channel_credentials(root_certificates=certificate)
+        override = (("grpc.ssl_target_name_override", SERVER_NAME),)
+        channel = grpc.secure_channel(address, trusted, options=override)
+    intercepted = grpc.intercept_channel(channel, _Credentials(worker, key))
+    oracle_client.stub = protos.get_service_grpc().OracleStub(intercepted)
 
 
 def keep_alive(oracle_client, every: float = HEARTBEAT_SECONDS) -> threading.Thread:
@@ -401,8 +441,18 @@ def _beat(stub, every: float) -> None:
 
 
 def refusal(error: BaseException) -> str | None:
-    """Why the chief refused this worker's request, if ``error`` is that refusal."""
+    """One line on why the chief refused this worker (or this worker the chief), if ``error``
+    is that refusal: its credentials, or a TLS handshake with a chief whose certificate is not
+    the one the worker trusts."""
+    if not isinstance(error, grpc.RpcError):
+        return None
     refused = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
-    if isinstance(error, grpc.RpcError) and error.code() in refused:
-        return f"{error.details()} ({error.code().name})"
+    if error.code() in refused:
+        return f"the chief refused this worker: {error.details()} ({error.code().name})"
+    details = str(error.details() or "")
+    if error.code() is grpc.StatusCode.UNAVAILABLE and _TLS_FAILURE.search(details):
+        return (
+            "the chief's certificate is not the one this worker trusts (its search's "
+            f"{CERT_FILE}: --cert-file), or it does not speak TLS; refused ({details[:120]})"
+        )
     return None

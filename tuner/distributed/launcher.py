@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tuner.storage.directory as store
+from tuner.distributed.certificate import chief_certificate
+from tuner.distributed.gpus import gpu_env, machine_gpus
 from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, check_worker_id, chief_secret
 from tuner.errors import STOPPED_STATUS, SearchFailure
 from tuner.search.driver import SearchResult, prepare_search
@@ -153,7 +155,9 @@ def launch(
     port = port or free_port(host if host != "0.0.0.0" else "127.0.0.1")
     logs = directory / LOGS_DIR
     secret = chief_secret(directory)  # before the chief: its workers start at once
-    chief = _start(search_args, worker_env("chief", host, port), logs / "chief.log")
+    chief_certificate(directory)  # likewise: the local workers read it from the directory
+    chief_env = {**worker_env("chief", host, port), **gpu_env(None, workers, machine_gpus())}
+    chief = _start(search_args, chief_env, logs / "chief.log")
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     local = _Workers(search_args, workers, connect, port, logs, max_restarts, say, secret)
     ended = "done"
@@ -196,6 +200,7 @@ class _Workers:
         self.max_restarts, self.say, self.secret = max_restarts, say, secret
         # share the cores between the workers instead of each TensorFlow taking all of them
         self.threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+        self.workers, self.gpus = workers, machine_gpus()  # one GPU each, where there are GPUs
         ids = [f"worker{i}" for i in range(workers)]
         self.procs = {i: self._start(i) for i in ids}
         self.restarts = {i: 0 for i in ids}
@@ -203,6 +208,7 @@ class _Workers:
 
     def _start(self, tuner_id: str) -> subprocess.Popen:
         env = worker_env(tuner_id, self.connect, self.port, self.threads, self.secret)
+        env.update(gpu_env(int(tuner_id.removeprefix("worker")), self.workers, self.gpus))
         return _start(self.search_args, env, self.logs / f"{tuner_id}.log")
 
     def check(self) -> None:

@@ -85,6 +85,7 @@ class TrialRecord:
     message: str | None = None  # why it failed
     path: str = ""
     worker: str | None = None  # keras-tuner tuner id of the process that ran it
+    gpu: str | None = None  # the GPU its worker was given (CUDA_VISIBLE_DEVICES), if any
 
     @property
     def ended(self) -> bool:
@@ -148,6 +149,7 @@ def write_cv(
     seconds: float,
     worker: str | None = None,
     pruned: str | None = None,
+    gpu: str | None = None,
 ) -> None:
     """Writes a trial's CV results (atomically) beside keras-tuner's trial.json.
 
@@ -161,6 +163,7 @@ def write_cv(
             "seconds": seconds,
             "worker": worker,
             "pruned": pruned,
+            "gpu": gpu,  # the device the trial trained on (CUDA_VISIBLE_DEVICES), if one was set
         },
     )
 
@@ -177,7 +180,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
         ) from None
     state = TrialState.from_keras_tuner(status)
     folds: tuple[FoldResult, ...] = ()
-    params = seconds = worker = None
+    params = seconds = worker = gpu = None
     message = trial.get("message")
     cv_path = trial_dir / CV_FILE
     if status == "STOPPED":  # a pruned trial, ended without a final score
@@ -187,7 +190,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
             cv = read_json(cv_path)
             folds = tuple(FoldResult(**f) for f in cv["folds"])
             params, seconds = cv["params"], cv["seconds"]
-            worker = cv.get("worker")
+            worker, gpu = cv.get("worker"), cv.get("gpu")
             if cv.get("pruned"):
                 state, message = TrialState.PRUNED, cv["pruned"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
@@ -207,6 +210,7 @@ def _read_trial(trial_dir: Path) -> TrialRecord:
         message=message,
         path=str(trial_dir),
         worker=worker,
+        gpu=gpu,
     )
 
 
