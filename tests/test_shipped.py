@@ -32,15 +32,15 @@ def run(tmp_path: Path, data: Path, *options: str) -> dict:
 
 
 def test_the_quick_profile_runs_unedited_in_graph_mode_under_mixed_bfloat16(tmp_path, tiny_dir):
-    """quick.toml's screening (4 screens of a 5-trial search), its promotion going on from the
+    """quick.toml's screening (2 screens of a 3-trial search), its promotion going on from the
     screen's model, its holdout and its final models, trained in graph mode under bf16."""
-    manifest = run(tmp_path, tiny_dir, "--space", "quick", "--trials", "5", "--folds", "2",
+    manifest = run(tmp_path, tiny_dir, "--space", "quick", "--trials", "3", "--folds", "2",
                    "--time-budget", "0", "--run-budget", "0", "--final-models", "2",
                    "--final-epochs", "2", "--mixed-precision")  # fmt: skip
     assert manifest["space"]["name"] == "quick" and manifest["precision"] == "mixed_bfloat16"
     records = load_records(tmp_path / "shipped" / "tuner")
     states = [r.state for r in records]
-    assert states.count(TrialState.PRUNED) == 4 and states.count(TrialState.COMPLETE) == 1
+    assert states.count(TrialState.PRUNED) == 2 and states.count(TrialState.COMPLETE) == 1
     promoted = next(r for r in records if r.state is TrialState.COMPLETE)
     assert promoted.folds[0].started_from == 2  # fold 1 went on from its screen's 2 epochs
     export = manifest["export"]

@@ -1,6 +1,8 @@
-"""A search directory and a ``best.keras`` written by an earlier layout of the package (the fixture
-``tests/fixtures/legacy-search``: a screened search of ``legacy-search.toml`` on the tiny digits,
-seed 1, exported) still list, resume, export, load and predict identically."""
+"""Search directories and ``best.keras`` files written by earlier versions of the package still
+list, resume, export, load and predict identically. The fixtures are screened searches of
+``legacy-search.toml`` on the tiny digits, seed 1, exported: ``legacy-search`` by an earlier
+layout of the package, ``legacy-e36fede`` by git e36fede (before the final models, the
+screening and distributed packages, and Kaggle's files)."""
 
 from __future__ import annotations
 
@@ -8,21 +10,25 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.helpers import FIXTURES, assert_plain_keras_reproduces, invoke
 from tuner.data.kaggle import load_csv
 from tuner.storage.manifest import open_search
 from tuner.storage.records import TrialState
 
+FIXTURE_NAMES = ["legacy-search", "legacy-e36fede"]
 
-def legacy(tmp_path):
+
+def legacy(tmp_path, fixture):
     results = tmp_path / "results"
-    shutil.copytree(FIXTURES / "legacy-search", results / "legacy")
+    shutil.copytree(FIXTURES / fixture, results / "legacy")
     return results, results / "legacy"
 
 
 def test_its_model_still_predicts_its_submission(tmp_path, tiny_dir):
-    results, directory = legacy(tmp_path)
+    """(The other fixture's model is loaded and reproduced by the export test below.)"""
+    results, directory = legacy(tmp_path, "legacy-search")
     test = load_csv(tiny_dir / "test.csv", labelled=False)
     assert_plain_keras_reproduces(
         directory / "best.keras", test.images, directory / "submission.csv"
@@ -35,8 +41,9 @@ def test_its_model_still_predicts_its_submission(tmp_path, tiny_dir):
     assert pd.read_csv(out).equals(pd.read_csv(directory / "submission.csv"))
 
 
-def test_it_lists_resumes_and_exports(tmp_path, tiny_dir):
-    results, directory = legacy(tmp_path)
+@pytest.mark.parametrize("fixture", FIXTURE_NAMES)
+def test_it_lists_resumes_and_exports(tmp_path, tiny_dir, fixture):
+    results, directory = legacy(tmp_path, fixture)
     before = open_search(directory)
     assert len(before.records) == 4 and before.best is not None
     shown = invoke("trials", "legacy", "--results-dir", results)

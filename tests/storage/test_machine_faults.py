@@ -54,7 +54,7 @@ def test_a_configurations_own_errors_are_not_the_machines(error):
 
 def search(tmp_path, tiny_dir, tiny_space_path, *extra):
     return invoke("search", "--data", tiny_dir, "--space", tiny_space_path, "--results-dir",
-                  tmp_path, "--name", "s", "--trials", "3", *extra)  # fmt: skip
+                  tmp_path, "--name", "s", "--trials", "2", *extra)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_a_full_disk_stops_the_search_and_the_same_command_ends_it_as_undisturbe
         return {r.trial_id: (r.state, r.mean) for r in load_records(directory / "tuner")}
 
     assert scores(tmp_path / "s") == scores(tmp_path / "calm" / "s")
-    assert len(scores(tmp_path / "s")) == 3
+    assert len(scores(tmp_path / "s")) == 2
 
 
 def test_the_injected_fault_is_a_real_oserror_at_its_point(monkeypatch):
