@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tuner.analysis.plots import confidence_histograms, confusion_png, misclassified_grid
+from tuner.analysis.plots import (
+    class_counts_chart,
+    confidence_histograms,
+    confusion_png,
+    misclassified_grid,
+    sample_grid,
+)
 from tuner.analysis.stats import ErrorAnalysis, error_analysis
 from tuner.data.kaggle import DigitData
 from tuner.errors import SearchError
@@ -49,7 +55,8 @@ def analyse(
 def write_report(
     search: SearchHandle | Path, analysis: ErrorAnalysis, data: DigitData, plots: Path
 ) -> list[Path]:
-    """Writes the pictures and ``report.json``; returns the pictures' paths."""
+    """Writes the pictures (the error analysis's, and the searched data's class balance and
+    sample digits) and ``report.json``; returns the pictures' paths."""
     search = search if isinstance(search, SearchHandle) else open_search(search)
     directory = search.directory
     train = search.searched(data.train)
@@ -69,7 +76,11 @@ def write_report(
             plots / "misclassified.png",
         ),
         confidence_histograms(analysis.confidence, analysis.correct, plots / "confidence.png"),
-    ]
+        # the data the search trained on, for the page's data section
+        class_counts_chart(np.bincount(train.labels, minlength=10).tolist(),
+                           plots / "class_counts.png"),
+        sample_grid(train.images, train.labels, plots / "samples.png"),
+    ]  # fmt: skip
     write_json_atomic(
         Path(directory) / REPORT_FILE,
         {

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from tuner.analysis.page import comparison_page, write_page
 from tuner.analysis.plots import class_counts_chart, importance_chart, learning_curves, sample_grid
 from tuner.analysis.report import analyse, write_report
 from tuner.analysis.stats import eda as explore
@@ -23,7 +24,8 @@ from tuner.cli.display import show_records
 from tuner.cli.options import DataOption, ResultsOption, SearchArgument, SearchDataOption
 from tuner.data.kaggle import EMBEDDED, load_data
 from tuner.errors import SearchError
-from tuner.storage.directory import PLOTS_DIR
+from tuner.storage.atomic import write_text_atomic
+from tuner.storage.directory import PLOTS_DIR, in_use
 from tuner.storage.manifest import open_search, search_dir_for
 from tuner.storage.records import summarize_searches
 from tuner.ui.tables import (
@@ -181,16 +183,33 @@ def eda(
 
 @app.command()
 def report(
-    search_name: SearchArgument = None,
+    search_names: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Search name or directory (default: the only search in --results-dir); two or "
+            "more: one page comparing them.",
+            show_default=False,
+        ),
+    ] = None,
     data: SearchDataOption = None,
     trial_id: Annotated[
         Optional[str],
         typer.Option("--trial", help="Trial to analyse (default: the best).", show_default=False),
     ] = None,
     results_dir: ResultsOption = Path("results"),
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", help="The comparison page (default: results/compare.html).", show_default=False
+        ),
+    ] = None,
 ) -> None:
-    """Error analysis of the winner's out-of-fold predictions (no leakage)."""
+    """Error analysis of the winner's out-of-fold predictions (no leakage), and the search's
+    page, report.html; with several searches, one page comparing them."""
     with user_errors():
+        if search_names and len(search_names) > 1:
+            return _compare(search_names, results_dir, out)
+        search_name = search_names[0] if search_names else None
         search = open_search(search_dir_for(results_dir, search_name))
         digits = load_data(data or search.data_source, test=False)
         record, analysis = analyse(search, digits, trial_id)
@@ -203,6 +222,15 @@ def report(
         _print_analysis(analysis)
         paths = write_report(search, analysis, digits, search.directory / PLOTS_DIR)
         console.print("pictures:\n" + "\n".join(f"  {p}" for p in paths), highlight=False)
+        page = write_page(search.directory, live=in_use(search.directory))
+        console.print(f"page: {page} (one file; opens offline in any browser)", highlight=False)
+
+
+def _compare(names: list[str], results_dir: Path, out: Path | None) -> None:
+    searches = [open_search(search_dir_for(results_dir, name)) for name in names]
+    path = out or Path(results_dir) / "compare.html"
+    write_text_atomic(path, comparison_page(searches))
+    console.print(f"page: {path} (one file; opens offline in any browser)", highlight=False)
 
 
 def _print_analysis(analysis) -> None:

@@ -40,6 +40,7 @@ import numpy as np
 
 import tuner.storage.directory as store
 from tuner import faults
+from tuner.analysis.page import refresh_page
 from tuner.data.kaggle import Dataset, DigitData
 from tuner.data.splits import ALWAYS_TRAINED, final_fits
 from tuner.errors import SearchError, SearchFailure, machine_faults
@@ -405,6 +406,7 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
             MANIFEST: lambda path: path.write_text(manifest_text(manifest), encoding="utf-8"),
         },
     )
+    refresh_page(directory, live=False)  # the page shows the export too
     fresh_session()
     model_path, submission_path = directory / MODEL_FILE, directory / SUBMISSION_FILE
     return ExportResult(

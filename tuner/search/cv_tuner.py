@@ -8,6 +8,7 @@ probabilities are kept with the trial (``tuner.storage.records``).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ import numpy as np
 from keras_tuner.errors import FailedTrialError
 
 import tuner.compat.keras_tuner as compat
+from tuner.analysis.page import refresh_page
 from tuner.analysis.tensorboard_logs import write_trial
+from tuner.distributed.gpus import DEVICES_ENV
+from tuner.distributed.roles import role
 from tuner.errors import TooManyFailures, machine_fault
 from tuner.pruners.rule import rule_for_trial
 from tuner.screening.marks import SCREENED_KEY, is_screen, seed_trial
@@ -119,6 +123,8 @@ class CVTuner(keras_tuner.Tuner):
         if record is not None and record.ended:
             write_trial(Path(self.directory) / TENSORBOARD_DIR, record)
             self.reporter.trial_end(record)
+        if role() != "worker":  # the search's page, live (a worker's trials show on the chief's)
+            refresh_page(Path(self.directory), live=True)
         if self.plan.oracle != "hyperband":
             _keep_fold_models_of_best(records, keep=self._screens_needed(records))
         # The trial is saved: only now may too many failures stop the search.
@@ -191,6 +197,7 @@ class CVTuner(keras_tuner.Tuner):
             seconds=time.perf_counter() - started,
             worker=self.tuner_id,
             pruned=outcome.pruned,
+            gpu=os.environ.get(DEVICES_ENV),
         )
         if outcome.pruned:  # ended as STOPPED, without a score (on_trial_end)
             self.pruned.add(trial.trial_id)

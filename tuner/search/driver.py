@@ -19,6 +19,7 @@ from typing import Any
 import tuner.compat.keras_tuner as compat
 import tuner.distributed.chief as chief
 import tuner.storage.directory as store
+from tuner.analysis.page import refresh_page
 from tuner.analysis.tensorboard_logs import write_experiment
 from tuner.data.kaggle import Dataset, data_of_source, load_data
 from tuner.distributed.roles import role
@@ -195,6 +196,8 @@ def _run_search(
     if role() != "worker":  # the search ended (an interrupted one keeps them for its resume)
         cv_tuner.drop_screen_models()
     records = load_records(tuner_dir)
+    if role() != "worker":
+        refresh_page(config.directory, live=False)
     reporter.search_end(records)
     _say_why_it_ended(reporter, stopped_by, records, plan)
     return SearchResult(directory=config.directory, records=records)
@@ -214,7 +217,7 @@ def _search(cv_tuner: CVTuner, plan: SearchPlan, config: SearchConfig) -> None:
     except Exception as e:
         if (reason := chief.refusal(e)) is None:
             raise
-        raise SearchError(f"the chief refused this worker: {reason}") from None
+        raise SearchError(reason) from None
 
 
 def _open_tuner(plan: SearchPlan, space: SearchSpace, config: SearchConfig, reporter) -> CVTuner:

@@ -15,6 +15,7 @@ from tuner.backend import keras
 
 import keras_tuner
 
+from tuner.analysis.page import SearchPage, search_page
 from tuner.errors import SearchError
 from tuner.models.hypermodels import hyperparameters_for, keras_tuner_space, space_of_manifest
 from tuner.search.oracles import OBJECTIVE
@@ -72,6 +73,11 @@ class SearchResults:
         if not best:
             raise SearchError(f"{self.directory}: no completed trial")
         return fold_models(best[0], self.search.seed, self.space)
+
+    def report(self) -> SearchPage:
+        """The search's page (``tuner.analysis.page``): a notebook shows it inline; ``.save(path)``
+        writes it as one file."""
+        return SearchPage(search_page(self.search))
 
     def results_summary(self, num_trials: int = 10) -> str:
         """Prints (and returns) the best trials' hyperparameters and scores, as keras-tuner's
