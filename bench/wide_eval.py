@@ -12,8 +12,8 @@ images add up to at least 42,000 (10 seeds), and reports:
 - each run's printed 95 % interval and whether it covers the run's score (a right interval
   misses about one run in twenty);
 - each run's wall time, the images and epochs its exported models trained, and their speed
-  against the winner's folds' (the export plans its first final model with
-  ``tuner.search.budget.FINAL_SPEED``).
+  against the winner's folds' (why the export plans its first final model at the speed it
+  measures then: ``tuner.export.exporter._speed_now``).
 
 A run's row may carry a ``note`` (added by hand to ``results/wide_eval.jsonl``: what disturbed
 it), shown beside it.

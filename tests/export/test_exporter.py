@@ -510,24 +510,29 @@ def test_final_epochs_fill_the_time_left_between_the_fewest_and_the_most():
     assert final_epochs_in_time(10.0, 0.0, 1000, most=40, fewest=6) == 40  # nothing timed
 
 
-def test_the_first_final_model_is_planned_at_a_final_models_speed():
-    """The folds time 0.1 s an image-epoch; a final model trains at FINAL_SPEED of that, so the
-    first of the two models always trained (100 + 120 images) gets the epochs that leave the
-    second as many: at the folds' own speed it would get 17 and the second the rest."""
+def test_the_first_final_model_is_planned_at_the_speed_measured_then(monkeypatch):
+    """The folds timed 0.1 s an image-epoch, but the winner trains at 1,000 images/s when the
+    export starts (the host switched speed): the first of the two models always trained (100 +
+    120 images) gets the epochs that leave the second as many at that speed, 20; planned at
+    the folds' speed it would get only the winner's own 6."""
     from types import SimpleNamespace
 
-    from tuner.export.exporter import _Built, _epochs_for
-    from tuner.search.budget import FINAL_SPEED
+    from tuner.data.kaggle import Dataset
+    from tuner.export import exporter
     from tuner.storage.records import FoldResult, TrialRecord, TrialState
 
+    measured = []
+    monkeypatch.setattr(exporter, "images_per_second",
+                        lambda values, x, y, **kw: measured.append(len(x)) or 1000.0)  # fmt: skip
     folds = (FoldResult(0, 0.98, 0.1, 6, 60.0, 100, 50),)  # 600 image-epochs in 60 s
-    best = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6}, folds)
-    fits = [np.zeros(100), np.zeros(120)]
-    seconds = FINAL_SPEED * 0.1 * 220 * 20.5  # 20 epochs of both at the final speed, and a half
-    choice = SimpleNamespace(
-        deadline=time.monotonic() + seconds, most_epochs=40, own_epochs=6, fits=fits, best=best
-    )
-    assert _epochs_for(choice, _Built([], 1, None), fits[0], 0) == 20
+    best = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6, "batch_size": 32}, folds)
+    fits = [Dataset(np.zeros((n, 28, 28, 1), np.uint8), np.zeros(n, np.uint8), "x")
+            for n in (100, 120)]  # fmt: skip
+    seconds = 0.001 * 220 * 20.5  # 20 epochs of both at 1,000 images/s, and a half
+    choice = SimpleNamespace(deadline=time.monotonic() + seconds, most_epochs=40, own_epochs=6,
+                             fits=fits, best=best, space=None)  # fmt: skip
+    assert exporter._epochs_for(choice, exporter._Built([], 1, None), fits[0], 0) == 20
+    assert measured == [100]  # measured on the first model's own images
 
 
 def test_without_a_holdout_every_final_model_trains_on_every_image(

@@ -54,14 +54,14 @@ from tuner.export.recipes import (
     write_submission,
 )
 from tuner.models.hypermodels import space_of_manifest
-from tuner.search.budget import final_epochs_in_time, final_image_epoch_seconds
+from tuner.search.budget import final_epochs_in_time
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
 from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.training.callbacks import Deadline, EpochEvents
-from tuner.training.fit import fit_model, fold_models
+from tuner.training.fit import fit_model, fold_models, images_per_second
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
 
@@ -310,21 +310,34 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
     """Under a run budget, the ``i``-th final model's epochs: as many as end within it, up to
     ``final_epochs`` (``tuner.search.budget.final_epochs_in_time``), never fewer than the
     winner's own; None: no time for this model. The first is planned with the second (the two
-    always trained) at the speed the winner's folds predict for a final model
-    (``final_image_epoch_seconds``), so that the two get about the same epochs; the second takes
-    the time left at the speed the first trained, so a misjudged first plan costs no minute; a
-    further model trains the same epochs, only if it ends in time."""
+    always trained) at the speed the winner trains at now (``_speed_now``), so that the two get
+    about the same epochs; the second takes the time left at the speed the first trained, so a
+    misjudged first plan costs no minute; a further model trains the same epochs, only if it
+    ends in time."""
     left = choice.deadline - time.monotonic()
     most, fewest = choice.most_epochs, min(choice.own_epochs, choice.most_epochs)
     if i == 0:
         images = sum(len(d) for d in choice.fits[:ALWAYS_TRAINED])
-        rate = final_image_epoch_seconds(choice.best)  # no margin: model 2 corrects it
+        rate = _speed_now(choice)  # no margin: model 2 corrects it
         return final_epochs_in_time(left, rate, images, most, fewest)
     rate = built.seconds / sum(f["images"] * f["epochs"] for f in built.fits)
     if i < ALWAYS_TRAINED:
         return final_epochs_in_time(left, rate, len(train), most, fewest)
     epochs = built.fits[-1]["epochs"]
     return epochs if rate * len(train) * epochs <= left else None
+
+
+def _speed_now(choice: _Choice) -> float:
+    """Seconds per image-epoch the winner trains at now, on the final models' images
+    (``tuner.training.fit.images_per_second``: the trials' pipeline, 40 batches after 40 that
+    build and trace; a few seconds). Not its folds' speed: these 2 cores switch between two speeds
+    minutes apart, and the final models ran 0.55 to 0.92 times as long an image-epoch as their
+    winner's folds had (results/benchmarks.md, "The `quick` profile over held-out 10 % splits",
+    column "final / fold speed")."""
+    values = resolve_values(choice.best.hyperparameters, choice.space)
+    train = choice.fits[0]
+    speed = images_per_second(values, train.images, train.labels, space=choice.space, steps=40)
+    return 1.0 / speed
 
 
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:

@@ -22,9 +22,7 @@ __all__ = [
     "fits",
     "budget_spent",
     "retrain_seconds",
-    "FINAL_SPEED",
     "image_epoch_seconds",
-    "final_image_epoch_seconds",
     "final_epochs_in_time",
     "screens_too_late",
 ]
@@ -35,12 +33,6 @@ __all__ = [
 # stops the search early. These 2 cores also switch between two speeds minutes apart: no
 # estimate from one trial's folds is tighter than that.
 RETRAIN_MARGIN = 1.15
-
-# A final model trains an image-epoch in 0.86-0.89 of the time its trial's folds took (one larger
-# data set, no validation passes, one model built): results/benchmarks.md, "The `quick` profile
-# over held-out 10 % splits", column "final / fold speed". The export plans its first final model
-# at that speed, so that the two models it always trains get about the same epochs.
-FINAL_SPEED = 0.87
 
 
 class BudgetSpent(Exception):
@@ -117,12 +109,6 @@ def image_epoch_seconds(record: TrialRecord) -> float:
         return 0.0
     seconds = sum(f.train_seconds - f.validation_seconds for f in record.folds)
     return seconds / work
-
-
-def final_image_epoch_seconds(record: TrialRecord) -> float:
-    """The seconds per image and epoch a final model of ``record``'s configuration is expected to
-    take: its folds' (``image_epoch_seconds``) times ``FINAL_SPEED``."""
-    return FINAL_SPEED * image_epoch_seconds(record)
 
 
 def final_epochs_in_time(seconds: float, rate: float, images: int, most: int, fewest: int) -> int:

@@ -3,7 +3,8 @@
 The plan is what ``run_search`` would do: the options merged with the space's ``[search]`` table,
 checked by the same code (``tuner.search.plan``), the folds' sizes, the epochs, where it would write
 and whether it would resume. The time is estimated from a short calibration: the space's default
-point trained for a few steps on the real images as a fold trains them (``calibrate``), so the
+point trained for a few steps on the real images as a fold trains them
+(``tuner.training.fit.images_per_second``), so the
 estimate includes this machine's speed.
 Other points of the space train faster or slower (width, depth, batch size): the figure is for
 the default point and says so.
@@ -13,11 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tuner.backend import fresh_session, precision
-
-import numpy as np
+from tuner.backend import precision
 
 import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
@@ -28,10 +26,9 @@ from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.manifest import check_resume, read_manifest
 from tuner.storage.records import load_records
-from tuner.training.callbacks import EpochClock
-from tuner.training.fit import fit_model
+from tuner.training.fit import images_per_second
 
-__all__ = ["DryRun", "dry_run", "calibrate"]
+__all__ = ["DryRun", "dry_run"]
 
 
 @dataclass(frozen=True)
@@ -127,29 +124,6 @@ class DryRun:
         return None if self.trial_seconds is None else sum(self._started())
 
 
-def calibrate(
-    space: SearchSpace,
-    values: dict[str, Any],
-    images: np.ndarray,
-    labels: np.ndarray,
-    steps: int = 20,
-) -> float:
-    """Trains ``values`` (complete: ``tuner.space.values.resolve_values``) as a trial's fold
-    trains (``tuner.training.fit.fit_model``: the trials' input pipeline, or the hypermodel's
-    own ``fit``) for two epochs of ``steps`` batches; returns the training images per second of
-    the second (the first builds the model and traces its graphs)."""
-    batch = int(values["batch_size"])
-    n = min(len(images), steps * batch)
-    clock = EpochClock()
-    fit = fit_model(
-        {**values, "epochs": 2}, images[:n], labels[:n], seed=0, space=space, callbacks=[clock]
-    )
-    # a hypermodel's own fit may drop the callbacks: then half of the whole fit
-    seconds = clock.seconds[-1] if len(clock.seconds) == 2 else fit.seconds / 2
-    fresh_session()
-    return n / max(seconds, 1e-9)
-
-
 def dry_run(
     train: Dataset, space: SearchSpace, config: SearchConfig, *, measure: bool = True
 ) -> DryRun:
@@ -173,7 +147,7 @@ def dry_run(
     speed = None
     if measure:
         with precision(plan.mixed_precision):  # the precision the trials will train in
-            speed = calibrate(space, values, plan.train.images, plan.train.labels)
+            speed = images_per_second(values, plan.train.images, plan.train.labels, space=space)
     return DryRun(
         directory=directory,
         resumes=resumes,

@@ -26,10 +26,11 @@ from tuner.space.values import resolve_values
 from tuner.storage.atomic import atomic_path
 from tuner.storage.directory import WEIGHTS_FILE
 from tuner.storage.records import TrialRecord
-from tuner.training.callbacks import ValidationClock
+from tuner.training.callbacks import EpochClock, ValidationClock
 
 __all__ = [
     "EARLY_STOPPING_SPLIT",
+    "images_per_second",
     "Fit",
     "early_stopping_split",
     "fit_model",
@@ -143,6 +144,25 @@ def fit_model(
     seconds = time.perf_counter() - started
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return Fit(model, logs, seconds, clock.seconds)
+
+
+def images_per_second(
+    values: dict[str, Any], images: np.ndarray, labels: np.ndarray, *, space=None, steps: int = 20
+) -> float:
+    """How fast ``values`` trains here now: as a fold trains (``fit_model``: the trials' input
+    pipeline, or the hypermodel's own ``fit``), two epochs of ``steps`` batches; the training
+    images per second of the second (the first builds the model and traces its graphs). What
+    the dry run's estimate and the export's first final model are planned with."""
+    batch = int(values["batch_size"])
+    n = min(len(images), steps * batch)
+    clock = EpochClock()
+    fit = fit_model(
+        {**values, "epochs": 2}, images[:n], labels[:n], seed=0, space=space, callbacks=[clock]
+    )
+    # a hypermodel's own fit may drop the callbacks: then half of the whole fit
+    seconds = clock.seconds[-1] if len(clock.seconds) == 2 else fit.seconds / 2
+    fresh_session()
+    return n / max(seconds, 1e-9)
 
 
 def fold_models(record: TrialRecord, seed: int, space=None) -> list:
