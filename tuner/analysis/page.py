@@ -37,6 +37,7 @@ __all__ = [
 
 PAGE_FILE = "report.html"
 RELOAD_SECONDS = 10
+_CELL_CHARS = 48  # a table cell's text beyond this shows on hover: the rows stay one line
 # the pictures `digit-tuner report` (and `eda`) draw, shown where they exist: never drawn twice
 PICTURES = {
     "confusion_matrix.png": "Confusion matrix (out-of-fold)",
@@ -50,7 +51,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;colo
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;margin-top:1.8em}
 table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;border-bottom:1px solid #eee;
 text-align:right}th{cursor:pointer;background:#f6f6f6;position:sticky;top:0}
-td.text,th.text{text-align:left}.empty{color:#888;font-style:italic}
+td.text,th.text{text-align:left;white-space:nowrap}.wide{overflow-x:auto}.empty{color:#888;font-style:italic}
 .chart{width:100%;max-width:720px}.tick,.legend{font-size:10px}.axis{font-size:11px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
 .COMPLETE{color:#161}.PRUNED{color:#666}.FAILED{color:#b00}img{max-width:100%}
@@ -153,7 +154,11 @@ def _cell(value: Any) -> str:
         return f'<td data-v="{value!r}">{value:.4g}</td>'
     if isinstance(value, bool | int):
         return f"<td>{value}</td>"
-    return f'<td class="text">{html.escape(str(value))}</td>'
+    text = str(value)
+    if len(text) > _CELL_CHARS:  # a long reason: its start, the whole on hover
+        shown = html.escape(text[: _CELL_CHARS - 1]) + "…"
+        return f'<td class="text" title="{html.escape(text, quote=True)}">{shown}</td>'
+    return f'<td class="text">{html.escape(text)}</td>'
 
 
 def _glance(search: SearchHandle) -> str:
@@ -205,7 +210,7 @@ def _trials(search: SearchHandle) -> str:
     options = "".join(f'<option value="{s.value}">{s.value.lower()}</option>' for s in TrialState)
     select = (f'<p>Show <select onchange="filterState(this.value)"><option value="">every '
               f"trial</option>{options}</select> (click a column to sort)</p>")  # fmt: skip
-    return select + _table(header, rows, "trials", states)
+    return select + f'<div class="wide">{_table(header, rows, "trials", states)}</div>'
 
 
 def _first_fold(record: TrialRecord) -> float | None:
