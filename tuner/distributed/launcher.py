@@ -155,9 +155,7 @@ def launch(
     port = port or free_port(host if host != "0.0.0.0" else "127.0.0.1")
     logs = directory / LOGS_DIR
     secret = chief_secret(directory)  # before the chief: its workers start at once
-    chief_certificate(directory)  # likewise: the local workers read it from the directory
-    chief_env = {**worker_env("chief", host, port), **gpu_env(None, workers, machine_gpus())}
-    chief = _start(search_args, chief_env, logs / "chief.log")
+    chief = _start_chief(search_args, directory, host, port, workers)
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     local = _Workers(search_args, workers, connect, port, logs, max_restarts, say, secret)
     ended = "done"
@@ -189,6 +187,14 @@ def launch(
     for tuner_id, process in local.procs.items():
         local.statuses[tuner_id] = process.returncode
     return LaunchResult(status, local.restarts, local.statuses, ended)
+
+
+def _start_chief(search_args, directory: Path, host: str, port: int, workers: int):
+    """The chief's process, its certificate made first (the local workers read it from the
+    directory as they start), seeing no GPU (it trains nothing)."""
+    chief_certificate(directory)
+    env = {**worker_env("chief", host, port), **gpu_env(None, workers, machine_gpus())}
+    return _start(search_args, env, directory / LOGS_DIR / "chief.log")
 
 
 class _Workers:
