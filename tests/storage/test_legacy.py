@@ -26,9 +26,9 @@ def legacy(tmp_path, fixture):
     return results, results / "legacy"
 
 
-def test_its_model_still_predicts_its_submission(tmp_path, tiny_dir):
-    """(The other fixture's model is loaded and reproduced by the export test below.)"""
-    results, directory = legacy(tmp_path, "legacy-search")
+@pytest.mark.parametrize("fixture", FIXTURE_NAMES)
+def test_its_model_still_predicts_its_submission(tmp_path, tiny_dir, fixture):
+    results, directory = legacy(tmp_path, fixture)
     test = load_csv(tiny_dir / "test.csv", labelled=False)
     assert_plain_keras_reproduces(
         directory / "best.keras", test.images, directory / "submission.csv"

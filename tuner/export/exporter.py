@@ -331,7 +331,7 @@ def _speed_now(choice: _Choice) -> float:
     """Seconds per image-epoch the winner trains at now, on the final models' images
     (``tuner.training.fit.images_per_second``: the trials' pipeline, 40 batches after 40 that
     build and trace; a few seconds). Not its folds' speed: these 2 cores switch between two speeds
-    minutes apart, and the final models ran 0.55 to 0.92 times as long an image-epoch as their
+    minutes apart, and the final models ran 0.55 to 0.93 times as long an image-epoch as their
     winner's folds had (results/benchmarks.md, "The `quick` profile over held-out 10 % splits",
     column "final / fold speed")."""
     values = resolve_values(choice.best.hyperparameters, choice.space)
