@@ -31,18 +31,20 @@ sys.meta_path.insert(0, _NoTensorFlow())
 """
 
 
-@pytest.mark.slow  # a whole `run` in subprocesses on JAX: about a minute; run with -m slow
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (pip install jax)")
-def test_a_tiny_run_on_jax_without_tensorflow(tmp_path, tiny_dir, tiny_space_path):
+def without_tensorflow(tmp_path, **env: str) -> dict[str, str]:
+    """An environment whose processes (and the ones they start) cannot import TensorFlow:
+    ``BLOCK_TENSORFLOW`` as a ``sitecustomize`` first on PYTHONPATH, and ``env`` added."""
     blocker = tmp_path / "no_tensorflow"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]),
-        "JAX_PLATFORMS": "cpu",
-    }
+    path = os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, **env}
+
+
+@pytest.mark.slow  # a whole `run` in subprocesses on JAX: about a minute; run with -m slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (pip install jax)")
+def test_a_tiny_run_on_jax_without_tensorflow(tmp_path, tiny_dir, tiny_space_path):
+    env = without_tensorflow(tmp_path, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     probe = subprocess.run(
         [sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True
     )
@@ -75,14 +77,7 @@ def test_a_tiny_run_on_jax_without_tensorflow(tmp_path, tiny_dir, tiny_space_pat
 def test_a_machine_without_the_backend_gets_one_line_naming_the_extra(tmp_path, tiny_dir):
     """Keras asked for TensorFlow where none is installed (blocked here): one line that names
     the extra to install, exit 2, before anything is written."""
-    blocker = tmp_path / "no_tensorflow"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "tensorflow",
-        "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = without_tensorflow(tmp_path, KERAS_BACKEND="tensorflow")
     command = [sys.executable, "-m", "tuner.cli", "run", "--data", str(tiny_dir),
                "--results-dir", str(tmp_path / "results")]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
