@@ -1,11 +1,14 @@
 """Every setting of a search, declared once.
 
-A ``Setting`` says what a setting is (its type, bounds and unit), where a user can give it (a
-command-line option, a key of a space file's ``[search]`` table), where ``search.json`` records it,
-and whether a resumed search may change it. The CLI options, the checks of a ``[search]`` table
-and of the settings a user gives (``tuner.search.plan``), the manifest's ``config`` section and the
-resume rules are all read from ``SETTINGS``; nothing else spells a setting out. ``SearchConfig`` is
-what a search is asked with: one field per setting (``None``: the space's), and where it lives.
+A ``Setting`` says what a setting is (its type, bounds and unit, its default), where a user can
+give it (a command-line option, a key of a space file's ``[search]`` table), where ``search.json``
+records it, and whether a resumed search may change it. Everything else is derived from
+``SETTINGS``: ``SearchConfig`` (what a search is asked with: one field per setting a user gives,
+``None`` meaning "the space's"), ``SearchDefaults`` (a space file's ``[search]`` table), the
+merge of the two (``resolve``), the CLI's options (``tuner.cli.options``), the checks of both
+(``tuner.search.plan``), the manifest's ``config`` section and the resume rules
+(``tuner.storage.manifest``), and the dry run's lines (``tuner.ui.tables``). A new setting is
+one entry here plus the code that uses it.
 
 Resume rules: a setting that changes how a trial is scored (``Resume.KEEP``) must stay as it was,
 or trials scored under different rules would be ranked together; one that changes only what runs
@@ -17,20 +20,25 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "Resume",
     "SearchConfig",
+    "SearchDefaults",
     "Setting",
     "SETTINGS",
+    "Resolved",
     "setting",
     "ORACLES",
+    "config_settings",
     "free_settings",
     "is_a",
     "options",
+    "resolve",
     "toml_keys",
 ]
 
@@ -48,6 +56,9 @@ class Setting:
 
     ``off``: 0 (or, in ``search.json``, null) turns the setting off; a negative value is refused.
     ``low``/``high`` bound a given value (inclusive; ``off`` settings also take 0).
+    ``default``: the ``SearchConfig`` field's (None: the space's value, else none);
+    ``space_default``: the ``[search]`` table's when a space file leaves the key out.
+    ``write``/``read``: how ``search.json`` holds a resolved value, when not as it is.
     """
 
     name: str  # the SearchConfig field
@@ -63,6 +74,16 @@ class Setting:
     off: bool = False
     choices: tuple[str, ...] = ()
     negated: bool = False  # a bool whose option turns it off (``--in-process``: isolate=False)
+    default: Any = None
+    space_default: Any = None
+    write: Callable[[Any], Any] | None = None  # resolved value -> its search.json value
+    read: Callable[[Any], Any] | None = None  # search.json value -> the SearchConfig field's
+
+    @property
+    def in_config(self) -> bool:
+        """Whether a user gives it (an option, or a recorded field of the API's SearchConfig);
+        the others are only a space file's."""
+        return bool(self.option or self.manifest)
 
     def check(self, value: Any, where: str = "") -> Any:
         """``value`` if it is of the setting's type and within its bounds, else a ValueError
@@ -111,26 +132,41 @@ def is_a(value: Any, kind: type) -> bool:
 
 
 KEEP, FREE = Resume.KEEP, Resume.FREE
+PRUNE_MARGIN = 0.002  # the pruning rule's (tuner.pruners.rule.PruneSettings) and the option's
+
+
+def _screen_record(screening) -> dict[str, int] | None:
+    """A screening round's shape as ``search.json`` records it (``tuner.screening.Screening``)."""
+    if screening is None:
+        return None
+    return {"size": screening.size, "epochs": screening.epochs, "keep": screening.promoted}
+
+
+def _screen_size(recorded: dict[str, int] | None) -> int:
+    return (recorded or {}).get("size", 0)
+
 
 # The table: what each setting is and where it lives (a declarative list).
 SETTINGS: tuple[Setting, ...] = (
-    Setting("description", str, "what the space is for", toml="description"),
+    Setting("description", str, "what the space is for", toml="description", space_default=""),
     Setting("max_trials", int, "Trials in all, screens included (default: the space's "
             "max_trials); a screening round shrinks to the trials left, so any count ends with "
             "full trials; a resumed search runs the missing ones.", "trials", low=1,
-            option="--trials", toml="max_trials", manifest="max_trials", resume=FREE),
+            option="--trials", toml="max_trials", manifest="max_trials", resume=FREE,
+            space_default=10),
     Setting("folds", int, "K of the stratified K-fold CV (default: the space's folds).", low=2,
-            option="--folds", toml="folds", manifest="folds", resume=KEEP),
+            option="--folds", toml="folds", manifest="folds", resume=KEEP, space_default=5),
     Setting("seed", int, "Seeds the oracle, the folds and the models.", low=0, high=2**32 - 1,
-            option="--seed", manifest="seed", resume=KEEP),
+            option="--seed", manifest="seed", resume=KEEP, default=0),
     Setting("oracle", str, "keras-tuner oracle that picks the trials (default: the space's, else "
             "random).", option="--oracle", toml="oracle", manifest="oracle", resume=KEEP,
-            choices=ORACLES),
+            choices=ORACLES, space_default="random"),
     Setting("prune", bool, "Stop a trial after a fold when it cannot reach the best trial "
             "(random, bayesian; default: the space's).", option="--prune/--no-prune",
-            toml="prune", manifest="prune", resume=KEEP),
+            toml="prune", manifest="prune", resume=KEEP, space_default=False),
     # the pruning rule's smallest noise margin, a fraction of accuracy (tuner.pruners.rule)
-    Setting("prune_margin", float, "", low=0.0, high=0.999, manifest="prune_margin", resume=KEEP),
+    Setting("prune_margin", float, "the pruning rule's smallest noise margin", low=0.0,
+            high=0.999, manifest="prune_margin", resume=KEEP, default=PRUNE_MARGIN),
     Setting("early_stopping", int, "Patience in epochs: stop a fold when accuracy on 10 % of its "
             "training part stops improving, and retrain the winner for its best epoch (0: off; "
             "default: the space's).", "epochs", low=1, option="--early-stopping",
@@ -166,35 +202,42 @@ SETTINGS: tuple[Setting, ...] = (
             "seed, and averages (default: the space's, else 1). With a holdout, half of them "
             "(rounded up) train without it and are measured there; the others train on every "
             "image.", "models", low=1, high=64, option="--final-models", toml="final_models",
-            manifest="final_models", resume=FREE),
+            manifest="final_models", resume=FREE, space_default=1),
     Setting("budget_images", int, "the search part the time budget is stated for", "images",
             low=1, toml="budget_images"),
     Setting("max_consecutive_failures", int, "Stop after this many failed trials in a row.",
-            low=1, option="--max-failures", manifest="max_consecutive_failures", resume=FREE),
+            low=1, option="--max-failures", manifest="max_consecutive_failures", resume=FREE,
+            default=3),
     Setting("trial_timeout", float, "Minutes: stop a trial still running after this and mark it "
             "failed (default: the time budget, else the run budget, if any; 0: no limit).",
             "minutes", low=0.0, option="--trial-timeout", manifest="trial_timeout", resume=FREE,
             off=True),
     Setting("isolate", bool, "Train trials in this process instead of a trial process (for "
             "debugging; memory grows over a long search).", option="--in-process",
-            manifest="isolate", resume=FREE, negated=True),
+            manifest="isolate", resume=FREE, negated=True, default=True),
     Setting("screen", int, "Screen, then search: rounds of N random configurations trained for "
             "a couple of epochs of fold 1, the best third of them in full (default: the space's; "
             "0: off).", "configurations", low=2, option="--screen", toml="screen",
-            manifest="screen", resume=KEEP, off=True),
+            manifest="screen", resume=KEEP, off=True, space_default=0, write=_screen_record,
+            read=_screen_size),
     Setting("screen_epochs", int, "epochs of fold 1 a screen trains", "epochs", low=1,
-            toml="screen_epochs"),
+            toml="screen_epochs", space_default=2),
     Setting("screen_keep", int, "screens of a round that go on in full (default: a third)",
             low=1, toml="screen_keep"),
 )  # fmt: skip
 
-_BY_NAME = {s.name: s for s in SETTINGS}
-PRUNE_MARGIN = 0.002  # the pruning rule's (tuner.pruners.rule.PruneSettings) and the option's
-
 
 def setting(name: str) -> Setting:
     """The declaration of the setting ``name`` (a SearchConfig field)."""
-    return _BY_NAME[name]
+    for s in SETTINGS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def config_settings() -> tuple[Setting, ...]:
+    """The settings a user gives (``SearchConfig``'s fields)."""
+    return tuple(s for s in SETTINGS if s.in_config)
 
 
 def free_settings() -> tuple[str, ...]:
@@ -212,78 +255,89 @@ def options() -> tuple[Setting, ...]:
     return tuple(s for s in SETTINGS if s.option)
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """How to run a search; ``None`` takes the value from the space file's ``[search]`` table."""
+def resolve(config: Any, defaults: Any) -> dict[str, Any]:
+    """Every setting's value, by name, once a search's ``config`` (a ``SearchConfig``) is merged
+    with its space's ``defaults`` (a ``SearchDefaults``): the user's value if given, else the
+    space's; a setting that 0 turns off is None when off. What depends on the data or on other
+    settings (budgets scaled to the images, the oracle's say on pruning) is the plan's
+    (``tuner.search.plan``)."""
+    values = {}
+    for s in SETTINGS:
+        value = getattr(config, s.name) if s.in_config else None
+        if value is None and s.toml:
+            value = getattr(defaults, s.name)
+        values[s.name] = (value or None) if s.off else value
+    return values
 
-    name: str  # directory name under results_dir
-    results_dir: Path = Path("results")
-    max_trials: int | None = None  # trials in all, finished ones included (a resume adds up to it)
-    folds: int | None = None  # K of StratifiedKFold
-    seed: int = 0  # seeds the oracle, the fold assignment and every model
-    overwrite: bool = False  # delete an existing search of the same name first
-    max_consecutive_failures: int = 3  # stop the search after this many failed trials in a row
-    oracle: str | None = None  # random, bayesian or hyperband (keras-tuner's oracles)
-    prune: bool | None = None  # stop hopeless trials early (None: the space's; tuner.search.plan)
-    # The pruning rule's smallest noise margin (accuracy, a fraction): a trial stops when its
-    # score at a fold's epoch, or its mean over the folds so far, is below the 75th percentile of
-    # the earlier trials' at that point less max(prune_margin, 3 sd of the noise) (tuner.pruners.rule).
-    prune_margin: float = PRUNE_MARGIN
-    early_stopping: int | None = None  # patience in epochs; 0 turns off the space's setting
-    # Minutes: start no trial that would end past this (a trial is expected to take as long as
-    # the longest finished one); 0 turns off the space's setting. A resumed search starts anew.
-    time_budget: float | None = None
-    # Minutes for the search and the export's retrain together: start no trial that would end
-    # later than this less the retrain's estimated time (``tuner.search.budget``); 0 turns off the
-    # space's setting. A resumed search starts anew.
-    run_budget: float | None = None
-    mixed_precision: bool | None = None  # float16 compute; None: on where a GPU is
-    # A stratified fraction of the training data kept out of the search and the retrain, to judge
-    # final recipes (single model, ensembles, TTA) on images none of them saw and to measure the
-    # expected score. None: the space's; 0: none.
-    holdout: float | None = None
-    # Images: the search's folds train and score on a stratified, seeded subset of this many
-    # images of the search part (a cheaper fidelity, so that more configurations are tried); the
-    # export retrains on the whole part. None: the space's; 0: all of it.
-    search_images: int | None = None
-    # Epochs of the export's retrain on all the data (the final fit may train longer than the
-    # search's trials). None: the space's; 0: the winner's own epochs.
-    final_epochs: int | None = None
-    # Models of the winner the export trains (own seeds) and averages; with a holdout, half of
-    # them (rounded up) train without it and are measured there, the others on every image
-    # (``tuner.data.splits.final_fits``). None: the space's.
-    final_models: int | None = None
-    # Train each trial in a fresh trial process: memory stays flat over a long search (TensorFlow
-    # keeps ~11 MiB per trained model), and an out-of-memory kill fails one trial, not the search.
-    isolate: bool = True
-    # Minutes: a trial's process running longer than this is stopped and the trial fails
-    # (a hung trial never stalls the search). None: the time budget, else the run budget, if
-    # any; 0: no limit.
-    trial_timeout: float | None = None
-    # Screen, then search (``tuner.screening``): rounds of this many configurations trained for
-    # the space's ``screen_epochs`` of fold 1, the best ``screen_keep`` in full. None: the
-    # space's ``screen``; 0: off (every trial a full one).
-    screen: int | None = None
 
-    @property
-    def directory(self) -> Path:
-        return Path(self.results_dir) / self.name
+class Resolved:
+    """Reads a resolved setting as an attribute: ``plan.folds`` is ``plan.settings["folds"]``, so
+    that a plan names no setting field by field. A field of the class itself comes first."""
 
-    @classmethod
-    def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> SearchConfig:
-        """The settings a search was started with, as its ``search.json`` records them (resolved:
-        nothing left to the space's defaults), to resume it or to run its distributed workers.
-        Each setting is read from its ``search.json`` key (``tuner.settings``); a key that an
-        older version did not write takes the field's default."""
-        recorded, directory = manifest["config"], Path(directory)
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for s in SETTINGS:
-            if s.manifest is None or s.name not in defaults:
-                continue
-            value = recorded.get(s.manifest, defaults[s.name])
-            if s.name == "screen":  # recorded as the round's shape
-                value = (value or {}).get("size", 0)
-            # None in search.json means "off"; in a SearchConfig, "the space's"
-            values[s.name] = 0 if s.off and value is None else value
-        return cls(name=directory.name, results_dir=directory.parent, **values)
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def with_settings(self, **changes: Any):
+        """A copy with these settings changed (a dataclass's ``replace`` for its settings)."""
+        return dataclasses.replace(self, settings={**self.settings, **changes})
+
+
+def _directory(self) -> Path:
+    return Path(self.results_dir) / self.name
+
+
+def _from_manifest(cls, directory: str | Path, manifest: dict[str, Any]):
+    """The settings a search was started with, as its ``search.json`` records them (resolved:
+    nothing left to the space's defaults), to resume it or to run its distributed workers.
+    Each setting is read from its ``search.json`` key; a key that an older version did not
+    write takes the field's default."""
+    recorded, directory = manifest["config"], Path(directory)
+    values: dict[str, Any] = {}
+    for s in config_settings():
+        if s.manifest is None:
+            continue
+        value = recorded.get(s.manifest, s.default)
+        if s.read is not None:
+            value = s.read(value)
+        # None in search.json means "off"; in a SearchConfig, "the space's"
+        values[s.name] = 0 if s.off and value is None else value
+    return cls(name=directory.name, results_dir=directory.parent, **values)
+
+
+def _config_class() -> type:
+    """``SearchConfig``: the directory's place, then one field per setting a user gives."""
+    fields: list[Any] = [
+        ("name", str),  # the directory's name under results_dir
+        ("results_dir", Path, field(default=Path("results"))),
+        ("overwrite", bool, field(default=False)),  # delete a search of the same name first
+    ]
+    fields += [(s.name, f"{s.kind.__name__} | None", field(default=s.default))
+               for s in config_settings()]  # fmt: skip
+    namespace = {
+        "__doc__": "How to run a search: one field per setting a user gives (``tuner.settings."
+        "SETTINGS``, their help and units); ``None`` takes the space file's ``[search]`` value.",
+        "directory": property(_directory),
+        "from_manifest": classmethod(_from_manifest),
+    }
+    return _here(make_dataclass("SearchConfig", fields, frozen=True, namespace=namespace))
+
+
+def _defaults_class() -> type:
+    """``SearchDefaults``: one field per key of a space file's ``[search]`` table."""
+    fields = [(s.name, f"{s.kind.__name__} | None", field(default=s.space_default))
+              for s in SETTINGS if s.toml]  # fmt: skip
+    namespace = {"__doc__": "A space file's ``[search]`` table: defaults that options override."}
+    return _here(make_dataclass("SearchDefaults", fields, frozen=True, namespace=namespace))
+
+
+def _here(cls: type) -> type:
+    """A generated class as if written here (its pickles and reprs name this module)."""
+    cls.__module__ = __name__
+    return cls
+
+
+SearchConfig = _config_class()
+SearchDefaults = _defaults_class()

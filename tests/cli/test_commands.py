@@ -486,13 +486,13 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
     """The first trial always starts; each next one only if it would end within the budget."""
     from tuner.search.dryrun import DryRun
 
-    plan = DryRun(directory=Path("d"), resumes=False, done=0, max_trials=14, folds=3,
-                  oracle="random", prune=True, early_stopping=None, time_budget=2.0,
-                  run_budget=None, budget_stated=None, budget_images=None, train_images=4000,
-                  holdout_images=0,
-                  retrain_images=4000, final_models=1, final_images=4000, final_epochs=None,
-                  fold_train=2000, fold_val=1000,
-                  epochs=10, batch_size=128, varying=(), images_per_second=1000.0)  # fmt: skip
+    settings = dict(max_trials=14, folds=3, oracle="random", prune=True, early_stopping=None,
+                    time_budget=2.0, run_budget=None, budget_images=None, final_models=1,
+                    final_epochs=None, screen=None, seed=0)  # fmt: skip
+    plan = DryRun(directory=Path("d"), resumes=False, done=0, settings=settings,
+                  budget_stated=None, train_images=4000, holdout_images=0, retrain_images=4000,
+                  final_images=4000, fold_train=2000, fold_val=1000, epochs=10, batch_size=128,
+                  varying=(), images_per_second=1000.0)  # fmt: skip
     assert plan.trial_seconds == 60.0  # 2 s an epoch, 10 epochs, 3 folds
     assert plan.total_seconds == 120.0 and plan.trials_to_run == 2  # 2 trials fit in 2 minutes
     longer = dataclasses.replace(plan, images_per_second=500.0)  # a 2-minute-and-more trial
@@ -501,28 +501,28 @@ def test_dry_run_counts_the_trials_the_time_budget_starts():
 
     (line,) = [x for x in dry_run_lines(longer) if x.lstrip().startswith("estimate:")]
     assert "2m00s for 1 of the 14 trials to run (as many as the time budget starts)" in line
-    unbounded = dataclasses.replace(plan, time_budget=None)
+    unbounded = plan.with_settings(time_budget=None)
     assert "for the 14 trial(s) to run;" in "".join(dry_run_lines(unbounded))
     slower = dataclasses.replace(plan, images_per_second=400.0)
     assert slower.total_seconds == 150.0  # not capped at the budget: it ends past it
-    assert dataclasses.replace(plan, time_budget=None).total_seconds == 14 * 60.0
+    assert plan.with_settings(time_budget=None).total_seconds == 14 * 60.0
     # a run budget of 5 minutes keeps the retrain's 40 s (4,000 images x 10 epochs at 1,000/s),
     # times the search's margin of 1.15, for the export: 254 s leave room for 4 trials of 60 s
-    whole = dataclasses.replace(plan, time_budget=None, run_budget=5.0)
+    whole = plan.with_settings(time_budget=None, run_budget=5.0)
     assert whole.retrain_seconds == 40.0 and whole.total_seconds == 240.0
     # 3.7 min: 222 s less 46 s leave 176 s, 2 trials (without the margin 182 s would be 3)
-    assert dataclasses.replace(whole, run_budget=3.7).total_seconds == 120.0
+    assert whole.with_settings(run_budget=3.7).total_seconds == 120.0
     # screening 6 at a time for 2 of the 30 fold-epochs (4 s each), the best 2 in full: in 2
     # minutes the 6 screens (24 s) and one full trial (60 s) fit, a second would end at 144 s
     from tuner.screening.rounds import Screening
 
-    screened = dataclasses.replace(plan, max_trials=8, screening=Screening(6, 2, 2))
+    screened = plan.with_settings(max_trials=8, screen=Screening(6, 2, 2))
     assert screened.trials_to_run == 7 and screened.total_seconds == 84.0
     assert any("screening:  rounds of 6 configurations trained 2 epoch(s) of fold 1, the best 2"
                in line for line in dry_run_lines(screened))  # fmt: skip
     # a round of 27 does not fit: its screens stop once another screen (4 s) and a full trial
     # (60 s) would end past 2 minutes, after 15 screens, and the best goes on in full
-    closed = dataclasses.replace(plan, max_trials=36, screening=Screening(27, 2, 9))
+    closed = plan.with_settings(max_trials=36, screen=Screening(27, 2, 9))
     assert closed.trials_to_run == 16 and closed.total_seconds == 120.0
 
 

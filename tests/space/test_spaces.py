@@ -257,12 +257,12 @@ def test_a_space_keeps_its_holdout_unless_the_user_says_otherwise(tmp_path, tiny
 
     space = write_space(tmp_path, "holdout = 0.1", TINY_HP)
     plan, manifest = plan_search(tiny_train, space, config(tmp_path))  # 300 images
-    assert len(plan.holdout) == 30 and plan.retrain_images == 270
+    assert len(plan.held_out) == 30 and plan.retrain_images == 270
     assert manifest["config"]["holdout"] == 0.1 and manifest["config"]["holdout_size"] == 30
     given, manifest = plan_search(tiny_train, space, config(tmp_path, holdout=0.2))
-    assert len(given.holdout) == 60 and manifest["config"]["holdout"] == 0.2
+    assert len(given.held_out) == 60 and manifest["config"]["holdout"] == 0.2
     none, manifest = plan_search(tiny_train, space, config(tmp_path, holdout=0))
-    assert none.holdout is None and none.retrain_images == 300
+    assert none.held_out is None and none.retrain_images == 300
     assert manifest["config"]["holdout"] is None and manifest["config"]["holdout_size"] == 0
     small = write_space(tmp_path, "holdout = 0.02", TINY_HP)
     with pytest.raises(SearchError, match=r"space.toml: the space's holdout=0.02 of 300 images is "

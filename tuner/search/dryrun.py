@@ -12,8 +12,10 @@ the default point and says so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tuner.backend import precision
 
@@ -22,6 +24,7 @@ from tuner.data.kaggle import Dataset
 from tuner.screening.rounds import SCREEN, Screening, simulated_course
 from tuner.search.budget import RETRAIN_MARGIN, fits, trials_end
 from tuner.search.plan import SearchConfig, plan_search
+from tuner.settings import Resolved
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.manifest import check_resume, read_manifest
@@ -32,34 +35,30 @@ __all__ = ["DryRun", "dry_run"]
 
 
 @dataclass(frozen=True)
-class DryRun:
-    """A search's plan, as ``run_search`` would carry it out."""
+class DryRun(Resolved):
+    """A search's plan, as ``run_search`` would carry it out: its settings as the plan resolved
+    them (``settings``, read as attributes: ``dry.max_trials``), and what it would do with them."""
 
     directory: Path
     resumes: bool  # a search of this name exists and would go on
     done: int  # its trials already ended
-    max_trials: int
-    folds: int
-    oracle: str
-    prune: bool
-    early_stopping: int | None  # patience in epochs
-    time_budget: float | None  # minutes
-    run_budget: float | None  # minutes: search and the export's retrain together
+    settings: Mapping[str, Any]  # every setting by name (``tuner.search.plan.SearchPlan``)
     budget_stated: float | None  # minutes the space states, when scaled down to this data
-    budget_images: int | None  # the search part the stated budget is for
     train_images: int  # the search part (training data less the holdout)
     holdout_images: int
     retrain_images: int  # the search part (all of it)
-    final_models: int  # models of the winner the export trains
     final_images: int  # the images of the final models the search keeps room for, added up
-    final_epochs: int | None  # of the export's retrain; None: the winner's own
     fold_train: int  # images in a fold's training part (the smallest fold)
     fold_val: int  # images in a fold's validation part
     epochs: int  # of the default point
     batch_size: int  # of the default point
     varying: tuple[str, ...]
     images_per_second: float | None  # training speed of the default point (None: not measured)
-    screening: Screening | None = None  # screen, then search (None: every trial a full one)
+
+    @property
+    def screening(self) -> Screening | None:
+        """Screen, then search (None: every trial a full one)."""
+        return self.settings["screen"]
 
     @property
     def epoch_seconds(self) -> float | None:
@@ -152,26 +151,16 @@ def dry_run(
         directory=directory,
         resumes=resumes,
         done=done,
-        max_trials=plan.max_trials,
-        folds=plan.folds,
-        oracle=plan.oracle,
-        prune=plan.prune,
-        early_stopping=plan.early_stopping,
-        time_budget=plan.time_budget,
-        run_budget=plan.run_budget,
+        settings=plan.settings,
         budget_stated=plan.budget_stated,
-        budget_images=space.search.budget_images,
         train_images=len(plan.train),
-        holdout_images=0 if plan.holdout is None else len(plan.holdout),
+        holdout_images=0 if plan.held_out is None else len(plan.held_out),
         retrain_images=plan.retrain_images,
-        final_models=plan.final_models,
         final_images=plan.final_images,
-        final_epochs=plan.final_epochs,
         fold_train=min(len(t) for t, _ in plan.splits),
         fold_val=max(len(v) for _, v in plan.splits),
         epochs=int(values["epochs"]),
         batch_size=int(values["batch_size"]),
         varying=tuple(space.varying()),
         images_per_second=speed,
-        screening=plan.screening,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from tuner.data.splits import (
 from tuner.errors import SearchError
 from tuner.models.hypermodels import ModelSource
 from tuner.screening.rounds import Screening
-from tuner.settings import SETTINGS, SearchConfig
+from tuner.settings import SETTINGS, Resolved, SearchConfig, resolve
 from tuner.space.spaces import SearchSpace
 from tuner.space.values import fewest_epochs, hyperband_epochs
 from tuner.storage.manifest import package_versions
@@ -44,33 +45,29 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class SearchPlan:
-    """A search's settings once the options and the space's [search] table are merged."""
+class SearchPlan(Resolved):
+    """A search's settings once the options and the space's [search] table are merged and
+    checked: every setting by name in ``settings`` (``tuner.settings.resolve``, then what the data
+    decides: budgets scaled to the images, ``screen`` as its ``Screening``, ``search_images`` as
+    the subset's size, ``mixed_precision`` resolved), read as attributes (``plan.folds``), and
+    what the data makes of them."""
 
+    settings: Mapping[str, Any]
     splits: list[tuple[np.ndarray, np.ndarray]]
-    max_trials: int  # for hyperband: the trials its brackets make
-    folds: int
-    oracle: str
-    prune: bool
-    early_stopping: int | None
-    time_budget: float | None  # minutes
     train: Dataset  # what the search trains and scores on: the training data less the holdout
-    holdout: Dataset | None  # (and only search_images of it, when set)
-    mixed_precision: bool = False  # resolved: mixed precision (backend.precision_name) or not
-    trial_timeout: float | None = None  # minutes; None: no limit
+    held_out: Dataset | None  # (and only search_images of it, when set)
     notes: tuple[str, ...] = ()  # settings a resume changed that do not change scores
-    search_images: int | None = None  # a subset searched (None: the whole search part)
-    final_epochs: int | None = None  # of the export's retrain (None: the winner's)
     budget_stated: float | None = None  # minutes: the space's time budget before it was scaled
-    run_budget: float | None = None  # minutes: search and the export's retrain together
     retrain_images: int | None = None  # the search part (all of it), what a measured model sees
-    final_models: int = 1  # models of the winner the export trains and averages
     # the images of the final models the export always trains (the first two: one measured, one
     # on every image; tuner.data.splits.final_fits), added up: what the run budget keeps room
     # for, an epoch each; later models train only if time is left
     final_images: int | None = None
-    holdout_fraction: float | None = None  # resolved: the option's, else the space's (None: none)
-    screening: Screening | None = None  # screen, then search (None: every trial a full one)
+
+    @property
+    def screening(self) -> Screening | None:
+        """Screen, then search (None: every trial a full one)."""
+        return self.settings["screen"]
 
 
 def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
@@ -88,12 +85,6 @@ def hyperband_trials(max_epochs: int, factor: int = 3) -> int:
     return total
 
 
-def _off_or(given, default):
-    """A setting that 0 turns off (both values already checked): the user's value, else the
-    space's; 0 (or none) is off (None)."""
-    return (default if given is None else given) or None
-
-
 def plan_search(
     train: Dataset, space: SearchSpace, config: SearchConfig
 ) -> tuple[SearchPlan, dict[str, Any]]:
@@ -102,34 +93,27 @@ def plan_search(
         raise SearchError(f"{train.source}: training data has no labels")
     check_hypermodel(space, config)
     store.check_name(config.name)
-    merged = _merged(space, config)
-    holdout_fraction = _off_or(config.holdout, space.search.holdout)
-    part, holdout = _split_holdout(train, holdout_fraction, config, space)
+    values = _merged(space, config)
+    part, held_out = _split_holdout(train, values["holdout"], config, space)
     retrain_images = len(part)
-    time_budget, stated = _scaled_budget(
-        merged["time_budget"], config.time_budget, space, len(part)
+    values["time_budget"], stated = _scaled_budget(
+        values["time_budget"], config.time_budget, space, len(part)
     )
     # the run budget shrinks with the search part too: the final models train on it
-    run_budget, _ = _scaled_budget(merged["run_budget"], config.run_budget, space, len(part))
-    if merged["oracle"] == "hyperband":
-        merged["max_trials"] = hyperband_trials(hyperband_epochs(space))
-    screening = _screening(space, config, merged["oracle"], merged["early_stopping"])
-    search_images = _off_or(config.search_images, space.search.search_images)
-    final_epochs = _off_or(config.final_epochs, space.search.final_epochs)
-    final_models = config.final_models or space.search.final_models
-    held = 0 if holdout is None else len(holdout)
-    final_images = sum(final_fits(final_models, len(part), held)[:ALWAYS_TRAINED])
-    part = searched_subset(part, search_images, config.seed)
-    splits = fold_indices(part.labels, merged["folds"], config.seed)  # checked before any write
-    mixed = config.mixed_precision
-    mixed = mixed_precision_default() if mixed is None else bool(mixed)
+    values["run_budget"], _ = _scaled_budget(
+        values["run_budget"], config.run_budget, space, len(part)
+    )
+    values["screen"] = _screening(space, config, values["oracle"], values["early_stopping"])
+    held = 0 if held_out is None else len(held_out)
+    final_images = sum(final_fits(values["final_models"], len(part), held)[:ALWAYS_TRAINED])
+    part = searched_subset(part, values["search_images"], config.seed)
+    if values["search_images"] is not None:
+        values["search_images"] = len(part)
+    splits = fold_indices(part.labels, values["folds"], config.seed)  # checked before any write
+    if values["mixed_precision"] is None:
+        values["mixed_precision"] = mixed_precision_default()
     plan = SearchPlan(
-        splits, merged["max_trials"], merged["folds"], merged["oracle"], bool(merged["prune"]),
-        merged["early_stopping"], time_budget, part, holdout, mixed_precision=mixed,
-        trial_timeout=merged["trial_timeout"],
-        search_images=None if search_images is None else len(part), final_epochs=final_epochs,
-        budget_stated=stated, run_budget=run_budget, retrain_images=retrain_images,
-        screening=screening, holdout_fraction=holdout_fraction, final_models=final_models,
+        values, splits, part, held_out, budget_stated=stated, retrain_images=retrain_images,
         final_images=final_images,
     )  # fmt: skip
     return plan, build_manifest(config, space, train, plan)
@@ -147,25 +131,16 @@ def _split_holdout(train: Dataset, fraction, config: SearchConfig, space: Search
 
 
 def _merged(space: SearchSpace, config: SearchConfig) -> dict[str, Any]:
-    """The options merged with the space's ``[search]`` table and checked, naming a bad value."""
-    defaults = space.search
-    merged = {
-        "max_trials": defaults.max_trials if config.max_trials is None else config.max_trials,
-        "folds": defaults.folds if config.folds is None else config.folds,
-        "oracle": config.oracle or defaults.oracle,
-        "prune": defaults.prune if config.prune is None else config.prune,
-        "early_stopping": _off_or(config.early_stopping, defaults.early_stopping),
-    }
-    _check(config, merged)
-    if merged["oracle"] == "hyperband":
-        merged["prune"] = False  # the space's default yields to the oracle the user chose
-    merged["time_budget"] = _off_or(config.time_budget, defaults.time_budget)
-    merged["run_budget"] = _off_or(config.run_budget, defaults.run_budget)
-    if config.trial_timeout is None:
-        merged["trial_timeout"] = merged["time_budget"] or merged["run_budget"]
-    else:
-        merged["trial_timeout"] = config.trial_timeout or None
-    return merged
+    """The options merged with the space's ``[search]`` table (``tuner.settings.resolve``) and
+    checked, naming a bad value; then what one setting decides of another."""
+    values = resolve(config, space.search)
+    _check(config, values)
+    if values["oracle"] == "hyperband":
+        values["prune"] = False  # the space's default yields to the oracle the user chose
+        values["max_trials"] = hyperband_trials(hyperband_epochs(space))
+    if config.trial_timeout is None:  # the budgets as the space states them
+        values["trial_timeout"] = values["time_budget"] or values["run_budget"]
+    return values
 
 
 def _check(config: SearchConfig, merged: dict[str, Any]) -> None:
@@ -273,29 +248,10 @@ def build_manifest(
 def _recorded_config(config: SearchConfig, plan: SearchPlan) -> dict[str, Any]:
     """The resolved value of every recorded setting, under its ``search.json`` key
     (``tuner.settings``), and the holdout's size."""
-    screen = plan.screening
-    resolved = {
-        "max_trials": plan.max_trials,
-        "folds": plan.folds,
-        "seed": config.seed,
-        "oracle": plan.oracle,
-        "prune": plan.prune,
-        "prune_margin": config.prune_margin,
-        "early_stopping": plan.early_stopping,
-        "time_budget": plan.time_budget,
-        "run_budget": plan.run_budget,
-        "holdout": plan.holdout_fraction,
-        "search_images": plan.search_images,
-        "final_epochs": plan.final_epochs,
-        "final_models": plan.final_models,
-        "mixed_precision": plan.mixed_precision,
-        "max_consecutive_failures": config.max_consecutive_failures,
-        "trial_timeout": plan.trial_timeout,
-        "isolate": config.isolate,
-        "screen": None
-        if screen is None
-        else {"size": screen.size, "epochs": screen.epochs, "keep": screen.promoted},
+    recorded = {
+        s.manifest: s.write(plan.settings[s.name]) if s.write else plan.settings[s.name]
+        for s in SETTINGS
+        if s.manifest is not None
     }
-    recorded = {s.manifest: resolved[s.name] for s in SETTINGS if s.manifest is not None}
-    recorded["holdout_size"] = 0 if plan.holdout is None else len(plan.holdout)
+    recorded["holdout_size"] = 0 if plan.held_out is None else len(plan.held_out)
     return recorded

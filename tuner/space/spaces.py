@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import SpaceError
-from tuner.settings import ORACLES, is_a, toml_keys
+from tuner.settings import ORACLES, SearchDefaults, is_a, toml_keys
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -236,36 +236,6 @@ class Hyperparameter:
         if self.type == "choice":
             return self.values[0]
         return self.min
-
-
-@dataclass(frozen=True)
-class SearchDefaults:
-    """The ``[search]`` table: defaults that command-line options override."""
-
-    description: str = ""
-    max_trials: int = 10
-    folds: int = 5
-    oracle: str = "random"  # keras-tuner oracle: random, bayesian or hyperband
-    prune: bool = False  # fold-level pruning (random and bayesian)
-    early_stopping: int | None = None  # patience in epochs; None trains every epoch
-    time_budget: float | None = None  # minutes: start no trial that would end past it
-    # minutes for search and final training together: start no trial that would leave too little
-    # for the export's retrain (estimated from the best trial's training speed)
-    run_budget: float | None = None
-    search_images: int | None = None  # the folds use a stratified subset of this many images
-    # a stratified fraction kept out of the search and the retrain: the export is scored on it
-    holdout: float | None = None
-    final_epochs: int | None = None  # epochs of the export's retrain; None: the winner's
-    final_models: int = 1  # models of the winner the export trains and averages
-    # time_budget is for a search part of this many images; a smaller one shrinks it in
-    # proportion (so the embedded 4,000 digits do not take a budget sized for Kaggle's 42,000)
-    budget_images: int | None = None
-    # Screen, then search (tuner.screening): rounds of ``screen`` configurations trained for
-    # ``screen_epochs`` epochs of fold 1, the best ``screen_keep`` (default a third) in full.
-    # 0: every trial is a full one (random or Bayesian oracle, with ``prune``).
-    screen: int = 0
-    screen_epochs: int = 2
-    screen_keep: int | None = None
 
 
 @dataclass(frozen=True)

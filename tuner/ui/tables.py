@@ -10,6 +10,7 @@ from rich.text import Text
 
 from tuner.data.splits import final_fits
 from tuner.screening.marks import SCREEN_KEY, SCREENED_KEY, is_screen
+from tuner.settings import config_settings
 from tuner.space.spaces import HYPERPARAMETERS
 from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.ui.formats import (
@@ -355,6 +356,30 @@ def _final_epochs(plan) -> str:
     return f"as many epochs as the run budget leaves, up to {epochs}{more}"
 
 
+# The settings dry_run_lines words in its own lines; every other one a user gives goes on its
+# "settings:" line, so that a new setting (tuner.settings) shows there without a change here.
+_WORDED = frozenset({"max_trials", "oracle", "prune", "early_stopping", "time_budget",
+                     "run_budget", "search_images", "holdout", "final_models", "final_epochs",
+                     "folds", "screen"})  # fmt: skip
+
+
+def _setting_text(value: Any, unit: str) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def _other_settings(plan) -> str:
+    """The ``settings:`` line: each setting a user gives that no other line words."""
+    given = [s for s in config_settings() if s.name not in _WORDED and s.name in plan.settings]
+    return "  settings:   " + ", ".join(
+        f"{s.name.replace('_', ' ')} {_setting_text(plan.settings[s.name], s.unit)}" for s in given
+    )
+
+
 def dry_run_lines(plan) -> list[str]:
     """``search --dry-run``'s report of a ``tuner.search.dryrun.DryRun``."""
     state = (
@@ -388,6 +413,7 @@ def dry_run_lines(plan) -> list[str]:
         f"{plan.fold_val:,} validation images per fold",
         f"  epochs:     {plan.epochs} per fold, batch {plan.batch_size} (the default point)",
         f"  varying:    {', '.join(plan.varying) or 'nothing'}",
+        _other_settings(plan),
     ]
     if plan.screening is not None:
         s = plan.screening
