@@ -98,7 +98,7 @@ CHILD = textwrap.dedent(
         values["augment_strength"] = 0.0
     if args["policy"] is None:
         import numpy as np
-        from tuner.training.folds import train_trial
+        from tuner.training.folds import TrialWork, train_trial
         from tuner.ui.events import Reporter
         class Laps(Reporter):
             ends = []
@@ -107,7 +107,8 @@ CHILD = textwrap.dedent(
         x, y = train.images[:n + 256], train.labels[:n + 256]
         split = (np.arange(n), np.arange(n, n + 256))
         started = time.perf_counter()
-        outcome = train_trial(values, x, y, [split], seed, "0", Laps(), mixed_precision=None)
+        work = TrialWork(values, [split], seed, "0", mixed_precision=None)
+        outcome = train_trial(work, x, y, Laps())
         laps = [b - a for a, b in zip([started, *Laps.ends], Laps.ends)]
         print("RESULT " + json.dumps({"images_per_s": n * (len(laps) - 1) / sum(laps[1:]),
               "fastest_epoch_images_per_s": n / min(laps[1:]), "laps": laps,

@@ -39,7 +39,7 @@ from results_file import write_section  # noqa: E402
 from tuner.data.kaggle import load_data  # noqa: E402
 from tuner.data.splits import fold_indices, searched_subset  # noqa: E402
 from tuner.space.spaces import load_space  # noqa: E402
-from tuner.training.folds import train_trial_in_process  # noqa: E402
+from tuner.training.folds import TrialWork, train_trial_in_process  # noqa: E402
 from tuner.training.process import TrialProcess  # noqa: E402
 
 BEFORE = "38a55e2"  # the last revision before mixed_bfloat16 and warm trial processes
@@ -68,7 +68,8 @@ BEFORE_SCREEN = textwrap.dedent(
 
 def screen(x, y, split, values, mixed: bool, process) -> float:
     started = time.perf_counter()
-    train_trial_in_process(values, x, y, [split], 0, "0", process=process, mixed_precision=mixed)
+    work = TrialWork(values, [split], 0, "0", mixed_precision=mixed)
+    train_trial_in_process(work, x, y, process=process)
     return time.perf_counter() - started
 
 

@@ -13,7 +13,7 @@ from tests.helpers import search_config as config
 from tuner.data.splits import fold_indices
 from tuner.search.driver import run_search
 from tuner.storage.records import TrialState, best_record, load_records
-from tuner.training.folds import train_trial
+from tuner.training.folds import TrialWork, train_trial
 
 
 def _earlier(fold_scores, curves=((),)):
@@ -29,12 +29,13 @@ def test_a_trial_below_the_bar_is_pruned_after_its_first_fold(tiny_train):
     splits = fold_indices(tiny_train.labels, 3, 0)
     x, y = tiny_train.images, tiny_train.labels
     impossible = PruneRule(_earlier((1.01, 1.01, 1.01)))
-    outcome = train_trial(TINY, x, y, splits, 0, "0", prune=impossible)
+    outcome = train_trial(TrialWork(TINY, splits, 0, "0", prune=impossible), x, y)
     assert len(outcome.folds) == 1
     assert outcome.pruned.startswith("pruned after fold 1 of 3: mean")
     assert "the 75th percentile of 3 earlier trials over the same folds" in outcome.pruned
     assert np.isnan(outcome.oof[splits[1][1]].astype(np.float32)).all()  # folds not run
-    kept = train_trial(TINY, x, y, splits, 0, "0", prune=PruneRule(_earlier((0.0, 0.0, 0.0))))
+    reachable = PruneRule(_earlier((0.0, 0.0, 0.0)))
+    kept = train_trial(TrialWork(TINY, splits, 0, "0", prune=reachable), x, y)
     assert len(kept.folds) == 3 and kept.pruned is None
 
 
@@ -46,11 +47,11 @@ def test_a_fold_below_the_earlier_trials_curves_stops_at_that_epoch(tiny_train):
     values = {**TINY, "epochs": 4}
     settings = PruneSettings(warmup=0.25)  # epoch 1 of 4 is never judged
     impossible = PruneRule(_earlier((0.5,), ((0.0, 1.01, 1.0, 1.0),)), settings, epochs=4)
-    outcome = train_trial(values, x, y, splits, 0, "0", prune=impossible)
+    outcome = train_trial(TrialWork(values, splits, 0, "0", prune=impossible), x, y)
     assert len(outcome.folds) == 1 and outcome.folds[0].epochs == 2  # stopped after epoch 2
     assert outcome.pruned.startswith("pruned in fold 1 of 2, epoch 2: best validation accuracy")
     reachable = PruneRule(_earlier((0.0, 0.0), ((0.0,) * 4, (0.0,) * 4)), settings, epochs=4)
-    kept = train_trial(values, x, y, splits, 0, "0", prune=reachable)
+    kept = train_trial(TrialWork(values, splits, 0, "0", prune=reachable), x, y)
     assert kept.pruned is None and [f.epochs for f in kept.folds] == [4, 4]
 
 

@@ -343,9 +343,9 @@ def test_a_run_budget_keeps_the_final_trainings_time(tmp_path, tiny_train, monke
 
     given, real = [], trainer.train_trial
 
-    def spy(*args, **kwargs):
-        given.append(kwargs.get("time_left"))
-        return real(*args, **kwargs)
+    def spy(work, *args, **kwargs):
+        given.append(work.time_left)
+        return real(work, *args, **kwargs)
 
     monkeypatch.setattr(trainer, "train_trial", spy)
     result = run_search(tiny_train, space, config(tmp_path, run_budget=10.0), Listener())

@@ -6,15 +6,14 @@ import pytest
 
 from tests.helpers import TINY
 from tuner.data.splits import fold_indices
-from tuner.training.folds import train_trial
+from tuner.training.folds import TrialWork, train_trial
 
 
 def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_epoch(tiny_train):
     splits = fold_indices(tiny_train.labels, 2, 0)
     values = {**TINY, "epochs": 4}
-    outcome = train_trial(
-        values, tiny_train.images, tiny_train.labels, splits, 0, "0", early_stopping=1
-    )
+    work = TrialWork(values, splits, 0, "0", early_stopping=1)
+    outcome = train_trial(work, tiny_train.images, tiny_train.labels)
     for fold, (train_idx, val_idx) in zip(outcome.folds, splits, strict=True):
         assert fold.train_size == len(train_idx) - round(0.1 * len(train_idx))
         assert fold.val_size == len(val_idx)  # the CV fold is still scored whole
@@ -29,15 +28,15 @@ def test_a_trial_past_its_time_stops_after_the_epoch_as_a_pruned_one(tiny_train)
     x, y = tiny_train.images, tiny_train.labels
     splits = fold_indices(y, 2, 0)
     values = {**TINY, "epochs": 2}
-    cut = train_trial(values, x, y, splits, 0, "0", time_left=0.0)
+    cut = train_trial(TrialWork(values, splits, 0, "0", time_left=0.0), x, y)
     assert len(cut.folds) == 1 and cut.folds[0].epochs == 1
     assert cut.pruned == (
         "stopped in fold 1 of 2 after epoch 1: the run budget's time for trials is spent (the "
         "rest is the final training's)"
     )
-    whole = train_trial(values, x, y, splits, 0, "0", time_left=3600.0)
+    whole = train_trial(TrialWork(values, splits, 0, "0", time_left=3600.0), x, y)
     assert whole.pruned is None and [f.epochs for f in whole.folds] == [2, 2]
-    last = train_trial({**TINY, "epochs": 1}, x, y, splits[:1], 0, "0", time_left=0.0)
+    last = train_trial(TrialWork({**TINY, "epochs": 1}, splits[:1], 0, "0", time_left=0.0), x, y)
     assert last.pruned is None and len(last.folds) == 1
 
 
@@ -120,11 +119,12 @@ def test_a_trial_scores_the_same_in_a_warm_process_as_in_a_fresh_one(tiny_train)
 
     x, y = tiny_train.images, tiny_train.labels
     splits = fold_indices(y, 2, 0)
-    fresh = train_trial_in_process(TINY, x, y, splits, 0, "1")
+    fresh = train_trial_in_process(TrialWork(TINY, splits, 0, "1"), x, y)
     process = TrialProcess()
     try:
-        train_trial_in_process({**TINY, "dense_units": 8}, x, y, splits, 0, "0", process=process)
-        warm = train_trial_in_process(TINY, x, y, splits, 0, "1", process=process)
+        other = TrialWork({**TINY, "dense_units": 8}, splits, 0, "0")
+        train_trial_in_process(other, x, y, process=process)
+        warm = train_trial_in_process(TrialWork(TINY, splits, 0, "1"), x, y, process=process)
     finally:
         process.close()
     assert [f.val_accuracy for f in warm.folds] == [f.val_accuracy for f in fresh.folds]

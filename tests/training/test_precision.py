@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import TINY
 from tuner.data.splits import fold_indices
-from tuner.training.folds import train_trial
+from tuner.training.folds import TrialWork, train_trial
 
 
 def test_bfloat16_hardware_is_read_from_the_cpus_flags(tmp_path):
@@ -49,8 +49,8 @@ def test_a_bfloat16_trial_scores_within_noise_of_float32(tiny_train):
     x, y = tiny_train.images, tiny_train.labels
     splits = fold_indices(y, 2, 0)
     values = {**TINY, "epochs": 3}
-    single = train_trial(values, x, y, splits, 0, "0", mixed_precision=False)
-    mixed = train_trial(values, x, y, splits, 0, "0", mixed_precision=True)
+    single = train_trial(TrialWork(values, splits, 0, "0", mixed_precision=False), x, y)
+    mixed = train_trial(TrialWork(values, splits, 0, "0", mixed_precision=True), x, y)
     assert keras.config.dtype_policy().name == "float32"
     assert np.isfinite(mixed.oof).all() and mixed.oof.dtype == np.float32
     for fold in mixed.folds:

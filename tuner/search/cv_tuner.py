@@ -33,7 +33,13 @@ from tuner.search.oracles import OBJECTIVE
 from tuner.storage.atomic import atomic_path
 from tuner.storage.directory import OOF_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
 from tuner.storage.records import TrialRecord, TrialState, best_record, load_records, write_cv
-from tuner.training.folds import FoldStart, TrialFailed, train_trial, train_trial_in_process
+from tuner.training.folds import (
+    FoldStart,
+    TrialFailed,
+    TrialWork,
+    train_trial,
+    train_trial_in_process,
+)
 from tuner.training.process import TrialProcess
 
 __all__ = ["CVTuner", "clock"]
@@ -178,14 +184,17 @@ class CVTuner(keras_tuner.Tuner):
     def _run_trial(self, trial, x, y):
         values = dict(trial.hyperparameters.values)
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
-        train = train_trial_in_process if self.isolate else train_trial
+        work = self._trial_work(trial.trial_id, values, trial_dir)
         started = time.perf_counter()
         try:
-            outcome = train(
-                values, x, y, self.splits, self.seed,
-                seed_trial(trial.trial_id, values),  # a promoted trial: its screen's seeds
-                self.reporter, **self._trial_options(values, trial_dir),
-            )  # fmt: skip
+            if self.isolate:
+                timeout = self.plan.trial_timeout
+                outcome = train_trial_in_process(
+                    work, x, y, self.reporter, timeout=60 * timeout if timeout else None,
+                    process=self.trial_process,
+                )  # fmt: skip
+            else:
+                outcome = train_trial(work, x, y, self.reporter)
         except TrialFailed as e:
             raise FailedTrialError(str(e)) from None
         with atomic_path(trial_dir / OOF_FILE) as tmp:
@@ -203,35 +212,31 @@ class CVTuner(keras_tuner.Tuner):
             self.pruned.add(trial.trial_id)
         return {OBJECTIVE: float(np.mean([f.val_accuracy for f in outcome.folds]))}
 
-    def _trial_options(self, values: dict[str, Any], trial_dir: Path) -> dict[str, Any]:
-        """``train_trial``'s options for a trial of ``values``: its pruner, deadline, timeout,
-        where its fold models go and, with Hyperband, the trial it goes on from."""
+    def _trial_work(self, trial_id: str, values: dict[str, Any], trial_dir: Path) -> TrialWork:
+        """A trial of ``values``: its folds and seeds, pruner, deadline, where its fold models
+        go and, with Hyperband, the trial it goes on from."""
         plan = self.plan
-        options: dict[str, Any] = {
-            "early_stopping": plan.early_stopping,
-            "mixed_precision": plan.mixed_precision,
-            # Fold models are kept for the best trial (`export --ensemble folds`) and, with
-            # Hyperband, for every trial: a later round goes on from an earlier one's.
-            "save_weights_to": str(trial_dir),
-        }
-        if self.isolate:
-            options["process"] = self.trial_process
-            options["timeout"] = 60 * plan.trial_timeout if plan.trial_timeout else None
-        if self.trials_deadline is not None:
-            options["time_left"] = self.trials_deadline - clock()
         if is_screen(values) and plan.screening is not None:
-            options["prune"] = ScreenStop(plan.screening)
+            prune = ScreenStop(plan.screening)
         elif plan.prune:
             records = load_records(self.project_dir)
-            options["prune"] = rule_for_trial(records, self.prune_margin, values, self.space)
-        if self.space is not None:
-            options["space"] = self.space
-        if (first_fold := self._first_fold(values)) is not None:
-            options["first_fold"] = first_fold
-        if plan.oracle == "hyperband" and "tuner/trial_id" in values:
-            options["resume_from"] = self.get_trial_dir(values["tuner/trial_id"])
-            options["initial_epoch"] = int(values["tuner/initial_epoch"])
-        return options
+            prune = rule_for_trial(records, self.prune_margin, values, self.space)
+        else:
+            prune = None
+        goes_on = plan.oracle == "hyperband" and "tuner/trial_id" in values
+        return TrialWork(
+            values, self.splits, self.seed,
+            seed_trial(trial_id, values),  # a promoted trial: its screen's seeds
+            prune=prune, early_stopping=plan.early_stopping,
+            # Fold models are kept for the best trial (`export --ensemble folds`) and, with
+            # Hyperband, for every trial: a later round goes on from an earlier one's.
+            save_weights_to=str(trial_dir),
+            resume_from=self.get_trial_dir(values["tuner/trial_id"]) if goes_on else None,
+            initial_epoch=int(values["tuner/initial_epoch"]) if goes_on else 0,
+            mixed_precision=plan.mixed_precision, space=self.space,
+            time_left=None if self.trials_deadline is None else self.trials_deadline - clock(),
+            first_fold=self._first_fold(values),
+        )  # fmt: skip
 
     # A trial's K fold models are saved by the trainer (fold_<k>.weights.h5), and kept for the
     # best trial only; keras-tuner's single-model hooks have nothing to do.

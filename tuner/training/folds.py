@@ -9,7 +9,7 @@ import gc
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tuner.backend import SCORING_BATCH_SIZE, fresh_session, keras, precision
@@ -32,6 +32,7 @@ __all__ = [
     "TrialFailed",
     "TrialOutcome",
     "TrialRun",
+    "TrialWork",
     "train_trial",
     "train_trial_in_process",
 ]
@@ -58,177 +59,170 @@ class FoldStart:
 
 
 @dataclass(frozen=True)
-class TrialRun:
-    """How one trial trains, beyond its values and data (``train_trial``'s keyword arguments)."""
+class TrialWork:
+    """One trial's work: what to train, on which folds, with which budget and where to save.
+    Built once by the CV tuner (``tuner.search.cv_tuner``) and passed down whole, to this
+    process's trainer or to a trial process (it pickles; the images travel beside it)."""
 
-    seed: int
+    values: dict[str, Any]  # hyperparameter values (``resolve_values`` completes them)
+    splits: list[tuple[np.ndarray, np.ndarray]]  # (train, validation) indices, one pair a fold
+    seed: int  # with ``trial_id``, seeds every fold's model and augmentation (``fold_seed``)
     trial_id: str
-    reporter: Reporter
+    # stops a trial that falls behind the earlier ones (``tuner.pruners``), after an epoch (not
+    # with early stopping: its curves are on another slice) or after a fold
     prune: BasePruner | None = None
-    early_stopping: int | None = None  # patience in epochs
-    save_weights_to: str | None = None
+    # patience in epochs: train on 90 % of the training fold, stop when the accuracy on the
+    # other 10 % has not improved for this many epochs, keep the best epoch's weights
+    early_stopping: int | None = None
+    save_weights_to: str | None = None  # a directory for each fold's ``fold_<k>.weights.h5``
+    # go on from the fold weights saved in this directory, trained for ``initial_epoch`` epochs
+    # already (Hyperband's later rounds)
     resume_from: str | None = None
     initial_epoch: int = 0
-    space: Any = None
-    deadline: float | None = None  # time.monotonic() after which no epoch starts
-    first_fold: FoldStart | None = None  # a promoted trial's fold 1: its screen's model
+    # mixed precision (True; ``backend.precision_name``), float32 (False), or by the hardware
+    # (None: ``backend.mixed_precision_default``)
+    mixed_precision: bool | None = False
+    space: Any = None  # the space when it holds the user's hypermodel (None: the built-in CNN)
+    # seconds from the start after which the trial stops at the end of its epoch (the run
+    # budget's share for trials is spent); it ends as a pruned trial would. None: no limit
+    time_left: float | None = None
+    first_fold: FoldStart | None = None  # fold 1 goes on from a screen's model (a promotion)
+
+    @property
+    def folds(self) -> int:
+        return len(self.splits)
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """A trial's work as it runs in this process: where its progress goes and when it stops."""
+
+    work: TrialWork
+    reporter: Reporter
+    deadline: float | None  # time.monotonic() after which no epoch starts
 
 
 def train_trial(
-    values: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    seed: int,
-    trial_id: str,
-    reporter: Reporter | None = None,
-    *,
-    prune: BasePruner | None = None,
-    early_stopping: int | None = None,
-    save_weights_to: str | None = None,
-    resume_from: str | None = None,
-    initial_epoch: int = 0,
-    mixed_precision: bool | None = False,
-    space=None,
-    time_left: float | None = None,
-    first_fold: FoldStart | None = None,
+    work: TrialWork, x: np.ndarray, y: np.ndarray, reporter: Reporter | None = None
 ) -> TrialOutcome:
-    """Trains and scores one point of the space on every fold, in this process.
+    """Trains and scores one point of the space on every fold of ``work``, in this process.
 
-    Args:
-        values: hyperparameter values (``tuner.space.values.resolve_values`` completes them).
-        x, y: all training images (uint8) and labels; ``splits`` index them.
-        splits: (train, validation) index arrays, one pair per fold.
-        seed, trial_id: seed every fold's model and augmentation (``fold_seed``).
-        reporter: receives progress events (fold_begin, epoch_end, fold_end).
-        prune: stop a trial that falls behind the earlier ones (``tuner.pruners``), after an
-            epoch (not with early stopping: its curves are on another slice) or after a fold.
-        early_stopping: patience in epochs: train on 90 % of the training fold, stop when the
-            accuracy on the other 10 % has not improved for this many epochs, keep the best
-            epoch's weights and record that epoch. None trains every epoch.
-        save_weights_to: a directory to keep each fold's weights in (``fold_<k>.weights.h5``).
-        resume_from, initial_epoch: go on from the fold weights saved in this directory, trained
-            for ``initial_epoch`` epochs already (Hyperband's later rounds).
-        mixed_precision: mixed precision (True; ``backend.precision_name``), float32
-            (False), or by the hardware (None: ``backend.mixed_precision_default``).
-        space: the search space when it holds the user's hypermodel (``tuner.models.hypermodels``);
-            None builds the built-in CNN.
-        time_left: seconds from now after which the trial stops at the end of its epoch (the
-            run budget's share for trials is spent); it ends as a pruned trial would, without a
-            final score. None: no limit.
-        first_fold: fold 1 goes on from a screen's model instead of training its first epochs
-            again (a promoted trial; ``FoldStart``).
+    ``x, y``: all training images (uint8) and labels, which ``work.splits`` index; ``reporter``
+    receives progress events (fold_begin, epoch_end, fold_end).
 
     Raises:
         TrialFailed: the loss or the predictions are not finite.
     """
-    run = TrialRun(
-        seed, trial_id, reporter or Reporter(), prune, early_stopping, save_weights_to,
-        resume_from, initial_epoch, space,
-        None if time_left is None else time.monotonic() + time_left, first_fold,
-    )  # fmt: skip
-    values = resolve_values(values, space)
-    with precision(mixed_precision):
-        outcome = _train_folds(values, x, y, splits, run)
+    work = replace(work, values=resolve_values(work.values, work.space))
+    deadline = None if work.time_left is None else time.monotonic() + work.time_left
+    run = TrialRun(work, reporter or Reporter(), deadline)
+    with precision(work.mixed_precision):
+        outcome = _train_folds(x, y, run)
     fresh_session()
     gc.collect()
     return outcome
 
 
 def train_trial_in_process(
-    values, x, y, splits, seed, trial_id, reporter=None, *, timeout=None, process=None, **options
+    work: TrialWork, x, y, reporter=None, *, timeout=None, process=None
 ) -> TrialOutcome:
     """``train_trial`` in a trial process (``process``: a ``tuner.training.process.TrialProcess``
     kept warm between trials, or a fresh one), stopped after ``timeout`` seconds."""
-    kwargs = dict(values=values, x=x, y=y, splits=splits, seed=seed, trial_id=trial_id, **options)
+    kwargs = dict(work=work, x=x, y=y)
     if process is None:
         return run_in_process(train_trial, kwargs, reporter, timeout=timeout)
     return process.run(train_trial, kwargs, reporter, timeout=timeout)
 
 
-def _train_folds(values, x, y, splits, run: TrialRun) -> TrialOutcome:
+def _train_folds(x, y, run: TrialRun) -> TrialOutcome:
+    work = run.work
     results: list[FoldResult] = []
     oof = np.full((len(y), 10), np.nan, dtype=np.float32)
     params, pruned = 0, None
-    for fold, (train_idx, val_idx) in enumerate(splits):
-        callbacks, watch, clock = _fold_callbacks(values, fold, run)
-        fit_idx, watch_idx = train_idx, val_idx  # without early stopping: curves of the CV fold
-        if run.early_stopping is not None:
-            seed = fold_seed(run.seed, run.trial_id, fold)
-            fit_idx, watch_idx = early_stopping_split(y, train_idx, seed)
-        fit = _fit_fold(values, x, y, fit_idx, watch_idx, fold, len(splits), callbacks, run)
-        fit = _with_earlier_epochs(fit, fold, run)
+    for fold, (train_idx, val_idx) in enumerate(work.splits):
+        callbacks, watch, clock = _fold_callbacks(fold, run)
+        parts = train_idx, val_idx  # without early stopping: curves of the CV fold
+        if work.early_stopping is not None:
+            seed = fold_seed(work.seed, work.trial_id, fold)
+            parts = early_stopping_split(y, train_idx, seed)
+        fit = _fit_fold(x, y, parts, fold, callbacks, run)
+        fit = _with_earlier_epochs(fit, fold, work)
         params = fit.model.count_params()
         probabilities = _check_finite(fit, x[val_idx], fold)
         oof[val_idx] = probabilities.astype(np.float32)
-        results.append(_fold_result(fit, probabilities, y[val_idx], fold, len(fit_idx), run))
+        results.append(_fold_result(fit, probabilities, y[val_idx], fold, len(parts[0]), work))
         run.reporter.fold_end(fold=fold, val_accuracy=results[-1].val_accuracy, seconds=fit.seconds)
         faults.point("fold_end")
-        if run.save_weights_to is not None:
+        if work.save_weights_to is not None:
             save_weights(
-                fit.model, os.path.join(run.save_weights_to, WEIGHTS_FILE.format(fold=fold))
+                fit.model, os.path.join(work.save_weights_to, WEIGHTS_FILE.format(fold=fold))
             )
         del fit
-        pruned = _stop_reason(values, results, len(splits), watch, clock, run)
+        pruned = _stop_reason(results, watch, clock, work)
         if pruned is not None:
             break
     return TrialOutcome(folds=results, oof=oof, params=params, pruned=pruned)
 
 
-def _fold_callbacks(values, fold: int, run: TrialRun):
+def _fold_callbacks(fold: int, run: TrialRun):
     """The fold's callbacks, with the epoch pruner (``watch``) and the deadline (``clock``)."""
-    callbacks: list = [EpochEvents(run.reporter, int(values["epochs"]))]
+    work = run.work
+    callbacks: list = [EpochEvents(run.reporter, int(work.values["epochs"]))]
     watch = clock = None
-    if run.prune is not None and run.early_stopping is None:
-        start = _start_of(fold, run)  # judged on its best epoch so far, the screen's included
+    if work.prune is not None and work.early_stopping is None:
+        start = _start_of(fold, work)  # judged on its best epoch so far, the screen's included
         best = max(start.history.get("val_accuracy", []), default=0.0) if start else 0.0
-        watch = EpochPruning(run.prune, fold, best)
+        watch = EpochPruning(work.prune, fold, best)
         callbacks.append(watch)
     if run.deadline is not None:
         clock = Deadline(run.deadline)
         callbacks.append(clock)
-    if run.early_stopping is not None:
+    if work.early_stopping is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", mode="max", patience=run.early_stopping,
+                monitor="val_accuracy", mode="max", patience=work.early_stopping,
                 restore_best_weights=True,
             )
         )  # fmt: skip
     return callbacks, watch, clock
 
 
-def _start_of(fold: int, run: TrialRun) -> FoldStart | None:
+def _start_of(fold: int, work: TrialWork) -> FoldStart | None:
     """The screen's model that ``fold`` goes on from (fold 1 of a promoted trial), or None."""
-    return run.first_fold if fold == 0 else None
+    return work.first_fold if fold == 0 else None
 
 
-def _earlier_epochs(fold: int, run: TrialRun) -> tuple[str | None, int]:
+def _earlier_epochs(fold: int, work: TrialWork) -> tuple[str | None, int]:
     """(the weights ``fold`` goes on from, the epochs they were trained), or (None, 0)."""
-    if run.resume_from is not None:  # Hyperband: every fold of the earlier round's trial
-        return os.path.join(run.resume_from, WEIGHTS_FILE.format(fold=fold)), run.initial_epoch
-    start = _start_of(fold, run)
+    if work.resume_from is not None:  # Hyperband: every fold of the earlier round's trial
+        return os.path.join(work.resume_from, WEIGHTS_FILE.format(fold=fold)), work.initial_epoch
+    start = _start_of(fold, work)
     return (start.weights, start.epochs) if start is not None else (None, 0)
 
 
-def _fit_fold(values, x, y, fit_idx, watch_idx, fold, folds, callbacks, run: TrialRun) -> Fit:
-    weights, initial_epoch = _earlier_epochs(fold, run)
+def _fit_fold(x, y, parts, fold: int, callbacks: list, run: TrialRun) -> Fit:
+    """Fold ``fold``'s model trained on ``parts[0]`` of the images, watched on ``parts[1]``."""
+    work, (fit_idx, watch_idx) = run.work, parts
+    weights, initial_epoch = _earlier_epochs(fold, work)
 
     def begin(model):
-        epochs = int(values["epochs"])
-        run.reporter.fold_begin(fold=fold, folds=folds, epochs=epochs, first_epoch=initial_epoch)
-        faults.point(f"trial_{run.trial_id}:fold_begin")
+        epochs = int(work.values["epochs"])
+        run.reporter.fold_begin(
+            fold=fold, folds=work.folds, epochs=epochs, first_epoch=initial_epoch
+        )
+        faults.point(f"trial_{work.trial_id}:fold_begin")
 
     return fit_model(
-        values, x[fit_idx], y[fit_idx], seed=fold_seed(run.seed, run.trial_id, fold),
-        space=run.space, validation=(x[watch_idx], y[watch_idx]), callbacks=callbacks,
+        work.values, x[fit_idx], y[fit_idx], seed=fold_seed(work.seed, work.trial_id, fold),
+        space=work.space, validation=(x[watch_idx], y[watch_idx]), callbacks=callbacks,
         weights=weights, initial_epoch=initial_epoch, before_fit=begin,
     )  # fmt: skip
 
 
-def _with_earlier_epochs(fit: Fit, fold: int, run: TrialRun) -> Fit:
+def _with_earlier_epochs(fit: Fit, fold: int, work: TrialWork) -> Fit:
     """``fit`` with the screen's curves in front of its own, for a fold that went on from its
     screen: the record then holds the fold's whole curve, as if it had trained every epoch."""
-    start = _start_of(fold, run)
+    start = _start_of(fold, work)
     if start is None:
         return fit
     history = {k: [*start.history.get(k, [])[: start.epochs], *v] for k, v in fit.history.items()}
@@ -254,14 +248,14 @@ def _check_finite(fit: Fit, x_val: np.ndarray, fold: int) -> np.ndarray:
     return probabilities
 
 
-def _fold_result(fit: Fit, probabilities, y_val, fold: int, train_size: int, run: TrialRun):
+def _fold_result(fit: Fit, probabilities, y_val, fold: int, train_size: int, work: TrialWork):
     logs = fit.history
     best_epoch = None
-    if run.early_stopping is not None and logs.get("val_accuracy"):
+    if work.early_stopping is not None and logs.get("val_accuracy"):
         best_epoch = int(np.argmax(logs["val_accuracy"])) + 1  # the weights EarlyStopping kept
-    started_from = _earlier_epochs(fold, run)[1]
+    started_from = _earlier_epochs(fold, work)[1]
     trained = len(logs.get("loss", []))  # a screen's epochs are in the curves already
-    if _start_of(fold, run) is None:
+    if _start_of(fold, work) is None:
         trained += started_from
     return FoldResult(
         fold=fold,
@@ -278,21 +272,21 @@ def _fold_result(fit: Fit, probabilities, y_val, fold: int, train_size: int, run
     )
 
 
-def _stop_reason(values, results, folds: int, watch, clock, run: TrialRun) -> str | None:
+def _stop_reason(results, watch, clock, work: TrialWork) -> str | None:
     """Why the trial stops after this fold (the pruner, the deadline), or None to go on."""
-    fold = len(results) - 1
+    fold, folds = len(results) - 1, work.folds
     if watch is not None and watch.reason is not None:
-        if run.prune.whole_reason:  # says where itself (a screen's stop)
+        if work.prune.whole_reason:  # says where itself (a screen's stop)
             return watch.reason
         return f"pruned in fold {fold + 1} of {folds}, {watch.reason}"
-    finished = fold == folds - 1 and results[-1].epochs >= int(values["epochs"])
+    finished = fold == folds - 1 and results[-1].epochs >= int(work.values["epochs"])
     if clock is not None and clock.stopped_after is not None and not finished:
         return (
             f"stopped in fold {fold + 1} of {folds} after epoch {clock.stopped_after}: "
             "the run budget's time for trials is spent (the rest is the final training's)"
         )
-    if run.prune is not None and fold < folds - 1:
-        reason = run.prune.stop_after_fold([r.val_accuracy for r in results])
+    if work.prune is not None and fold < folds - 1:
+        reason = work.prune.stop_after_fold([r.val_accuracy for r in results])
         if reason is not None:
             return f"pruned after fold {fold + 1} of {folds}: {reason}"
     return None
