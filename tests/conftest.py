@@ -1,5 +1,5 @@
-"""Fixtures: tiny real digits (as arrays and as Kaggle CSVs), a tiny search space, Keras run
-eagerly. Shared helpers that are not fixtures live in ``tests/helpers.py``."""
+"""Fixtures: tiny real digits (as arrays and as Kaggle CSVs), a tiny search space, and Keras'
+mode for each test. Shared helpers that are not fixtures live in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
@@ -11,22 +11,23 @@ import pytest
 from tests.helpers import TINY_SPACE, write_csv
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Keras runs eagerly here and in every process the tests start (tuner.backend.EAGER_VAR): on tiny
-# models, tracing graphs costs more than training them.
-os.environ.setdefault("DIGIT_TUNER_EAGER", "1")
+# DIGIT_TUNER_EAGER=1 given to pytest runs every test eagerly (debugging); otherwise each test
+# runs as the toolkit ships (compiled graphs) unless it is marked ``eager``.
+EAGER_EVERYWHERE = os.environ.get("DIGIT_TUNER_EAGER") == "1"
 # Stable, wide enough output for rich in CliRunner (no terminal, no colour).
 os.environ["COLUMNS"] = "120"
 os.environ["NO_COLOR"] = "1"
 os.environ.setdefault("TERM", "dumb")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _eager():
-    """Keras in this process runs eagerly too (tests import it directly, not only through
-    tuner.backend)."""
-    from tuner.backend import import_keras_quietly
+@pytest.fixture(autouse=True)
+def _keras_mode(request):
+    """Keras as shipped, compiled, in the test and every process it starts; eagerly for a test
+    marked ``eager`` (on tiny models, tracing a fold's graphs costs more than training it: those
+    tests check what a search or an export does, not how Keras compiles)."""
+    from tuner.backend import set_eager
 
-    import_keras_quietly()
+    set_eager(EAGER_EVERYWHERE or request.node.get_closest_marker("eager") is not None)
 
 
 @pytest.fixture(scope="session")

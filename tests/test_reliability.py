@@ -19,6 +19,10 @@ from tuner.space.spaces import load_space
 from tuner.storage.atomic import write_json_atomic
 from tuner.storage.records import TrialState, load_records
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 SPACE = tiny_space(max_trials=3, batch_size=32, epochs=4)
 
 

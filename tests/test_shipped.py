@@ -1,5 +1,5 @@
-"""The product as it ships, not as the rest of the suite runs it: Keras in graph mode (the suite
-sets ``DIGIT_TUNER_EAGER`` for speed; these processes do not inherit it), trials in a trial
+"""The product as it ships: Keras compiled (a test marked ``eager`` sets ``DIGIT_TUNER_EAGER``;
+these processes never inherit it, nor does a suite run with it for debugging), trials in a trial
 process, float32 and the ``mixed_bfloat16`` policy both (forced, whatever this CPU), and the
 bundled ``quick`` profile itself, unedited, shrunk only by options."""
 

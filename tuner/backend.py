@@ -40,6 +40,7 @@ __all__ = [
     "fit_inputs",
     "SCORING_BATCH_SIZE",
     "EAGER_VAR",
+    "set_eager",
 ]
 
 # DIGIT_TUNER_EAGER=1: Keras runs eagerly, no compiled graphs, in this process and the ones it
@@ -74,17 +75,28 @@ def import_keras_quietly():
     return keras
 
 
-def _run_eagerly(backend: str) -> None:
+def set_eager(on: bool) -> None:
+    """Keras runs eagerly (True) or compiled, as shipped (False), from now on in this process and
+    in the processes it starts (``EAGER_VAR``). For debugging a model, and for tests that choose
+    eager mode for speed (``tests/conftest.py``)."""
+    if on:
+        os.environ[EAGER_VAR] = "1"
+    else:
+        os.environ.pop(EAGER_VAR, None)
+    _run_eagerly(keras.backend.backend(), on)
+
+
+def _run_eagerly(backend: str, on: bool = True) -> None:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        tf.config.run_functions_eagerly(True)
+        tf.config.run_functions_eagerly(on)
         # Keras' input pipeline (tf.data) stays compiled: what TensorFlow warns about on each fit
         warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run")
     elif backend == "jax":
         import jax
 
-        jax.config.update("jax_disable_jit", True)
+        jax.config.update("jax_disable_jit", on)
 
 
 # What to install for each of Keras' backends (pyproject.toml's extras).

@@ -16,6 +16,10 @@ from tests.helpers import invoke
 from tuner.analysis.stats import confusion_matrix, eda, error_analysis, importance
 from tuner.storage.records import FoldResult, write_cv
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 runner = CliRunner()
 
 

@@ -16,6 +16,10 @@ from typer.testing import CliRunner
 from tests.helpers import invoke
 from tuner.cli import app
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 runner = CliRunner()
 
 

@@ -14,6 +14,10 @@ from tuner.data.files import find_data_files, kaggle_input
 from tuner.data.kaggle import DataError, load_data
 from tuner.data.submission import submission_text
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def competition(folder, embedded, sample_ids=None):
     """A competition folder: 60 labelled digits, 8 test digits, and a sample submission with

@@ -21,6 +21,10 @@ from tuner.distributed.certificate import CERT_FILE, SERVER_NAME
 from tuner.distributed.chief import KEY_HEADER, WORKER_HEADER
 from tuner.distributed.launcher import free_port
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 REFUSED = grpc.StatusCode.UNAUTHENTICATED
 # the chief not up yet, or gone (a request in flight when it stops is cancelled): no answer
 UNREACHED = (

@@ -9,6 +9,10 @@ from tuner.distributed import launcher
 from tuner.distributed.gpus import DEVICES_ENV, gpu_env, machine_gpus, workers_for
 from tuner.errors import SearchError
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def test_each_worker_gets_its_own_gpu_and_sharers_cap_their_memory():
     assert gpu_env(0, 2, ["0", "1"]) == {DEVICES_ENV: "0"}

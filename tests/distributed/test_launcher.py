@@ -16,6 +16,10 @@ import pytest
 from tests.helpers import ROOT, tiny_space
 from tuner.storage.records import TrialState, load_records
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def search_command(tmp_path: Path, data: Path, epochs: int) -> list[str]:
     space = tmp_path / "space.toml"

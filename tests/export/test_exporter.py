@@ -25,6 +25,10 @@ from tuner.search.plan import SearchConfig
 from tuner.space.spaces import EstimateCorrection, load_space
 from tuner.storage.records import load_records
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def test_export_writes_model_submission_and_manifest(tmp_path, tiny_data, tiny_space_path):
     search = run_search(

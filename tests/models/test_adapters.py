@@ -14,6 +14,10 @@ from tuner.errors import SpaceError
 from tuner.models.hypermodels import build, load_hypermodel
 from tuner.storage.manifest import open_search
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 # A getting-started style: a Sequential with Flatten first, no Input, a one-hot loss by name.
 NO_INPUT = """
 import keras

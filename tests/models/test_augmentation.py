@@ -10,6 +10,10 @@ import pytest
 from tuner.models.augmentation import DigitAugmentation
 from tuner.models.cnn import build_model
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 HP = {
     "conv_blocks": 1,
     "conv_filters": 4,

@@ -13,6 +13,10 @@ from tuner.models.cnn import build_model
 from tuner.space.spaces import V5, load_space
 from tuner.space.values import resolve_values
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def seed_v5_model() -> keras.Model:
     """The seed notebook's v5 model, written as the notebook describes it."""

@@ -11,6 +11,10 @@ from tuner.errors import SearchError, SpaceError
 from tuner.models.hypermodels import TRAINING_DEFAULTS, ModelSource, load_hypermodel
 from tuner.storage.records import TrialState, load_records
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 EXAMPLE = ROOT / "examples" / "v5.py"
 
 # The seed's v5 example, run as it is but narrowed for a test: a name declared first is fixed,

@@ -15,6 +15,10 @@ from tuner.search.driver import run_search
 from tuner.storage.records import TrialState, best_record, load_records
 from tuner.training.folds import TrialWork, train_trial
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def _earlier(fold_scores, curves=((),)):
     """Three earlier trials, all alike."""

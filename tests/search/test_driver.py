@@ -15,6 +15,10 @@ from tuner.search.plan import hyperband_trials
 from tuner.space.spaces import load_space
 from tuner.storage.records import TrialState, load_records
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def test_search_records_per_fold_scores_and_resumes(tmp_path, tiny_train, tiny_space_path):
     space = load_space(tiny_space_path)

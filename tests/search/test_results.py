@@ -12,6 +12,10 @@ from tests.helpers import FIXTURES
 from tuner.data.kaggle import load_csv
 from tuner.errors import SearchError
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 @pytest.fixture
 def results(tmp_path):

@@ -8,6 +8,10 @@ from tuner.screening.marks import SCREEN_KEY, SCREENED_KEY
 from tuner.screening.oracle import ScreeningOracle
 from tuner.screening.rounds import Screening, ScreenStop
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def _oracle(tmp_path, screening, max_trials=20, seed=1):
     import keras_tuner

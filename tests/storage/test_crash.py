@@ -24,6 +24,10 @@ from tests.helpers import ROOT
 from tuner.faults import CRASH_VAR, TRACE_VAR
 from tuner.storage.records import load_records
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def command(tiny_dir: Path, space: Path, results: Path, *extra: str) -> list[str]:
     return [

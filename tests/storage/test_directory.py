@@ -21,6 +21,10 @@ from tuner.search.driver import prepare_search, run_search
 from tuner.search.plan import SearchConfig
 from tuner.space.spaces import load_space
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 runner = CliRunner()
 
 

@@ -17,6 +17,10 @@ from tuner.data.kaggle import load_csv
 from tuner.storage.manifest import open_search
 from tuner.storage.records import TrialState
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 FIXTURE_NAMES = ["legacy-search", "legacy-e36fede"]
 
 

@@ -22,6 +22,11 @@ H5PY_FULL = (
 )
 
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
+
 @pytest.mark.parametrize(
     ("error", "line"),
     [

@@ -8,6 +8,10 @@ from tests.helpers import TINY
 from tuner.data.splits import fold_indices
 from tuner.training.folds import TrialWork, train_trial
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def test_early_stopping_watches_part_of_the_training_fold_and_records_the_best_epoch(tiny_train):
     splits = fold_indices(tiny_train.labels, 2, 0)
