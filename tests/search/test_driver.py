@@ -229,17 +229,49 @@ def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch,
     assert result.best is None
 
 
-def test_a_trial_process_killed_for_memory_fails_that_trial_only(
+def test_a_trial_process_killed_twice_fails_that_trial_only(
     tmp_path, tiny_train, tiny_space_path, monkeypatch
 ):
     from tuner.faults import KILL_VAR
 
-    monkeypatch.setenv(KILL_VAR, "trial_0:fold_begin#1")  # as the OOM killer, in trial 0's worker
+    # as the out-of-memory killer, in trial 0's process and again in the process it is retried in
+    monkeypatch.setenv(KILL_VAR, "trial_0:fold_begin#1")
     result = run_search(tiny_train, load_space(tiny_space_path), config(tmp_path, isolate=True))
     states = {r.trial_id: r.state for r in result.records}
     assert states == {"0": TrialState.FAILED, "1": TrialState.COMPLETE}
-    assert "killed by signal 9 (out of memory?)" in result.records[0].reason
+    assert result.records[0].reason == (
+        "the trial's process was killed by signal 9 twice (out of memory?)"
+    )
     assert result.best.trial_id == "1"
+
+
+def test_a_trial_process_killed_once_is_retried_and_scores_as_undisturbed(
+    tmp_path, tiny_train, tiny_space_path, monkeypatch
+):
+    """A kill the toolkit did not send costs one retry in a fresh process, not the trial: the
+    retried trial scores as if nothing had happened, and the search says what happened."""
+    from tuner.faults import KILL_ONCE_VAR, KILL_VAR
+    from tuner.ui.events import Reporter
+
+    class Listener(Reporter):
+        def __init__(self):
+            self.messages = []
+
+        def message(self, text):
+            self.messages.append(text)
+
+    space, heard = load_space(tiny_space_path), Listener()
+    calm = run_search(tiny_train, space, config(tmp_path, name="calm", isolate=True))
+    monkeypatch.setenv(KILL_VAR, "trial_0:fold_begin#1")
+    monkeypatch.setenv(KILL_ONCE_VAR, str(tmp_path / "killed-once"))
+    killed = run_search(tiny_train, space, config(tmp_path, name="k", isolate=True), heard)
+    assert (tmp_path / "killed-once").exists()  # the kill happened
+    assert [r.state for r in killed.records] == [TrialState.COMPLETE] * 2
+    assert [r.mean for r in killed.records] == [r.mean for r in calm.records]
+    assert (
+        "trial 0: the trial's process died: killed by signal 9 (out of memory?); running it "
+        "again in a fresh process"
+    ) in heard.messages
 
 
 def test_isolated_trials_score_exactly_as_in_process(tmp_path, tiny_train, tiny_space_path):

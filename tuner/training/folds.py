@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,7 +25,7 @@ from tuner.storage.directory import WEIGHTS_FILE
 from tuner.storage.records import FoldResult
 from tuner.training.callbacks import Deadline, EpochEvents, EpochPruning
 from tuner.training.fit import Fit, early_stopping_split, fit_model, fold_seed, save_weights
-from tuner.training.process import run_in_process
+from tuner.training.process import ProcessKilled, run_in_process
 from tuner.ui.events import Reporter
 
 __all__ = [
@@ -127,7 +128,29 @@ def train_trial_in_process(
     work: TrialWork, x, y, reporter=None, *, timeout=None, process=None
 ) -> TrialOutcome:
     """``train_trial`` in a trial process (``process``: a ``tuner.training.process.TrialProcess``
-    kept warm between trials, or a fresh one), stopped after ``timeout`` seconds."""
+    kept warm between trials, or a fresh one), stopped after ``timeout`` seconds.
+
+    A trial process killed by a signal the toolkit did not send (the kernel's out-of-memory
+    killer) may have met a moment's shortage: the trial runs once more in a fresh process, with
+    the time it has left; killed again, it fails, saying so."""
+    reporter = reporter or Reporter()
+    started = time.monotonic()
+    try:
+        return _in_process(work, x, y, reporter, timeout, process)
+    except ProcessKilled as first:
+        reporter.message(f"trial {work.trial_id}: {first}; running it again in a fresh process")
+        if work.time_left is not None:
+            work = replace(work, time_left=max(work.time_left - (time.monotonic() - started), 0))
+    try:
+        return _in_process(work, x, y, reporter, timeout, process)
+    except ProcessKilled as second:
+        why = " (out of memory?)" if second.signal_number == signal.SIGKILL else ""
+        raise TrialFailed(
+            f"the trial's process was killed by signal {second.signal_number} twice{why}"
+        ) from None
+
+
+def _in_process(work: TrialWork, x, y, reporter, timeout, process) -> TrialOutcome:
     kwargs = dict(work=work, x=x, y=y)
     if process is None:
         return run_in_process(train_trial, kwargs, reporter, timeout=timeout)

@@ -29,11 +29,21 @@ from typing import Any
 from tuner.errors import MachineFault, TrialFailed, machine_fault
 from tuner.ui.events import RelayReporter, Reporter
 
-__all__ = ["REUSE_TRIALS", "TrialProcess", "die_with_parent", "run_in_process"]
+__all__ = ["REUSE_TRIALS", "ProcessKilled", "TrialProcess", "die_with_parent", "run_in_process"]
 
 # Trials one process runs before it is replaced: each leaves about 11 MiB per fold model behind
 # (module doc), so 8 trials of 3 folds hold about a quarter of a GiB at most.
 REUSE_TRIALS = 8
+
+
+class ProcessKilled(TrialFailed):
+    """The trial's process was killed by a signal the toolkit did not send (the kernel's
+    out-of-memory killer, an operator): the machine's doing, perhaps for a moment, so the trial
+    is worth one more try (``tuner.training.folds.train_trial_in_process``)."""
+
+    def __init__(self, signal_number: int):
+        self.signal_number = signal_number
+        super().__init__(f"the trial's process died: {_exit_reason(-signal_number)}")
 
 
 def run_in_process(
@@ -150,6 +160,8 @@ def _next_message(messages, child, poll_seconds: float, deadline, timeout):
             try:  # a last message may still be in flight after the process exits
                 return messages.get(timeout=poll_seconds)
             except queue_module.Empty:
+                if child.exitcode is not None and child.exitcode < 0:
+                    raise ProcessKilled(-child.exitcode) from None
                 raise TrialFailed(
                     f"the trial's process died: {_exit_reason(child.exitcode)}"
                 ) from None
