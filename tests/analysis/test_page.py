@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -15,7 +16,7 @@ from tuner.storage.manifest import open_search
 from tuner.storage.records import FoldResult, TrialRecord, TrialState
 from tuner.ui.events import Reporter
 
-SECTIONS = ["glance", "trials", "time", "hyperparameters", "trials", "export", "winner", "data"]
+SECTIONS = ["glance", "trials", "time", "hyperparameters", "trials", "cut", "export", "winner", "data"]
 
 
 class Page(HTMLParser):
@@ -66,7 +67,27 @@ def test_the_page_of_a_finished_search_has_every_section_inline(tmp_path):
     assert page.external == [] and "http-equiv" not in text  # offline; finished: no reload
     assert "<svg" in text
     assert "Not drawn yet" in text  # no error analysis yet: said in one line
+    # each screened-out trial's cut point, its reason as the tooltip
+    assert "<title>trial 1: screened: 9.33% by epoch 1 of fold 1" in text
+    assert text.count('<circle cx=') >= 3 and "stopped trials" in text
     assert path.name == PAGE_FILE
+
+
+def test_the_export_section_draws_the_final_models_training_curves(tmp_path):
+    """One line per final model, accuracy and loss; an export that recorded none draws none."""
+    directory = shutil.copytree(FIXTURES / "legacy-search", tmp_path / "s")
+    assert "final models: training" not in search_page(open_search(directory))
+    manifest = json.loads((directory / "search.json").read_text())
+    curves = {"loss": [0.9, 0.4, 0.2], "accuracy": [0.7, 0.9, 0.95]}
+    manifest["export"]["final_models"] = [
+        {"trial_id": "0", "seed": s, "images": 300, "epochs": 3, "measured": s == 0,
+         "history": curves} for s in (0, 7)
+    ]  # fmt: skip
+    (directory / "search.json").write_text(json.dumps(manifest))
+    text = search_page(open_search(directory))
+    for label in ("final models: training accuracy %", "final models: training loss"):
+        assert label in text
+    assert "model 1 (seed 0)" in text and "model 2 (seed 7)" in text
 
 
 def test_the_report_command_draws_the_pictures_once_and_inlines_them(tmp_path, tiny_dir):

@@ -450,6 +450,8 @@ def test_final_models_split_between_the_holdout_and_every_image(
     fits = manifest["export"]["final_models"]
     assert [(f["images"], f["measured"]) for f in fits] == [(240, True), (300, False), (240, True)]
     assert [f["epochs"] for f in fits] == [3, 3, 3]  # no run under way: final_epochs as asked
+    # each model's training curves, for the page (its loss falls as it trains)
+    assert all(len(f["history"]["loss"]) == len(f["history"]["accuracy"]) == 3 for f in fits)
     assert len({f["seed"] for f in fits}) == 3 and fits[0]["seed"] == 0  # each its own seed
     assert manifest["export"]["retrain_images"] == 300  # the submission saw every image
     assert manifest["config"]["final_models"] == 3

@@ -11,6 +11,7 @@ in one line.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ def search_page(search: SearchHandle, *, live: bool = False) -> str:
         _section("The search over time", _over_time(search.records)),
         _section("Hyperparameters", _hyperparameters(search, rank=not live)),
         _section("Learning curves of the best trials", _curves(search.records)),
+        _section("Where pruning and screening cut", _cuts(search.records)),
         _section("The export", _export(search.manifest.get("export"))),
         _section("Error analysis of the winner", _pictures(search.directory, PICTURES, 0, 3)),
         _section("The data", _pictures(search.directory, PICTURES, 3, 5)),
@@ -291,6 +293,32 @@ def _curves(records: list[TrialRecord]) -> str:
     return "".join(charts)
 
 
+def _cuts(records: list[TrialRecord]) -> str:
+    """Each stopped trial's validation curve on its last fold, against the best trial's on the
+    same fold, ending at its cut point (a dot, with the rule's reason as its tooltip)."""
+    stopped = [r for r in records if r.state is TrialState.PRUNED and r.folds]
+    if not stopped:
+        return _empty("No trial was pruned or screened out.")
+    best = ranked(records)[:1]
+    series, cuts = [], Series("cut points", [], [], line=False, colour="#c0392b")
+    for r in stopped:
+        fold = r.folds[-1]
+        curve = [100 * v for v in fold.history.get("val_accuracy") or []]
+        if not curve:
+            continue
+        series.append(Series("stopped trials", list(range(1, len(curve) + 1)), curve,
+                             colour="#bbbbbb"))  # fmt: skip
+        cuts = dataclasses.replace(cuts, xs=[*cuts.xs, len(curve)], ys=[*cuts.ys, curve[-1]],
+                                   labels=[*cuts.labels, f"trial {r.trial_id}: {r.reason}"])  # fmt: skip
+    for r in best:
+        for fold in r.folds[:1]:
+            curve = [100 * v for v in fold.history.get("val_accuracy") or []]
+            series.append(Series(f"best, trial {r.trial_id}, fold 1",
+                                 list(range(1, len(curve) + 1)), curve))  # fmt: skip
+    title = f"{len(stopped)} trial(s) stopped early: validation accuracy to the cut"
+    return chart([*series, cuts], "epoch", "validation accuracy %", title)
+
+
 def _export(export: dict | None) -> str:
     if not export:
         return _empty("Not exported yet (digit-tuner export, or the end of digit-tuner run).")
@@ -308,7 +336,25 @@ def _export(export: dict | None) -> str:
     for key in ("final_epochs_cut", "final_models_cut"):
         if export.get(key):
             parts.append(f"<p>{html.escape(export[key])}</p>")
+    parts.append(_final_curves(fits))
     return "".join(parts) or _empty("The export recorded no scores.")
+
+
+def _final_curves(fits: list[dict]) -> str:
+    """The final models' training curves (on their augmented images: they have no validation
+    part), one line per model; exports before the curves were recorded have none."""
+    charts = []
+    for key, label in (("accuracy", "training accuracy %"), ("loss", "training loss")):
+        scale = 100 if key == "accuracy" else 1
+        series = [
+            Series(f"model {i + 1} (seed {f['seed']})", list(range(1, len(curve) + 1)),
+                   [scale * v for v in curve])
+            for i, f in enumerate(fits)
+            if (curve := (f.get("history") or {}).get(key))
+        ]  # fmt: skip
+        if series:
+            charts.append(chart(series, "epoch", label, f"final models: {label}"))
+    return "".join(charts)
 
 
 def _pictures(directory: Path, pictures: dict[str, str], first: int, last: int) -> str:

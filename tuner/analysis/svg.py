@@ -95,13 +95,15 @@ def _series(s: Series, colour: str, sx, sy) -> str:
 
 
 def _legend(series: list[Series]) -> str:
-    out = []
+    """One entry per name: series that share a name (and a colour) share an entry."""
+    out, named = [], {}
     for i, s in enumerate(series):
-        colour = s.colour or COLOURS[i % len(COLOURS)]
+        named.setdefault(s.name, s.colour or COLOURS[i % len(COLOURS)])
+    for i, (name, colour) in enumerate(named.items()):
         x = MARGIN + 8 + 150 * (i % 4)
         y = 14 + 14 * (i // 4)
         out.append(f'<rect x="{x}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{x + 14}" y="{y + 1}" class="legend">{html.escape(s.name)}</text>')  # fmt: skip
+                   f'<text x="{x + 14}" y="{y + 1}" class="legend">{html.escape(name)}</text>')  # fmt: skip
     return "".join(out)
 
 

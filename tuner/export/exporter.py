@@ -110,7 +110,8 @@ def _retrain(
     """One trial's model, retrained on ``train`` (``tuner.training.fit.fit_model``, the same path as
     the search's folds) for ``epochs`` (None: the trial's own), stopped before an epoch that would
     end past ``deadline`` (the run budget's end: its last epochs are at the cosine schedule's
-    smallest rates), never before ``at_least``; returns (model, epochs trained, seconds)."""
+    smallest rates), never before ``at_least``; returns (model, epochs trained, seconds, its
+    training curves: loss and accuracy per epoch)."""
     values = resolve_values(record.hyperparameters, space)
     # With early stopping, each fold found its best epoch: retrain for their median.
     values["epochs"] = epochs = epochs or record.retrain_epochs or int(values["epochs"])
@@ -118,14 +119,15 @@ def _retrain(
     callbacks = [EpochEvents(reporter, epochs)]
     if deadline is not None:
         callbacks.append(stop := Deadline(deadline, ahead=True, at_least=at_least))
-    model, _, seconds, _ = fit_model(
+    model, history, seconds, _ = fit_model(
         values, train.images, train.labels, seed=seed, space=space, callbacks=callbacks
     )
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
     if deadline is not None and stop.stopped_after is not None:
         epochs = stop.stopped_after
-    return model, epochs, seconds
+    curves = {k: [round(v, 5) for v in history.get(k, [])] for k in ("loss", "accuracy")}
+    return model, epochs, seconds, curves
 
 
 def export_best(
@@ -265,7 +267,8 @@ class _Built:
     seconds: float = 0.0  # retraining
     epochs: int | None = None  # of the retrain
     measured: str = "single"  # the holdout's name for the models that never saw it
-    fits: list[dict] = field(default_factory=list)  # each retrained model: seed, images, epochs
+    # each retrained model: seed, images, epochs, whether it was measured, its training curves
+    fits: list[dict] = field(default_factory=list)
     cut: str | None = None  # why fewer final models were trained than asked
     shortened: str | None = None  # why they trained fewer epochs than asked
 
@@ -289,7 +292,7 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
         seed = choice.seed if choice.kind == "top" else member_seed(choice.seed, i)
         deadline = choice.deadline if choice.budgeted else None
         fewest = min(choice.own_epochs, choice.most_epochs)
-        model, trained, took = _retrain(
+        model, trained, took, curves = _retrain(
             record, train, seed, reporter, choice.space, epochs, deadline, fewest
         )
         built.models.append(model)
@@ -297,7 +300,7 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
         built.epochs = built.epochs or trained
         measured = choice.holdout is not None and train is choice.train
         built.fits.append({"trial_id": record.trial_id, "seed": seed, "images": len(train),
-                           "epochs": trained, "measured": measured})  # fmt: skip
+                           "epochs": trained, "measured": measured, "history": curves})  # fmt: skip
     if choice.budgeted and min(f["epochs"] for f in built.fits) < choice.most_epochs:
         trained = ", ".join(str(f["epochs"]) for f in built.fits)
         built.shortened = (
