@@ -314,7 +314,7 @@ def _cuts(records: list[TrialRecord]) -> str:
         for fold in r.folds[:1]:
             curve = [100 * v for v in fold.history.get("val_accuracy") or []]
             series.append(Series(f"best, trial {r.trial_id}, fold 1",
-                                 list(range(1, len(curve) + 1)), curve))  # fmt: skip
+                                 list(range(1, len(curve) + 1)), curve, colour="#1f77b4"))  # fmt: skip
     title = f"{len(stopped)} trial(s) stopped early: validation accuracy to the cut"
     return chart([*series, cuts], "epoch", "validation accuracy %", title)
 
