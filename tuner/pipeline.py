@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tuner.data.kaggle import EMBEDDED, DigitData, load_data
 from tuner.distributed.launcher import run_distributed
 from tuner.errors import SearchInterrupted
 from tuner.export.exporter import ExportResult, export_best
 from tuner.export.inference import predict_file
 from tuner.export.recipes import check_recipe
+from tuner.models.augmentation import augmented_copies
 from tuner.models.hypermodels import build, load_hypermodel, space_of_search
 from tuner.search.driver import SearchResult, resume_search, run_search
 from tuner.search.dryrun import DryRun, dry_run
@@ -38,6 +41,7 @@ from tuner.ui.reporters import shown
 __all__ = [
     "DryRun",
     "ExportResult",
+    "augmented_samples",
     "dry_run",
     "export_best",
     "model_summary",
@@ -186,3 +190,16 @@ def model_summary(search: SearchHandle, trial_id: str) -> list[str]:
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line))
     return lines
+
+
+def augmented_samples(search: SearchHandle, images, labels, copies: int = 6):
+    """One training image of each class and ``copies`` augmented copies of it, drawn as the
+    winner's trials drew them (its ``augment_strength``): (originals, copies, strength), for the
+    page's data section; None when no trial completed."""
+    best = search.best
+    if best is None:
+        return None
+    space = space_of_search(search.manifest, search.directory)
+    strength = float(resolve_values(best.hyperparameters, space).get("augment_strength", 0.0))
+    picks = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    return images[picks], augmented_copies(images[picks], strength, copies), strength

@@ -96,10 +96,12 @@ def test_the_report_command_draws_the_pictures_once_and_inlines_them(tmp_path, t
     if done.exit_code != 0:  # the fixture's data must be the tiny digits
         raise AssertionError(done.output)
     assert f"page: {directory / PAGE_FILE}" in done.output.replace("\n", "")
-    page = Page((directory / PAGE_FILE).read_text())
-    assert len(page.images) == 5
+    text = (directory / PAGE_FILE).read_text()
+    page = Page(text)
+    assert len(page.images) == 7  # error analysis 3, data 4 (the augmented copies among them)
     for src in page.images:  # each a PNG that decodes
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "the always-zero pixels in red" in text and "an image of each class" in text
 
 
 def synthetic_search(tmp_path):

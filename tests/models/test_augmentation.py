@@ -108,3 +108,15 @@ def test_saved_model_round_trips_with_the_augmentation_layer(tmp_path, embedded)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     layer = loaded.get_layer("augment")
     assert isinstance(layer, DigitAugmentation) and layer.zoom == pytest.approx(0.15)
+
+
+def test_augmented_copies_are_the_layers_draws_and_strength_0_leaves_the_images():
+    from tuner.models.augmentation import augmented_copies
+
+    images = np.zeros((2, 28, 28, 1), np.uint8)
+    images[:, 10:18, 12:16] = 255  # a bar: any shift, turn or zoom moves ink
+    copies = augmented_copies(images, 1.0, 4, seed=0)
+    assert copies.shape == (2, 4, 28, 28, 1) and copies.dtype == np.uint8
+    moved = [not np.array_equal(c, images[0]) for c in copies[0]]
+    assert sum(moved) >= 2  # the layer leaves about 1 in 10 as it is
+    assert (augmented_copies(images, 0.0, 3) == images[:, None]).all()

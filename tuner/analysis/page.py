@@ -46,6 +46,8 @@ PICTURES = {
     "confidence.png": "Confidence of right and wrong predictions",
     "class_counts.png": "Class balance",
     "samples.png": "Sample digits",
+    "pixels.png": "How often each pixel is inked; the always-zero pixels in red",
+    "augmented.png": "What the winner trained on: an image of each class and augmented copies",
 }
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222}
@@ -116,7 +118,7 @@ def search_page(search: SearchHandle, *, live: bool = False) -> str:
         _section("Where pruning and screening cut", _cuts(search.records)),
         _section("The export", _export(search.manifest.get("export"))),
         _section("Error analysis of the winner", _pictures(search.directory, PICTURES, 0, 3)),
-        _section("The data", _pictures(search.directory, PICTURES, 3, 5)),
+        _section("The data", _pictures(search.directory, PICTURES, 3, len(PICTURES))),
     ]
     reload = f'<meta http-equiv="refresh" content="{RELOAD_SECONDS}">' if live else ""
     state = "running: this page reloads itself" if live else "finished"

@@ -57,6 +57,39 @@ def sample_grid(
     return _save(fig, path)
 
 
+def ink_map(images: np.ndarray, path: Path) -> Path:
+    """How often each pixel is inked over the training images; pixels that are 0 in every image
+    (no model can learn from them) marked in red."""
+    plt = _pyplot()
+    inked = (images[..., 0] > 0).mean(axis=0)
+    never = inked == 0
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.imshow(inked, cmap="Greys", vmin=0, vmax=1)
+    rows, cols = np.nonzero(never)
+    ax.scatter(cols, rows, s=6, c="#c0392b", marker="s", linewidths=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{int(never.sum())} of {never.size} pixels are 0 in all "
+                 f"{len(images):,} images (red)", fontsize=9)  # fmt: skip
+    return _save(fig, path)
+
+
+def augmented_grid(originals: np.ndarray, copies: np.ndarray, strength: float, path: Path) -> Path:
+    """A row per class: the image, then its augmented copies (``copies``: (N, K, 28, 28, 1))."""
+    plt = _pyplot()
+    n, k = copies.shape[:2]
+    fig, axes = plt.subplots(n, k + 1, figsize=((k + 1) * 0.8, n * 0.85), squeeze=False)
+    for i in range(n):
+        for j, image in enumerate([originals[i], *copies[i]]):
+            ax = axes[i, j]
+            ax.axis("off")
+            ax.imshow(image[:, :, 0], cmap="gray_r", vmin=0, vmax=255)
+    axes[0, 0].set_title("image", fontsize=8)
+    fig.suptitle(f"Augmented copies as the winner trained on them (strength {strength:g})",
+                 fontsize=11, y=0.93)  # fmt: skip
+    return _save(fig, path)
+
+
 def class_counts_chart(counts: list[int], path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))

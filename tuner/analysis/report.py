@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from tuner.analysis.plots import (
+    augmented_grid,
     class_counts_chart,
     confidence_histograms,
     confusion_png,
+    ink_map,
     misclassified_grid,
     sample_grid,
 )
@@ -53,10 +55,15 @@ def analyse(
 
 
 def write_report(
-    search: SearchHandle | Path, analysis: ErrorAnalysis, data: DigitData, plots: Path
+    search: SearchHandle | Path,
+    analysis: ErrorAnalysis,
+    data: DigitData,
+    plots: Path,
+    augmented: tuple | None = None,
 ) -> list[Path]:
-    """Writes the pictures (the error analysis's, and the searched data's class balance and
-    sample digits) and ``report.json``; returns the pictures' paths."""
+    """Writes the pictures (the error analysis's, and the searched data's class balance, sample
+    digits, inked pixels and, given ``augmented`` (``tuner.pipeline.augmented_samples``), its
+    augmented copies) and ``report.json``; returns the pictures' paths."""
     search = search if isinstance(search, SearchHandle) else open_search(search)
     directory = search.directory
     train = search.searched(data.train)
@@ -80,7 +87,10 @@ def write_report(
         class_counts_chart(np.bincount(train.labels, minlength=10).tolist(),
                            plots / "class_counts.png"),
         sample_grid(train.images, train.labels, plots / "samples.png"),
+        ink_map(train.images, plots / "pixels.png"),
     ]  # fmt: skip
+    if augmented is not None:
+        paths.append(augmented_grid(*augmented, plots / "augmented.png"))
     write_json_atomic(
         Path(directory) / REPORT_FILE,
         {

@@ -220,7 +220,9 @@ def report(
             highlight=False,
         )
         _print_analysis(analysis)
-        paths = write_report(search, analysis, digits, search.directory / PLOTS_DIR)
+        # the augmentation's copies are drawn by Keras' own layer: the one step that loads it
+        augmented = library().augmented_samples(search, digits.train.images, digits.train.labels)
+        paths = write_report(search, analysis, digits, search.directory / PLOTS_DIR, augmented)
         console.print("pictures:\n" + "\n".join(f"  {p}" for p in paths), highlight=False)
         page = write_page(search.directory, live=in_use(search.directory))
         console.print(f"page: {page} (one file; opens offline in any browser)", highlight=False)

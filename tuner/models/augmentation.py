@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
-__all__ = ["DigitAugmentation"]
+__all__ = ["DigitAugmentation", "augmented_copies"]
 
 
 @keras.saving.register_keras_serializable(package="digit_tuner")
@@ -123,3 +124,15 @@ class DigitAugmentation(keras.layers.Layer):
             seed=self.seed,
         )
         return config
+
+
+def augmented_copies(images: np.ndarray, strength: float, copies: int, seed: int = 0) -> np.ndarray:
+    """``copies`` draws of the layer at ``strength`` for each of ``images`` (N, 28, 28, 1), as a
+    training step sees them: (N, copies, 28, 28, 1) uint8, for pictures of what a model trains on.
+    Strength 0 gives the images unchanged."""
+    repeated = np.repeat(images.astype("float32"), copies, axis=0)
+    if strength > 0:
+        layer = DigitAugmentation.from_strength(strength, seed=seed)
+        repeated = keras.ops.convert_to_numpy(layer(repeated, training=True))
+    out = np.clip(np.rint(repeated), 0, 255).astype(np.uint8)
+    return out.reshape(len(images), copies, *images.shape[1:])
