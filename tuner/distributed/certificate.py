@@ -16,6 +16,7 @@ import os
 import stat
 from pathlib import Path
 
+from tuner.distributed.credentials import credential_file
 from tuner.errors import SearchError
 
 __all__ = [
@@ -61,14 +62,11 @@ def worker_certificate(directory: Path) -> bytes:
     Raises:
         SearchError: none found.
     """
-    given = os.environ.get(CERT_FILE_ENV)
-    path = Path(given) if given else Path(directory) / CERT_FILE
-    if not path.is_file():
-        raise SearchError(
-            f"{path}: no certificate of this search's chief; give the worker a copy of the "
-            f"chief's {CERT_FILE} with --cert-file"
-        )
-    return path.read_bytes()
+    missing = (
+        f"no certificate of this search's chief; give the worker a copy of the chief's "
+        f"{CERT_FILE} with --cert-file"
+    )
+    return credential_file(directory, CERT_FILE, CERT_FILE_ENV, missing).read_bytes()
 
 
 def _make_certificate() -> tuple[bytes, bytes]:

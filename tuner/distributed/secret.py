@@ -23,6 +23,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from tuner.distributed.credentials import credential_file
 from tuner.errors import SearchError
 
 __all__ = [
@@ -72,14 +73,11 @@ def worker_secret(directory: Path) -> str:
     """
     if os.environ.get(SECRET_ENV, "").strip():
         return os.environ[SECRET_ENV].strip()
-    given = os.environ.get(SECRET_FILE_ENV)
-    path = Path(given) if given else Path(directory) / SECRET_FILE
-    if not path.is_file():
-        raise SearchError(
-            f"{path}: no secret for this search; give the worker the chief's "
-            f"{SECRET_FILE} with --secret-file, or its text in {SECRET_ENV}"
-        )
-    return _read(path)
+    missing = (
+        f"no secret for this search; give the worker the chief's {SECRET_FILE} with "
+        f"--secret-file, or its text in {SECRET_ENV}"
+    )
+    return _read(credential_file(directory, SECRET_FILE, SECRET_FILE_ENV, missing))
 
 
 def _read(path: Path) -> str:
