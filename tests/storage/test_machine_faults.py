@@ -102,3 +102,34 @@ def test_the_injected_fault_is_a_real_oserror_at_its_point(monkeypatch):
         faults.point("write:x.json")
     assert info.value.errno == errno.ENOSPC and info.value.filename == "x.json"
     assert os.environ[faults.FULL_VAR] == "write:x.json#2"
+
+
+@pytest.mark.slow  # about 10 minutes on 2 cores
+def test_a_full_disk_at_every_write_of_a_run_stops_it_and_the_same_command_ends_it(
+    tiny_dir, tiny_space_path, tmp_path
+):
+    """Each file a whole `run` writes (search, trials, export), the disk full at that write in
+    turn: one line and exit 1, no trial failed for it, and the same command run again ends with
+    the undisturbed run's trials and submission."""
+    from tests.storage.test_crash import command, outcome, run, traced_reference
+
+    reference_outcome, points = traced_reference(
+        tmp_path, tiny_dir, tiny_space_path, "--in-process"
+    )
+    writes = [p for p in points if p.startswith("write:")]
+    assert len(writes) >= 10, points
+    for i, point in enumerate(writes):
+        args = command(tiny_dir, tiny_space_path, tmp_path / str(i), "--in-process")
+        full = run(args, **{faults.FULL_VAR: point})
+        said = (full.stdout + full.stderr).strip().splitlines()
+        assert full.returncode == 1, f"{point}: {full.stdout[-2000:]}{full.stderr[-2000:]}"
+        assert "no space left on device writing" in said[-1], f"{point}: {said[-3:]}"
+        assert "Traceback" not in full.stdout + full.stderr, point
+        directory = tmp_path / str(i) / "c"
+        if (directory / "tuner").exists():
+            hit = load_records(directory / "tuner")
+            assert all(r.state is not TrialState.FAILED for r in hit), point
+        again = run(args)
+        assert again.returncode == 0, f"after {point}: {again.stdout[-2000:]}{again.stderr}"
+        assert outcome(directory) == reference_outcome, f"another result after {point}"
+    print(f"\n{len(writes)} write points passed: {', '.join(writes)}")
