@@ -1,7 +1,8 @@
 """The README and the pages under docs/ agree with the software: every `digit-tuner` command in
 their code blocks is one the CLI accepts (its command and options parsed as the CLI parses them,
-nothing run), every TOML block is a space the toolkit loads, and every Python block compiles
-and imports only names the package has."""
+nothing run), every TOML block is a space the toolkit loads, every Python block compiles and
+imports only names the package has, and the README's Python blocks run, in order, on the tiny
+digits."""
 
 from __future__ import annotations
 
@@ -81,3 +82,46 @@ def test_every_python_block_compiles_and_imports_what_the_package_has(where, tex
         if isinstance(node, ast.ImportFrom) and node.module == "tuner":
             missing = [a.name for a in node.names if not hasattr(tuner, a.name)]
             assert not missing, f"{where}: tuner has no {missing}"
+
+
+# What the README's Python blocks run, shrunk to the tiny digits: each replacement must still
+# find its text, so a block that changes is rerun here as it now reads.
+SHRUNK = {
+    'load_data("../shared/data/digit-recognizer")': "load_data(TINY_DIR)",
+    'load_space("quick")': "load_space(TINY_SPACE)",
+    'open_results("quick-digit-recognizer")': 'open_results("mine")',
+}
+
+
+def shrunk(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        if old in text:
+            text = text.replace(old, new)
+    return text
+
+
+@pytest.mark.eager
+def test_the_readmes_python_blocks_run_in_order_on_the_tiny_digits(
+    tmp_path, monkeypatch, tiny_dir, tiny_space_path
+):
+    """The blocks of README.md run one after another in one namespace, as a reader pastes them
+    into a notebook: the hypermodels build, the search runs and exports, its results open."""
+    import keras
+
+    from tuner.models.hypermodels import build, load_hypermodel
+
+    monkeypatch.chdir(tmp_path)
+    readme = [(where, text) for where, text in blocks("python") if where.startswith("README")]
+    used = {old for old in SHRUNK if any(old in text for _, text in readme)}
+    assert used == set(SHRUNK), f"the README no longer shows {set(SHRUNK) - used}"
+    namespace = {"TINY_DIR": str(tiny_dir), "TINY_SPACE": str(tiny_space_path)}
+    for where, text in readme:
+        exec(compile(shrunk(text, SHRUNK), where, "exec"), namespace)  # noqa: S102
+    # block 1's hypermodels, as the toolkit takes them
+    for name in ("model_builder", "Tuned"):
+        space = load_hypermodel(namespace[name])
+        model = build(space.default_values(), space=space)
+        assert model.output_shape == (None, 10)
+    # blocks 2 and 3: the search, its export, and what open_results gives back
+    assert (tmp_path / "results" / "mine" / "submission.csv").is_file()
+    assert isinstance(namespace["model"], keras.Model) and len(namespace["folds"]) >= 2
