@@ -65,7 +65,9 @@ def search(tmp_path, tiny_dir, tiny_space_path, *extra):
 @pytest.mark.parametrize(
     ("point", "mode"),
     [
-        ("write:trial_1/cv.json#1", ["--in-process"]),  # the search's own records
+        # keras-tuner's save of a trial's score (its step after run_trial; every write of a
+        # run, the search's own records included, under -m slow)
+        ("write:trial_1/trial.json#2", ["--in-process"]),
         ("write:trial_1/fold_0.weights.h5#1", []),  # a fold model, inside the trial process
     ],
 )
@@ -104,13 +106,14 @@ def test_the_injected_fault_is_a_real_oserror_at_its_point(monkeypatch):
     assert os.environ[faults.FULL_VAR] == "write:x.json#2"
 
 
-@pytest.mark.slow  # about 10 minutes on 2 cores
+@pytest.mark.slow  # about 8 minutes on 2 cores (33 writes)
 def test_a_full_disk_at_every_write_of_a_run_stops_it_and_the_same_command_ends_it(
     tiny_dir, tiny_space_path, tmp_path
 ):
     """Each file a whole `run` writes (search, trials, export), the disk full at that write in
     turn: one line and exit 1, no trial failed for it, and the same command run again ends with
-    the undisturbed run's trials and submission."""
+    the undisturbed run's trials and submission. The search's page is the one exception: it is
+    a view, whose failure to write never stops a search (its next write may well succeed)."""
     from tests.storage.test_crash import command, outcome, run, traced_reference
 
     reference_outcome, points = traced_reference(
@@ -122,6 +125,10 @@ def test_a_full_disk_at_every_write_of_a_run_stops_it_and_the_same_command_ends_
         args = command(tiny_dir, tiny_space_path, tmp_path / str(i), "--in-process")
         full = run(args, **{faults.FULL_VAR: point})
         said = (full.stdout + full.stderr).strip().splitlines()
+        if point.startswith("write:report.html"):
+            assert full.returncode == 0, f"{point}: {full.stdout[-2000:]}{full.stderr[-2000:]}"
+            assert outcome(tmp_path / str(i) / "c") == reference_outcome, point
+            continue
         assert full.returncode == 1, f"{point}: {full.stdout[-2000:]}{full.stderr[-2000:]}"
         assert "no space left on device writing" in said[-1], f"{point}: {said[-3:]}"
         assert "Traceback" not in full.stdout + full.stderr, point

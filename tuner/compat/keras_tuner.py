@@ -23,7 +23,9 @@ private name it relies on; ``tests/compat/test_keras_tuner.py`` fails if one of 
   already (``BaseTuner._run_and_update_trial``): the rerun would end with the old value.
 
 - ``MachineStop``: a ``MachineFault`` through keras-tuner's trial loop (``errors.FatalError``,
-  which ends ``BaseTuner.search`` before the trial is recorded, instead of marking it failed).
+  which ends ``BaseTuner.search`` before the trial is recorded, instead of marking it failed);
+  ``StopOnMachineFaults`` raises it for a fault anywhere in a trial's step, the oracle's save of
+  its score included (``BaseTuner._run_and_update_trial``: a full disk there failed the trial).
 
 The distributed chief's rules are in ``tuner.distributed.chief``.
 """
@@ -41,6 +43,7 @@ from keras_tuner.src import config as keras_tuner_config
 from keras_tuner.src import utils as keras_tuner_utils
 from keras_tuner.src.engine import metrics_tracking
 
+from tuner.errors import machine_fault
 from tuner.storage.atomic import write_text_atomic
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "fresh_metrics",
     "fresh_retries",
     "MachineStop",
+    "StopOnMachineFaults",
 ]
 
 
@@ -194,3 +198,19 @@ class MachineStop(keras_tuner.errors.FatalError):
     trial that raises anything else failed (``BaseTuner._try_run_and_update_trial``), but lets a
     ``FatalError`` end ``search`` before the trial is recorded, so that a resume runs it again.
     Raised ``from`` the fault, which ``tuner.errors.machine_fault`` finds again."""
+
+
+class StopOnMachineFaults:
+    """A keras-tuner ``Tuner`` mixin: an error the machine caused in a trial's step, its
+    ``run_trial`` or the oracle's save of the score it returns (``BaseTuner._run_and_update_trial``),
+    ends the search as ``MachineStop`` instead of failing the trial."""
+
+    def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        try:
+            return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+        except keras_tuner.errors.FatalError:
+            raise
+        except Exception as e:
+            if (fault := machine_fault(e)) is None:
+                raise
+            raise MachineStop(str(fault)) from fault

@@ -24,7 +24,7 @@ from tuner.analysis.page import refresh_page
 from tuner.analysis.tensorboard_logs import write_trial
 from tuner.distributed.gpus import DEVICES_ENV
 from tuner.distributed.roles import role
-from tuner.errors import TooManyFailures, machine_fault
+from tuner.errors import TooManyFailures
 from tuner.pruners.rule import rule_for_trial
 from tuner.screening.marks import SCREENED_KEY, is_screen, seed_trial
 from tuner.screening.rounds import ScreenStop
@@ -47,7 +47,7 @@ __all__ = ["CVTuner", "clock"]
 clock = time.monotonic  # the budgets' clock (tests replace it)
 
 
-class CVTuner(keras_tuner.Tuner):
+class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
     """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation.
 
     Args:
@@ -172,16 +172,9 @@ class CVTuner(keras_tuner.Tuner):
         return FoldStart(str(path), fold.epochs, fold.history)
 
     def run_trial(self, trial, x, y, **_ignored):  # search(verbose=0) passes `verbose`
-        """One trial, scored by CV (``_run_trial``). An error the machine caused (a full disk:
-        ``tuner.errors.machine_fault``) stops the search instead of failing the trial."""
-        try:
-            return self._run_trial(trial, x, y)
-        except Exception as e:
-            if (fault := machine_fault(e)) is None:
-                raise
-            raise compat.MachineStop(str(fault)) from fault
-
-    def _run_trial(self, trial, x, y):
+        """One trial, scored by CV. An error the machine caused (a full disk:
+        ``tuner.errors.machine_fault``) stops the search instead of failing the trial
+        (``compat.StopOnMachineFaults``)."""
         values = dict(trial.hyperparameters.values)
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         work = self._trial_work(trial.trial_id, values, trial_dir)
