@@ -20,6 +20,15 @@ os.environ["NO_COLOR"] = "1"
 os.environ.setdefault("TERM", "dumb")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_keras_mode(request):
+    """A module's own fixtures (made before its first test's mode is set) run in the mode its
+    ``eager`` mark gives, not in the mode the module before left."""
+    from tuner.backend import set_eager
+
+    set_eager(EAGER_EVERYWHERE or request.node.get_closest_marker("eager") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _keras_mode(request):
     """Keras as shipped, compiled, in the test and every process it starts; eagerly for a test
