@@ -14,6 +14,8 @@ there is not trained again, so a plan can grow across sessions and only the new 
 
     .venv/bin/python bench/final_fit.py --seed 0 --plan 12x4 20x3 30x2 40x1
     .venv/bin/python bench/final_fit.py --seed 0 --plan 12x4 20x3 30x2 40x1 --report
+    # two configurations' models, paired seed by seed (--set NAME=VALUE ... --tag T trains another)
+    .venv/bin/python bench/final_fit.py --plan 30x1 --tag quick --against winner --report
 
 A plan entry ``ExM`` is M models (member seeds 0..M-1) of E epochs each; the report lists every
 ensemble of the first k members of each epoch count, with and without TTA 5, with its compute in
@@ -125,6 +127,35 @@ def report(args, plan) -> list[str]:
     return lines
 
 
+def paired(args, other: str, epochs: int) -> list[str]:
+    """Member 0 of ``args.tag`` against member 0 of ``other``, both of ``epochs`` epochs, on each
+    seed's holdout that has both: their errors, the images only one of them gets wrong, and the
+    two averaged (a configuration's choice, judged on the same images)."""
+    lines = [
+        f"| seed | {args.tag} errors | {other} errors | only {args.tag} wrong | "
+        f"only {other} wrong | the two averaged |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    totals = np.zeros(5, dtype=int)
+    images = 0
+    for path in sorted(args.runs.glob(f"{args.tag}-s*-e{epochs}-m0.npz")):
+        seed = int(path.name.split("-s")[1].split("-")[0])
+        twin = model_path(args.runs, other, seed, epochs, 0)
+        if not twin.exists():
+            continue
+        a, b = np.load(path), np.load(twin)
+        labels = a["labels"]
+        wrong_a, wrong_b = a["single"].argmax(1) != labels, b["single"].argmax(1) != labels
+        both = (a["single"] + b["single"]).argmax(1) != labels
+        row = np.array([wrong_a.sum(), wrong_b.sum(), (wrong_a & ~wrong_b).sum(),
+                        (wrong_b & ~wrong_a).sum(), both.sum()])  # fmt: skip
+        totals += row
+        images += len(labels)
+        lines.append(f"| {seed} | " + " | ".join(str(v) for v in row) + " |")
+    lines.append(f"| all ({images:,} images) | " + " | ".join(f"**{v}**" for v in totals) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/digit-recognizer"))
@@ -135,6 +166,7 @@ def main() -> None:
     parser.add_argument("--plan", nargs="+", default=["20x1"], help="EPOCHSxMODELS ...")
     parser.add_argument("--runs", type=Path, default=ROOT / "results" / "bench-runs" / "final-fit")
     parser.add_argument("--report", action="store_true", help="only print the table")
+    parser.add_argument("--against", help="with --report: a TAG to pair member 0 with, per seed")
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
     plan = parse_plan(args.plan)
@@ -142,6 +174,9 @@ def main() -> None:
     for item in args.set:
         name, _, text = item.partition("=")
         values[name] = json.loads(text)
+    if args.report and args.against:
+        print("\n".join(paired(args, args.against, plan[0][0])))
+        return
     if not args.report:
         train_missing(args, values, plan)
     print(f"seed {args.seed}, tag {args.tag}, holdout {HOLDOUT}")
