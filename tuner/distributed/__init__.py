@@ -6,7 +6,8 @@ launcher that starts a chief and local workers together and stops them together 
 
 Its modules sit at the layers their imports put them (``pyproject.toml``'s contracts): ``roles``,
 ``secret``, ``certificate`` and ``gpus`` under the search directory's owner, ``chief`` beside the
-keras-tuner shims, the launcher above the search. So the launcher's names load on first use, not with the package.
+keras-tuner shims, the launcher above the search. So the launcher's names load on first use, not
+with the package.
 """
 
 from importlib import import_module

@@ -10,6 +10,7 @@ from tuner.backend import SCORING_BATCH_SIZE, keras
 import numpy as np
 
 from tuner.data.kaggle import load_csv
+from tuner.data.submission import layout_of
 from tuner.errors import SearchError
 from tuner.export.recipes import shift_images, tta_shifts, write_submission
 from tuner.models.augmentation import DigitAugmentation
@@ -70,8 +71,9 @@ def inference_model(models: list, tta: int = 1):
 
 
 def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) -> int:
-    """Writes a Kaggle submission for ``test_csv`` (pixel0..pixel783, plain or gzipped) with any
-    exported model (``best.keras``); returns the number of rows.
+    """Writes a Kaggle submission for ``test_csv`` (pixel0..pixel783, plain or gzipped; with an
+    id column first, the submission is named by it) with any exported model (``best.keras``);
+    returns the number of rows.
 
     Raises:
         DataError: a bad test file.
@@ -87,5 +89,5 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
     probabilities = model.predict(test.images, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchError(f"{model_path}: the model predicts non-finite probabilities")
-    write_submission(out, np.argmax(probabilities, axis=1))
+    write_submission(out, np.argmax(probabilities, axis=1), layout_of(len(test), test.ids))
     return len(test)
