@@ -140,3 +140,61 @@ def test_a_full_disk_at_every_write_of_a_run_stops_it_and_the_same_command_ends_
         assert again.returncode == 0, f"after {point}: {again.stdout[-2000:]}{again.stderr}"
         assert outcome(directory) == reference_outcome, f"another result after {point}"
     print(f"\n{len(writes)} write points passed: {', '.join(writes)}")
+
+
+def test_a_write_that_fails_without_a_file_name_is_named_by_its_target(tmp_path):
+    """A full disk fails a write() or a library's save with no file name (h5py saving a fold
+    model, the measured case on a real 6 MB file system): the atomic write names its target."""
+    from tuner.storage.atomic import atomic_path
+
+    target = tmp_path / "trial_1" / "fold_0.weights.h5"
+    with pytest.raises(OSError) as info, atomic_path(target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.filename == str(target) and info.value.errno == errno.ENOSPC
+    said = str(machine_fault(info.value))
+    assert said.startswith(f"no space left on device writing {target}: free some space")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+@pytest.mark.slow  # mounts a 6 MB tmpfs: root, and a machine that lets it mount
+def test_on_a_real_full_file_system_the_search_stops_and_ends_once_it_grows(tmp_path, embedded):
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.helpers import write_csv
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(small)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        data = tmp_path / "data"
+        data.mkdir()
+        write_csv(data / "train.csv", embedded.train.images[:1200], embedded.train.labels[:1200])
+        write_csv(data / "test.csv", embedded.test.images[:50], None)
+        args = [sys.executable, "-m", "tuner.cli", "search", "--data", str(data), "--space",
+                "quick", "--results-dir", str(small), "--name", "s", "--trials", "6", "--folds",
+                "2", "--screen", "0", "--holdout", "0", "--time-budget", "0", "--run-budget",
+                "0"]  # fmt: skip
+        runs = [subprocess.run(args, capture_output=True, text=True, timeout=900)]
+        while runs[-1].returncode == 0 and len(runs) < 4:  # until the disk fills
+            runs.append(subprocess.run(args + ["--trials", str(6 + 6 * len(runs))],
+                                       capture_output=True, text=True, timeout=900))  # fmt: skip
+        full = runs[-1]
+        assert full.returncode == 1, full.stdout[-2000:] + full.stderr[-2000:]
+        said = (full.stdout + full.stderr).strip().splitlines()[-1]
+        assert said.startswith("error: no space left on device writing " + str(small)), said
+        assert all(r.state is not TrialState.FAILED for r in load_records(small / "s" / "tuner"))
+        subprocess.run(["mount", "-o", "remount,size=256m", str(small)], check=True)
+        again = subprocess.run(args + ["--trials", str(6 * len(runs))], capture_output=True,
+                               text=True, timeout=900)  # fmt: skip
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        records = load_records(small / "s" / "tuner")
+        assert len(records) == 6 * len(runs)
+        assert all(r.state in (TrialState.COMPLETE, TrialState.PRUNED) for r in records)
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+        shutil.rmtree(small, ignore_errors=True)
