@@ -248,3 +248,36 @@ def test_no_process_outlives_a_killed_launcher(tmp_path, tiny_dir):
         for name in ("chief", "worker0", "worker1"):
             with contextlib.suppress(OSError, ValueError):
                 os.killpg(int((logs / f"{name}.pid").read_text()), signal.SIGKILL)
+
+
+def test_a_worker_its_machine_stopped_says_why_and_is_not_restarted(tmp_path, monkeypatch):
+    """A worker whose disk fills exits with MACHINE_STATUS (not restarted: it would meet the same
+    disk; the chief hands its trial on once its lease lapses), and the launcher shows its line."""
+    import errno
+    import subprocess
+    import sys
+
+    import typer
+
+    from tuner.cli.core import user_errors
+    from tuner.distributed.launcher import _Workers
+    from tuner.errors import MACHINE_STATUS
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker1")
+    with pytest.raises(typer.Exit) as stopped, user_errors():
+        raise OSError(errno.ENOSPC, "No space left on device", "/r/s/tuner/trial_1/cv.json")
+    assert stopped.value.exit_code == MACHINE_STATUS
+    said = []
+    workers = _Workers([], 0, "127.0.0.1", 1, tmp_path, 3, said.append, "secret")
+    (tmp_path / "worker1.log").write_text(
+        "trial 1 fold 1/2\nerror: no space left on device writing /r/s/tuner/trial_1\n"
+    )
+    done = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({MACHINE_STATUS})"])
+    done.wait()
+    workers.procs, workers.restarts = {"worker1": done}, {"worker1": 0}
+    workers.check()
+    assert workers.procs == {} and workers.restarts == {"worker1": 0}
+    assert said == [
+        "worker1 stopped, not restarted: no space left on device writing /r/s/tuner/trial_1"
+    ]

@@ -35,7 +35,7 @@ import tuner.storage.directory as store
 from tuner.distributed.certificate import chief_certificate
 from tuner.distributed.gpus import gpu_env, machine_gpus
 from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, check_worker_id, chief_secret
-from tuner.errors import STOPPED_STATUS, SearchFailure
+from tuner.errors import MACHINE_STATUS, STOPPED_STATUS, SearchFailure
 from tuner.search.driver import SearchResult, prepare_search
 from tuner.storage.directory import LOGS_DIR, TUNER_DIR
 from tuner.storage.records import TrialState, load_records
@@ -226,6 +226,11 @@ class _Workers:
             self.statuses[tuner_id] = code
             if code in (0, STOPPED_STATUS):  # done, out of budget, or stopped the search
                 self.procs.pop(tuner_id)
+            elif code == MACHINE_STATUS:  # its machine's fault: a restart would meet it again
+                self.say(
+                    f"{tuner_id} stopped, not restarted: {_last_line(self.logs / f'{tuner_id}.log')}"
+                )
+                self.procs.pop(tuner_id)
             elif self.restarts[tuner_id] >= self.max_restarts:
                 self.say(
                     f"{tuner_id} died (exit status {code}) {self.restarts[tuner_id] + 1} times; "
@@ -253,6 +258,15 @@ class _Workers:
     def stop(self) -> None:
         for process in self.procs.values():
             _stop(process)
+
+
+def _last_line(log: Path) -> str:
+    """A log's last line (a worker's one-line reason), or where to look."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return lines[-1].removeprefix("error: ") if lines else f"see {log}"
 
 
 def run_distributed(train, space, config, reporter=None, *, workers: int, bind: str, port):
