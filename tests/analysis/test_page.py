@@ -16,7 +16,17 @@ from tuner.storage.manifest import open_search
 from tuner.storage.records import FoldResult, TrialRecord, TrialState
 from tuner.ui.events import Reporter
 
-SECTIONS = ["glance", "trials", "time", "hyperparameters", "trials", "cut", "export", "winner", "data"]
+SECTIONS = [
+    "glance",
+    "trials",
+    "time",
+    "hyperparameters",
+    "trials",
+    "cut",
+    "export",
+    "winner",
+    "data",
+]
 
 
 class Page(HTMLParser):
@@ -69,7 +79,7 @@ def test_the_page_of_a_finished_search_has_every_section_inline(tmp_path):
     assert "Not drawn yet" in text  # no error analysis yet: said in one line
     # each screened-out trial's cut point, its reason as the tooltip
     assert "<title>trial 1: screened: 9.33% by epoch 1 of fold 1" in text
-    assert text.count('<circle cx=') >= 3 and "stopped trials" in text
+    assert text.count("<circle cx=") >= 3 and "stopped trials" in text
     assert path.name == PAGE_FILE
 
 
