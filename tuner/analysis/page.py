@@ -11,7 +11,6 @@ in one line.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import json
 from dataclasses import dataclass
@@ -296,29 +295,35 @@ def _curves(records: list[TrialRecord]) -> str:
 
 
 def _cuts(records: list[TrialRecord]) -> str:
-    """Each stopped trial's validation curve on its last fold, against the best trial's on the
-    same fold, ending at its cut point (a dot, with the rule's reason as its tooltip)."""
+    """Each stopped trial's validation curve on its last fold, ending at its cut point (a dot,
+    with the rule's reason as its tooltip), against the best trial's fold 1."""
     stopped = [r for r in records if r.state is TrialState.PRUNED and r.folds]
     if not stopped:
         return _empty("No trial was pruned or screened out.")
-    best = ranked(records)[:1]
-    series, cuts = [], Series("cut points", [], [], line=False, colour="#c0392b")
+    series, ends, labels = [], [], []
     for r in stopped:
-        fold = r.folds[-1]
-        curve = [100 * v for v in fold.history.get("val_accuracy") or []]
-        if not curve:
-            continue
-        series.append(Series("stopped trials", list(range(1, len(curve) + 1)), curve,
-                             colour="#bbbbbb"))  # fmt: skip
-        cuts = dataclasses.replace(cuts, xs=[*cuts.xs, len(curve)], ys=[*cuts.ys, curve[-1]],
-                                   labels=[*cuts.labels, f"trial {r.trial_id}: {r.reason}"])  # fmt: skip
-    for r in best:
-        for fold in r.folds[:1]:
-            curve = [100 * v for v in fold.history.get("val_accuracy") or []]
-            series.append(Series(f"best, trial {r.trial_id}, fold 1",
-                                 list(range(1, len(curve) + 1)), curve, colour="#1f77b4"))  # fmt: skip
+        curve = _validation_curve(r.folds[-1])
+        if curve:
+            series.append(Series("stopped trials", _epochs(curve), curve, colour="#bbbbbb"))
+            ends.append((len(curve), curve[-1]))
+            labels.append(f"trial {r.trial_id}: {r.reason}")
+    for r in ranked(records)[:1]:
+        curve = _validation_curve(r.folds[0])
+        series.append(Series(f"best, trial {r.trial_id}, fold 1", _epochs(curve), curve,
+                             colour="#1f77b4"))  # fmt: skip
+    cuts = Series("cut points", [x for x, _ in ends], [y for _, y in ends], line=False,
+                  colour="#c0392b", labels=labels)  # fmt: skip
     title = f"{len(stopped)} trial(s) stopped early: validation accuracy to the cut"
     return chart([*series, cuts], "epoch", "validation accuracy %", title)
+
+
+def _validation_curve(fold) -> list[float]:
+    """A fold's validation accuracy per epoch, in percent."""
+    return [100 * v for v in fold.history.get("val_accuracy") or []]
+
+
+def _epochs(curve: list[float]) -> list[int]:
+    return list(range(1, len(curve) + 1))
 
 
 def _export(export: dict | None) -> str:
