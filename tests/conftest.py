@@ -20,13 +20,19 @@ os.environ["NO_COLOR"] = "1"
 os.environ.setdefault("TERM", "dumb")
 
 
+def _set_mode(node) -> None:
+    """Keras' mode for ``node`` (a test, or a module) and the processes it starts: eager when it
+    is marked ``eager`` (or pytest runs under DIGIT_TUNER_EAGER=1), else compiled."""
+    from tuner.backend import set_eager
+
+    set_eager(EAGER_EVERYWHERE or node.get_closest_marker("eager") is not None)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _module_keras_mode(request):
     """A module's own fixtures (made before its first test's mode is set) run in the mode its
     ``eager`` mark gives, not in the mode the module before left."""
-    from tuner.backend import set_eager
-
-    set_eager(EAGER_EVERYWHERE or request.node.get_closest_marker("eager") is not None)
+    _set_mode(request.node)
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +40,7 @@ def _keras_mode(request):
     """Keras as shipped, compiled, in the test and every process it starts; eagerly for a test
     marked ``eager`` (on tiny models, tracing a fold's graphs costs more than training it: those
     tests check what a search or an export does, not how Keras compiles)."""
-    from tuner.backend import set_eager
-
-    set_eager(EAGER_EVERYWHERE or request.node.get_closest_marker("eager") is not None)
+    _set_mode(request.node)
 
 
 @pytest.fixture(scope="session")
