@@ -197,9 +197,9 @@ BAD_TRAIN = {
         HEADER + "\n" + row(pixels=[0] * 5 + [""] + [0] * 778) + "\n",
         "line 2, column pixel5: missing value",
     ),
-    "label outside 0-9": (
-        HEADER + "\n" + row(label=10) + "\n",
-        "line 2, column label: label value 10 is outside 0..9",
+    "negative label": (
+        HEADER + "\n" + row(label=3) + "\n" + row(label=-1) + "\n",
+        "line 3, column label: label value -1 is outside 0..999999999",
     ),
     "too many fields in a row": (HEADER + "\n" + row() + "\n" + row() + ",0\n", "malformed CSV"),
     # a value past int64 was read as another, overflowed value and named so

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tuner.analysis.plots import MOST_ROWS
 from tuner.data.kaggle import EMBEDDED, DigitData, load_data
 from tuner.distributed.launcher import run_distributed
 from tuner.errors import SearchInterrupted
@@ -201,5 +202,5 @@ def augmented_samples(search: SearchHandle, images, labels, copies: int = 6):
         return None
     space = space_of_search(search.manifest, search.directory)
     strength = float(resolve_values(best.hyperparameters, space).get("augment_strength", 0.0))
-    picks = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    picks = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)[:MOST_ROWS]]
     return images[picks], augmented_copies(images[picks], strength, copies), strength

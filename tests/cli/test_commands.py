@@ -129,13 +129,15 @@ def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_dir)
     data = tmp_path / "data"
     data.mkdir()
     lines = (tiny_dir / "test.csv").read_text().splitlines()
-    (data / "train.csv").write_text("label," + lines[0] + "\n12," + lines[1] + "\n")
+    (data / "train.csv").write_text("label," + lines[0] + "\n-12," + lines[1] + "\n")
     (data / "test.csv").write_text("\n".join(lines[:3]) + "\n")
     results = tmp_path / "results"
     result = invoke("run", "--data", data, "--results-dir", results)
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0, result.output
-    assert "train.csv: line 2, column label: label value 12 is outside 0..9" in result.output
+    assert "train.csv: line 2, column label: label value -12 is outside 0..999999999" in (
+        result.output
+    )
     assert "Traceback" not in result.output
     assert not results.exists()
 

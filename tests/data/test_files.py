@@ -57,10 +57,10 @@ def test_the_downloaded_zip_loads_in_place_as_its_folder_does(tmp_path, embedded
 def test_a_bad_zip_member_is_named_with_its_line_and_column(tmp_path, embedded):
     folder = competition(tmp_path / "c", embedded)
     text = (folder / "train.csv").read_text().splitlines()
-    text[3] = "12" + text[3][1:]  # the label of data row 3
+    text[3] = "-2" + text[3][1:]  # the label of data row 3
     (folder / "train.csv").write_text("\n".join(text) + "\n")
     archive = zipped(folder, tmp_path / "x.zip")
-    with pytest.raises(DataError, match=r"x\.zip/train\.csv: line 4, column label: label value 12"):
+    with pytest.raises(DataError, match=r"x\.zip/train\.csv: line 4, column label: label value -2"):
         load_data(archive)
 
 

@@ -20,7 +20,8 @@ def test_loads_plain_and_gzipped_csv_identically(tmp_path, embedded):
         assert data.images.dtype == np.uint8 and data.images.shape == (20, 28, 28, 1)
         assert data.labels.dtype == np.uint8
         np.testing.assert_array_equal(data.images, images)
-        np.testing.assert_array_equal(data.labels, labels)
+        # the labels are indices into the classes, the training file's label values
+        np.testing.assert_array_equal(np.asarray(data.classes)[data.labels], labels)
 
 
 def test_real_competition_layout_is_found(tiny_dir):
@@ -61,7 +62,8 @@ def test_a_byte_order_mark_and_trailing_blank_lines_are_fine(tmp_path):
     text = HEADER + "\n" + row(label=3) + "\n" + row(label=4, pixels=[7] * 784) + "\n\n\n"
     path.write_text("\ufeff" + text, encoding="utf-8")
     data = load_csv(path, labelled=True)
-    assert data.labels.tolist() == [3, 4] and int(data.images[1].max()) == 7
+    assert data.classes == (3, 4) and data.labels.tolist() == [0, 1]
+    assert int(data.images[1].max()) == 7
     blank_inside = tmp_path / "inside.csv"
     blank_inside.write_text(HEADER + "\n" + row() + "\n\n" + row(label=4) + "\n")
     with pytest.raises(DataError, match="line 3, column label: missing value"):

@@ -290,6 +290,8 @@ def test_tta_shifts_images_by_one_pixel_and_averages():
         tta_shifts(3)
 
     class Echo:  # a "model" whose probabilities reveal the mean pixel it saw
+        output_shape = (None, 10)
+
         def predict(self, x, **_):
             out = np.zeros((len(x), 10))
             out[:, 0] = x.reshape(len(x), -1).mean(axis=1)

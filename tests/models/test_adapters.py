@@ -137,8 +137,8 @@ def test_its_losses_train_on_integer_labels():
          "one of (28, 28, 1), (28, 28), (784,)"),
         (FLAT.replace("loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1)", 'loss="mse"'),
          "mine.py:build: the model is compiled with loss 'mse'"),
-        (FLAT.replace("keras.layers.Dense(10, ", "keras.layers.Dense(3, "),
-         "mine.py:build: the model must return 10 class scores"),
+        (FLAT.replace("keras.layers.Dense(10, ", "keras.layers.Dense(1, "),
+         "mine.py:build: the model must return one score per class"),
     ],
 )  # fmt: skip
 def test_what_cannot_be_taken_is_one_line_naming_the_file(tmp_path, text, message):
@@ -153,9 +153,9 @@ def test_what_cannot_be_taken_is_one_line_naming_the_file(tmp_path, text, messag
 @pytest.mark.parametrize(
     ("text", "function"),
     [
-        (NO_INPUT, "build_model"),
-        # logits end to end (the builder test above checks them at the model): slow, as is a
-        # HyperModel.fit in trial processes
+        # slow, all three: the builders' models are checked above, and a hypermodel's search,
+        # resume and export from the CLI run in the default suite (test_hypermodels.py)
+        pytest.param(NO_INPUT, "build_model", marks=pytest.mark.slow),
         pytest.param(LOGITS, "model_builder", marks=pytest.mark.slow),
         pytest.param(FIT, "Tuned", marks=pytest.mark.slow),
     ],

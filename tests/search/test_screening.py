@@ -147,6 +147,7 @@ def test_a_round_passes_over_its_screens_once_its_promotions_are_known(tmp_path)
     assert oracle.passed_over() == {a.trial_id, c.trial_id}
 
 
+@pytest.mark.slow  # the promotion going on from its screen is in the default suite
 def test_without_its_screens_model_a_promoted_trial_trains_fold_1_from_the_start(
     tmp_path, tiny_train, monkeypatch
 ):
@@ -235,7 +236,7 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     fits, fit_model = [], folds.fit_model
 
     def spy(values, x, y, **kw):  # what each fold trained from
-        fits.append((kw["weights"], kw["initial_epoch"]))
+        fits.append(kw["resume"] or (None, 0))
         return fit_model(values, x, y, **kw)
 
     monkeypatch.setattr(folds, "fit_model", spy)

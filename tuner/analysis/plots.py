@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner.data.kaggle import DIGITS
 from tuner.storage.atomic import atomic_path
 
 __all__ = [
@@ -17,6 +18,10 @@ __all__ = [
     "learning_curves",
     "importance_chart",
 ]
+
+# Classes drawn one per row, or with their counts written in; past this, the first ones only (a
+# sample grid) or the colours alone (the confusion matrix): 100 classes would not read.
+MOST_ROWS = 24
 
 
 def _pyplot():
@@ -38,23 +43,36 @@ def _save(fig, path: Path) -> Path:
 
 
 def sample_grid(
-    images: np.ndarray, labels: np.ndarray, path: Path, per_class: int = 10, seed: int = 0
+    images: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    classes: tuple[int, ...] = DIGITS,
+    per_class: int = 10,
+    seed: int = 0,
 ) -> Path:
-    """A row of random sample digits per class."""
+    """A row of random sample images per class (the first ``MOST_ROWS`` classes), each row
+    named by its label value (``labels``: class indices into ``classes``)."""
     plt = _pyplot()
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(10, per_class, figsize=(per_class * 0.8, 10 * 0.85))
-    for digit in range(10):
-        pool = np.flatnonzero(labels == digit)
+    rows = min(len(classes), MOST_ROWS)
+    fig, axes = plt.subplots(rows, per_class, figsize=(per_class * 0.8, rows * 0.85),
+                             squeeze=False)  # fmt: skip
+    for row in range(rows):
+        pool = np.flatnonzero(labels == row)
         picks = rng.choice(pool, size=min(per_class, len(pool)), replace=False) if len(pool) else []
         for j in range(per_class):
-            ax = axes[digit, j]
+            ax = axes[row, j]
             ax.axis("off")
             if j < len(picks):
                 ax.imshow(images[picks[j], :, :, 0], cmap="gray_r", vmin=0, vmax=255)
-        axes[digit, 0].text(-8, 14, str(digit), fontsize=14, va="center", ha="right")
-    fig.suptitle(f"Sample training digits ({per_class} per class)", fontsize=13, y=0.93)
+        axes[row, 0].text(-8, 14, str(classes[row]), fontsize=14, va="center", ha="right")
+    shown = "" if rows == len(classes) else f"; the first {rows} of {len(classes)} classes"
+    fig.suptitle(f"Sample training images ({per_class} per class{shown})", fontsize=13, y=0.93)
     return _save(fig, path)
+
+
+def _tick_size(classes) -> int:
+    return 10 if len(classes) <= MOST_ROWS else 6
 
 
 def ink_map(images: np.ndarray, path: Path) -> Path:
@@ -90,13 +108,14 @@ def augmented_grid(originals: np.ndarray, copies: np.ndarray, strength: float, p
     return _save(fig, path)
 
 
-def class_counts_chart(counts: list[int], path: Path) -> Path:
+def class_counts_chart(counts: list[int], path: Path, classes: tuple[int, ...] = DIGITS) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    bars = ax.bar(range(10), counts, color="#4C72B0")
-    ax.bar_label(bars, fontsize=8)
-    ax.set_xticks(range(10))
-    ax.set_xlabel("digit")
+    fig, ax = plt.subplots(figsize=(max(7, 0.3 * len(classes)), 3.5))
+    bars = ax.bar(range(len(classes)), counts, color="#4C72B0")
+    if len(classes) <= MOST_ROWS:
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes], fontsize=_tick_size(classes))
+    ax.set_xlabel("class (label)")
     ax.set_ylabel("training images")
     mean = float(np.mean(counts))
     ax.axhline(mean, color="grey", linestyle="--", linewidth=1, label=f"mean {mean:,.0f}")
@@ -106,15 +125,21 @@ def class_counts_chart(counts: list[int], path: Path) -> Path:
     return _save(fig, path)
 
 
-def confusion_png(matrix: np.ndarray, path: Path, title: str) -> Path:
+def confusion_png(
+    matrix: np.ndarray, path: Path, title: str, classes: tuple[int, ...] = DIGITS
+) -> Path:
+    """The confusion matrix, mistakes coloured, the counts written in (up to ``MOST_ROWS``
+    classes), rows and columns named by the label values."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5.8))
+    side = max(6.5, 0.3 * len(classes))
+    fig, ax = plt.subplots(figsize=(side, side * 0.9))
     off = matrix.astype(float).copy()
     np.fill_diagonal(off, np.nan)  # colour the mistakes; the diagonal would swamp the scale
     image = ax.imshow(off, cmap="Reds")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="misclassified images")
-    for i in range(10):
-        for j in range(10):
+    written = range(len(classes)) if len(classes) <= MOST_ROWS else range(0)
+    for i in written:
+        for j in written:
             value = matrix[i, j]
             if value:
                 ax.text(
@@ -127,8 +152,9 @@ def confusion_png(matrix: np.ndarray, path: Path, title: str) -> Path:
                     color="black" if i != j else "#1a5e1a",
                     fontweight="bold" if i == j else None,
                 )
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
+    names, size = [str(c) for c in classes], _tick_size(classes)
+    ax.set_xticks(range(len(classes)), names, fontsize=size)
+    ax.set_yticks(range(len(classes)), names, fontsize=size)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

@@ -51,7 +51,7 @@ def analyse(
         oof = np.load(oof_path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise SearchError(f"{oof_path}: unreadable out-of-fold predictions ({e})") from None
-    return record, error_analysis(record.trial_id, oof, train.labels)
+    return record, error_analysis(record.trial_id, oof, train.labels, train.classes)
 
 
 def write_report(
@@ -72,21 +72,22 @@ def write_report(
         f"Trial {analysis.trial_id}: out-of-fold confusion matrix "
         f"(accuracy {100 * analysis.accuracy:.2f} %)"
     )
+    named = np.asarray(train.classes)  # the pictures name the classes by their label values
     paths = [
-        confusion_png(analysis.confusion, plots / "confusion_matrix.png", title),
+        confusion_png(analysis.confusion, plots / "confusion_matrix.png", title, train.classes),
         misclassified_grid(
             train.images,
-            train.labels,
-            analysis.predicted,
+            named[train.labels],
+            named[analysis.predicted],
             analysis.confidence,
             analysis.wrong,
             plots / "misclassified.png",
         ),
         confidence_histograms(analysis.confidence, analysis.correct, plots / "confidence.png"),
         # the data the search trained on, for the page's data section
-        class_counts_chart(np.bincount(train.labels, minlength=10).tolist(),
-                           plots / "class_counts.png"),
-        sample_grid(train.images, train.labels, plots / "samples.png"),
+        class_counts_chart(np.bincount(train.labels, minlength=len(named)).tolist(),
+                           plots / "class_counts.png", train.classes),
+        sample_grid(train.images, train.labels, plots / "samples.png", train.classes),
         ink_map(train.images, plots / "pixels.png"),
     ]  # fmt: skip
     if augmented is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tuner.data.kaggle import N_CLASSES, DigitData
+from tuner.data.kaggle import DIGITS, DigitData
 from tuner.errors import SearchError
 from tuner.screening.marks import SCREEN_KEY, is_screen
 from tuner.storage.records import TrialRecord, TrialState
@@ -37,14 +37,15 @@ class EdaSummary:
 
     train_size: int
     test_size: int
-    class_counts: list[int]  # per digit 0..9
+    class_counts: list[int]  # per class, in ``classes``' order
     always_zero_train: int  # pixel positions that are 0 in every training image
     always_zero_test: int
     always_zero_both: int
     pixel_mean: float  # over all training pixels, 0..255
     pixel_std: float
     ink_fraction: float  # share of non-zero pixels
-    class_mean_intensity: list[float]  # mean pixel value per digit
+    class_mean_intensity: list[float]  # mean pixel value per class
+    classes: tuple[int, ...] = DIGITS  # the training labels' values
 
     @property
     def balance(self) -> float:
@@ -56,14 +57,14 @@ def eda(data: DigitData) -> EdaSummary:
     """Class counts, always-zero pixels and intensity statistics of the training and test data."""
     train = data.train.images.reshape(len(data.train), -1)
     test = data.test.images.reshape(len(data.test), -1)
-    labels = data.train.labels
+    labels, classes = data.train.labels, data.train.classes
     zero_train = ~train.any(axis=0)
     zero_test = ~test.any(axis=0) if len(test) else np.ones(train.shape[1], bool)
     pixels = train.astype(np.float64)
     return EdaSummary(
         train_size=len(train),
         test_size=len(test),
-        class_counts=np.bincount(labels, minlength=N_CLASSES).tolist(),
+        class_counts=np.bincount(labels, minlength=len(classes)).tolist(),
         always_zero_train=int(zero_train.sum()),
         always_zero_test=int(zero_test.sum()),
         always_zero_both=int((zero_train & zero_test).sum()),
@@ -72,8 +73,9 @@ def eda(data: DigitData) -> EdaSummary:
         ink_fraction=float((train > 0).mean()),
         class_mean_intensity=[
             float(pixels[labels == c].mean()) if (labels == c).any() else 0.0
-            for c in range(N_CLASSES)
+            for c in range(len(classes))
         ],
+        classes=classes,
     )
 
 
@@ -205,7 +207,7 @@ def importance(records: list[TrialRecord], varying: list[str], seed: int = 0) ->
 
 
 def confusion_matrix(
-    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = len(DIGITS)
 ) -> np.ndarray:
     """Counts: rows are true classes, columns predicted classes."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -220,7 +222,7 @@ class ErrorAnalysis:
 
     trial_id: str
     accuracy: float
-    confusion: np.ndarray  # (10, 10) counts, rows true, columns predicted
+    confusion: np.ndarray  # (K, K) counts of class indices, rows true, columns predicted
     precision: list[float]
     recall: list[float]
     confidence: np.ndarray  # max probability per image
@@ -228,24 +230,29 @@ class ErrorAnalysis:
     wrong: np.ndarray = field(
         repr=False, default=None
     )  # indices of misclassified, most confident first
-    predicted: np.ndarray = field(repr=False, default=None)
+    predicted: np.ndarray = field(repr=False, default=None)  # class indices
+    classes: tuple[int, ...] = DIGITS  # each class index's label value
 
     def top_confusions(self, k: int = 5) -> list[tuple[int, int, int]]:
-        """The k most frequent (true, predicted, count) mistakes."""
+        """The k most frequent (true label, predicted label, count) mistakes."""
         off = self.confusion.copy()
         np.fill_diagonal(off, 0)
         flat = np.argsort(off, axis=None)[::-1][:k]
+        n = len(self.classes)
         return [
-            (int(i // N_CLASSES), int(i % N_CLASSES), int(off.flat[i]))
+            (self.classes[i // n], self.classes[i % n], int(off.flat[i]))
             for i in flat
             if off.flat[i] > 0
         ]
 
 
-def error_analysis(trial_id: str, oof: np.ndarray, labels: np.ndarray) -> ErrorAnalysis:
-    """Confusion matrix, per-class precision and recall, and confidence of out-of-fold predictions."""
+def error_analysis(
+    trial_id: str, oof: np.ndarray, labels: np.ndarray, classes: tuple[int, ...] = DIGITS
+) -> ErrorAnalysis:
+    """Confusion matrix, per-class precision and recall, and confidence of out-of-fold
+    predictions (``labels``: class indices into ``classes``)."""
     probabilities = oof.astype(np.float32)
-    if probabilities.shape != (len(labels), N_CLASSES) or not np.isfinite(probabilities).all():
+    if probabilities.shape != (len(labels), len(classes)) or not np.isfinite(probabilities).all():
         raise SearchError(
             f"trial {trial_id}: out-of-fold predictions are missing or incomplete "
             f"(shape {probabilities.shape}, {len(labels)} labels)"
@@ -253,7 +260,7 @@ def error_analysis(trial_id: str, oof: np.ndarray, labels: np.ndarray) -> ErrorA
     predicted = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
     correct = predicted == labels
-    matrix = confusion_matrix(labels, predicted)
+    matrix = confusion_matrix(labels, predicted, len(classes))
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.nan_to_num(np.diag(matrix) / matrix.sum(axis=0))
         recall = np.nan_to_num(np.diag(matrix) / matrix.sum(axis=1))
@@ -269,4 +276,5 @@ def error_analysis(trial_id: str, oof: np.ndarray, labels: np.ndarray) -> ErrorA
         correct=correct,
         wrong=wrong,
         predicted=predicted,
+        classes=tuple(classes),
     )

@@ -60,7 +60,8 @@ def predict(
         "submission.csv"
     ),
 ) -> None:
-    """Write a Kaggle submission for a test CSV with any exported model."""
+    """Write a Kaggle submission for a test CSV with any exported model (labelled with its
+    search's classes when it sits in its search's directory)."""
     with user_errors():
         rows = library().predict_file(model, data, out)
         console.print(f"submission: {out} ({rows:,} rows)", highlight=False)

@@ -176,8 +176,10 @@ def eda(
             console.print(part, highlight=False)
         label = EMBEDDED if data is None or data == EMBEDDED else Path(data).resolve().name
         out = out or Path("results") / f"eda-{label}"
-        counts = class_counts_chart(summary.class_counts, out / "class_counts.png")
-        samples = sample_grid(digits.train.images, digits.train.labels, out / "samples.png")
+        counts = class_counts_chart(summary.class_counts, out / "class_counts.png", summary.classes)
+        samples = sample_grid(
+            digits.train.images, digits.train.labels, out / "samples.png", digits.classes
+        )
         console.print(f"pictures:\n  {counts}\n  {samples}", highlight=False)
 
 
@@ -236,7 +238,7 @@ def _compare(names: list[str], results_dir: Path, out: Path | None) -> None:
 
 
 def _print_analysis(analysis) -> None:
-    console.print(confusion_table(analysis.confusion), highlight=False)
+    console.print(confusion_table(analysis.confusion, analysis.classes), highlight=False)
     console.print(per_class_table(analysis), highlight=False)
     mistakes = ", ".join(f"{t}→{p} ×{n}" for t, p, n in analysis.top_confusions(5))
     console.print(f"most frequent mistakes (true→predicted): {mistakes or 'none'}", highlight=False)

@@ -76,8 +76,8 @@ ModelOption = Annotated[
         "--model",
         help="Your own hypermodel, FILE.py:FUNCTION: a KerasTuner-style build(hp) (or a "
         "keras_tuner.HyperModel) whose model takes 28x28 digits in 0..1 (as (28, 28, 1), (28, 28), "
-        "(784,) or with no Input) to 10 probabilities or logits; the hp.* its build and fit "
-        "declare are the search space.",
+        "(784,) or with no Input) to one probability or logit per class (10 for digits); the hp.* "
+        "its build and fit declare are the search space.",
         show_default=False,
     ),
 ]

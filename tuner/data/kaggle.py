@@ -24,7 +24,8 @@ __all__ = [
     "data_of_source",
     "IMAGE_SIZE",
     "N_PIXELS",
-    "N_CLASSES",
+    "DIGITS",
+    "MAX_CLASSES",
     "EMBEDDED",
     "Dataset",
     "DigitData",
@@ -40,7 +41,11 @@ __all__ = [
 
 IMAGE_SIZE = 28
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
-N_CLASSES = 10
+# The classes are the training file's label values, in order (``Dataset.classes``); the digits'
+# are 0-9. A model has one output per class, and the submission writes the values back.
+DIGITS = tuple(range(10))
+MAX_CLASSES = 100  # more distinct labels than this is an id or a regression target, not a class
+MAX_LABEL = 999_999_999
 PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
 # The other 28x28 competitions and datasets in this format: pixels counted from 1 (Sign Language
 # MNIST, Fashion-MNIST's CSVs), and a test file whose first column names each image (Kannada-MNIST's
@@ -61,15 +66,20 @@ class Dataset:
 
     Attributes:
         images: uint8 array, shape (N, 28, 28, 1), values 0..255.
-        labels: uint8 array, shape (N,), values 0..9; None for unlabelled test data.
+        labels: uint8 array, shape (N,): each image's class, an index into ``classes``; None
+            for unlabelled test data.
         source: where the data came from (a file path, or ``embedded:...``).
+        ids: a test file's id column (``ID_COLUMNS``): its name and each row's id; None: the
+            rows are 1..N.
+        classes: the label values the file names the classes by, in increasing order (the
+            digits' 0-9 are their own indices); what a submission writes.
     """
 
     images: np.ndarray
     labels: np.ndarray | None
     source: str
-    # a test file's id column (``ID_COLUMNS``): its name and each row's id; None: rows 1..N
     ids: tuple[str, np.ndarray] | None = None
+    classes: tuple[int, ...] = DIGITS
 
     def __len__(self) -> int:
         return len(self.images)
@@ -79,7 +89,14 @@ class Dataset:
         digest = hashlib.sha256(self.images.tobytes())
         if self.labels is not None:
             digest.update(self.labels.tobytes())
+        if self.classes != DIGITS:  # (digits hash as they always have)
+            digest.update(np.asarray(self.classes, np.int64).tobytes())
         return digest.hexdigest()[:16]
+
+    def subset(self, rows: np.ndarray, source: str) -> Dataset:
+        """The images (and labels) at ``rows``, with the same classes."""
+        labels = None if self.labels is None else self.labels[rows]
+        return Dataset(self.images[rows], labels, source, classes=self.classes)
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,11 @@ class DigitData:
     test_labels: np.ndarray | None = None
     # the competition's sample_submission.csv: the submission's header, ids and row order
     submission: SubmissionLayout | None = None
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The training labels' values (``Dataset.classes``)."""
+        return self.train.classes
 
 
 def _check_file(path: DataFile) -> None:
@@ -191,18 +213,29 @@ def load_csv(path: str | Path | DataFile, *, labelled: bool) -> Dataset:
     first_pixel = 1 if labelled or has_id else 0
     _check_range(path, frame, values[:, first_pixel:], first_pixel, 0, 255, "pixel")
     ids = (header[0], _unique_ids(path, header[0], values[:, 0])) if has_id else None
-    labels = None
+    labels, classes = None, DIGITS
     if labelled:
-        _check_range(path, frame, values[:, :1], 0, 0, N_CLASSES - 1, "label")
-        labels = values[:, 0].astype(np.uint8)
-        classes = np.unique(labels)
-        if len(classes) < 2:
-            raise DataError(
-                f"{path}: every row has label {int(classes[0])}; a training file needs at least "
-                "two classes"
-            )
+        _check_range(path, frame, values[:, :1], 0, 0, MAX_LABEL, "label")
+        labels, classes = _classes(path, values[:, 0])
     images = values[:, first_pixel:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-    return Dataset(images=images, labels=labels, source=path.name, ids=ids)
+    return Dataset(images=images, labels=labels, source=path.name, ids=ids, classes=classes)
+
+
+def _classes(path, values: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(each row's class index, the classes' label values): the classes are the distinct
+    labels, 2 to ``MAX_CLASSES`` of them, in any range (Sign Language MNIST's 24 skip 9)."""
+    classes, labels = np.unique(values, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(
+            f"{path}: every row has label {int(classes[0])}; a training file needs at least "
+            "two classes"
+        )
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{path}: column label: {len(classes)} distinct values; at most {MAX_CLASSES} "
+            "classes are taken, each needing several images (is it an id column?)"
+        )
+    return labels.astype(np.uint8), tuple(int(c) for c in classes)
 
 
 def _unique_ids(path, column: str, ids: np.ndarray) -> np.ndarray:

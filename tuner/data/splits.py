@@ -11,6 +11,7 @@ from tuner.data.kaggle import Dataset
 from tuner.errors import SearchError
 
 __all__ = [
+    "check_class_sizes",
     "split_holdout",
     "holdout_indices",
     "search_part",
@@ -36,9 +37,25 @@ def split_holdout(
     if not fraction:
         return train, None
     keep, held = holdout_indices(train.labels, fraction, seed)
-    part = Dataset(train.images[keep], train.labels[keep], f"{train.source} (search part)")
-    holdout = Dataset(train.images[held], train.labels[held], f"{train.source} (holdout)")
-    return part, holdout
+    return train.subset(keep, f"{train.source} (search part)"), train.subset(
+        held, f"{train.source} (holdout)"
+    )
+
+
+def check_class_sizes(train: Dataset, folds: int, holdout: float | None) -> None:
+    """Raises naming the first class too small to be in every fold (and the holdout, if
+    any): a stray label (a ``10`` among digits) is a class of one image."""
+    need = folds + (1 if holdout else 0)
+    counts = np.bincount(train.labels, minlength=len(train.classes))
+    if counts.min() >= need:
+        return
+    small = int(np.argmin(counts))
+    images = "image" if counts[small] == 1 else "images"
+    where = f"{folds} folds" + (" and the holdout" if holdout else "")
+    raise SearchError(
+        f"{train.source}: label {train.classes[small]} has {counts[small]} {images}; every class "
+        f"needs at least {need} (one in each of the {where}): fix or drop its rows"
+    )
 
 
 def holdout_indices(
@@ -49,8 +66,9 @@ def holdout_indices(
 
     if not 0 < fraction < 1:
         raise SearchError(f"holdout must be a fraction between 0 and 1, got {fraction}")
-    counts = np.bincount(labels, minlength=10)
-    if round(fraction * len(labels)) < 10 or counts.min() < 2:
+    counts = np.bincount(labels)
+    counts = counts[counts > 0]
+    if round(fraction * len(labels)) < len(counts) or counts.min() < 2:
         raise SearchError(
             f"holdout={fraction} of {len(labels)} images is too small to hold every class out"
         )
@@ -79,8 +97,7 @@ def searched_subset(part: Dataset, images: int | None, seed: int) -> Dataset:
     keep, _ = train_test_split(
         np.arange(len(part)), train_size=images, stratify=part.labels, random_state=seed
     )
-    keep = np.sort(keep)
-    return Dataset(part.images[keep], part.labels[keep], f"{part.source} ({images} searched)")
+    return part.subset(np.sort(keep), f"{part.source} ({images} searched)")
 
 
 def searched(manifest: dict[str, Any], train: Dataset) -> Dataset:

@@ -120,8 +120,9 @@ def _retrain(
     if deadline is not None:
         callbacks.append(stop := Deadline(deadline, ahead=True, at_least=at_least))
     model, history, seconds, _ = fit_model(
-        values, train.images, train.labels, seed=seed, space=space, callbacks=callbacks
-    )
+        values, train.images, train.labels, seed=seed, classes=len(train.classes), space=space,
+        callbacks=callbacks,
+    )  # fmt: skip
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
     if deadline is not None and stop.stopped_after is not None:
@@ -339,14 +340,18 @@ def _speed_now(choice: _Choice) -> float:
     column "final / fold speed")."""
     values = resolve_values(choice.best.hyperparameters, choice.space)
     train = choice.fits[0]
-    speed = images_per_second(values, train.images, train.labels, space=choice.space, steps=40)
+    speed = images_per_second(
+        values, train.images, train.labels, classes=len(train.classes), space=choice.space,
+        steps=40,
+    )  # fmt: skip
     return 1.0 / speed
 
 
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
     """Trains (or loads) the members, scores every candidate on the holdout, picks TTA."""
     if choice.kind == "folds":
-        built = _Built(fold_models(choice.best, choice.seed, choice.space), 1, None)
+        classes = len(choice.everything.classes)
+        built = _Built(fold_models(choice.best, choice.seed, choice.space, classes), 1, None)
     else:
         built = _train_members(choice, reporter)
     in_float32(built.models)  # the holdout scores what the exported model will predict
@@ -405,7 +410,8 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
             f"{directory}: the exported model of trial {best.trial_id} predicts NaN "
             "(training diverged); nothing written"
         )
-    predicted = np.argmax(probabilities, axis=1)
+    # the classes' label values, as the training file names them
+    predicted = np.asarray(data.classes)[np.argmax(probabilities, axis=1)]
     test_accuracy = None
     if data.test_labels is not None:
         test_accuracy = float(np.mean(predicted == data.test_labels))

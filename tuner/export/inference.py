@@ -14,6 +14,8 @@ from tuner.data.submission import layout_of
 from tuner.errors import SearchError
 from tuner.export.recipes import shift_images, tta_shifts, write_submission
 from tuner.models.augmentation import DigitAugmentation
+from tuner.storage.directory import MANIFEST
+from tuner.storage.manifest import open_search
 
 __all__ = ["in_float32", "inference_model", "predict_file", "predict_tta"]
 
@@ -31,7 +33,7 @@ def in_float32(models: list) -> list:
 
 def predict_tta(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
     """Class probabilities averaged over ``models`` and the ``tta`` shifts of each image."""
-    total = np.zeros((len(images), 10), dtype=np.float64)
+    total = np.zeros((len(images), models[0].output_shape[-1]), dtype=np.float64)
     for model in models:
         for dy, dx in tta_shifts(tta):
             total += model.predict(
@@ -73,7 +75,9 @@ def inference_model(models: list, tta: int = 1):
 def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) -> int:
     """Writes a Kaggle submission for ``test_csv`` (pixel0..pixel783, plain or gzipped; with an
     id column first, the submission is named by it) with any exported model (``best.keras``);
-    returns the number of rows.
+    returns the number of rows. Its labels are the search's classes (``search.json`` beside
+    the model: the training file's label values), else the model's output index (0-9 for
+    digits).
 
     Raises:
         DataError: a bad test file.
@@ -89,5 +93,21 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
     probabilities = model.predict(test.images, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchError(f"{model_path}: the model predicts non-finite probabilities")
-    write_submission(out, np.argmax(probabilities, axis=1), layout_of(len(test), test.ids))
+    classes = np.asarray(_classes_beside(Path(model_path), probabilities.shape[1]))
+    labels = classes[np.argmax(probabilities, axis=1)]
+    write_submission(out, labels, layout_of(len(test), test.ids))
     return len(test)
+
+
+def _classes_beside(model_path: Path, outputs: int) -> tuple[int, ...]:
+    """The label values of the search the model was exported from (its ``search.json``), or
+    0..outputs-1 when it is not in its search's directory."""
+    if not (model_path.parent / MANIFEST).is_file():
+        return tuple(range(outputs))
+    classes = open_search(model_path.parent).classes
+    if len(classes) != outputs:
+        raise SearchError(
+            f"{model_path}: {outputs} outputs, but its search ({model_path.parent / MANIFEST}) "
+            f"has {len(classes)} classes"
+        )
+    return classes

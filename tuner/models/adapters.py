@@ -51,12 +51,16 @@ def _declared_input(network: keras.Model) -> tuple[int, ...] | None:
     return tuple(shape[1:])
 
 
-def check_output(outputs, where: str) -> None:
-    """Raises unless the network returns one score per class."""
+def check_output(outputs, where: str, classes: int | None) -> None:
+    """Raises unless the network returns one score per class (``classes`` of them; None: the
+    data is not known yet, any count from 2)."""
     shape = tuple(outputs.shape[1:])
-    if shape != (10,):
+    if classes is None and len(shape) == 1 and shape[0] is not None and shape[0] >= 2:
+        return
+    if shape != (classes,):
+        count = "one score per class" if classes is None else f"{classes} class scores"
         raise SpaceError(
-            f"{where}: the model must return 10 class scores (probabilities, or logits with "
+            f"{where}: the model must return {count} (probabilities, or logits with "
             f"from_logits=True on its loss), got output shape {shape}"
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tuner.backend import keras
 
-from tuner.data.kaggle import IMAGE_SIZE, N_CLASSES
+from tuner.data.kaggle import DIGITS, IMAGE_SIZE
 from tuner.models.augmentation import DigitAugmentation
 from tuner.space.values import resolve_values
 
@@ -33,8 +33,9 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        target = ops.one_hot(labels, N_CLASSES, dtype=y_pred.dtype)
-        target = target * (1.0 - self.label_smoothing) + self.label_smoothing / N_CLASSES
+        classes = y_pred.shape[-1]
+        target = ops.one_hot(labels, classes, dtype=y_pred.dtype)
+        target = target * (1.0 - self.label_smoothing) + self.label_smoothing / classes
         return keras.losses.categorical_crossentropy(target, y_pred)
 
     def get_config(self):
@@ -68,7 +69,9 @@ def _check_image_size(v: Mapping[str, Any]) -> None:
             )
 
 
-def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = None) -> keras.Model:
+def build_model(
+    hp: Any, *, seed: int | None = None, train_size: int | None = None, classes: int = len(DIGITS)
+) -> keras.Model:
     """Builds and compiles the CNN for one point of a search space.
 
     Args:
@@ -76,6 +79,7 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
         seed: seed of the augmentation layer's random stream.
         train_size: images per epoch; with ``lr_decay`` it sets the length of the cosine decay
             (``epochs`` x steps per epoch). Without it the decay spans one step per epoch.
+        classes: outputs, one per class (``tuner.data.Dataset.classes``).
 
     Returns:
         A compiled model that takes (N, 28, 28, 1) pixels in 0..255 (any numeric dtype) and
@@ -94,7 +98,7 @@ def build_model(hp: Any, *, seed: int | None = None, train_size: int | None = No
         x = keras.layers.Dropout(v["dense_dropout"], name=f"dense{layer + 1}_dropout")(x)
     # float32 probabilities (and loss) under a mixed-precision policy
     outputs = keras.layers.Dense(
-        N_CLASSES, activation="softmax", dtype="float32", name="probabilities"
+        classes, activation="softmax", dtype="float32", name="probabilities"
     )(x)
     model = keras.Model(inputs, outputs, name="digit_cnn")
     _compile(model, v, train_size)

@@ -12,8 +12,9 @@ The model ``build`` returns, as keras-tuner's guides write it (``tuner.models.ad
 - input: 28x28 digits scaled to 0..1, declared as ``(28, 28, 1)``, ``(28, 28)`` or ``(784,)``, or
   not at all (it is then built on ``(28, 28, 1)``); the toolkit feeds raw 0..255 pixels through its
   augmentation, on the fly and in the training fold only, then rescales and reshapes;
-- output: 10 class probabilities, or logits when its loss says ``from_logits=True`` (the toolkit
-  adds the softmax, so that every score, ensemble and export reads probabilities);
+- output: one probability per class (10 for digits; one per distinct training label for other
+  data), or logits when its loss says ``from_logits=True`` (the toolkit adds the softmax, so that
+  every score, ensemble and export reads probabilities);
 - compiled or not: the toolkit keeps its optimizer and its sparse or categorical cross-entropy
   (trained on integer labels either way), and adds the accuracy metric; an uncompiled model gets
   Adam (1e-3) and sparse categorical cross-entropy.
@@ -40,6 +41,7 @@ import keras_tuner
 import numpy as np
 
 from tuner.compat.keras_tuner import declared_hyperparameters
+from tuner.data.kaggle import DIGITS
 from tuner.errors import SearchError, SpaceError
 from tuner.models.adapters import adapt_input, check_output, probability_loss
 from tuner.models.cnn import build_model, pixel_input
@@ -248,7 +250,8 @@ def load_hypermodel(
             text = where
         label = name or getattr(model, "__name__", "hypermodel")
     hp = keras_tuner.HyperParameters()
-    model = wrap(_call_build(build, hp, where), 0.0, None, where)  # refuses what it cannot adapt
+    # refuses what it cannot adapt (the class count is checked once the data is known)
+    model = wrap(_call_build(build, hp, where), 0.0, None, where)
     fit = _fit_of(source.load_object() if isinstance(source, ModelSource) else source)
     if fit is not None:  # what its fit declares is searched too: fit once on two blank images
         _discover_fit(fit, hp, model, where)
@@ -260,6 +263,7 @@ def load_hypermodel(
         search=search or SearchDefaults(),
         hyperparameters=with_defaults(_entries(hp), TRAINING_DEFAULTS),
         model=source,
+        outputs=int(model.output_shape[-1]),
     )
 
 
@@ -318,11 +322,14 @@ def _call_build(build: Callable, hp, where: str):
         raise SpaceError(f"{where}: build(hp) raised {type(e).__name__}: {e}") from None
 
 
-def wrap(network, strength: float, seed: int | None, where: str) -> keras.Model:
+def wrap(
+    network, strength: float, seed: int | None, where: str, classes: int | None = None
+) -> keras.Model:
     """The user's network behind the toolkit's input (raw 0..255 pixels, augmentation on the fly
     when ``strength`` > 0, rescaling to 0..1), its input shape, loss and logits adapted
     (``tuner.models.adapters``), compiled with its own optimizer (an uncompiled one gets Adam 1e-3
-    and sparse cross-entropy) and the accuracy metric."""
+    and sparse cross-entropy) and the accuracy metric. ``classes``: the outputs it must have
+    (None: any count)."""
     if not isinstance(network, keras.Model):
         raise SpaceError(f"{where}: build(hp) must return a keras.Model, got {type(network)}")
     inputs, x = pixel_input(strength, seed)
@@ -334,7 +341,7 @@ def wrap(network, strength: float, seed: int | None, where: str) -> keras.Model:
         raise SpaceError(
             f"{where}: the model cannot take 28x28 digits ({type(e).__name__}: {e})"
         ) from None
-    check_output(outputs, where)
+    check_output(outputs, where, classes)
     compiled = getattr(network, "optimizer", None) is not None and getattr(network, "loss", None)
     loss, logits = probability_loss(network.loss if compiled else None, where)
     if logits:  # the toolkit scores, ensembles and exports probabilities
@@ -362,10 +369,12 @@ def build_wrapped(
     *,
     seed: int | None = None,
     space_hp=None,
+    classes: int = len(DIGITS),
 ):
     """The user's network for ``values``, behind the toolkit's input pipeline (raw 0..255 pixels,
     augmentation on the fly when ``augment_strength`` > 0, rescaling to 0..1), compiled with its
-    own optimizer and loss and the accuracy metric (``wrap``)."""
+    own optimizer and loss and the accuracy metric (``wrap``); it must return ``classes``
+    scores."""
     if isinstance(source, ModelSource):
         build, where = source.load(), source.reference
     else:
@@ -374,7 +383,7 @@ def build_wrapped(
         space_hp = keras_tuner.HyperParameters()
     network = _call_build(build, hyperparameters_for(space_hp, values), where)
     strength = float(values.get("augment_strength", TRAINING_DEFAULTS["augment_strength"]))
-    return wrap(network, strength, seed, where)
+    return wrap(network, strength, seed, where, classes)
 
 
 def space_of_search(manifest: Mapping[str, Any], directory) -> Any:
@@ -420,13 +429,16 @@ def build(
     space: SearchSpace | None = None,
     seed: int | None = None,
     train_size: int | None = None,
+    classes: int = len(DIGITS),
 ) -> keras.Model:
-    """The compiled model of one point of ``space``: the built-in CNN (``build_model``), or the
-    user's hypermodel behind the toolkit's pixels-in input and augmentation (``build_wrapped``)
-    when the space has one."""
+    """The compiled model of one point of ``space`` with ``classes`` outputs: the built-in CNN
+    (``build_model``), or the user's hypermodel behind the toolkit's pixels-in input and
+    augmentation (``build_wrapped``) when the space has one."""
     if space is None or space.model is None:
-        return build_model(values, seed=seed, train_size=train_size)
-    return build_wrapped(space.model, values, seed=seed, space_hp=keras_tuner_space(space))
+        return build_model(values, seed=seed, train_size=train_size, classes=classes)
+    return build_wrapped(
+        space.model, values, seed=seed, space_hp=keras_tuner_space(space), classes=classes
+    )
 
 
 def space_of_manifest(manifest: dict[str, Any], directory: str | Path) -> SearchSpace:

@@ -228,7 +228,7 @@ class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
             initial_epoch=int(values["tuner/initial_epoch"]) if goes_on else 0,
             mixed_precision=plan.mixed_precision, space=self.space,
             time_left=None if self.trials_deadline is None else self.trials_deadline - clock(),
-            first_fold=self._first_fold(values),
+            first_fold=self._first_fold(values), classes=len(plan.train.classes),
         )  # fmt: skip
 
     # A trial's K fold models are saved by the trainer (fold_<k>.weights.h5), and kept for the

@@ -146,7 +146,10 @@ def dry_run(
     speed = None
     if measure:
         with precision(plan.mixed_precision):  # the precision the trials will train in
-            speed = images_per_second(values, plan.train.images, plan.train.labels, space=space)
+            speed = images_per_second(
+                values, plan.train.images, plan.train.labels, classes=len(plan.train.classes),
+                space=space,
+            )  # fmt: skip
     return DryRun(
         directory=directory,
         resumes=resumes,

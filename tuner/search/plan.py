@@ -21,6 +21,7 @@ import tuner.storage.directory as store
 from tuner.data.kaggle import Dataset
 from tuner.data.splits import (
     ALWAYS_TRAINED,
+    check_class_sizes,
     final_fits,
     fold_indices,
     searched_subset,
@@ -91,9 +92,10 @@ def plan_search(
     """The merged, checked settings of a search and its manifest; writes nothing."""
     if train.labels is None:
         raise SearchError(f"{train.source}: training data has no labels")
-    check_hypermodel(space, config)
+    check_hypermodel(space, config, train)
     store.check_name(config.name)
     values = _merged(space, config)
+    check_class_sizes(train, values["folds"], values["holdout"])
     part, held_out = _split_holdout(train, values["holdout"], config, space)
     retrain_images = len(part)
     values["time_budget"], stated = _scaled_budget(
@@ -203,9 +205,15 @@ def _scaled_budget(minutes, given, space: SearchSpace, images: int):
     return round(minutes * images / stated, 2), minutes
 
 
-def check_hypermodel(space: SearchSpace, config: SearchConfig) -> None:
-    """A hypermodel given as a callable must be importable by trial processes."""
-    model = space.model
+def check_hypermodel(space: SearchSpace, config: SearchConfig, train: Dataset) -> None:
+    """A hypermodel returns one score per class of the data, and one given as a callable must
+    be importable by trial processes."""
+    model, classes = space.model, train.classes
+    if space.outputs is not None and space.outputs != len(classes):
+        raise SearchError(
+            f"hypermodel {space.model_reference}: its model returns {space.outputs} class scores; "
+            f"{train.source} has {len(classes)} classes (labels {classes[0]}..{classes[-1]})"
+        )
     if model is None or isinstance(model, ModelSource) or not config.isolate:
         return
     module = getattr(model, "__module__", None)
@@ -230,6 +238,7 @@ def build_manifest(
             "source": train.source,
             "train_size": len(train),
             "fingerprint": train.fingerprint(),
+            "classes": list(train.classes),
         },
         "space": {
             "name": space.name,

@@ -72,7 +72,7 @@ class SearchResults:
         best = self.best_trials(1)
         if not best:
             raise SearchError(f"{self.directory}: no completed trial")
-        return fold_models(best[0], self.search.seed, self.space)
+        return fold_models(best[0], self.search.seed, self.space, len(self.search.classes))
 
     def report(self) -> SearchPage:
         """The search's page (``tuner.analysis.page``): a notebook shows it inline; ``.save(path)``

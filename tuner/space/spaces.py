@@ -275,6 +275,9 @@ class SearchSpace:
     # Who builds the network: None for the built-in CNN (``tuner.models.cnn``), else the user's
     # hypermodel (``tuner.models.hypermodels``: a ModelSource, or a build callable in this process).
     model: Any = None
+    # the class scores the hypermodel's default point returns (None: the built-in CNN, which has
+    # one output per class of the data), checked against the data's classes before a search
+    outputs: int | None = None
 
     @property
     def model_reference(self) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import tuner.storage.directory as store
-from tuner.data.kaggle import Dataset, data_of_source
+from tuner.data.kaggle import DIGITS, Dataset, data_of_source
 from tuner.data.splits import search_part, searched
 from tuner.distributed.roles import role
 from tuner.errors import SearchError
@@ -240,6 +240,12 @@ class SearchHandle:
     @property
     def best(self) -> TrialRecord | None:
         return best_record(self.records)
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The training labels' values, one per model output (searches written before other
+        class sets recorded none: digits)."""
+        return tuple(self.manifest["data"].get("classes", DIGITS))
 
     @property
     def data_source(self) -> str:

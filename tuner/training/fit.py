@@ -14,6 +14,7 @@ from tuner.backend import fit_inputs, fresh_session, keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from tuner.data.kaggle import DIGITS
 from tuner.errors import SearchError
 from tuner.models.hypermodels import (
     build,
@@ -91,11 +92,11 @@ def fit_model(
     y: np.ndarray,
     *,
     seed: int,
+    classes: int = len(DIGITS),
     space=None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     callbacks: list | None = None,
-    weights: str | os.PathLike | None = None,
-    initial_epoch: int = 0,
+    resume: tuple[str | os.PathLike, int] | None = None,
     before_fit: Callable[[Any], None] | None = None,
 ):
     """Builds one model of ``values`` and trains it on ``(x, y)``: what every fold of a trial,
@@ -106,9 +107,10 @@ def fit_model(
 
     Args:
         values: complete hyperparameter values (``tuner.space.values.resolve_values``).
+        y: class indices, below ``classes`` (the model's outputs: ``Dataset.classes``' count).
         space: the space when it holds the user's hypermodel (None: the built-in CNN).
         validation: scored after each epoch (the history's ``val_*`` curves).
-        weights, initial_epoch: go on from these saved weights, trained that many epochs.
+        resume: (saved weights, the epochs they were trained): go on from them.
         before_fit: called with the built model before training (e.g. to count parameters).
 
     Returns:
@@ -116,19 +118,17 @@ def fit_model(
         and, of those, the validation passes' (the run budget's retrain estimate leaves them
         out: the retrain has none).
     """
-    fresh_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
-    model = build(values, space=space, seed=seed, train_size=len(x))
-    if weights is not None:
-        load_fold_weights(model, weights)
+    if len(y) and int(y.max()) >= classes:
+        raise ValueError(f"label index {int(y.max())} for a model of {classes} classes")
+    weights, initial_epoch = resume if resume is not None else (None, 0)
+    model = _fresh_model(values, seed, classes, space, len(x), weights)
     if before_fit is not None:
         before_fit(model)
     clock = ValidationClock()
     started = time.perf_counter()
     given = dict(
         epochs=int(values["epochs"]),
-        initial_epoch=initial_epoch if weights is not None else 0,
+        initial_epoch=initial_epoch,
         verbose=0,
         callbacks=[*(callbacks or []), clock],
     )
@@ -146,8 +146,26 @@ def fit_model(
     return Fit(model, logs, seconds, clock.seconds)
 
 
+def _fresh_model(values, seed: int, classes: int, space, train_size: int, weights):
+    """``values``' model in a fresh Keras session, every random stream seeded with ``seed``,
+    with ``weights`` loaded when given."""
+    fresh_session()
+    gc.collect()
+    keras.utils.set_random_seed(seed)
+    model = build(values, space=space, seed=seed, train_size=train_size, classes=classes)
+    if weights is not None:
+        load_fold_weights(model, weights)
+    return model
+
+
 def images_per_second(
-    values: dict[str, Any], images: np.ndarray, labels: np.ndarray, *, space=None, steps: int = 20
+    values: dict[str, Any],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    classes: int = len(DIGITS),
+    space=None,
+    steps: int = 20,
 ) -> float:
     """How fast ``values`` trains here now: as a fold trains (``fit_model``: the trials' input
     pipeline, or the hypermodel's own ``fit``), two epochs of ``steps`` batches; the training
@@ -157,15 +175,16 @@ def images_per_second(
     n = min(len(images), steps * batch)
     clock = EpochClock()
     fit = fit_model(
-        {**values, "epochs": 2}, images[:n], labels[:n], seed=0, space=space, callbacks=[clock]
-    )
+        {**values, "epochs": 2}, images[:n], labels[:n], seed=0, classes=classes, space=space,
+        callbacks=[clock],
+    )  # fmt: skip
     # a hypermodel's own fit may drop the callbacks: then half of the whole fit
     seconds = clock.seconds[-1] if len(clock.seconds) == 2 else fit.seconds / 2
     fresh_session()
     return n / max(seconds, 1e-9)
 
 
-def fold_models(record: TrialRecord, seed: int, space=None) -> list:
+def fold_models(record: TrialRecord, seed: int, space=None, classes: int = len(DIGITS)) -> list:
     """The K fold models a trial trained during the search (kept for the best trial), built and
     loaded with their weights."""
     models = []
@@ -177,7 +196,7 @@ def fold_models(record: TrialRecord, seed: int, space=None) -> list:
                 "(searches made before this version keep none): use --ensemble none or top-K"
             )
         values = resolve_values(record.hyperparameters, space)
-        model = build(values, space=space, seed=seed, train_size=fold.train_size)
+        model = build(values, space=space, seed=seed, train_size=fold.train_size, classes=classes)
         load_fold_weights(model, path)
         models.append(model)
     return models

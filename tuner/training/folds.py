@@ -18,6 +18,7 @@ from tuner.backend import SCORING_BATCH_SIZE, fresh_session, keras, precision
 import numpy as np
 
 from tuner import faults
+from tuner.data.kaggle import DIGITS
 from tuner.errors import TrialFailed
 from tuner.pruners.base import BasePruner
 from tuner.space.values import resolve_values
@@ -42,7 +43,7 @@ __all__ = [
 @dataclass(frozen=True)
 class TrialOutcome:
     folds: list[FoldResult]
-    oof: np.ndarray  # (N, 10) float32 out-of-fold probabilities (NaN rows: folds not run)
+    oof: np.ndarray  # (N, classes) float32 out-of-fold probabilities (NaN rows: folds not run)
     params: int
     pruned: str | None = None  # why the trial stopped before its last fold
 
@@ -88,6 +89,7 @@ class TrialWork:
     # budget's share for trials is spent); it ends as a pruned trial would. None: no limit
     time_left: float | None = None
     first_fold: FoldStart | None = None  # fold 1 goes on from a screen's model (a promotion)
+    classes: int = len(DIGITS)  # the model's outputs (``tuner.data.Dataset.classes``' count)
 
     @property
     def folds(self) -> int:
@@ -160,7 +162,7 @@ def _in_process(work: TrialWork, x, y, reporter, timeout, process) -> TrialOutco
 def _train_folds(x, y, run: TrialRun) -> TrialOutcome:
     work = run.work
     results: list[FoldResult] = []
-    oof = np.full((len(y), 10), np.nan, dtype=np.float32)
+    oof = np.full((len(y), work.classes), np.nan, dtype=np.float32)
     params, pruned = 0, None
     for fold, (train_idx, val_idx) in enumerate(work.splits):
         callbacks, watch, clock = _fold_callbacks(fold, run)
@@ -237,8 +239,8 @@ def _fit_fold(x, y, parts, fold: int, callbacks: list, run: TrialRun) -> Fit:
 
     return fit_model(
         work.values, x[fit_idx], y[fit_idx], seed=fold_seed(work.seed, work.trial_id, fold),
-        space=work.space, validation=(x[watch_idx], y[watch_idx]), callbacks=callbacks,
-        weights=weights, initial_epoch=initial_epoch, before_fit=begin,
+        classes=work.classes, space=work.space, validation=(x[watch_idx], y[watch_idx]),
+        callbacks=callbacks, resume=(weights, initial_epoch) if weights else None, before_fit=begin,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from tuner.data.kaggle import DIGITS
 from tuner.data.splits import final_fits
 from tuner.screening.marks import SCREEN_KEY, SCREENED_KEY, is_screen
 from tuner.settings import config_settings
@@ -273,9 +274,9 @@ def importance_table(items) -> Table:
 
 def eda_tables(summary) -> list[Any]:
     counts = compact_table("class counts")
-    counts.add_column("digit")
-    for digit in range(10):
-        counts.add_column(str(digit), justify="right")
+    counts.add_column("class")
+    for label in summary.classes:
+        counts.add_column(str(label), justify="right")
     counts.add_row("images", *(str(c) for c in summary.class_counts))
     counts.add_row(
         "share %", *(f"{100 * c / summary.train_size:.1f}" for c in summary.class_counts)
@@ -292,28 +293,29 @@ def eda_tables(summary) -> list[Any]:
     return [*lines, counts]
 
 
-def confusion_table(matrix) -> Table:
+def confusion_table(matrix, classes: tuple[int, ...] = DIGITS) -> Table:
+    """The confusion matrix, rows and columns named by the classes' label values."""
     table = compact_table("confusion matrix (rows: true, columns: predicted)")
     table.add_column("true", justify="right")
-    for digit in range(10):
-        table.add_column(str(digit), justify="right")
-    for i in range(10):
+    for label in classes:
+        table.add_column(str(label), justify="right")
+    for i, label in enumerate(classes):
         cells = []
-        for j in range(10):
+        for j in range(len(classes)):
             value = int(matrix[i, j])
             if i == j:
                 cells.append(f"[green]{value}[/green]")
             else:
                 cells.append(f"[red]{value}[/red]" if value else "[dim]·[/dim]")
-        table.add_row(str(i), *cells)
+        table.add_row(str(label), *cells)
     return table
 
 
 def per_class_table(analysis) -> Table:
     table = compact_table("per class")
     table.add_column("")
-    for digit in range(10):
-        table.add_column(str(digit), justify="right")
+    for label in analysis.classes:
+        table.add_column(str(label), justify="right")
     table.add_row("prec. %", *(f"{100 * p:.1f}" for p in analysis.precision))
     table.add_row("recall %", *(f"{100 * r:.1f}" for r in analysis.recall))
     return table
