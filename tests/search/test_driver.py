@@ -229,6 +229,7 @@ def test_nan_fails_the_trial(tmp_path, tiny_train, tiny_space_path, monkeypatch,
     assert result.best is None
 
 
+@pytest.mark.slow  # the retry itself is in the default suite (killed once, below)
 def test_a_trial_process_killed_twice_fails_that_trial_only(
     tmp_path, tiny_train, tiny_space_path, monkeypatch
 ):

@@ -131,11 +131,14 @@ def test_the_trace_covers_the_whole_life_of_a_run(reference):
         assert expected in names, f"no crash point {expected}: {sorted(names)}"
 
 
-# The points the default suite kills at: between keras-tuner's trial.json and oracle.json at the
+# The points the default suite kills at: between the export's commit and its last rename; and,
+# under -m slow with every other point, between keras-tuner's trial.json and oracle.json at the
 # end of the first trial, before keras-tuner's own tuner0.json exists (a resume redid that
-# finished trial); between the export's commit and its last rename. Every point, inside a trial
-# included, under -m slow.
-FAST = ["wrote:trial_0/trial.json#3", "install:submission.csv#1"]
+# finished trial).
+FAST = [
+    pytest.param("wrote:trial_0/trial.json#3", marks=pytest.mark.slow),
+    "install:submission.csv#1",
+]
 
 
 @pytest.mark.parametrize("point", FAST)

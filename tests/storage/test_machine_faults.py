@@ -67,7 +67,7 @@ def search(tmp_path, tiny_dir, tiny_space_path, *extra):
     [
         # keras-tuner's save of a trial's score (its step after run_trial; every write of a
         # run, the search's own records included, under -m slow)
-        ("write:trial_1/trial.json#2", ["--in-process"]),
+        pytest.param("write:trial_1/trial.json#2", ["--in-process"], marks=pytest.mark.slow),
         ("write:trial_1/fold_0.weights.h5#1", []),  # a fold model, inside the trial process
     ],
 )

@@ -115,6 +115,7 @@ def test_a_warm_trial_process_runs_trials_in_turn_and_a_failure_costs_only_its_p
         process.close()
 
 
+@pytest.mark.slow  # trial processes score as in-process ones in the default suite (test_driver)
 def test_a_trial_scores_the_same_in_a_warm_process_as_in_a_fresh_one(tiny_train):
     """Each trial gets a fresh Keras session and its own seeds: what an earlier trial in the
     same process did changes nothing (the crash test's resumed runs start fresh processes)."""
