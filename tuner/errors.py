@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +112,8 @@ def machine_fault(error: BaseException) -> MachineFault | None:
         if isinstance(error, OSError | RuntimeError) and code in _MACHINE_ERRORS:
             cause, fix = _MACHINE_ERRORS[code]
             where = f" writing {_shown(path)}" if path else ""
+            if path and code in (errno.ENOSPC, errno.EDQUOT):
+                where += _space_needed(Path(str(path)))
             return MachineFault(f"{cause}{where}: {fix}, then run the same command again")
         error = error.__cause__ or error.__context__
     return None
@@ -128,6 +131,25 @@ def machine_faults() -> Iterator[None]:
         if (fault := machine_fault(e)) is None:
             raise
         raise fault from None
+
+
+def _space_needed(path: Path) -> str:
+    """`` (about N MB needed)``: the largest file of the same kind beside ``path`` or one
+    directory over (an earlier trial's fold model, the previous export's model), which the
+    write would have needed about as much room as; empty when there is none to go by."""
+    kind = path.name.rsplit(".", 1)[-1]
+    directory = path.parent
+    try:
+        sizes = [
+            f.stat().st_size
+            for f in (*directory.glob(f"*.{kind}"), *directory.parent.glob(f"*/*.{kind}"))
+            if not f.name.startswith(".") and f.is_file()
+        ]
+    except OSError:  # the directory is unreadable or gone: nothing to go by
+        return ""
+    if not sizes:
+        return ""
+    return f" (about {max(1, math.ceil(max(sizes) / 1e6))} MB needed)"
 
 
 def _shown(path) -> str:

@@ -50,6 +50,24 @@ def test_the_machines_errors_read_as_one_line_naming_cause_and_path(error, line)
     assert "\n" not in str(fault)
 
 
+def test_a_full_disk_says_about_how_much_room_the_write_needed(tmp_path):
+    """As much as the largest file of its kind beside it or one directory over: an earlier
+    trial's fold model for a fold model; nothing to go by, no figure."""
+    tuner_dir = tmp_path / "s" / "tuner"
+    (tuner_dir / "trial_0").mkdir(parents=True)
+    (tuner_dir / "trial_1").mkdir()
+    with open(tuner_dir / "trial_0" / "fold_0.weights.h5", "wb") as f:
+        f.truncate(2_400_000)  # a fold model of 2.4 MB
+    writing = tuner_dir / "trial_1" / ".fold_0.weights.h5.77.tmp.weights.h5"
+    fault = machine_fault(OSError(errno.ENOSPC, "No space left on device", str(writing)))
+    assert str(fault) == (
+        f"no space left on device writing {tuner_dir / 'trial_1'} (about 3 MB needed): free "
+        "some space, then run the same command again"
+    )
+    first = machine_fault(OSError(errno.ENOSPC, "No space", str(tmp_path / "s" / "search.json")))
+    assert "MB needed" not in str(first) and "writing" in str(first)
+
+
 @pytest.mark.parametrize(
     "error", [ValueError("NaN loss"), MemoryError(), OSError(errno.EBADF, "bad file descriptor")]
 )
