@@ -10,10 +10,12 @@ environment variables drive it; with neither set, ``point`` costs one dictionary
   that point NAME is reached in this process: the search, its trial process and everything else in
   the group die at once, as when the machine loses power.
 - ``DIGIT_TUNER_KILL_AT=NAME#N`` sends SIGKILL to this process alone, as the out-of-memory
-  killer does to one trial's process; with ``DIGIT_TUNER_KILL_ONCE=FILE``, only while FILE does
-  not exist (it is created first): a kill that a second try of the trial survives.
+  killer does to one trial's process.
 - ``DIGIT_TUNER_FULL_AT=NAME#N`` raises ``OSError(ENOSPC)`` there, as a write on a full disk
   does (at a ``write:FILE`` point: before the file is renamed into place, so nothing of it lands).
+- ``DIGIT_TUNER_FAULT_ONCE=FILE``: a ``KILL_AT`` kill or a ``FULL_AT`` error happens only while
+  FILE does not exist (it is created first), in whichever process gets there first: a kill that
+  a second try of the trial survives, a disk that one worker finds full and another does not.
 - ``DIGIT_TUNER_TRACE=FILE`` appends every point reached (``NAME#N``, one per line) to FILE: an
   uninterrupted run's trace is the list of places a crash test can kill.
 """
@@ -25,11 +27,11 @@ import os
 import signal
 from collections import Counter
 
-__all__ = ["point", "CRASH_VAR", "KILL_VAR", "KILL_ONCE_VAR", "FULL_VAR", "TRACE_VAR"]
+__all__ = ["point", "CRASH_VAR", "KILL_VAR", "ONCE_VAR", "FULL_VAR", "TRACE_VAR"]
 
 CRASH_VAR = "DIGIT_TUNER_CRASH_AT"
 KILL_VAR = "DIGIT_TUNER_KILL_AT"
-KILL_ONCE_VAR = "DIGIT_TUNER_KILL_ONCE"
+ONCE_VAR = "DIGIT_TUNER_FAULT_ONCE"
 FULL_VAR = "DIGIT_TUNER_FULL_AT"
 TRACE_VAR = "DIGIT_TUNER_TRACE"
 
@@ -47,9 +49,9 @@ def point(name: str) -> None:
     if trace:
         with open(trace, "a", encoding="utf-8") as f:
             f.write(label + "\n")
-    if kill_at == label and _first_kill():
+    if kill_at == label and _first_time():
         os.kill(os.getpid(), signal.SIGKILL)
-    if full_at == label:
+    if full_at == label and _first_time():
         where = name.partition(":")[2] or name
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected)", where)
     if crash_at == label:
@@ -59,9 +61,10 @@ def point(name: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _first_kill() -> bool:
-    """Whether a ``KILL_AT`` kill is due: always, or with ``KILL_ONCE`` the first time only."""
-    once = os.environ.get(KILL_ONCE_VAR)
+def _first_time() -> bool:
+    """Whether a ``KILL_AT`` or ``FULL_AT`` fault is due: always, or with ``FAULT_ONCE`` the
+    first time only."""
+    once = os.environ.get(ONCE_VAR)
     if not once:
         return True
     try:

@@ -83,6 +83,35 @@ def test_a_killed_worker_is_restarted_and_its_trial_redone(tmp_path, tiny_dir):
     check_complete(tmp_path / "d")
 
 
+@pytest.mark.slow  # two distributed searches: over a minute on 2 cores
+def test_a_worker_whose_disk_fills_stops_and_its_trial_is_run_again(tmp_path, tiny_dir):
+    """One worker finds the disk full writing trial 1's first fold model (the other finds room:
+    the fault happens once): it stops with the one line and is not restarted, the search goes
+    on without it, trial 1 is not failed, and the same command again runs it: the four trials
+    of an undisturbed search, each complete once."""
+    from tuner.faults import FULL_VAR, ONCE_VAR
+
+    env = {**os.environ, FULL_VAR: "write:trial_1/fold_0.weights.h5#1",
+           ONCE_VAR: str(tmp_path / "full-once")}  # fmt: skip
+    command = search_command(tmp_path, tiny_dir, epochs=1)
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    output = first.stdout + first.stderr
+    assert (tmp_path / "full-once").exists(), output
+    stopped = [line for line in output.splitlines() if "stopped, not restarted" in line]
+    assert len(stopped) == 1, output
+    assert "no space left on device writing" in stopped[0] and "trial_1" in stopped[0]
+    # the other worker ran out of trials with trial 1 still out: the search stops, exit 1,
+    # with the machine's line and what to do
+    last = output.strip().splitlines()[-1]
+    assert first.returncode == 1 and "no space left on device writing" in last, output
+    assert last.endswith("free some space, then run the same command again"), last
+    records = {r.trial_id: r for r in load_records(tmp_path / "d" / "tuner")}
+    assert all(r.state is not TrialState.FAILED for r in records.values()), output
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    check_complete(tmp_path / "d")
+
+
 @pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     command = search_command(tmp_path, tiny_dir, epochs=4)

@@ -251,7 +251,7 @@ def test_a_trial_process_killed_once_is_retried_and_scores_as_undisturbed(
 ):
     """A kill the toolkit did not send costs one retry in a fresh process, not the trial: the
     retried trial scores as if nothing had happened, and the search says what happened."""
-    from tuner.faults import KILL_ONCE_VAR, KILL_VAR
+    from tuner.faults import KILL_VAR, ONCE_VAR
     from tuner.ui.events import Reporter
 
     class Listener(Reporter):
@@ -265,7 +265,7 @@ def test_a_trial_process_killed_once_is_retried_and_scores_as_undisturbed(
     one = dict(isolate=True, max_trials=1)
     calm = run_search(tiny_train, space, config(tmp_path, name="calm", **one))
     monkeypatch.setenv(KILL_VAR, "trial_0:fold_begin#1")
-    monkeypatch.setenv(KILL_ONCE_VAR, str(tmp_path / "killed-once"))
+    monkeypatch.setenv(ONCE_VAR, str(tmp_path / "killed-once"))
     killed = run_search(tiny_train, space, config(tmp_path, name="k", **one), heard)
     assert (tmp_path / "killed-once").exists()  # the kill happened
     assert [r.state for r in killed.records] == [TrialState.COMPLETE]

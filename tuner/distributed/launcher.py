@@ -327,6 +327,10 @@ def _check_ended_well(result: LaunchResult, records, directory: Path, max_failur
             f"{directory}: stopped after {max_failures} failed trials "
             f"in a row; last reason: {reason}"
         )
+    stopped = [w for w, code in result.worker_status.items() if code == MACHINE_STATUS]
+    if result.ended == "workers-failed" and stopped:
+        # the machine's line (a full disk: what to free, then the same command again)
+        raise SearchFailure(f"{stopped[0]} stopped: {_last_line(logs / f'{stopped[0]}.log')}")
     if result.ended == "workers-failed":
         raise SearchFailure(
             f"every worker died (exit status {result.worker_status}); see {logs}; "
