@@ -8,6 +8,10 @@ from tests.helpers import assert_plain_keras_reproduces
 from tuner import pipeline
 from tuner.errors import SearchError
 
+# tracing a tiny model's graphs costs more than training it: these tests check what the
+# library does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
+pytestmark = pytest.mark.eager
+
 
 def test_run_searches_then_exports_as_the_command_does(tmp_path, tiny_dir, tiny_space_path):
     job = pipeline.prepare(

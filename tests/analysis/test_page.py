@@ -10,11 +10,17 @@ import re
 import shutil
 from html.parser import HTMLParser
 
+import pytest
+
 from tests.helpers import FIXTURES, invoke
 from tuner.analysis.page import PAGE_FILE, search_page, write_page
 from tuner.storage.manifest import open_search
 from tuner.storage.records import FoldResult, TrialRecord, TrialState
 from tuner.ui.events import Reporter
+
+# the searches these tests run train tiny models: what the page shows, not how Keras compiles
+# (tests/test_shipped.py runs a search as shipped)
+pytestmark = pytest.mark.eager
 
 SECTIONS = [
     "glance",
