@@ -15,7 +15,7 @@ from tuner.errors import SearchError
 from tuner.export.recipes import shift_images, tta_shifts, write_submission
 from tuner.models.augmentation import DigitAugmentation
 from tuner.storage.directory import MANIFEST
-from tuner.storage.manifest import open_search
+from tuner.storage.manifest import classes_of, read_manifest
 
 __all__ = ["in_float32", "inference_model", "predict_file", "predict_tta"]
 
@@ -104,7 +104,7 @@ def _classes_beside(model_path: Path, outputs: int) -> tuple[int, ...]:
     0..outputs-1 when it is not in its search's directory."""
     if not (model_path.parent / MANIFEST).is_file():
         return tuple(range(outputs))
-    classes = open_search(model_path.parent).classes
+    classes = classes_of(read_manifest(model_path.parent))  # the manifest alone: no records
     if len(classes) != outputs:
         raise SearchError(
             f"{model_path}: {outputs} outputs, but its search ({model_path.parent / MANIFEST}) "

@@ -25,6 +25,7 @@ __all__ = [
     "package_versions",
     "search_dir_for",
     "read_manifest",
+    "classes_of",
     "check_same_data",
     "SCORING_SETTINGS",
     "FREE_SETTINGS",
@@ -79,6 +80,12 @@ def search_dir_for(results_dir: str | Path, name_or_path: str | Path | None) -> 
     raise SearchError(
         f"{results_dir}: several searches ({names}); name one (`digit-tuner searches` lists them)"
     )
+
+
+def classes_of(manifest: dict[str, Any]) -> tuple[int, ...]:
+    """The search's classes: its training labels' values, one per model output (searches
+    written before other class sets recorded none: digits)."""
+    return tuple(manifest["data"].get("classes", DIGITS))
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -243,9 +250,7 @@ class SearchHandle:
 
     @property
     def classes(self) -> tuple[int, ...]:
-        """The training labels' values, one per model output (searches written before other
-        class sets recorded none: digits)."""
-        return tuple(self.manifest["data"].get("classes", DIGITS))
+        return classes_of(self.manifest)
 
     @property
     def data_source(self) -> str:
