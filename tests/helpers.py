@@ -47,6 +47,23 @@ augment_strength = 0.5
 TINY_SPACE = tiny_space()
 
 
+def run_tiny(data, tmp_path: Path, name: str, *options):
+    """``digit-tuner run`` on ``data`` with a one-trial tiny space, in this process, results in
+    ``tmp_path/results``: (the runner's result, the search's directory)."""
+    space = tmp_path / "tiny.toml"
+    space.write_text(tiny_space(max_trials=1))
+    results = tmp_path / "results"
+    done = invoke("run", "--data", data, "--space", space, "--results-dir", results,
+                  "--name", name, "--in-process", *options)  # fmt: skip
+    return done, results / name
+
+
+def rewrite_header(path: Path, header: list[str]) -> None:
+    """``path`` with its first line replaced by ``header`` (the same rows under other names)."""
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(",".join(header) + "\n" + "".join(lines[1:]))
+
+
 def write_csv(path: Path, images: np.ndarray, labels: np.ndarray | None) -> Path:
     """Writes digits in the Kaggle format (gzipped if the name ends in .gz)."""
     flat = images.reshape(len(images), -1).astype(np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import invoke, tiny_space, write_csv
+from tests.helpers import invoke, rewrite_header, run_tiny, tiny_space, write_csv
 from tuner.data.kaggle import DataError, Dataset, load_csv, load_data
 from tuner.errors import SearchError, SpaceError
 
@@ -45,13 +45,11 @@ def write_signs(folder, embedded, tests: int = 10):
     folder.mkdir(parents=True)
     images, labels = signs(embedded)
     write_csv(folder / "train.csv", images, labels)
+    rewrite_header(folder / "train.csv", ["label", *(f"pixel{i}" for i in range(1, 785))])
     pixels = embedded.test.images[:tests].reshape(tests, -1)
     header = ["id", *(f"pixel{i}" for i in range(1, 785))]
     rows = [",".join(map(str, [100 + i, *p])) for i, p in enumerate(pixels)]
     (folder / "test.csv").write_text(",".join(header) + "\n" + "\n".join(rows) + "\n")
-    text = (folder / "train.csv").read_text().split("\n", 1)
-    pixel_names = ",".join(f"pixel{i}" for i in range(1, 785))
-    (folder / "train.csv").write_text(f"label,{pixel_names}\n{text[1]}")
     order = [100 + i for i in reversed(range(tests))]
     (folder / "sample_submission.csv").write_text("id,label\n" + "".join(f"{i},0\n" for i in order))
     return order
@@ -131,13 +129,9 @@ def test_a_24_class_competition_runs_end_to_end_in_its_own_format(tmp_path, embe
     and the report all follow the 24 classes and write the labels' own values."""
     folder = tmp_path / "signs"
     order = write_signs(folder, embedded)
-    space = tmp_path / "tiny.toml"
-    space.write_text(tiny_space(max_trials=1))
-    results = tmp_path / "results"
-    done = invoke("run", "--data", folder, "--space", space, "--results-dir", results,
-                  "--name", "s", "--in-process", "--holdout", "0")  # fmt: skip
+    done, search = run_tiny(folder, tmp_path, "s", "--holdout", "0")
+    results = search.parent
     assert done.exit_code == 0, done.output
-    search = results / "s"
     submission = pd.read_csv(search / "submission.csv")
     assert list(submission.columns) == ["id", "label"] and submission["id"].tolist() == order
     assert set(submission["label"]) <= set(SIGNS)
@@ -169,15 +163,11 @@ def test_three_classes_with_a_holdout_export_a_three_output_model(tmp_path, embe
     images, labels = embedded.train.images[keep][:150], embedded.train.labels[keep][:150]
     write_csv(folder / "train.csv", images, labels * 10)  # labels 10, 40, 70
     write_csv(folder / "test.csv", embedded.test.images[:12], None)
-    space = tmp_path / "tiny.toml"
-    space.write_text(tiny_space(max_trials=1))
-    results = tmp_path / "results"
-    done = invoke("run", "--data", folder, "--space", space, "--results-dir", results,
-                  "--name", "t", "--in-process", "--holdout", "0.2")  # fmt: skip
+    done, search = run_tiny(folder, tmp_path, "t", "--holdout", "0.2")
     assert done.exit_code == 0, done.output
-    model = keras.models.load_model(results / "t" / "best.keras", compile=False)
+    model = keras.models.load_model(search / "best.keras", compile=False)
     assert model.output_shape == (None, 3)
-    submission = pd.read_csv(results / "t" / "submission.csv")
+    submission = pd.read_csv(search / "submission.csv")
     assert list(submission.columns) == ["ImageId", "Label"] and len(submission) == 12
     assert set(submission["Label"]) <= {10, 40, 70}
     assert load_data(folder).classes == (10, 40, 70)

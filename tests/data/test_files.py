@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.helpers import write_csv
+from tests.helpers import rewrite_header, write_csv
 from tuner.data import files as data_files
 from tuner.data.files import find_data_files, kaggle_input
 from tuner.data.kaggle import DataError, load_data
@@ -108,15 +108,12 @@ def test_run_on_the_downloaded_zip_writes_the_samples_header_and_order(tmp_path,
 
     import pandas as pd
 
-    from tests.helpers import invoke, tiny_space
+    from tests.helpers import invoke, run_tiny
 
     folder = competition(tmp_path / "c", embedded, sample_ids=[8, 1, 2, 3, 4, 5, 6, 7])
     archive = zipped(folder, tmp_path / "digit-recognizer.zip")
-    space = tmp_path / "tiny.toml"
-    space.write_text(tiny_space(max_trials=1))
+    done, _ = run_tiny(archive, tmp_path, "z", "--holdout", "0")
     results = tmp_path / "results"
-    done = invoke("run", "--data", archive, "--space", space, "--results-dir", results,
-                  "--name", "z", "--in-process", "--holdout", "0")  # fmt: skip
     assert done.exit_code == 0, done.output
     submission = pd.read_csv(results / "z" / "submission.csv")
     assert list(submission.columns) == ["ImageId", "Label"]
@@ -125,12 +122,6 @@ def test_run_on_the_downloaded_zip_writes_the_samples_header_and_order(tmp_path,
     assert manifest["export"]["submission_layout"] == f"{archive}/sample_submission.csv"
     resumed = invoke("resume", "z", "--results-dir", results, "--trials", "1")
     assert resumed.exit_code == 0, resumed.output
-
-
-def rewrite_header(path, header):
-    """``path`` with its first line replaced by ``header`` (the same rows under other names)."""
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text(",".join(header) + "\n" + "".join(lines[1:]))
 
 
 def test_a_test_file_with_an_id_column_names_the_submission_by_it(tmp_path, embedded):
