@@ -85,8 +85,9 @@ def search(tmp_path, tiny_dir, tiny_space_path, *extra):
     [
         # keras-tuner's save of a trial's score (its step after run_trial; every write of a
         # run, the search's own records included, under -m slow)
-        pytest.param("write:trial_1/trial.json#2", ["--in-process"], marks=pytest.mark.slow),
-        ("write:trial_1/fold_0.weights.h5#1", []),  # a fold model, inside the trial process
+        ("write:trial_1/trial.json#2", ["--in-process"]),
+        # a fold model, inside the trial process
+        pytest.param("write:trial_1/fold_0.weights.h5#1", [], marks=pytest.mark.slow),
     ],
 )
 def test_a_full_disk_stops_the_search_and_the_same_command_ends_it_as_undisturbed(
