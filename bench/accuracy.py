@@ -54,7 +54,7 @@ def v5_on_search_part(args: dict) -> dict:
     from tuner.export.inference import predict_tta
     from tuner.search.driver import load_search
     from tuner.space.spaces import V5
-    from tuner.training.fit import fit_model
+    from tuner.training.fit import Recipe, fit_model
 
     import_keras_quietly()
     directory = Path(args["search"])
@@ -62,7 +62,8 @@ def v5_on_search_part(args: dict) -> dict:
     part, holdout = search_part(read_manifest(directory), train)
     values = {**V5, "epochs": args["epochs"]}
     with precision(None) as mixed:  # as export does: float16 compute on a GPU
-        model, history, seconds, _ = fit_model(values, part.images, part.labels, seed=config.seed)
+        recipe = Recipe(values)
+        model, history, seconds, _ = fit_model(recipe, part.images, part.labels, seed=config.seed)
         out = {"seconds": seconds, "images": len(part), "epochs": values["epochs"],
                "train_accuracy": history["accuracy"], "params": model.count_params(),
                "gpu": has_gpu(), "mixed_precision": mixed}  # fmt: skip

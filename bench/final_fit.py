@@ -41,7 +41,7 @@ from tuner.data.kaggle import load_data  # noqa: E402
 from tuner.data.splits import holdout_indices  # noqa: E402
 from tuner.export.inference import in_float32, predict_tta  # noqa: E402
 from tuner.space.spaces import load_space  # noqa: E402
-from tuner.training.fit import fit_model  # noqa: E402
+from tuner.training.fit import Recipe, fit_model  # noqa: E402
 
 HOLDOUT = 0.1
 TTA = 5
@@ -64,7 +64,7 @@ def train_one(values: dict, train, holdout, seed: int, epochs: int, member: int)
     """One model of ``epochs`` epochs (member seed ``member``) -> its holdout probabilities."""
     values = {**values, "epochs": epochs}
     with precision(None) as mixed:
-        fit = fit_model(values, train[0], train[1], seed=1000 * seed + member)
+        fit = fit_model(Recipe(values), train[0], train[1], seed=1000 * seed + member)
     model = in_float32([fit.model])
     return {
         "single": predict_tta(model, holdout, 1),

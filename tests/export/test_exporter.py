@@ -531,14 +531,15 @@ def test_the_first_final_model_is_planned_at_the_speed_measured_then(monkeypatch
 
     measured = []
     monkeypatch.setattr(exporter, "images_per_second",
-                        lambda values, x, y, **kw: measured.append(len(x)) or 1000.0)  # fmt: skip
+                        lambda recipe, x, y, **kw: measured.append(len(x)) or 1000.0)  # fmt: skip
     folds = (FoldResult(0, 0.98, 0.1, 6, 60.0, 100, 50),)  # 600 image-epochs in 60 s
     best = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6, "batch_size": 32}, folds)
     fits = [Dataset(np.zeros((n, 28, 28, 1), np.uint8), np.zeros(n, np.uint8), "x")
             for n in (100, 120)]  # fmt: skip
     seconds = 0.001 * 220 * 20.5  # 20 epochs of both at 1,000 images/s, and a half
     choice = SimpleNamespace(deadline=time.monotonic() + seconds, most_epochs=40, own_epochs=6,
-                             fits=fits, best=best, space=None)  # fmt: skip
+                             fits=fits, best=best,
+                             recipe=lambda record: exporter.Recipe(record.hyperparameters))  # fmt: skip
     assert exporter._epochs_for(choice, exporter._Built([], 1, None), fits[0], 0) == 20
     assert measured == [100]  # measured on the first model's own images
 

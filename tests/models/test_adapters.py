@@ -203,7 +203,7 @@ def test_a_hypermodels_fit_is_called_and_what_it_declares_is_searched(tmp_path, 
 
     from tuner.search.driver import run_search
     from tuner.settings import SearchConfig
-    from tuner.training.fit import fit_model
+    from tuner.training.fit import Recipe, fit_model
 
     path = write(tmp_path, FIT, "tuned.py")
     space = load_hypermodel(f"{path}:Tuned")
@@ -213,7 +213,7 @@ def test_a_hypermodels_fit_is_called_and_what_it_declares_is_searched(tmp_path, 
     spec.loader.exec_module(module)
     space = load_hypermodel(module.Tuned())  # its CALLS are this test's to read
     values = {"units": 8, "batch_size": 32, "shuffle": False, "epochs": 1, "augment_strength": 0.0}
-    fit = fit_model(values, tiny_train.images[:64], tiny_train.labels[:64], seed=0, space=space)
+    fit = fit_model(Recipe(values, space), tiny_train.images[:64], tiny_train.labels[:64], seed=0)
     assert module.CALLS[-1] == (32, False) and len(fit.history["loss"]) == 1
     config = SearchConfig(name="fit", results_dir=tmp_path, max_trials=2, folds=2, isolate=False)
     records = run_search(tiny_train, space, config).records

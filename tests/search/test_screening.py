@@ -235,9 +235,9 @@ def test_a_screened_search_records_screens_as_pruned_and_promotes_the_best_in_fu
     )
     fits, fit_model = [], folds.fit_model
 
-    def spy(values, x, y, **kw):  # what each fold trained from
+    def spy(recipe, x, y, **kw):  # what each fold trained from
         fits.append(kw["resume"] or (None, 0))
-        return fit_model(values, x, y, **kw)
+        return fit_model(recipe, x, y, **kw)
 
     monkeypatch.setattr(folds, "fit_model", spy)
     result = run_search(tiny_train, space, search_config(tmp_path, prune=False))

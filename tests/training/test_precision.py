@@ -66,13 +66,13 @@ def test_a_fold_model_is_built_in_the_precision_asked_for(tiny_train, monkeypatc
     """fit_model clears the Keras session first, which resets the dtype policy: without keeping
     it, every model trained in float32 whatever the search recorded."""
     from tuner.space.values import resolve_values
-    from tuner.training.fit import fit_model
+    from tuner.training.fit import Recipe, fit_model
 
     monkeypatch.setattr(backend, "has_gpu", lambda: False)
     x, y = tiny_train.images[:64], tiny_train.labels[:64]
     for mixed, compute in [(True, "bfloat16"), (False, "float32")]:
         with backend.precision(mixed):
-            fit = fit_model(resolve_values({**TINY, "epochs": 1}), x, y, seed=0)
+            fit = fit_model(Recipe(resolve_values({**TINY, "epochs": 1})), x, y, seed=0)
         dense = [layer for layer in fit.model.layers if "dense" in layer.name.lower()]
         assert dense and dense[0].compute_dtype == compute
         assert fit.model.layers[-1].compute_dtype == "float32"  # probabilities stay float32

@@ -61,7 +61,7 @@ from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
 from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.training.callbacks import Deadline, EpochEvents
-from tuner.training.fit import fit_model, fold_models, images_per_second
+from tuner.training.fit import Recipe, fit_model, fold_models, images_per_second
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
 
@@ -98,34 +98,21 @@ def _winner(search: SearchHandle) -> TrialRecord:
 
 
 def _retrain(
-    record: TrialRecord,
-    train,
-    seed: int,
-    reporter: Reporter,
-    space=None,
-    epochs: int | None = None,
-    deadline: float | None = None,
-    at_least: int = 0,
+    recipe: Recipe, trial_id: str, train, seed: int, reporter: Reporter, stop: Deadline | None
 ):
-    """One trial's model, retrained on ``train`` (``tuner.training.fit.fit_model``, the same path as
-    the search's folds) for ``epochs`` (None: the trial's own), stopped before an epoch that would
-    end past ``deadline`` (the run budget's end: its last epochs are at the cosine schedule's
-    smallest rates), never before ``at_least``; returns (model, epochs trained, seconds, its
-    training curves: loss and accuracy per epoch)."""
-    values = resolve_values(record.hyperparameters, space)
-    # With early stopping, each fold found its best epoch: retrain for their median.
-    values["epochs"] = epochs = epochs or record.retrain_epochs or int(values["epochs"])
-    reporter.retrain_begin(trial_id=record.trial_id, epochs=epochs, images=len(train))
-    callbacks = [EpochEvents(reporter, epochs)]
-    if deadline is not None:
-        callbacks.append(stop := Deadline(deadline, ahead=True, at_least=at_least))
+    """Trial ``trial_id``'s model, retrained on ``train`` (``tuner.training.fit.fit_model``, the
+    same path as the search's folds) for ``recipe.epochs``, or fewer where ``stop`` (the run
+    budget's end) ends it: its last epochs are at the cosine schedule's smallest rates; returns
+    (model, epochs trained, seconds, its training curves: loss and accuracy per epoch)."""
+    reporter.retrain_begin(trial_id=trial_id, epochs=recipe.epochs, images=len(train))
+    callbacks = [EpochEvents(reporter, recipe.epochs), *([stop] if stop is not None else [])]
     model, history, seconds, _ = fit_model(
-        values, train.images, train.labels, seed=seed, classes=len(train.classes), space=space,
-        callbacks=callbacks,
-    )  # fmt: skip
+        recipe, train.images, train.labels, seed=seed, callbacks=callbacks
+    )
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
-    if deadline is not None and stop.stopped_after is not None:
+    epochs = recipe.epochs
+    if stop is not None and stop.stopped_after is not None:
         epochs = stop.stopped_after
     curves = {k: [round(v, 5) for v in history.get(k, [])] for k in ("loss", "accuracy")}
     return model, epochs, seconds, curves
@@ -218,11 +205,17 @@ class _Choice:
         in a run with a run budget)."""
         return self.deadline is not None and self.kind == "none"
 
+    def recipe(self, record: TrialRecord, epochs: int | None = None) -> Recipe:
+        """``record``'s model as the export trains it, for ``epochs`` (None: the trial's own;
+        with early stopping, the median of its folds' best)."""
+        values = resolve_values(record.hyperparameters, self.space)
+        recipe = Recipe(values, self.space, len(self.everything.classes))
+        return recipe.for_epochs(epochs or record.retrain_epochs or recipe.epochs)
+
     @property
     def own_epochs(self) -> int:
         """The winner's epochs (with early stopping, the median of its folds' best)."""
-        values = resolve_values(self.best.hyperparameters, self.space)
-        return self.best.retrain_epochs or int(values["epochs"])
+        return self.recipe(self.best).epochs
 
     @property
     def most_epochs(self) -> int:
@@ -291,10 +284,10 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
             built.cut = f"the run budget left time for {i} of {len(choice.fits)} final models"
             break
         seed = choice.seed if choice.kind == "top" else member_seed(choice.seed, i)
-        deadline = choice.deadline if choice.budgeted else None
         fewest = min(choice.own_epochs, choice.most_epochs)
+        stop = Deadline(choice.deadline, ahead=True, at_least=fewest) if choice.budgeted else None
         model, trained, took, curves = _retrain(
-            record, train, seed, reporter, choice.space, epochs, deadline, fewest
+            choice.recipe(record, epochs), record.trial_id, train, seed, reporter, stop
         )
         built.models.append(model)
         built.seconds += took
@@ -338,12 +331,8 @@ def _speed_now(choice: _Choice) -> float:
     minutes apart, and the final models ran 0.55 to 0.93 times as long an image-epoch as their
     winner's folds had (results/benchmarks.md, "The `quick` profile over held-out 10 % splits",
     column "final / fold speed")."""
-    values = resolve_values(choice.best.hyperparameters, choice.space)
     train = choice.fits[0]
-    speed = images_per_second(
-        values, train.images, train.labels, classes=len(train.classes), space=choice.space,
-        steps=40,
-    )  # fmt: skip
+    speed = images_per_second(choice.recipe(choice.best), train.images, train.labels, steps=40)
     return 1.0 / speed
 
 

@@ -29,7 +29,7 @@ from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.manifest import check_resume, read_manifest
 from tuner.storage.records import load_records
-from tuner.training.fit import images_per_second
+from tuner.training.fit import Recipe, images_per_second
 
 __all__ = ["DryRun", "dry_run"]
 
@@ -146,10 +146,8 @@ def dry_run(
     speed = None
     if measure:
         with precision(plan.mixed_precision):  # the precision the trials will train in
-            speed = images_per_second(
-                values, plan.train.images, plan.train.labels, classes=len(plan.train.classes),
-                space=space,
-            )  # fmt: skip
+            recipe = Recipe(values, space, len(plan.train.classes))
+            speed = images_per_second(recipe, plan.train.images, plan.train.labels)
     return DryRun(
         directory=directory,
         resumes=resumes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +33,7 @@ __all__ = [
     "EARLY_STOPPING_SPLIT",
     "images_per_second",
     "Fit",
+    "Recipe",
     "early_stopping_split",
     "fit_model",
     "fold_models",
@@ -77,6 +78,28 @@ def fold_seed(seed: int, trial_id: str, fold: int) -> int:
     return (seed * 1_000_003 + int(trial_id) * 101 + fold) % (2**31 - 1)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What one model is built and trained from, wherever it trains (a trial's fold, the export's
+    final model, a benchmark): the same three travel together to every fit."""
+
+    values: dict[str, Any]  # complete hyperparameter values (``resolve_values``)
+    space: Any = None  # the space when it holds the user's hypermodel (None: the built-in CNN)
+    classes: int = len(DIGITS)  # the model's outputs (``tuner.data.Dataset.classes``' count)
+
+    @property
+    def epochs(self) -> int:
+        return int(self.values["epochs"])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.values["batch_size"])
+
+    def for_epochs(self, epochs: int) -> Recipe:
+        """The same model trained for ``epochs``."""
+        return replace(self, values={**self.values, "epochs": int(epochs)})
+
+
 class Fit(NamedTuple):
     """What ``fit_model`` returns."""
 
@@ -87,97 +110,81 @@ class Fit(NamedTuple):
 
 
 def fit_model(
-    values: dict[str, Any],
+    recipe: Recipe,
     x: np.ndarray,
     y: np.ndarray,
     *,
     seed: int,
-    classes: int = len(DIGITS),
-    space=None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     callbacks: list | None = None,
     resume: tuple[str | os.PathLike, int] | None = None,
-    before_fit: Callable[[Any], None] | None = None,
-):
-    """Builds one model of ``values`` and trains it on ``(x, y)``: what every fold of a trial,
+) -> Fit:
+    """Builds one model of ``recipe`` and trains it on ``(x, y)``: what every fold of a trial,
     the export's retrain and the benchmarks do, in one place.
 
     A fresh Keras session, every random stream seeded with ``seed`` (weights, shuffling, the
-    augmentation layer), ``values["epochs"]`` epochs of ``values["batch_size"]`` images.
+    augmentation layer), ``recipe.epochs`` epochs of ``recipe.batch_size`` images.
 
     Args:
-        values: complete hyperparameter values (``tuner.space.values.resolve_values``).
-        y: class indices, below ``classes`` (the model's outputs: ``Dataset.classes``' count).
-        space: the space when it holds the user's hypermodel (None: the built-in CNN).
+        y: class indices, below ``recipe.classes``.
         validation: scored after each epoch (the history's ``val_*`` curves).
         resume: (saved weights, the epochs they were trained): go on from them.
-        before_fit: called with the built model before training (e.g. to count parameters).
 
     Returns:
         ``Fit``: the model, its history as {name: [per-epoch floats]}, the seconds of ``fit``
         and, of those, the validation passes' (the run budget's retrain estimate leaves them
         out: the retrain has none).
     """
-    if len(y) and int(y.max()) >= classes:
-        raise ValueError(f"label index {int(y.max())} for a model of {classes} classes")
+    if len(y) and int(y.max()) >= recipe.classes:
+        raise ValueError(f"label index {int(y.max())} for a model of {recipe.classes} classes")
     weights, initial_epoch = resume if resume is not None else (None, 0)
-    model = _fresh_model(values, seed, classes, space, len(x), weights)
-    if before_fit is not None:
-        before_fit(model)
+    model = _fresh_model(recipe, seed, len(x), weights)
     clock = ValidationClock()
     started = time.perf_counter()
     given = dict(
-        epochs=int(values["epochs"]),
+        epochs=recipe.epochs,
         initial_epoch=initial_epoch,
         verbose=0,
         callbacks=[*(callbacks or []), clock],
     )
-    batch_size = int(values["batch_size"])
-    fit = user_fit(space)
+    fit = user_fit(recipe.space)
     if fit is None:
-        data = fit_inputs(x, y, batch_size=batch_size, seed=seed, validation=validation)
+        data = fit_inputs(x, y, batch_size=recipe.batch_size, seed=seed, validation=validation)
         history = model.fit(**data, **given)
     else:  # the user's HyperModel.fit, as keras-tuner calls it: with the arrays
-        hp = hyperparameters_for(keras_tuner_space(space), values)
-        defaults = {"batch_size": batch_size, "shuffle": True}
+        hp = hyperparameters_for(keras_tuner_space(recipe.space), recipe.values)
+        defaults = {"batch_size": recipe.batch_size, "shuffle": True}
         history = call_fit(fit, hp, model, x, y, defaults, validation_data=validation, **given)
     seconds = time.perf_counter() - started
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return Fit(model, logs, seconds, clock.seconds)
 
 
-def _fresh_model(values, seed: int, classes: int, space, train_size: int, weights):
-    """``values``' model in a fresh Keras session, every random stream seeded with ``seed``,
+def _fresh_model(recipe: Recipe, seed: int, train_size: int, weights):
+    """``recipe``'s model in a fresh Keras session, every random stream seeded with ``seed``,
     with ``weights`` loaded when given."""
     fresh_session()
     gc.collect()
     keras.utils.set_random_seed(seed)
-    model = build(values, space=space, seed=seed, train_size=train_size, classes=classes)
+    model = build(
+        recipe.values, space=recipe.space, seed=seed, train_size=train_size,
+        classes=recipe.classes,
+    )  # fmt: skip
     if weights is not None:
         load_fold_weights(model, weights)
     return model
 
 
 def images_per_second(
-    values: dict[str, Any],
-    images: np.ndarray,
-    labels: np.ndarray,
-    *,
-    classes: int = len(DIGITS),
-    space=None,
-    steps: int = 20,
+    recipe: Recipe, images: np.ndarray, labels: np.ndarray, *, steps: int = 20
 ) -> float:
-    """How fast ``values`` trains here now: as a fold trains (``fit_model``: the trials' input
+    """How fast ``recipe`` trains here now: as a fold trains (``fit_model``: the trials' input
     pipeline, or the hypermodel's own ``fit``), two epochs of ``steps`` batches; the training
     images per second of the second (the first builds the model and traces its graphs). What
     the dry run's estimate and the export's first final model are planned with."""
-    batch = int(values["batch_size"])
-    n = min(len(images), steps * batch)
+    n = min(len(images), steps * recipe.batch_size)
     clock = EpochClock()
-    fit = fit_model(
-        {**values, "epochs": 2}, images[:n], labels[:n], seed=0, classes=classes, space=space,
-        callbacks=[clock],
-    )  # fmt: skip
+    fit = fit_model(recipe.for_epochs(2), images[:n], labels[:n], seed=0, callbacks=[clock])
     # a hypermodel's own fit may drop the callbacks: then half of the whole fit
     seconds = clock.seconds[-1] if len(clock.seconds) == 2 else fit.seconds / 2
     fresh_session()

@@ -25,7 +25,14 @@ from tuner.space.values import resolve_values
 from tuner.storage.directory import WEIGHTS_FILE
 from tuner.storage.records import FoldResult
 from tuner.training.callbacks import Deadline, EpochEvents, EpochPruning
-from tuner.training.fit import Fit, early_stopping_split, fit_model, fold_seed, save_weights
+from tuner.training.fit import (
+    Fit,
+    Recipe,
+    early_stopping_split,
+    fit_model,
+    fold_seed,
+    save_weights,
+)
 from tuner.training.process import ProcessKilled, run_in_process
 from tuner.ui.events import Reporter
 
@@ -94,6 +101,11 @@ class TrialWork:
     @property
     def folds(self) -> int:
         return len(self.splits)
+
+    @property
+    def recipe(self) -> Recipe:
+        """The model each fold trains (``values`` as ``train_trial`` resolved them)."""
+        return Recipe(self.values, self.space, self.classes)
 
 
 @dataclass(frozen=True)
@@ -229,18 +241,14 @@ def _fit_fold(x, y, parts, fold: int, callbacks: list, run: TrialRun) -> Fit:
     """Fold ``fold``'s model trained on ``parts[0]`` of the images, watched on ``parts[1]``."""
     work, (fit_idx, watch_idx) = run.work, parts
     weights, initial_epoch = _earlier_epochs(fold, work)
-
-    def begin(model):
-        epochs = int(work.values["epochs"])
-        run.reporter.fold_begin(
-            fold=fold, folds=work.folds, epochs=epochs, first_epoch=initial_epoch
-        )
-        faults.point(f"trial_{work.trial_id}:fold_begin")
-
+    run.reporter.fold_begin(
+        fold=fold, folds=work.folds, epochs=work.recipe.epochs, first_epoch=initial_epoch
+    )
+    faults.point(f"trial_{work.trial_id}:fold_begin")
     return fit_model(
-        work.values, x[fit_idx], y[fit_idx], seed=fold_seed(work.seed, work.trial_id, fold),
-        classes=work.classes, space=work.space, validation=(x[watch_idx], y[watch_idx]),
-        callbacks=callbacks, resume=(weights, initial_epoch) if weights else None, before_fit=begin,
+        work.recipe, x[fit_idx], y[fit_idx], seed=fold_seed(work.seed, work.trial_id, fold),
+        validation=(x[watch_idx], y[watch_idx]), callbacks=callbacks,
+        resume=(weights, initial_epoch) if weights else None,
     )  # fmt: skip
 
 
