@@ -51,29 +51,28 @@ class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
     """A keras-tuner ``Tuner`` whose trials are scored by stratified K-fold cross-validation.
 
     Args:
-        plan: the search's ``tuner.search.plan.SearchPlan`` (folds, budgets, pruning, ...).
+        plan: the search's ``tuner.search.plan.SearchPlan`` (folds, budgets, pruning, ...);
+            of its settings, the tuner also reads ``seed`` (of every fold's model),
+            ``prune_margin`` (the pruning rule's smallest), ``isolate`` (train the trials in a
+            trial process, ``tuner.training.process``: kept warm between trials, replaced after
+            a failure; ``close`` ends it) and ``max_consecutive_failures`` (stop after this many
+            failed trials in a row).
         space: the search space; it goes to each trial only when it holds a user's hypermodel.
-        prune_margin, seed: the pruning rule's smallest margin; the seed of every fold's model.
         reporter: receives the trials' progress events.
-        isolate: train the trials in a trial process (``tuner.training.process``: kept warm
-            between trials, replaced after a failure); ``close`` ends it.
-        max_failures: stop after this many failed trials in a row.
     """
 
-    def __init__(
-        self, oracle, *, plan, space, prune_margin, seed, reporter, isolate, max_failures, **kwargs
-    ):
+    def __init__(self, oracle, *, plan, space, reporter, **kwargs):
         super().__init__(oracle=oracle, hypermodel=None, **kwargs)
         self.space = space if space.model is not None else None
-        self.max_failures = max_failures
+        self.max_failures = plan.max_consecutive_failures
         self.failures_in_a_row = 0  # in this process: a resumed search starts a new count
         self.pruned: set[str] = set()  # trials of this process stopped by a pruner
         self.plan, self.splits = plan, plan.splits
-        self.prune_margin, self.seed = prune_margin, seed
+        self.prune_margin, self.seed = plan.prune_margin, plan.seed
         self.started = clock()
         self.trials_deadline = None  # set by pre_create_trial
-        self.reporter, self.isolate = reporter, isolate
-        self.trial_process = TrialProcess() if isolate else None
+        self.reporter, self.isolate = reporter, plan.isolate
+        self.trial_process = TrialProcess() if plan.isolate else None
 
     def close(self) -> None:
         """Ends the trial process (the search is over, or stopped)."""
