@@ -161,9 +161,10 @@ def _shown(path) -> str:
 # Exit status of a distributed worker that stopped the search on purpose (too many failed trials
 # in a row): its launcher does not restart it, since it would only fail again.
 STOPPED_STATUS = 3
-# Exit status of a distributed worker that its machine stopped (a full disk: ``MachineFault``): it
-# is not restarted either (it would hit the same disk); the chief gives its trial to another
-# worker once its lease lapses, and its one line is the last of its log.
+# Exit status of a distributed worker or chief that its machine stopped (a full disk:
+# ``MachineFault``): a worker is not restarted (it would hit the same disk) and the chief gives
+# its trial to another worker once its lease lapses; a chief's stops the search. Either's one
+# line is the last of its log, which the launcher shows.
 MACHINE_STATUS = 4
 
 

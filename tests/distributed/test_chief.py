@@ -3,6 +3,7 @@ first through the guard's methods, then over gRPC with keras-tuner's own protos 
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 import types
@@ -20,10 +21,12 @@ from tuner.distributed.chief import (
     RejectedRequest,
     Unauthenticated,
     authenticate_worker,
+    chief_fault,
     serve,
 )
 from tuner.distributed.launcher import free_port
 from tuner.distributed.secret import worker_key
+from tuner.errors import MachineFault
 
 SECRET = "s3cret" * 8
 
@@ -335,3 +338,36 @@ def test_a_chief_without_a_certificate_serves_loopback_only(tmp_path):
     guard = ChiefGuard(make_oracle(tmp_path), tmp_path / "tuner", SECRET)
     with pytest.raises(ValueError, match="only over TLS"):
         serve(guard, "0.0.0.0", free_port())
+
+
+def test_the_chiefs_full_disk_ends_the_request_with_its_line_and_stops_serving(guard, tmp_path):
+    """A write of the oracle's state meets a full disk: the worker's request ends with the
+    machine's line (which the worker stops with, ``chief_fault``) and the chief stops serving
+    with it, instead of answering later requests from a state it could not save."""
+    where = str(tmp_path / "tuner" / "oracle.json")
+
+    def full():
+        raise OSError(errno.ENOSPC, "No space left on device", where)
+
+    guard.oracle.save = full
+    port, started, outcome = free_port(), threading.Event(), {}
+
+    def chief():
+        try:
+            serve(guard, "127.0.0.1", port, poll=0.05, started=started)
+        except Exception as e:  # noqa: BLE001 - the test looks at it
+            outcome["error"] = e
+
+    thread = threading.Thread(target=chief, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    with pytest.raises(grpc.RpcError) as raised:
+        request = protos.get_service().CreateTrialRequest(tuner_id="worker0")
+        stub(port, "worker0").CreateTrial(request, timeout=5)
+    said = chief_fault(raised.value)
+    line = f"no space left on device writing {where}"
+    assert isinstance(said, MachineFault) and str(said).startswith(f"the chief stopped: {line}")
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert isinstance(outcome["error"], MachineFault) and str(outcome["error"]).startswith(line)
+    assert chief_fault(ValueError("the chief stopped: not an RpcError")) is None

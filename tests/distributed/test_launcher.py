@@ -112,6 +112,31 @@ def test_a_worker_whose_disk_fills_stops_and_its_trial_is_run_again(tmp_path, ti
     check_complete(tmp_path / "d")
 
 
+@pytest.mark.slow  # two distributed searches: over a minute on 2 cores
+def test_the_chiefs_disk_filling_stops_the_search_which_resumes_whole(tmp_path, tiny_dir):
+    """The chief finds its disk full saving the oracle's state (the fault happens once): it stops
+    the search, exit 1, with the machine's line (not "exit status N, see the log"); the workers
+    stop with it, not restarted; no trial is failed for it, and the same command again ends with
+    the four trials of an undisturbed run."""
+    from tuner.faults import FULL_VAR, ONCE_VAR
+
+    env = {**os.environ, FULL_VAR: "write:oracle.json#4", ONCE_VAR: str(tmp_path / "full-once")}
+    command = search_command(tmp_path, tiny_dir, epochs=1)
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    output = first.stdout + first.stderr
+    assert (tmp_path / "full-once").exists(), output
+    last = output.strip().splitlines()[-1]
+    assert first.returncode == 1, output
+    assert last.startswith("error: the chief stopped: no space left on device writing"), output
+    assert "oracle.json" in last and last.endswith("then run the same command again"), last
+    assert "restarting" not in output, output  # a worker the chief stopped is not restarted
+    records = load_records(tmp_path / "d" / "tuner")
+    assert all(r.state is not TrialState.FAILED for r in records), output
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    check_complete(tmp_path / "d")
+
+
 @pytest.mark.slow  # over a minute on 2 cores; run with -m slow
 def test_a_killed_chief_is_resumed_by_the_same_command(tmp_path, tiny_dir):
     command = search_command(tmp_path, tiny_dir, epochs=4)

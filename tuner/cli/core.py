@@ -65,8 +65,9 @@ err_console = Console(stderr=True, width=console_width(sys.stderr))
 @contextlib.contextmanager
 def user_errors():
     """Turns a UserError into one line on stderr and exit status 2, a SearchFailure into one line
-    and exit status 1 (a distributed worker stopped by too many failures: STOPPED_STATUS, by its
-    machine: MACHINE_STATUS, so that its launcher does not restart it)."""
+    and exit status 1 (a distributed worker stopped by too many failures: STOPPED_STATUS, so that
+    its launcher does not restart it; a worker or the chief stopped by its machine:
+    MACHINE_STATUS, so that the launcher says the machine's line)."""
     try:
         with machine_faults():  # a full disk anywhere: one line, exit 1
             yield
@@ -76,7 +77,7 @@ def user_errors():
         code = e.exit_code
         if isinstance(e, TooManyFailures) and role() == "worker":
             code = STOPPED_STATUS
-        if isinstance(e, MachineFault) and role() == "worker":
+        if isinstance(e, MachineFault) and role() != "local":
             code = MACHINE_STATUS
         raise typer.Exit(code) from None
 

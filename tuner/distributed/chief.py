@@ -61,6 +61,7 @@ from tuner.distributed.secret import (
     worker_key,
     worker_secret,
 )
+from tuner.errors import MachineFault, machine_fault
 from tuner.storage.atomic import read_json
 from tuner.storage.directory import CV_FILE, TUNER_DIR
 
@@ -73,6 +74,7 @@ __all__ = [
     "serve",
     "authenticate_worker",
     "refusal",
+    "chief_fault",
     "keep_alive",
     "WORKER_HEADER",
     "KEY_HEADER",
@@ -276,10 +278,13 @@ class _Servicer(protos.get_service_grpc().OracleServicer):
     def __init__(self, guard: ChiefGuard):
         self.guard = guard
         self.stop_triggered = False  # a worker was told the search has no trial left
+        self.fault: MachineFault | None = None  # the chief's machine failed a request's write
 
     def _answer(self, context, method, *args):
         """``method(worker, *args)`` for the worker the request's metadata proves; a refusal
-        ends the request with its reason (keras-tuner's worker raises it as an RpcError)."""
+        ends the request with its reason (keras-tuner's worker raises it as an RpcError). A
+        fault of the chief's machine (its disk full writing the oracle's state) ends the
+        request with its line and stops the search (``serve``): every next write would meet it."""
         try:
             worker = self.guard.authenticate(context.invocation_metadata())
             return method(worker, *args)
@@ -287,6 +292,11 @@ class _Servicer(protos.get_service_grpc().OracleServicer):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(e))
         except RejectedRequest as e:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+        except Exception as e:
+            if (fault := machine_fault(e)) is None:
+                raise
+            self.fault = self.fault or fault
+            context.abort(grpc.StatusCode.INTERNAL, f"{CHIEF_STOPPED}{fault}")
 
     def GetSpace(self, request, context):
         space = self._answer(context, self.guard.get_space)
@@ -358,6 +368,8 @@ def serve(
 
     Raises:
         OSError: the port cannot be opened.
+        MachineFault: the chief's machine failed a write (its disk full): the search stops, and
+            the same command resumes it once the cause is gone.
     """
     # One request at a time, as keras-tuner's chief: the oracle's read methods are not locked.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
@@ -376,6 +388,8 @@ def serve(
     try:
         while not (servicer.stop_triggered and guard.idle()):
             time.sleep(poll)
+            if servicer.fault is not None:
+                raise servicer.fault
             guard.reap()
     finally:
         server.stop(grace=1.0)
@@ -438,6 +452,19 @@ def _beat(stub, every: float) -> None:
         time.sleep(every)
         with contextlib.suppress(grpc.RpcError):  # the chief is busy, gone or done: try later
             stub.GetSpace(request, timeout=every)
+
+
+# How the chief tells a worker that its machine stopped the search (``_Servicer._answer``)
+CHIEF_STOPPED = "the chief stopped: "
+
+
+def chief_fault(error: BaseException) -> MachineFault | None:
+    """The chief's machine stopped the search (its disk full), if ``error`` is the chief saying
+    so: the worker stops with the chief's line, as a machine's fault (not restarted)."""
+    if not isinstance(error, grpc.RpcError) or error.code() is not grpc.StatusCode.INTERNAL:
+        return None
+    details = str(error.details() or "")
+    return MachineFault(details) if details.startswith(CHIEF_STOPPED) else None
 
 
 def refusal(error: BaseException) -> str | None:

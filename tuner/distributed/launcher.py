@@ -320,6 +320,8 @@ def run_distributed(train, space, config, reporter=None, *, workers: int, bind: 
 def _check_ended_well(result: LaunchResult, records, directory: Path, max_failures: int) -> None:
     """Raises SearchFailure, saying why and what next, unless the launched search ended well."""
     logs = directory / LOGS_DIR
+    if result.chief_status == MACHINE_STATUS:  # the chief's disk: the search cannot go on
+        raise SearchFailure(f"the chief stopped: {_last_line(logs / 'chief.log')}")
     if STOPPED_STATUS in result.worker_status.values():
         failed = [r for r in records if r.state is TrialState.FAILED]
         reason = failed[-1].reason if failed else "unknown"

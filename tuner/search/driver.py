@@ -215,6 +215,8 @@ def _search(cv_tuner: CVTuner, plan: SearchPlan, config: SearchConfig) -> None:
     try:
         cv_tuner.search(plan.train.images, plan.train.labels, verbose=0)
     except Exception as e:
+        if (fault := chief.chief_fault(e)) is not None:
+            raise fault from None
         if (reason := chief.refusal(e)) is None:
             raise
         raise SearchError(reason) from None
