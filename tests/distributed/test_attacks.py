@@ -121,6 +121,9 @@ def run_search(tmp_path: Path, data: Path, name: str, attacked: bool):
     return records, done.stdout
 
 
+# under -m slow: the default suite's distributed search is `run --workers 1`
+# (tests/distributed/test_launcher.py) and its refusals go over gRPC in tests/distributed/test_chief.py
+@pytest.mark.slow
 def test_a_search_attacked_while_it_runs_ends_with_every_trial(tmp_path, tiny_dir):
     """A chief and two local workers complete the search, attacked all along; the directory is
     an ordinary search directory: the trials table and the export work on it."""
