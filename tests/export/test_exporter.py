@@ -518,11 +518,10 @@ def test_final_epochs_fill_the_time_left_between_the_fewest_and_the_most():
     assert final_epochs_in_time(10.0, 0.0, 1000, most=40, fewest=6) == 40  # nothing timed
 
 
-def test_the_first_final_model_is_planned_at_the_speed_measured_then(monkeypatch):
-    """The folds timed 0.1 s an image-epoch, but the winner trains at 1,000 images/s when the
-    export starts (the host switched speed): the first of the two models always trained (100 +
-    120 images) gets the epochs that leave the second as many at that speed, 20; planned at
-    the folds' speed it would get only the winner's own 6."""
+def _planning(monkeypatch, seconds: float, startup: float):
+    """The export's choice for two final models of 100 and 120 images, ``seconds`` before the run
+    budget's end, the winner training at 1,000 images/s with ``startup`` seconds before its
+    epochs run at speed; the images each speed measurement trained on."""
     from types import SimpleNamespace
 
     from tuner.data.kaggle import Dataset
@@ -530,18 +529,50 @@ def test_the_first_final_model_is_planned_at_the_speed_measured_then(monkeypatch
     from tuner.storage.records import FoldResult, TrialRecord, TrialState
 
     measured = []
-    monkeypatch.setattr(exporter, "images_per_second",
-                        lambda recipe, x, y, **kw: measured.append(len(x)) or 1000.0)  # fmt: skip
+
+    def speed(recipe, x, y, **kw):
+        measured.append(len(x))
+        return exporter.Speed(1000.0, startup)
+
+    monkeypatch.setattr(exporter, "training_speed", speed)
     folds = (FoldResult(0, 0.98, 0.1, 6, 60.0, 100, 50),)  # 600 image-epochs in 60 s
     best = TrialRecord("1", TrialState.COMPLETE, {"epochs": 6, "batch_size": 32}, folds)
     fits = [Dataset(np.zeros((n, 28, 28, 1), np.uint8), np.zeros(n, np.uint8), "x")
             for n in (100, 120)]  # fmt: skip
-    seconds = 0.001 * 220 * 20.5  # 20 epochs of both at 1,000 images/s, and a half
     choice = SimpleNamespace(deadline=time.monotonic() + seconds, most_epochs=40, own_epochs=6,
                              fits=fits, best=best,
                              recipe=lambda record: exporter.Recipe(record.hyperparameters))  # fmt: skip
-    assert exporter._epochs_for(choice, exporter._Built([], 1, None), fits[0], 0) == 20
+    return choice, measured
+
+
+def test_the_first_final_model_is_planned_at_the_speed_measured_then(monkeypatch):
+    """The folds timed 0.1 s an image-epoch, but the winner trains at 1,000 images/s when the
+    export starts (the host switched speed): the first of the two models always trained (100 +
+    120 images) gets the epochs that leave the second as many at that speed, 20; planned at
+    the folds' speed it would get only the winner's own 6."""
+    from tuner.export import exporter
+
+    seconds = 0.001 * 220 * 20.5  # 20 epochs of both at 1,000 images/s, and a half
+    choice, measured = _planning(monkeypatch, seconds, startup=0.0)
+    assert exporter._epochs_for(choice, exporter._Built([], 1, None), choice.fits[0], 0) == 20
     assert measured == [100]  # measured on the first model's own images
+
+
+def test_each_final_models_start_up_is_planned_for(monkeypatch):
+    """Each model spends 2 s building and tracing before its epochs run at speed: the first is
+    planned so that both start-ups and 20 epochs of both fit (planned without them, it would
+    take 38 epochs and leave the second 14), and the second gets the same 20 from what is left."""
+    from tuner.export import exporter
+
+    seconds = 2 * 2.0 + 0.001 * 220 * 20.5
+    choice, _ = _planning(monkeypatch, seconds, startup=2.0)
+    built = exporter._Built([], 1, None)
+    assert exporter._epochs_for(choice, built, choice.fits[0], 0) == 20
+    # the first trained as planned: its start-up and 20 epochs of 100 images at speed
+    built.seconds = 2.0 + 0.001 * 100 * 20
+    built.fits.append({"images": 100, "epochs": 20})
+    choice.deadline -= built.seconds
+    assert exporter._epochs_for(choice, built, choice.fits[1], 1) == 20
 
 
 def test_without_a_holdout_every_final_model_trains_on_every_image(

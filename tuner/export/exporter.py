@@ -61,7 +61,7 @@ from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
 from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.training.callbacks import Deadline, EpochEvents
-from tuner.training.fit import Recipe, fit_model, fold_models, images_per_second
+from tuner.training.fit import Recipe, Speed, fit_model, fold_models, training_speed
 from tuner.ui.events import Reporter
 from tuner.ui.reporters import shown
 
@@ -265,6 +265,9 @@ class _Built:
     fits: list[dict] = field(default_factory=list)
     cut: str | None = None  # why fewer final models were trained than asked
     shortened: str | None = None  # why they trained fewer epochs than asked
+    # what each final model spends before its epochs run at speed (building, tracing), as
+    # measured with the first's plan (``training_speed``)
+    startup: float = 0.0
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -307,33 +310,41 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
     """Under a run budget, the ``i``-th final model's epochs: as many as end within it, up to
     ``final_epochs`` (``tuner.search.budget.final_epochs_in_time``), never fewer than the
     winner's own; None: no time for this model. The first is planned with the second (the two
-    always trained) at the speed the winner trains at now (``_speed_now``), so that the two get
-    about the same epochs; the second takes the time left at the speed the first trained, so a
-    misjudged first plan costs no minute; a further model trains the same epochs, only if it
-    ends in time."""
+    always trained) at the speed the winner trains at now and with each one's start-up
+    (``_speed_now``), so that the two get about the same epochs; the second takes the time left
+    at the speed the first trained, so a misjudged first plan costs no minute; a further model
+    trains the same epochs, only if it ends in time. The start-up matters on small data: on the
+    embedded 4,000 digits it is 7-8 s of a model's 30-50 (results/benchmarks.md, "The embedded
+    run's minutes")."""
     left = choice.deadline - time.monotonic()
     most, fewest = choice.most_epochs, min(choice.own_epochs, choice.most_epochs)
     if i == 0:
         images = sum(len(d) for d in choice.fits[:ALWAYS_TRAINED])
-        rate = _speed_now(choice)  # no margin: model 2 corrects it
-        return final_epochs_in_time(left, rate, images, most, fewest)
-    rate = built.seconds / sum(f["images"] * f["epochs"] for f in built.fits)
+        speed = _speed_now(choice)  # no margin: model 2 corrects it
+        built.startup = speed.startup_seconds
+        epochs_left = left - ALWAYS_TRAINED * built.startup
+        return final_epochs_in_time(
+            epochs_left, 1.0 / speed.images_per_second, images, most, fewest
+        )
+    # the first's epochs at speed: its fit less the start-up (never less than half of it)
+    at_speed = max(built.seconds - built.startup * len(built.fits), built.seconds / 2)
+    rate = at_speed / sum(f["images"] * f["epochs"] for f in built.fits)
+    left -= built.startup
     if i < ALWAYS_TRAINED:
         return final_epochs_in_time(left, rate, len(train), most, fewest)
     epochs = built.fits[-1]["epochs"]
     return epochs if rate * len(train) * epochs <= left else None
 
 
-def _speed_now(choice: _Choice) -> float:
-    """Seconds per image-epoch the winner trains at now, on the final models' images
-    (``tuner.training.fit.images_per_second``: the trials' pipeline, 40 batches after 40 that
-    build and trace; a few seconds). Not its folds' speed: these 2 cores switch between two speeds
-    minutes apart, and the final models ran 0.55 to 0.93 times as long an image-epoch as their
-    winner's folds had (results/benchmarks.md, "The `quick` profile over held-out 10 % splits",
-    column "final / fold speed")."""
+def _speed_now(choice: _Choice) -> Speed:
+    """How fast the winner trains now, on the final models' images, and what a model of it
+    spends before its epochs run at speed (``tuner.training.fit.training_speed``: the trials'
+    pipeline, 40 batches after 40 that build and trace; a few seconds). Not its folds' speed:
+    these 2 cores switch between two speeds minutes apart, and the final models ran 0.55 to 0.93
+    times as long an image-epoch as their winner's folds had (results/benchmarks.md, "The
+    `quick` profile over held-out 10 % splits", column "final / fold speed")."""
     train = choice.fits[0]
-    speed = images_per_second(choice.recipe(choice.best), train.images, train.labels, steps=40)
-    return 1.0 / speed
+    return training_speed(choice.recipe(choice.best), train.images, train.labels, steps=40)
 
 
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:

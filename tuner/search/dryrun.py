@@ -4,7 +4,7 @@ The plan is what ``run_search`` would do: the options merged with the space's ``
 checked by the same code (``tuner.search.plan``), the folds' sizes, the epochs, where it would write
 and whether it would resume. The time is estimated from a short calibration: the space's default
 point trained for a few steps on the real images as a fold trains them
-(``tuner.training.fit.images_per_second``), so the
+(``tuner.training.fit.training_speed``), so the
 estimate includes this machine's speed.
 Other points of the space train faster or slower (width, depth, batch size): the figure is for
 the default point and says so.
@@ -29,7 +29,7 @@ from tuner.space.spaces import SearchSpace
 from tuner.space.values import resolve_values
 from tuner.storage.manifest import check_resume, read_manifest
 from tuner.storage.records import load_records
-from tuner.training.fit import Recipe, images_per_second
+from tuner.training.fit import Recipe, training_speed
 
 __all__ = ["DryRun", "dry_run"]
 
@@ -147,7 +147,7 @@ def dry_run(
     if measure:
         with precision(plan.mixed_precision):  # the precision the trials will train in
             recipe = Recipe(values, space, len(plan.train.classes))
-            speed = images_per_second(recipe, plan.train.images, plan.train.labels)
+            speed = training_speed(recipe, plan.train.images, plan.train.labels).images_per_second
     return DryRun(
         directory=directory,
         resumes=resumes,

@@ -31,15 +31,16 @@ from tuner.training.callbacks import EpochClock, ValidationClock
 
 __all__ = [
     "EARLY_STOPPING_SPLIT",
-    "images_per_second",
     "Fit",
     "Recipe",
+    "Speed",
     "early_stopping_split",
     "fit_model",
     "fold_models",
     "fold_seed",
     "load_fold_weights",
     "save_weights",
+    "training_speed",
 ]
 
 
@@ -175,20 +176,32 @@ def _fresh_model(recipe: Recipe, seed: int, train_size: int, weights):
     return model
 
 
-def images_per_second(
+class Speed(NamedTuple):
+    """How fast a recipe trains here now (``training_speed``)."""
+
+    images_per_second: float  # once its epochs run at speed
+    # what one fit spends before that: building the model, tracing its graphs, the first
+    # epoch's warm-up (0 when it cannot be told: a hypermodel's own fit that drops callbacks)
+    startup_seconds: float
+
+
+def training_speed(
     recipe: Recipe, images: np.ndarray, labels: np.ndarray, *, steps: int = 20
-) -> float:
+) -> Speed:
     """How fast ``recipe`` trains here now: as a fold trains (``fit_model``: the trials' input
     pipeline, or the hypermodel's own ``fit``), two epochs of ``steps`` batches; the training
-    images per second of the second (the first builds the model and traces its graphs). What
-    the dry run's estimate and the export's first final model are planned with."""
+    images per second of the second, and what the whole fit took beyond two such epochs. What
+    the dry run's estimate and the export's final models are planned with."""
     n = min(len(images), steps * recipe.batch_size)
     clock = EpochClock()
+    started = time.perf_counter()
     fit = fit_model(recipe.for_epochs(2), images[:n], labels[:n], seed=0, callbacks=[clock])
-    # a hypermodel's own fit may drop the callbacks: then half of the whole fit
-    seconds = clock.seconds[-1] if len(clock.seconds) == 2 else fit.seconds / 2
+    took = time.perf_counter() - started
     fresh_session()
-    return n / max(seconds, 1e-9)
+    if len(clock.seconds) != 2:  # a hypermodel's own fit dropped the callbacks: half of it
+        return Speed(n / max(fit.seconds / 2, 1e-9), 0.0)
+    epoch = max(clock.seconds[-1], 1e-9)
+    return Speed(n / epoch, max(took - 2 * epoch, 0.0))
 
 
 def fold_models(record: TrialRecord, seed: int, space=None, classes: int = len(DIGITS)) -> list:
