@@ -129,15 +129,15 @@ def report(args, plan) -> list[str]:
 
 def paired(args, other: str, epochs: int) -> list[str]:
     """Member 0 of ``args.tag`` against member 0 of ``other``, both of ``epochs`` epochs, on each
-    seed's holdout that has both: their errors, the images only one of them gets wrong, and the
-    two averaged (a configuration's choice, judged on the same images)."""
+    seed's holdout that has both: their errors, the images only one of them gets wrong, the
+    two averaged (a configuration's choice, judged on the same images) and, where ``args.tag``
+    has a member 1, its two seeds averaged (two configurations' diversity against two seeds')."""
     lines = [
         f"| seed | {args.tag} errors | {other} errors | only {args.tag} wrong | "
-        f"only {other} wrong | the two averaged |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"only {other} wrong | the two averaged | {args.tag}'s two seeds averaged |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    totals = np.zeros(5, dtype=int)
-    images = 0
+    totals, seeds_total, images = np.zeros(5, dtype=int), 0, 0
     for path in sorted(args.runs.glob(f"{args.tag}-s*-e{epochs}-m0.npz")):
         seed = int(path.name.split("-s")[1].split("-")[0])
         twin = model_path(args.runs, other, seed, epochs, 0)
@@ -151,8 +151,14 @@ def paired(args, other: str, epochs: int) -> list[str]:
                         (wrong_b & ~wrong_a).sum(), both.sum()])  # fmt: skip
         totals += row
         images += len(labels)
-        lines.append(f"| {seed} | " + " | ".join(str(v) for v in row) + " |")
-    lines.append(f"| all ({images:,} images) | " + " | ".join(f"**{v}**" for v in totals) + " |")
+        second = model_path(args.runs, args.tag, seed, epochs, 1)
+        seeds = "-"
+        if second.exists():
+            errors = int(((a["single"] + np.load(second)["single"]).argmax(1) != labels).sum())
+            seeds, seeds_total = str(errors), seeds_total + errors
+        lines.append(f"| {seed} | " + " | ".join(str(v) for v in row) + f" | {seeds} |")
+    cells = " | ".join(f"**{v}**" for v in totals)
+    lines.append(f"| all ({images:,} images) | {cells} | **{seeds_total}** (where measured) |")
     return lines
 
 
