@@ -31,6 +31,8 @@ __all__ = [
     "machine_faults",
     "TrialFailed",
     "STOPPED_STATUS",
+    "MACHINE_STATUS",
+    "ERROR_PREFIX",
 ]
 
 
@@ -157,6 +159,10 @@ def _shown(path) -> str:
     path = Path(str(path))
     return str(path.parent) if path.name.startswith(".") and ".tmp" in path.name else str(path)
 
+
+# How a command's one line begins when it stops on an error (``tuner.cli.core.user_errors``): the
+# launcher finds a stopped process's line at the end of its log by it
+ERROR_PREFIX = "error: "
 
 # Exit status of a distributed worker that stopped the search on purpose (too many failed trials
 # in a row): its launcher does not restart it, since it would only fail again.

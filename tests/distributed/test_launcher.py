@@ -335,3 +335,18 @@ def test_a_worker_its_machine_stopped_says_why_and_is_not_restarted(tmp_path, mo
     assert said == [
         "worker1 stopped, not restarted: no space left on device writing /r/s/tuner/trial_1"
     ]
+
+
+def test_a_stopped_processs_line_is_its_logs_last_error_line_or_where_to_look(tmp_path):
+    """A worker or chief stopped by its machine ends its log with its one line; where the full
+    disk kept that line from being written, the log ends elsewhere and the launcher says what
+    likely happened and where to look, not a progress line taken for the reason."""
+    from tuner.distributed.launcher import _last_line
+
+    log = tmp_path / "worker0.log"
+    log.write_text("trial 3 fold 1/2 epoch 1/2\nerror: no space left on device writing x\n")
+    assert _last_line(log) == "no space left on device writing x"
+    log.write_text("trial 3 fold 1/2 epoch 1/2\n")
+    said = _last_line(log)
+    assert said.startswith("its machine failed a write (a full disk") and str(log) in said
+    assert _last_line(tmp_path / "missing.log").endswith(str(tmp_path / "missing.log"))

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from tuner.distributed.roles import role
 from tuner.errors import (
+    ERROR_PREFIX,
     MACHINE_STATUS,
     STOPPED_STATUS,
     MachineFault,
@@ -72,7 +73,7 @@ def user_errors():
         with machine_faults():  # a full disk anywhere: one line, exit 1
             yield
     except (UserError, SearchFailure) as e:
-        prefix = "" if isinstance(e, SearchInterrupted) else "[bold red]error:[/] "
+        prefix = "" if isinstance(e, SearchInterrupted) else f"[bold red]{ERROR_PREFIX.strip()}[/] "
         err_console.print(f"{prefix}{escape(str(e))}", highlight=False, soft_wrap=True)
         code = e.exit_code
         if isinstance(e, TooManyFailures) and role() == "worker":

@@ -35,7 +35,7 @@ import tuner.storage.directory as store
 from tuner.distributed.certificate import chief_certificate
 from tuner.distributed.gpus import gpu_env, machine_gpus
 from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, check_worker_id, chief_secret
-from tuner.errors import MACHINE_STATUS, STOPPED_STATUS, SearchFailure
+from tuner.errors import ERROR_PREFIX, MACHINE_STATUS, STOPPED_STATUS, SearchFailure
 from tuner.search.driver import SearchResult, prepare_search
 from tuner.storage.directory import LOGS_DIR, TUNER_DIR
 from tuner.storage.records import TrialState, load_records
@@ -261,12 +261,18 @@ class _Workers:
 
 
 def _last_line(log: Path) -> str:
-    """A log's last line (a worker's one-line reason), or where to look."""
+    """The one line a process stopped by its machine ended its log with, or, where the log does
+    not end with it (the full disk it met may have kept it from being written), the likely
+    causes and where to look."""
     try:
         lines = log.read_text(errors="replace").strip().splitlines()
     except OSError:
         lines = []
-    return lines[-1].removeprefix("error: ") if lines else f"see {log}"
+    if lines and lines[-1].startswith(ERROR_PREFIX):
+        return lines[-1].removeprefix(ERROR_PREFIX)
+    return (
+        f"its machine failed a write (a full disk, or a read-only or vanished directory); see {log}"
+    )
 
 
 def run_distributed(train, space, config, reporter=None, *, workers: int, bind: str, port):
