@@ -64,14 +64,12 @@ class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
     def __init__(self, oracle, *, plan, space, reporter, **kwargs):
         super().__init__(oracle=oracle, hypermodel=None, **kwargs)
         self.space = space if space.model is not None else None
-        self.max_failures = plan.max_consecutive_failures
         self.failures_in_a_row = 0  # in this process: a resumed search starts a new count
         self.pruned: set[str] = set()  # trials of this process stopped by a pruner
         self.plan, self.splits = plan, plan.splits
-        self.prune_margin, self.seed = plan.prune_margin, plan.seed
         self.started = clock()
         self.trials_deadline = None  # set by pre_create_trial
-        self.reporter, self.isolate = reporter, plan.isolate
+        self.reporter = reporter
         self.trial_process = TrialProcess() if plan.isolate else None
 
     def close(self) -> None:
@@ -135,7 +133,7 @@ class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
         # The trial is saved: only now may too many failures stop the search.
         failed = record is not None and record.state is TrialState.FAILED
         self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
-        if self.failures_in_a_row >= self.max_failures:
+        if self.failures_in_a_row >= self.plan.max_consecutive_failures:
             raise TooManyFailures(
                 f"{self.directory}: stopped after {self.failures_in_a_row} failed trials in "
                 f"a row; last reason (trial {record.trial_id}): {record.reason}"
@@ -179,7 +177,7 @@ class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
         work = self._trial_work(trial.trial_id, values, trial_dir)
         started = time.perf_counter()
         try:
-            if self.isolate:
+            if self.plan.isolate:
                 timeout = self.plan.trial_timeout
                 outcome = train_trial_in_process(
                     work, x, y, self.reporter, timeout=60 * timeout if timeout else None,
@@ -212,12 +210,12 @@ class CVTuner(compat.StopOnMachineFaults, keras_tuner.Tuner):
             prune = ScreenStop(plan.screening)
         elif plan.prune:
             records = load_records(self.project_dir)
-            prune = rule_for_trial(records, self.prune_margin, values, self.space)
+            prune = rule_for_trial(records, plan.prune_margin, values, self.space)
         else:
             prune = None
         goes_on = plan.oracle == "hyperband" and "tuner/trial_id" in values
         return TrialWork(
-            values, self.splits, self.seed,
+            values, self.splits, plan.seed,
             seed_trial(trial_id, values),  # a promoted trial: its screen's seeds
             prune=prune, early_stopping=plan.early_stopping,
             # Fold models are kept for the best trial (`export --ensemble folds`) and, with
