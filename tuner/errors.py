@@ -33,6 +33,7 @@ __all__ = [
     "STOPPED_STATUS",
     "MACHINE_STATUS",
     "ERROR_PREFIX",
+    "CHIEF_STOPPED",
 ]
 
 
@@ -163,6 +164,9 @@ def _shown(path) -> str:
 # How a command's one line begins when it stops on an error (``tuner.cli.core.user_errors``): the
 # launcher finds a stopped process's line at the end of its log by it
 ERROR_PREFIX = "error: "
+# How a chief stopped by its machine begins its line: to the workers (an RPC's details) and in the
+# launcher's last words
+CHIEF_STOPPED = "the chief stopped: "
 
 # Exit status of a distributed worker that stopped the search on purpose (too many failed trials
 # in a row): its launcher does not restart it, since it would only fail again.

@@ -61,7 +61,7 @@ from tuner.distributed.secret import (
     worker_key,
     worker_secret,
 )
-from tuner.errors import MachineFault, machine_fault
+from tuner.errors import CHIEF_STOPPED, MachineFault, machine_fault
 from tuner.storage.atomic import read_json
 from tuner.storage.directory import CV_FILE, TUNER_DIR
 
@@ -452,10 +452,6 @@ def _beat(stub, every: float) -> None:
         time.sleep(every)
         with contextlib.suppress(grpc.RpcError):  # the chief is busy, gone or done: try later
             stub.GetSpace(request, timeout=every)
-
-
-# How the chief tells a worker that its machine stopped the search (``_Servicer._answer``)
-CHIEF_STOPPED = "the chief stopped: "
 
 
 def chief_fault(error: BaseException) -> MachineFault | None:

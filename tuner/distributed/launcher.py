@@ -35,7 +35,13 @@ import tuner.storage.directory as store
 from tuner.distributed.certificate import chief_certificate
 from tuner.distributed.gpus import gpu_env, machine_gpus
 from tuner.distributed.secret import SECRET_ENV, SECRET_FILE, check_worker_id, chief_secret
-from tuner.errors import ERROR_PREFIX, MACHINE_STATUS, STOPPED_STATUS, SearchFailure
+from tuner.errors import (
+    CHIEF_STOPPED,
+    ERROR_PREFIX,
+    MACHINE_STATUS,
+    STOPPED_STATUS,
+    SearchFailure,
+)
 from tuner.search.driver import SearchResult, prepare_search
 from tuner.storage.directory import LOGS_DIR, TUNER_DIR
 from tuner.storage.records import TrialState, load_records
@@ -327,7 +333,7 @@ def _check_ended_well(result: LaunchResult, records, directory: Path, max_failur
     """Raises SearchFailure, saying why and what next, unless the launched search ended well."""
     logs = directory / LOGS_DIR
     if result.chief_status == MACHINE_STATUS:  # the chief's disk: the search cannot go on
-        raise SearchFailure(f"the chief stopped: {_last_line(logs / 'chief.log')}")
+        raise SearchFailure(f"{CHIEF_STOPPED}{_last_line(logs / 'chief.log')}")
     if STOPPED_STATUS in result.worker_status.values():
         failed = [r for r in records if r.state is TrialState.FAILED]
         reason = failed[-1].reason if failed else "unknown"
