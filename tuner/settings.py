@@ -203,6 +203,12 @@ SETTINGS: tuple[Setting, ...] = (
             "(rounded up) train without it and are measured there; the others train on every "
             "image.", "models", low=1, high=64, option="--final-models", toml="final_models",
             manifest="final_models", resume=FREE, space_default=1),
+    Setting("final_trials", int, "Best completed trials the final models take in turn (default: "
+            "the space's, else 1: the winner alone). With 2 and a holdout, the models measured "
+            "there are the winner's and those on every image the runner-up's: two "
+            "configurations averaged err less than two seeds of one.", "trials", low=1, high=8,
+            option="--final-trials", toml="final_trials", manifest="final_trials", resume=FREE,
+            space_default=1),
     Setting("budget_images", int, "the search part the time budget is stated for", "images",
             low=1, toml="budget_images"),
     Setting("max_consecutive_failures", int, "Stop after this many failed trials in a row.",

@@ -72,6 +72,7 @@ def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, mo
         "search_images": None,  # the folds ran on the whole search part
         "final_epochs": None,  # the export retrained for the winner's own epochs
         "final_models": 1,  # one model of the winner
+        "final_trials": 1,  # of the winner alone
         "max_consecutive_failures": 3,
         "trial_timeout": None,
         "isolate": True,
@@ -557,10 +558,18 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
                       "--final-models", 3, "--run-budget", 10)  # fmt: skip
     assert budgeted.exit_code == 0, budgeted.output
     assert (
-        "final: 3 models of the winner averaged: 2 trained on 240 images (measured on the "
-        "holdout), 1 on all 300, as many epochs as the run budget leaves, up to 4 epochs, models "
-        "after the second only if time is left"
+        "final: 3 models averaged: 2 of the winner trained on 240 images (measured on the "
+        "holdout), 1 of the winner on all 300, as many epochs as the run budget leaves, up to 4 "
+        "epochs, models after the second only if time is left"
     ) in " ".join(budgeted.output.split())
+    turns = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
+                   "--results-dir", results, "--holdout", 0.2, "--final-models", 2,
+                   "--final-trials", 2)  # fmt: skip
+    assert turns.exit_code == 0, turns.output
+    assert (
+        "final: 2 models averaged: 1 of the winner trained on 240 images (measured on the "
+        "holdout), 1 of the runner-up on all 300"
+    ) in " ".join(turns.output.split())
     assert "folds:      2 (stratified): 60 training and 60 validation" in subset.output
     # the same checks as the search itself: a bad option is refused, one line, exit 2
     bad = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,

@@ -23,7 +23,7 @@ from tuner.export.recipes import parse_ensemble, tta_shifts
 from tuner.search.driver import run_search
 from tuner.search.plan import SearchConfig
 from tuner.space.spaces import EstimateCorrection, load_space
-from tuner.storage.records import load_records
+from tuner.storage.records import load_records, ranked
 
 # tracing a tiny model's graphs costs more than training it: these tests check what the
 # toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
@@ -242,9 +242,9 @@ def test_folds_ensemble_is_scored_on_the_holdout_and_saved_as_one_model(holdout_
 
 def test_top_k_ensemble_retrains_the_k_best_trials(holdout_search, tiny_data):
     result = export_best(holdout_search.directory, tiny_data, ensemble="top-2")
-    ranked = sorted(holdout_search.records, key=lambda r: -r.mean)
+    best_first = sorted(holdout_search.records, key=lambda r: -r.mean)
     manifest = json.loads((holdout_search.directory / "search.json").read_text())
-    assert manifest["export"]["members"] == [r.trial_id for r in ranked]
+    assert manifest["export"]["members"] == [r.trial_id for r in best_first]
     assert manifest["export"]["retrain_images"] == 240  # the search part, never the holdout
     assert {"single", "single+tta5", "top-2", "top-2+tta5"} == set(result.holdout)
     # TTA by default only where it scores higher on the holdout
@@ -485,6 +485,31 @@ def test_final_models_split_between_the_holdout_and_every_image(
     )
 
 
+def test_final_trials_2_trains_the_runner_up_on_every_image(tmp_path, tiny_data, tiny_space_path):
+    """final_trials 2 with a holdout: the models measured there are the winner's (the holdout
+    measures its recipe), those on every image the runner-up's; the note names it."""
+    search = run_search(
+        tiny_data.train,
+        load_space(tiny_space_path),
+        SearchConfig(name="t", results_dir=tmp_path, isolate=False, holdout=0.2, max_trials=2,
+                     final_models=3, final_epochs=1, final_trials=2),
+    )  # fmt: skip
+    winner, runner_up = [r.trial_id for r in ranked(search.records)]
+    result = export_best(search.directory, tiny_data, tta=1)
+    assert [(f["trial_id"], f["images"], f["measured"]) for f in result.fits] == [
+        (winner, 240, True), (runner_up, 300, False), (winner, 240, True)
+    ]  # fmt: skip
+    assert result.measured == "2 seeds" and result.best.trial_id == winner
+    assert f"1 more model(s) trained on every image (trial {runner_up}'s configuration)" in (
+        result.estimate.note
+    )
+    manifest = json.loads((search.directory / "search.json").read_text())
+    assert manifest["config"]["final_trials"] == 2
+    assert manifest["export"]["members"] == [winner, runner_up]
+    exported = keras.saving.load_model(result.model_path)
+    assert sum(layer.name.startswith("member_") for layer in exported.layers) == 3
+
+
 def test_final_fits_measure_half_and_train_the_rest_on_every_image():
     from tuner.data.splits import final_fits
 
@@ -579,12 +604,15 @@ def test_without_a_holdout_every_final_model_trains_on_every_image(
     tmp_path, tiny_data, tiny_space_path
 ):
     """--holdout 0 with final_models 2: both models on all 300 images, none measured, and the
-    estimate is the out-of-fold accuracy (a lower one: no holdout to measure the average)."""
+    estimate is the out-of-fold accuracy (a lower one: no holdout to measure the average). With
+    final_trials 2 and one completed trial, both are the winner's."""
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
-        SearchConfig(name="n", results_dir=tmp_path, isolate=False, max_trials=1, final_models=2),
-    )
+        SearchConfig(name="n", results_dir=tmp_path, isolate=False, max_trials=1, final_models=2,
+                     final_trials=2),
+    )  # fmt: skip
     result = export_best(search.directory, tiny_data)
     assert [(f["images"], f["measured"]) for f in result.fits] == [(300, False), (300, False)]
+    assert {f["trial_id"] for f in result.fits} == {search.best.trial_id}
     assert result.holdout is None and result.estimate.method == "out-of-fold"

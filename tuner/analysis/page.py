@@ -336,10 +336,10 @@ def _export(export: dict | None) -> str:
                      + _table(["candidate", "accuracy %"], rows))  # fmt: skip
     fits = export.get("final_models") or []
     if fits:
-        rows = [[f["seed"], f["images"], f["epochs"], "yes" if f["measured"] else "no"]
-                for f in fits]  # fmt: skip
-        parts.append("<p>The final models, averaged:</p>"
-                     + _table(["seed", "images", "epochs", "measured on the holdout"], rows))  # fmt: skip
+        rows = [[f.get("trial_id", ""), f["seed"], f["images"], f["epochs"],
+                 "yes" if f["measured"] else "no"] for f in fits]  # fmt: skip
+        columns = ["trial", "seed", "images", "epochs", "measured on the holdout"]
+        parts.append("<p>The final models, averaged:</p>" + _table(columns, rows))
     for key in ("final_epochs_cut", "final_models_cut"):
         if export.get(key):
             parts.append(f"<p>{html.escape(export[key])}</p>")

@@ -3,11 +3,15 @@
 Only a COMPLETE trial can win; a search with none refuses to export. What is exported:
 
 - ``none`` (default): the winner retrained with its hyperparameters (epochs, batch size,
-  augmentation included), seeded with the search's seed; with ``final_models`` N > 1, N models
-  of it, each with its own seed, averaged. With a holdout, half of them (rounded up) train
-  without it and are measured there, the others on every image
-  (``tuner.data.splits.final_fits``): the submission sees every labelled image, and the holdout
-  still measures the recipe (a lower bound for the whole average, which has more models);
+  augmentation included), seeded with the search's seed; with ``final_models`` N > 1, N models,
+  each with its own seed, averaged. With a holdout, half of them (rounded up) train without it
+  and are measured there, the others on every image (``tuner.data.splits.final_fits``): the
+  submission sees every labelled image, and the holdout still measures the recipe (a lower
+  bound for the whole average, which has more models). With ``final_trials`` T > 1 the models
+  take the T best completed trials' configurations in turn (the winner's first), so with T = 2
+  the measured ones are the winner's and those on every image the runner-up's: two strong
+  configurations averaged make fewer errors than two seeds of one, which get the same images
+  wrong (results/benchmarks.md, "Two configurations averaged against two seeds of one");
 - ``folds``: the average of the winner's K fold models, as the search trained them (no retrain);
 - ``top-K``: the K best completed trials, each retrained on the training data less the holdout,
   averaged.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +171,9 @@ class _Choice:
 
     manifest: dict
     best: TrialRecord
-    members: list[TrialRecord]  # retrained (none, top-K) or whose fold models are averaged
+    # retrained (top-K; none: the final models' configurations, taken in turn) or whose fold
+    # models are averaged (folds)
+    members: list[TrialRecord]
     kind: str  # none, folds or top
     profile: SearchSpace  # the space the search ran with (its hypermodel's, if it had one)
     train: Dataset  # the training data less the holdout
@@ -192,6 +199,19 @@ class _Choice:
             return [self.train] * len(self.members)
         sizes = final_fits(self.final_models, len(self.train), self.holdout_size)
         return [self.train if n == len(self.train) else self.everything for n in sizes]
+
+    @property
+    def configurations(self) -> list[TrialRecord]:
+        """Whose configuration each of ``fits`` trains: top-K, its members; none, the winner's
+        for the models the holdout measures (it measures the winner's recipe) and the members in
+        turn for the others (with a holdout the runners-up, if any: the winner has its own)."""
+        if self.kind == "top":
+            return self.members
+        measured = self.holdout is not None
+        turns = itertools.cycle(self.members[1:] if measured and self.members[1:] else self.members)
+        return [
+            self.best if measured and train is self.train else next(turns) for train in self.fits
+        ]
 
     @property
     def retrain_images(self) -> int:
@@ -243,8 +263,11 @@ def _choose(directory: Path, data: DigitData, ensemble: str, run_started=None) -
             f"{directory}: --ensemble top-{k} needs {k} completed trials, the search has "
             f"{len(complete)}"
         )
-    members = complete[:k] if kind == "top" else [best]
     config = search.manifest.get("config", {})
+    members = complete[:k] if kind == "top" else [best]
+    if kind == "none":  # the winner first; fewer completed trials than asked: those there are
+        runners_up = [r for r in complete if r.trial_id != best.trial_id]
+        members += runners_up[: (config.get("final_trials") or 1) - 1]
     budget = config.get("run_budget_minutes")
     deadline = run_started + 60 * budget if run_started is not None and budget else None
     return _Choice(
@@ -280,8 +303,7 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
     under a run budget, for the epochs and as many models as it has time for (``_epochs_for``)."""
     built = _Built([], 1, None)
     asked = choice.manifest.get("config", {}).get("final_epochs")
-    records = choice.members if choice.kind == "top" else [choice.best] * len(choice.fits)
-    for i, (record, train) in enumerate(zip(records, choice.fits, strict=True)):
+    for i, (record, train) in enumerate(zip(choice.configurations, choice.fits, strict=True)):
         epochs = _epochs_for(choice, built, train, i) if choice.budgeted else asked
         if choice.budgeted and epochs is None:
             built.cut = f"the run budget left time for {i} of {len(choice.fits)} final models"
@@ -461,12 +483,16 @@ def _expected(choice: _Choice, built: _Built, ensemble: str) -> Estimate:
     expected = estimate(
         choice.best, built.scores, measured, choice.holdout_size, correction, why_not
     )
-    unmeasured = sum(not f["measured"] for f in built.fits)
+    unmeasured = [f["trial_id"] for f in built.fits if not f["measured"]]
     if expected.method == "holdout" and unmeasured:
+        others = list(dict.fromkeys(t for t in unmeasured if t != choice.best.trial_id))
+        whose = f" (trial {others[0]}'s configuration)" if len(others) == 1 else ""
+        if len(others) > 1:
+            whose = f" (the configurations of trials {', '.join(others)})"
         note = (
             f"{built.measured} trained without the holdout, on it; the export averages in "
-            f"{unmeasured} more model(s) trained on every image, so it should score at least "
-            "this"
+            f"{len(unmeasured)} more model(s) trained on every image{whose}, so it should score "
+            "at least this"
         )
         expected = dataclasses.replace(expected, note=note)
     return expected

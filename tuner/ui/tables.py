@@ -339,12 +339,19 @@ def _final_models(plan) -> str:
         return f"the winner retrained on {fits[0]:,} images"
     measured = fits.count(plan.retrain_images) if plan.holdout_images else 0
     every = plan.retrain_images + plan.holdout_images
+    trials = plan.final_trials or 1
     if not measured:
-        return f"{len(fits)} models of the winner averaged, each trained on {every:,} images"
+        whose = "of the winner" if trials == 1 else f"of the {trials} best trials in turn"
+        return f"{len(fits)} models {whose} averaged, each trained on {every:,} images"
+    others = (
+        "the winner"
+        if trials == 1
+        else ("the runner-up" if trials == 2 else f"the {trials - 1} runners-up in turn")
+    )
     return (
-        f"{len(fits)} models of the winner averaged: {measured} trained on "
-        f"{plan.retrain_images:,} images (measured on the holdout), {len(fits) - measured} on "
-        f"all {every:,}"
+        f"{len(fits)} models averaged: {measured} of the winner trained on "
+        f"{plan.retrain_images:,} images (measured on the holdout), {len(fits) - measured} of "
+        f"{others} on all {every:,}"
     )
 
 
@@ -362,7 +369,7 @@ def _final_epochs(plan) -> str:
 # "settings:" line, so that a new setting (tuner.settings) shows there without a change here.
 _WORDED = frozenset({"max_trials", "oracle", "prune", "early_stopping", "time_budget",
                      "run_budget", "search_images", "holdout", "final_models", "final_epochs",
-                     "folds", "screen"})  # fmt: skip
+                     "final_trials", "folds", "screen"})  # fmt: skip
 
 
 def _setting_text(value: Any, unit: str) -> str:
