@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from tuner.backend import cpu_has_bf16, mixed_precision_default
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from tests.helpers import invoke
 from tuner.cli import app
+from tuner.cli.display import _recipe
 
 # tracing a tiny model's graphs costs more than training it: these tests check what the
 # toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
@@ -613,3 +615,17 @@ def test_output_to_a_file_or_pipe_is_not_cut_to_80_columns(tmp_path):
 
     assert "0.001113" in rendered(width) and "…" not in rendered(width)
     assert "…" in rendered(80)  # what a file got before
+
+
+def test_the_export_line_names_each_final_models_trial_where_they_differ():
+    def result(*fits):
+        models = [{"trial_id": t, "images": n, "epochs": e} for t, n, e in fits]
+        return SimpleNamespace(ensemble="none", fits=models, best=SimpleNamespace(trial_id="24"))
+
+    assert _recipe(result(("24", 34020, 38), ("24", 37800, 33))) == (
+        "2 models of the winner averaged (1 on 34,020 images, 1 on 37,800 images, 38/33 epochs)"
+    )
+    assert _recipe(result(("24", 34020, 38), ("25", 37800, 33), ("24", 34020, 38))) == (
+        "3 models averaged (2 of trial 24 on 34,020 images, trial 25 on 37,800 images, 38/33 "
+        "epochs)"
+    )

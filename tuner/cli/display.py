@@ -52,11 +52,18 @@ def _recipe(result) -> str:
     if len(result.fits) <= 1:
         images = f" trained on {result.fits[0]['images']:,} images" if result.fits else ""
         return f"single model{images}{epochs}"
-    sizes: dict[int, int] = {}
+    groups: dict[tuple[str, int], int] = {}  # (trial, images) -> models, in training order
     for fit in result.fits:
-        sizes[fit["images"]] = sizes.get(fit["images"], 0) + 1
-    parts = ", ".join(f"{n} on {images:,} images" for images, n in sorted(sizes.items()))
-    return f"{len(result.fits)} models of the winner averaged ({parts}{epochs})"
+        key = (fit.get("trial_id", result.best.trial_id), fit["images"])
+        groups[key] = groups.get(key, 0) + 1
+    if len({trial for trial, _ in groups}) == 1:
+        parts = ", ".join(f"{n} on {images:,} images" for (_, images), n in groups.items())
+        return f"{len(result.fits)} models of the winner averaged ({parts}{epochs})"
+    parts = ", ".join(
+        f"{'' if n == 1 else f'{n} of '}trial {trial} on {images:,} images"
+        for (trial, images), n in groups.items()
+    )
+    return f"{len(result.fits)} models averaged ({parts}{epochs})"
 
 
 def show_export(result) -> None:
