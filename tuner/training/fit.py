@@ -96,6 +96,12 @@ class Recipe:
     def batch_size(self) -> int:
         return int(self.values["batch_size"])
 
+    @classmethod
+    def of(cls, hyperparameters: dict[str, Any], space=None, classes: int = len(DIGITS)) -> Recipe:
+        """A trial's model: its recorded hyperparameters completed with the space's values for
+        the rest (``resolve_values``)."""
+        return cls(resolve_values(hyperparameters, space), space, classes)
+
     def for_epochs(self, epochs: int) -> Recipe:
         """The same model trained for ``epochs``."""
         return replace(self, values={**self.values, "epochs": int(epochs)})
@@ -207,7 +213,7 @@ def training_speed(
 def fold_models(record: TrialRecord, seed: int, space=None, classes: int = len(DIGITS)) -> list:
     """The K fold models a trial trained during the search (kept for the best trial), built and
     loaded with their weights."""
-    models = []
+    models, recipe = [], Recipe.of(record.hyperparameters, space, classes)
     for fold in record.folds:
         path = Path(record.path) / WEIGHTS_FILE.format(fold=fold.fold)
         if not path.is_file():
@@ -215,8 +221,8 @@ def fold_models(record: TrialRecord, seed: int, space=None, classes: int = len(D
                 f"{path}: missing; a search keeps the fold models of its best trial only "
                 "(searches made before this version keep none): use --ensemble none or top-K"
             )
-        values = resolve_values(record.hyperparameters, space)
-        model = build(values, space=space, seed=seed, train_size=fold.train_size, classes=classes)
+        model = build(recipe.values, space=recipe.space, seed=seed, train_size=fold.train_size,
+                      classes=recipe.classes)  # fmt: skip
         load_fold_weights(model, path)
         models.append(model)
     return models
