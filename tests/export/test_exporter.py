@@ -565,7 +565,7 @@ def _planning(monkeypatch, seconds: float, startup: float):
     fits = [Dataset(np.zeros((n, 28, 28, 1), np.uint8), np.zeros(n, np.uint8), "x")
             for n in (100, 120)]  # fmt: skip
     choice = SimpleNamespace(deadline=time.monotonic() + seconds, most_epochs=40, own_epochs=6,
-                             fits=fits, best=best,
+                             fits=fits, best=best, configurations=[best, best],
                              recipe=lambda record: exporter.Recipe(record.hyperparameters))  # fmt: skip
     return choice, measured
 
@@ -598,6 +598,32 @@ def test_each_final_models_start_up_is_planned_for(monkeypatch):
     built.fits.append({"images": 100, "epochs": 20})
     choice.deadline -= built.seconds
     assert exporter._epochs_for(choice, built, choice.fits[1], 1) == 20
+
+
+def test_a_runner_ups_model_is_planned_at_its_own_speed(monkeypatch):
+    """With final_trials 2 the second model is the runner-up's configuration, which trains at
+    2,000 images/s where the winner's trained at 1,000: it is measured before it trains and
+    gets the epochs of the time left at its speed (planned at the first's, it would get 30)."""
+    from tuner.export import exporter
+    from tuner.storage.records import TrialRecord, TrialState
+
+    choice, measured = _planning(monkeypatch, 0.001 * 120 * 30.5, startup=0.0)
+    other = TrialRecord("2", TrialState.COMPLETE, {"epochs": 6, "batch_size": 64}, ())
+    choice.configurations = [choice.best, other]
+    speeds = {32: exporter.Speed(1000.0, 0.0), 64: exporter.Speed(2000.0, 0.0)}
+
+    def speed(recipe, x, y, **kw):
+        measured.append(len(x))
+        return speeds[recipe.batch_size]
+
+    monkeypatch.setattr(exporter, "training_speed", speed)
+    built = exporter._Built([], 1, None, seconds=0.001 * 100 * 20,
+                            fits=[{"images": 100, "epochs": 20}])  # fmt: skip
+    assert exporter._epochs_for(choice, built, choice.fits[1], 1) == 40  # 60 at its speed: the most
+    assert measured == [120]  # on its own images
+    choice.configurations = [choice.best, choice.best]  # the winner again: at the first's speed
+    assert 28 <= exporter._epochs_for(choice, built, choice.fits[1], 1) <= 30  # less time taken
+    assert measured == [120]
 
 
 def test_without_a_holdout_every_final_model_trains_on_every_image(

@@ -61,7 +61,6 @@ from tuner.export.recipes import (
 from tuner.models.hypermodels import space_of_manifest
 from tuner.search.budget import final_epochs_in_time
 from tuner.space.spaces import SearchSpace
-from tuner.space.values import resolve_values
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
 from tuner.storage.records import TrialRecord, TrialState, ranked
@@ -228,8 +227,7 @@ class _Choice:
     def recipe(self, record: TrialRecord, epochs: int | None = None) -> Recipe:
         """``record``'s model as the export trains it, for ``epochs`` (None: the trial's own;
         with early stopping, the median of its folds' best)."""
-        values = resolve_values(record.hyperparameters, self.space)
-        recipe = Recipe(values, self.space, len(self.everything.classes))
+        recipe = Recipe.of(record.hyperparameters, self.space, len(self.everything.classes))
         return recipe.for_epochs(epochs or record.retrain_epochs or recipe.epochs)
 
     @property
@@ -335,9 +333,10 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
     always trained) at the speed the winner trains at now and with each one's start-up
     (``_speed_now``), so that the two get about the same epochs; the second takes the time left
     at the speed the first trained, so a misjudged first plan costs no minute; a further model
-    trains the same epochs, only if it ends in time. The start-up matters on small data: on the
-    embedded 4,000 digits it is 7-8 s of a model's 30-50 (results/benchmarks.md, "The embedded
-    run's minutes")."""
+    trains the same epochs, only if it ends in time. A second model of another configuration
+    (``final_trials``) is planned at its own speed, measured before it. The start-up matters on
+    small data: on the embedded 4,000 digits it is 7-8 s of a model's 30-50
+    (results/benchmarks.md, "The embedded run's minutes")."""
     left = choice.deadline - time.monotonic()
     most, fewest = choice.most_epochs, min(choice.own_epochs, choice.most_epochs)
     if i == 0:
@@ -348,6 +347,14 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
         return final_epochs_in_time(
             epochs_left, 1.0 / speed.images_per_second, images, most, fewest
         )
+    record = choice.configurations[i]
+    if i < ALWAYS_TRAINED and record.trial_id != choice.configurations[0].trial_id:
+        # another configuration (``final_trials``) trains at its own speed: up to 1.3 times the
+        # winner's either way (results/benchmarks.md, "The runner-up's configuration for the
+        # models on every image"), so measured now, like the first's
+        speed = _speed_now(choice, i)
+        left = choice.deadline - time.monotonic() - speed.startup_seconds
+        return final_epochs_in_time(left, 1.0 / speed.images_per_second, len(train), most, fewest)
     # the first's epochs at speed: its fit less the start-up (never less than half of it)
     at_speed = max(built.seconds - built.startup * len(built.fits), built.seconds / 2)
     rate = at_speed / sum(f["images"] * f["epochs"] for f in built.fits)
@@ -358,15 +365,16 @@ def _epochs_for(choice: _Choice, built: _Built, train: Dataset, i: int) -> int |
     return epochs if rate * len(train) * epochs <= left else None
 
 
-def _speed_now(choice: _Choice) -> Speed:
-    """How fast the winner trains now, on the final models' images, and what a model of it
-    spends before its epochs run at speed (``tuner.training.fit.training_speed``: the trials'
-    pipeline, 40 batches after 40 that build and trace; a few seconds). Not its folds' speed:
-    these 2 cores switch between two speeds minutes apart, and the final models ran 0.55 to 0.93
-    times as long an image-epoch as their winner's folds had (results/benchmarks.md, "The
-    `quick` profile over held-out 10 % splits", column "final / fold speed")."""
-    train = choice.fits[0]
-    return training_speed(choice.recipe(choice.best), train.images, train.labels, steps=40)
+def _speed_now(choice: _Choice, i: int = 0) -> Speed:
+    """How fast the ``i``-th final model's configuration trains now, on its images, and what a
+    model of it spends before its epochs run at speed (``tuner.training.fit.training_speed``: the
+    trials' pipeline, 40 batches after 40 that build and trace; a few seconds). Not its folds'
+    speed: these 2 cores switch between two speeds minutes apart, and the final models ran 0.55
+    to 0.93 times as long an image-epoch as their winner's folds had (results/benchmarks.md,
+    "The `quick` profile over held-out 10 % splits", column "final / fold speed")."""
+    train = choice.fits[i]
+    recipe = choice.recipe(choice.configurations[i])
+    return training_speed(recipe, train.images, train.labels, steps=40)
 
 
 def _build(choice: _Choice, ensemble: str, tta: int | None, reporter: Reporter) -> _Built:
