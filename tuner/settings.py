@@ -203,10 +203,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(rounded up) train without it and are measured there; the others train on every "
             "image.", "models", low=1, high=64, option="--final-models", toml="final_models",
             manifest="final_models", resume=FREE, space_default=1),
-    Setting("final_trials", int, "Configurations the final models take in turn: the winner's, "
-            "then the search's next ones (completed trials, then screens), as many as this "
-            "(default: the space's, else 1: the winner alone). With 2 and a holdout, the models "
-            "measured there are the winner's and those on every image the runner-up's: two "
+    Setting("final_trials", int, "Best completed trials the final models take in turn (default: "
+            "the space's, else 1: the winner alone). With 2 and a holdout, the models measured "
+            "there are the winner's and those on every image the runner-up's: two "
             "configurations averaged err less than two seeds of one.", "trials", low=1, high=8,
             option="--final-trials", toml="final_trials", manifest="final_trials", resume=FREE,
             space_default=1),

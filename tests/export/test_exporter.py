@@ -20,11 +20,10 @@ from tuner.export.estimate import wilson_interval
 from tuner.export.exporter import export_best
 from tuner.export.inference import predict_tta
 from tuner.export.recipes import parse_ensemble, tta_shifts
-from tuner.screening.marks import SCREEN_KEY
 from tuner.search.driver import run_search
 from tuner.search.plan import SearchConfig
 from tuner.space.spaces import EstimateCorrection, load_space
-from tuner.storage.records import load_records, ranked, runners_up
+from tuner.storage.records import load_records, ranked
 
 # tracing a tiny model's graphs costs more than training it: these tests check what the
 # toolkit does, not how Keras compiles (tests/test_shipped.py runs it as shipped)
@@ -509,29 +508,6 @@ def test_final_trials_2_trains_the_runner_up_on_every_image(tmp_path, tiny_data,
     assert manifest["export"]["members"] == [winner, runner_up]
     exported = keras.saving.load_model(result.model_path)
     assert sum(layer.name.startswith("member_") for layer in exported.layers) == 3
-
-
-def test_a_screened_search_with_one_completed_trial_takes_its_next_screen(
-    tmp_path, tiny_data, tiny_space_path
-):
-    """Three screens of 1 epoch, the best in full (2 epochs a fold): the runner-up is the best
-    of the other two screens' configurations, trained for the winner's epochs."""
-    space = write_space(tmp_path, "max_trials = 4\nfolds = 2\nscreen = 3\nscreen_epochs = 1\n"
-                        "screen_keep = 1", TINY_HP + "epochs = 2\n")  # fmt: skip
-    search = run_search(
-        tiny_data.train,
-        space,
-        SearchConfig(name="s", results_dir=tmp_path, isolate=False, holdout=0.2, final_models=2,
-                     final_trials=2),
-    )  # fmt: skip
-    assert len(ranked(search.records)) == 1
-    (screen,) = runners_up(search.records, 1)
-    assert screen.hyperparameters.get(SCREEN_KEY) == 1 and len(screen.folds) == 1
-    result = export_best(search.directory, tiny_data, tta=1)
-    assert [(f["trial_id"], f["images"]) for f in result.fits] == [
-        (search.best.trial_id, 240), (screen.trial_id, 300)
-    ]  # fmt: skip
-    assert [f["epochs"] for f in result.fits] == [2, 2]  # the winner's own, not the screen's
 
 
 def test_final_fits_measure_half_and_train_the_rest_on_every_image():

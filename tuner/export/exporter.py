@@ -8,9 +8,8 @@ Only a COMPLETE trial can win; a search with none refuses to export. What is exp
   and are measured there, the others on every image (``tuner.data.splits.final_fits``): the
   submission sees every labelled image, and the holdout still measures the recipe (a lower
   bound for the whole average, which has more models). With ``final_trials`` T > 1 the models
-  take T configurations in turn, the winner's first, then the search's next ones
-  (``tuner.storage.records.runners_up``: completed trials, then screens), so with T = 2 the
-  measured ones are the winner's and those on every image the runner-up's: two strong
+  take the T best completed trials' configurations in turn (the winner's first), so with T = 2
+  the measured ones are the winner's and those on every image the runner-up's: two strong
   configurations averaged make fewer errors than two seeds of one, which get the same images
   wrong (results/benchmarks.md, "Two configurations averaged against two seeds of one");
 - ``folds``: the average of the winner's K fold models, as the search trained them (no retrain);
@@ -60,12 +59,11 @@ from tuner.export.recipes import (
     write_submission,
 )
 from tuner.models.hypermodels import space_of_manifest
-from tuner.screening.marks import is_screen
 from tuner.search.budget import final_epochs_in_time
 from tuner.space.spaces import SearchSpace
 from tuner.storage.directory import MANIFEST, MODEL_FILE, SUBMISSION_FILE
 from tuner.storage.manifest import SearchHandle, manifest_text, open_search, package_versions
-from tuner.storage.records import TrialRecord, TrialState, ranked, runners_up
+from tuner.storage.records import TrialRecord, TrialState, ranked
 from tuner.training.callbacks import Deadline, EpochEvents
 from tuner.training.fit import Recipe, Speed, fit_model, fold_models, training_speed
 from tuner.ui.events import Reporter
@@ -228,11 +226,8 @@ class _Choice:
 
     def recipe(self, record: TrialRecord, epochs: int | None = None) -> Recipe:
         """``record``'s model as the export trains it, for ``epochs`` (None: the trial's own;
-        with early stopping, the median of its folds' best; a screen's configuration, the
-        winner's: its own are those of a screen)."""
+        with early stopping, the median of its folds' best)."""
         recipe = Recipe.of(record.hyperparameters, self.space, len(self.everything.classes))
-        if is_screen(record.hyperparameters):
-            return recipe.for_epochs(epochs or self.own_epochs)
         return recipe.for_epochs(epochs or record.retrain_epochs or recipe.epochs)
 
     @property
@@ -268,8 +263,9 @@ def _choose(directory: Path, data: DigitData, ensemble: str, run_started=None) -
         )
     config = search.manifest.get("config", {})
     members = complete[:k] if kind == "top" else [best]
-    if kind == "none":  # the winner first, then the search's next configurations
-        members += runners_up(search.records, (config.get("final_trials") or 1) - 1)
+    if kind == "none":  # the winner first; fewer completed trials than asked: those there are
+        runners_up = [r for r in complete if r.trial_id != best.trial_id]
+        members += runners_up[: (config.get("final_trials") or 1) - 1]
     budget = config.get("run_budget_minutes")
     deadline = run_started + 60 * budget if run_started is not None and budget else None
     return _Choice(

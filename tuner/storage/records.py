@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import SearchError
-from tuner.screening.marks import is_screen, seed_trial
 from tuner.storage.atomic import read_json, write_json_atomic
 from tuner.storage.directory import CV_FILE, MANIFEST, TRIAL_FILE, TUNER_DIR, in_use
 
@@ -235,23 +234,6 @@ def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
     pruned, failed or unfinished one. The one ranking of the search, the export, the tables."""
     complete = [r for r in records if r.state is TrialState.COMPLETE and r.mean is not None]
     return sorted(complete, key=lambda r: (-r.mean, int(r.trial_id) if r.trial_id.isdigit() else 0))
-
-
-def runners_up(records: list[TrialRecord], count: int) -> list[TrialRecord]:
-    """Up to ``count`` configurations next after the winner (``best_record``) in the search's
-    own order, for the export's models of other configurations (``final_trials``): the other
-    completed trials by mean CV accuracy, then the screened configurations that never completed,
-    best screen first (the order the screening promotes them in). A search on a time budget often
-    completes one trial after its screens (the `quick` profile on the competition data: one in
-    most runs, results/wide_eval.jsonl), so its runner-up is its next screen's configuration."""
-    complete = ranked(records)
-    taken = {seed_trial(r.trial_id, r.hyperparameters) for r in complete}
-    screens = [
-        r for r in records
-        if is_screen(r.hyperparameters) and r.mean is not None and r.trial_id not in taken
-    ]  # fmt: skip
-    screens.sort(key=lambda r: (-r.mean, int(r.trial_id) if r.trial_id.isdigit() else 0))
-    return (complete[1:] + screens)[: max(count, 0)]
 
 
 def best_record(records: list[TrialRecord]) -> TrialRecord | None:
