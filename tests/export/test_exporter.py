@@ -491,9 +491,8 @@ def test_final_trials_2_trains_the_runner_up_on_every_image(tmp_path, tiny_data,
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
-        SearchConfig(name="t", results_dir=tmp_path, isolate=False, holdout=0.2, max_trials=2,
-                     final_models=3, final_epochs=1, final_trials=2),
-    )  # fmt: skip
+        config(tmp_path, holdout=0.2, max_trials=2, final_models=3, final_epochs=1, final_trials=2),
+    )
     winner, runner_up = [r.trial_id for r in ranked(search.records)]
     result = export_best(search.directory, tiny_data, tta=1)
     assert [(f["trial_id"], f["images"], f["measured"]) for f in result.fits] == [

@@ -206,11 +206,13 @@ class _Choice:
         turn for the others (with a holdout the runners-up, if any: the winner has its own)."""
         if self.kind == "top":
             return self.members
-        measured = self.holdout is not None
-        turns = itertools.cycle(self.members[1:] if measured and self.members[1:] else self.members)
-        return [
-            self.best if measured and train is self.train else next(turns) for train in self.fits
-        ]
+        held = self.holdout is not None
+        turns = itertools.cycle(self.members[1:] if held and self.members[1:] else self.members)
+        return [self.best if self.measures(train) else next(turns) for train in self.fits]
+
+    def measures(self, train: Dataset) -> bool:
+        """Whether the holdout measures a final model trained on ``train`` (one of ``fits``)."""
+        return self.holdout is not None and train is self.train
 
     @property
     def retrain_images(self) -> int:
@@ -262,10 +264,9 @@ def _choose(directory: Path, data: DigitData, ensemble: str, run_started=None) -
             f"{len(complete)}"
         )
     config = search.manifest.get("config", {})
-    members = complete[:k] if kind == "top" else [best]
-    if kind == "none":  # the winner first; fewer completed trials than asked: those there are
-        runners_up = [r for r in complete if r.trial_id != best.trial_id]
-        members += runners_up[: (config.get("final_trials") or 1) - 1]
+    # the winner is the first of ``complete``; fewer completed trials than asked: those there are
+    trials = {"top": k, "none": config.get("final_trials") or 1}.get(kind, 1)
+    members = complete[:trials]
     budget = config.get("run_budget_minutes")
     deadline = run_started + 60 * budget if run_started is not None and budget else None
     return _Choice(
@@ -315,7 +316,7 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
         built.models.append(model)
         built.seconds += took
         built.epochs = built.epochs or trained
-        measured = choice.holdout is not None and train is choice.train
+        measured = choice.measures(train)
         built.fits.append({"trial_id": record.trial_id, "seed": seed, "images": len(train),
                            "epochs": trained, "measured": measured, "history": curves})  # fmt: skip
     if choice.budgeted and min(f["epochs"] for f in built.fits) < choice.most_epochs:
