@@ -3,6 +3,8 @@ unchanged."""
 
 from __future__ import annotations
 
+from tuner.backend import set_eager
+
 import keras
 import numpy as np
 import pytest
@@ -120,3 +122,34 @@ def test_augmented_copies_are_the_layers_draws_and_strength_0_leaves_the_images(
     moved = [not np.array_equal(c, images[0]) for c in copies[0]]
     assert sum(moved) >= 2  # the layer leaves about 1 in 10 as it is
     assert (augmented_copies(images, 0.0, 3) == images[:, None]).all()
+
+
+def test_elastic_distortion_bends_the_affine_draw_and_keeps_the_ink(embedded):
+    """The elastic field is added to the same affine draw, sampled once: a vanishing field gives
+    the affine warp itself, a field of 1.5 px moves pixels but keeps the digit's ink, and the
+    images drawn untouched stay untouched."""
+    x = embedded.train.images[:64].astype("float32")
+    affine = np.asarray(DigitAugmentation.from_strength(0.5, seed=3)(x, training=True))
+    tiny = DigitAugmentation.from_strength(0.5, elastic=1e-6, seed=3)(x, training=True)
+    np.testing.assert_allclose(np.asarray(tiny), affine, atol=0.01)
+    bent = np.asarray(DigitAugmentation.from_strength(0.5, elastic=1.5, seed=3)(x, training=True))
+    untouched = np.all(affine == x, axis=(1, 2, 3))
+    assert untouched.any() and not untouched.all()
+    np.testing.assert_allclose(bent[untouched], x[untouched], atol=0.01)
+    moved = np.abs(bent - affine)[~untouched].mean(axis=(1, 2, 3))
+    assert np.all(moved > 1.0)  # of 0..255: every bent image differs from its affine draw
+    ink = bent.sum(axis=(1, 2, 3)) / affine.sum(axis=(1, 2, 3))
+    # stretched strokes gain ink and squeezed ones lose it, a digit's worth at most by a fifth
+    assert np.all(np.abs(ink - 1) < 0.3) and np.median(np.abs(ink - 1)) < 0.1
+
+
+def test_elastic_distortion_traces_without_a_known_batch_size(embedded):
+    """A model's input has no batch size when Keras traces it (Keras' own ``map_coordinates``
+    fails there): the elastic warp (``elastic`` > 0) trains inside ``fit``'s compiled step."""
+    set_eager(False)  # this one test is about tracing; the next test's fixture sets its mode
+    x, y = embedded.train.images[:130], embedded.train.labels[:130]
+    model = build_model({**HP, "augment_strength": 0.5, "elastic": 1.5}, seed=0)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    assert model.get_layer("augment").elastic == 1.5
+    config = model.get_layer("augment").get_config()
+    assert DigitAugmentation.from_config(config).elastic == 1.5

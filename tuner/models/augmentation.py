@@ -21,6 +21,11 @@ from keras import ops
 
 __all__ = ["DigitAugmentation", "augmented_copies"]
 
+# The elastic field's random shifts: a grid this many points a side, resized to the image. At 4
+# on 28 px the field bends a digit's strokes over about 7 px, as a Gaussian of sigma 4 smooths
+# Simard et al.'s per-pixel noise.
+ELASTIC_GRID = 4
+
 
 @keras.saving.register_keras_serializable(package="digit_tuner")
 class DigitAugmentation(keras.layers.Layer):
@@ -32,25 +37,41 @@ class DigitAugmentation(keras.layers.Layer):
             (seed: 0.1, i.e. up to 36 degrees).
         zoom: largest zoom in or out, as a fraction (seed: 0.15).
         identity_rate: fraction of images left as they are (seed: 1 original per 9 copies = 0.1).
+        elastic: largest elastic displacement of a pixel, in pixels (0: none; the seed had none).
+            Each augmented image also bends by a smooth random field: a 4x4 grid of random shifts
+            resized bicubically to the image, as Simard et al. (2003) distorted handwriting.
         seed: seed of the layer's random stream.
     """
 
     def __init__(
-        self, translation=0.1, rotation=0.1, zoom=0.15, identity_rate=0.1, seed=None, **kwargs
+        self,
+        translation=0.1,
+        rotation=0.1,
+        zoom=0.15,
+        identity_rate=0.1,
+        elastic=0.0,
+        seed=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.translation = float(translation)
         self.rotation = float(rotation)
         self.zoom = float(zoom)
         self.identity_rate = float(identity_rate)
+        self.elastic = float(elastic)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = False
 
     @classmethod
-    def from_strength(cls, strength: float, seed=None, **kwargs) -> DigitAugmentation:
-        """The seed's augmentation scaled by ``strength`` (1 = the seed's, 0 = none)."""
-        return cls(0.1 * strength, 0.1 * strength, 0.15 * strength, seed=seed, **kwargs)
+    def from_strength(
+        cls, strength: float, elastic: float = 0.0, seed=None, **kwargs
+    ) -> DigitAugmentation:
+        """The seed's augmentation scaled by ``strength`` (1 = the seed's, 0 = none), with
+        ``elastic`` pixels of elastic distortion."""
+        return cls(
+            0.1 * strength, 0.1 * strength, 0.15 * strength, elastic=elastic, seed=seed, **kwargs
+        )
 
     def call(self, images, training=None):
         if not training:
@@ -101,6 +122,9 @@ class DigitAugmentation(keras.layers.Layer):
             ],
             axis=1,
         )
+        if self.elastic > 0:
+            warped = self._warp_elastic(images, transform, augmented)
+            return ops.cast(warped, images.dtype)
         warped = ops.image.affine_transform(
             ops.cast(images, dtype),
             transform,
@@ -110,6 +134,28 @@ class DigitAugmentation(keras.layers.Layer):
             data_format="channels_last",
         )
         return ops.cast(warped, images.dtype)
+
+    def _warp_elastic(self, images, transform, augmented):
+        """The affine warp and the elastic field in one bilinear sampling: each output pixel reads
+        the input where the affine transform sends it, moved by the field (zero for the images
+        left untouched). Sampling once blurs the digit once."""
+        shape = ops.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        dtype = "float32"
+        grid = keras.random.uniform(
+            (batch, ELASTIC_GRID, ELASTIC_GRID, 2), -1.0, 1.0, dtype=dtype,
+            seed=self.seed_generator,
+        )  # fmt: skip
+        field = ops.image.resize(grid, (height, width), interpolation="bicubic")
+        field = field * self.elastic * ops.reshape(augmented, (-1, 1, 1, 1))
+        rows, cols = ops.meshgrid(
+            ops.arange(height, dtype=dtype), ops.arange(width, dtype=dtype), indexing="ij"
+        )
+        t = [ops.reshape(transform[:, i], (-1, 1, 1)) for i in range(6)]
+        source_x = t[0] * cols + t[1] * rows + t[2] + field[..., 1]
+        source_y = t[3] * cols + t[4] * rows + t[5] + field[..., 0]
+        warped = _bilinear(ops.cast(images, dtype)[..., 0], source_y, source_x)
+        return warped[..., None]
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -121,9 +167,32 @@ class DigitAugmentation(keras.layers.Layer):
             rotation=self.rotation,
             zoom=self.zoom,
             identity_rate=self.identity_rate,
+            elastic=self.elastic,
             seed=self.seed,
         )
         return config
+
+
+def _bilinear(planes, rows, cols):
+    """``planes`` (batch, height, width) read at the real-valued ``rows``, ``cols`` (each of the
+    same shape), bilinearly, zero outside the image. Keras' ``map_coordinates`` wants the batch's
+    size when it traces, which a model's input does not have; this gathers from the flattened
+    batch instead."""
+    shape = ops.shape(planes)
+    batch, height, width = shape[0], shape[1], shape[2]
+    top, left = ops.floor(rows), ops.floor(cols)
+    down, right = rows - top, cols - left
+    offsets = ops.reshape(ops.arange(batch) * height * width, (-1, 1, 1))
+    flat = ops.reshape(planes, (-1,))
+    total = ops.zeros_like(rows)
+    for dy, wy in ((0, 1.0 - down), (1, down)):
+        for dx, wx in ((0, 1.0 - right), (1, right)):
+            r = ops.cast(top, "int32") + dy
+            c = ops.cast(left, "int32") + dx
+            inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+            at = offsets + ops.clip(r, 0, height - 1) * width + ops.clip(c, 0, width - 1)
+            total = total + ops.where(inside, ops.take(flat, at), 0.0) * wy * wx
+    return total
 
 
 def augmented_copies(images: np.ndarray, strength: float, copies: int, seed: int = 0) -> np.ndarray:

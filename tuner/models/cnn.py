@@ -42,14 +42,17 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
-def pixel_input(augment_strength: float, seed: int | None = None):
+def pixel_input(augment_strength: float, seed: int | None = None, elastic: float = 0.0):
     """The front of every model the toolkit trains, built-in or the user's: raw 0..255 pixels
     in, augmented on the fly when ``augment_strength`` > 0 (training only: the layer is the
-    identity at inference), rescaled to 0..1. Returns (the Input, the rescaled tensor)."""
+    identity at inference), with ``elastic`` pixels of elastic distortion, rescaled to 0..1.
+    Returns (the Input, the rescaled tensor)."""
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="pixels")
     x = inputs
     if augment_strength > 0:
-        x = DigitAugmentation.from_strength(augment_strength, seed=seed, name="augment")(x)
+        x = DigitAugmentation.from_strength(
+            augment_strength, elastic=elastic, seed=seed, name="augment"
+        )(x)
     return inputs, keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
 
 
@@ -87,7 +90,7 @@ def build_model(
     """
     v = resolve_values(hp)
     _check_image_size(v)
-    inputs, x = pixel_input(v["augment_strength"], seed)
+    inputs, x = pixel_input(v["augment_strength"], seed, float(v["elastic"]))
     if v["input_batch_norm"]:
         x = keras.layers.BatchNormalization(momentum=float(v["bn_momentum"]), name="input_bn")(x)
     for block in range(v["conv_blocks"]):

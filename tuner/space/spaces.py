@@ -161,6 +161,16 @@ HYPERPARAMETERS: dict[str, HyperparameterInfo] = {
             "aug",
             "scales the seed's augmentation (shift 0.1, rotation 0.1 turn, zoom 0.15); 0 turns it off",
         ),
+        (
+            "elastic",
+            float,
+            0.0,
+            4.0,
+            0.0,
+            "elastic",
+            "largest elastic displacement of a pixel, in pixels, on top of the augmentation's "
+            "shift, rotation and zoom (v5: 0, none)",
+        ),
     ]
 }
 V5: dict[str, Any] = {name: info.v5 for name, info in HYPERPARAMETERS.items()}
