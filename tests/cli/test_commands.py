@@ -37,6 +37,16 @@ def test_every_command_has_help(command):
     assert "Usage: digit-tuner" in result.output
 
 
+def test_the_command_list_shows_each_summary_as_running_text():
+    """The docstrings' line breaks do not reach the help: at a width that holds them, every
+    command's summary is one line of the command list (it broke where its source line did)."""
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    lines = shown.splitlines()
+    for command in app.registered_commands:
+        summary = " ".join(command.callback.__doc__.split("\n\n")[0].split())
+        assert any(summary in line for line in lines), (summary, shown)
+
+
 def test_run_end_to_end_on_tiny_csv_data(tmp_path, tiny_dir, tiny_space_path, monkeypatch):
     import sys
 

@@ -7,6 +7,7 @@ training and writes nothing; a ``UserError`` becomes one ``error:`` line and exi
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 
@@ -35,6 +36,7 @@ __all__ = [
     "library",
     "user_errors",
     "REDIRECTED_WIDTH",
+    "flow_help",
 ]
 
 app = typer.Typer(
@@ -45,6 +47,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def flow_help(typer_app: typer.Typer) -> None:
+    """Each registered command's help as running text, paragraph by paragraph. Typer's rich help
+    keeps a docstring's line breaks, so the command list broke each summary where its source
+    line did and left a word or two alone on a line ("and", "job") at any other width."""
+    for command in typer_app.registered_commands:
+        text = inspect.cleandoc(command.help or command.callback.__doc__ or "")
+        command.help = "\n\n".join(" ".join(part.split()) for part in text.split("\n\n"))
+
 
 REDIRECTED_WIDTH = 160
 

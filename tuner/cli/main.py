@@ -8,9 +8,11 @@ import signal
 import tuner.cli.exporting  # noqa: F401  (registers export, predict)
 import tuner.cli.inspecting  # noqa: F401  (registers searches, trials, trial, importance, ...)
 import tuner.cli.searching  # noqa: F401  (registers search, run, resume, worker)
-from tuner.cli.core import app
+from tuner.cli.core import app, flow_help
 
 __all__ = ["app", "main"]
+
+flow_help(app)
 
 
 def _terminate(signum, frame):
