@@ -102,26 +102,7 @@ class DigitAugmentation(keras.layers.Layer):
         angle = uniform(-self.rotation, self.rotation) * (2.0 * math.pi) * uses_rotation
         scale = 1.0 + uniform(-self.zoom, self.zoom) * uses_zoom  # > 1 zooms out
 
-        # affine_transform maps each output pixel to the input pixel it samples:
-        # input = scale * R(angle) @ (output - centre) + centre - shift.
-        cx = (w - 1.0) / 2.0
-        cy = (h - 1.0) / 2.0
-        cos = ops.cos(angle) * scale
-        sin = ops.sin(angle) * scale
-        zeros = ops.zeros_like(cos)
-        transform = ops.stack(
-            [
-                cos,
-                -sin,
-                cx - (cos * cx - sin * cy) - shift_x,
-                sin,
-                cos,
-                cy - (sin * cx + cos * cy) - shift_y,
-                zeros,
-                zeros,
-            ],
-            axis=1,
-        )
+        transform = _affine(angle, scale, shift_x, shift_y, h, w)
         if self.elastic > 0:
             warped = self._warp_elastic(images, transform, augmented)
             return ops.cast(warped, images.dtype)
@@ -171,6 +152,22 @@ class DigitAugmentation(keras.layers.Layer):
             seed=self.seed,
         )
         return config
+
+
+def _affine(angle, scale, shift_x, shift_y, height, width):
+    """The rows of ``affine_transform``'s matrices (batch, 8), which map each output pixel to the
+    input pixel it samples: input = scale * R(angle) @ (output - centre) + centre - shift."""
+    cx = (width - 1.0) / 2.0
+    cy = (height - 1.0) / 2.0
+    cos = ops.cos(angle) * scale
+    sin = ops.sin(angle) * scale
+    zeros = ops.zeros_like(cos)
+    columns = [
+        cos, -sin, cx - (cos * cx - sin * cy) - shift_x,
+        sin, cos, cy - (sin * cx + cos * cy) - shift_y,
+        zeros, zeros,
+    ]  # fmt: skip
+    return ops.stack(columns, axis=1)
 
 
 def _bilinear(planes, rows, cols):
