@@ -65,7 +65,7 @@ class DigitAugmentation(keras.layers.Layer):
 
     @classmethod
     def from_strength(
-        cls, strength: float, elastic: float = 0.0, seed=None, **kwargs
+        cls, strength: float, seed=None, elastic: float = 0.0, **kwargs
     ) -> DigitAugmentation:
         """The seed's augmentation scaled by ``strength`` (1 = the seed's, 0 = none), with
         ``elastic`` pixels of elastic distortion."""
