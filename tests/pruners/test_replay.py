@@ -143,21 +143,6 @@ def test_each_learning_curve_table_keeps_its_own_section_and_plot():
     assert replay.section_title(second).endswith("table `results/curves-8400.jsonl`")
 
 
-def test_a_benchmark_section_is_replaced_by_its_whole_title_only(tmp_path):
-    from bench.results_file import write_section
-
-    out = tmp_path / "b.md"
-    first = "## Replayed on the table"
-    second = "## Replayed on the table `results/curves-8400.jsonl`"
-    write_section(f"{second}\n\nsecond v1\n", out)
-    write_section(f"{first}\n\nfirst v1\n", out)  # a prefix of the other title: its own section
-    write_section(f"{second}\n\nsecond v2\n", out)
-    write_section(f"{first}\n\nfirst v2\n", out)
-    text = out.read_text()
-    assert "v1" not in text
-    assert text.count(first) == 2 and "second v2" in text and "first v2" in text
-
-
 REAL_CURVES = FIXTURES / "quick_curves.json"
 
 
