@@ -5,6 +5,7 @@ label values."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,17 @@ def test_a_24_class_competition_runs_end_to_end_in_its_own_format(tmp_path, embe
     alone = pd.read_csv(predicted)
     assert list(alone.columns) == ["id", "label"]
     assert [by_id[i] for i in alone["id"]] == alone["label"].tolist()  # the same labels
+    away = tmp_path / "away"  # the model alone: its 24 outputs' labels are in search.json only
+    away.mkdir()
+    shutil.copy(search / "best.keras", away / "best.keras")
+    refused = invoke("predict", away / "best.keras", "--data", folder / "test.csv",
+                     "--out", tmp_path / "guessed.csv")  # fmt: skip
+    assert refused.exit_code == 2 and "24 outputs and no search.json beside it" in refused.output
+    assert not (tmp_path / "guessed.csv").exists()
+    shutil.copy(search / "search.json", away / "search.json")
+    beside = invoke("predict", away / "best.keras", "--data", folder / "test.csv",
+                    "--out", tmp_path / "beside.csv")  # fmt: skip
+    assert beside.exit_code == 0 and (tmp_path / "beside.csv").read_text() == predicted.read_text()
 
     report = invoke("report", "s", "--results-dir", results)
     assert report.exit_code == 0, report.output

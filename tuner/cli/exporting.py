@@ -60,8 +60,10 @@ def predict(
         "submission.csv"
     ),
 ) -> None:
-    """Write a Kaggle submission for a test CSV with any exported model (labelled with its
-    search's classes when it sits in its search's directory)."""
+    """Write a Kaggle submission for a test CSV with any exported model.
+
+    Its labels are its search's classes, from the search.json beside it; without one, only a
+    digits model (10 outputs, labels 0-9) is labelled."""
     with user_errors():
         rows = library().predict_file(model, data, out)
         console.print(f"submission: {out} ({rows:,} rows)", highlight=False)

@@ -9,7 +9,7 @@ from tuner.backend import SCORING_BATCH_SIZE, keras
 
 import numpy as np
 
-from tuner.data.kaggle import load_csv
+from tuner.data.kaggle import DIGITS, load_csv
 from tuner.data.submission import layout_of
 from tuner.errors import SearchError
 from tuner.export.recipes import shift_images, tta_shifts, write_submission
@@ -76,8 +76,8 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
     """Writes a Kaggle submission for ``test_csv`` (pixel0..pixel783, plain or gzipped; with an
     id column first, the submission is named by it) with any exported model (``best.keras``);
     returns the number of rows. Its labels are the search's classes (``search.json`` beside
-    the model: the training file's label values), else the model's output index (0-9 for
-    digits).
+    the model: the training file's label values); a model away from its search is labelled
+    0-9 if it has the digits' 10 outputs, and refused otherwise.
 
     Raises:
         DataError: a bad test file.
@@ -101,9 +101,16 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
 
 def _classes_beside(model_path: Path, outputs: int) -> tuple[int, ...]:
     """The label values of the search the model was exported from (its ``search.json``), or
-    0..outputs-1 when it is not in its search's directory."""
+    the digits when it is not in its search's directory and has their 10 outputs. Other
+    output counts are not guessed: a competition's labels need not be 0..n-1 (Sign Language
+    MNIST has 0-24 without 9), and output index 9 written as label 9 would be wrong there."""
     if not (model_path.parent / MANIFEST).is_file():
-        return tuple(range(outputs))
+        if outputs == len(DIGITS):
+            return DIGITS
+        raise SearchError(
+            f"{model_path}: {outputs} outputs and no {MANIFEST} beside it to say their labels; "
+            f"predict with the model in its search's directory, or copy its {MANIFEST} beside it"
+        )
     classes = classes_of(read_manifest(model_path.parent))  # the manifest alone: no records
     if len(classes) != outputs:
         raise SearchError(
