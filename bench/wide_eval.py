@@ -16,7 +16,8 @@ images add up to at least 42,000 (10 seeds), and reports:
   measures then: ``tuner.export.exporter._speed_now``).
 
 A run's row may carry a ``note`` (added by hand to ``results/wide_eval.jsonl``: what disturbed
-it), shown beside it.
+it), shown beside it; a reading of the whole table goes beneath it after
+``results_file.BY_HAND`` and stays there when the section is rewritten.
 
 Resumable across sessions: each finished run is appended to ``results/wide_eval.jsonl``
 (tracked, with the commit its code came from) and a seed found there for the prefix is read, not rerun, so
