@@ -81,7 +81,8 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
 
     Raises:
         DataError: a bad test file.
-        SearchError: a model file that Keras cannot load, or predictions that are not finite.
+        SearchError: a model file that Keras cannot load, outputs that cannot be labelled,
+            or predictions that are not finite.
     """
     test = load_csv(test_csv, labelled=False)
     try:
@@ -90,10 +91,11 @@ def predict_file(model_path: str | Path, test_csv: str | Path, out: str | Path) 
         raise SearchError(
             f"{model_path}: cannot load the model ({' '.join(str(e).split())[:200]})"
         ) from None
+    # the labels first: a model whose outputs cannot be named is refused before it predicts
+    classes = np.asarray(_classes_beside(Path(model_path), model.output_shape[-1]))
     probabilities = model.predict(test.images, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchError(f"{model_path}: the model predicts non-finite probabilities")
-    classes = np.asarray(_classes_beside(Path(model_path), probabilities.shape[1]))
     labels = classes[np.argmax(probabilities, axis=1)]
     write_submission(out, labels, layout_of(len(test), test.ids))
     return len(test)
