@@ -439,8 +439,9 @@ def test_final_models_split_between_the_holdout_and_every_image(
     tmp_path, tiny_data, tiny_space_path
 ):
     """final_models 3 with a holdout: 2 models train on the search part and are measured on the
-    holdout, 1 trains on every labelled image; the export averages all 3, and says so. A run
-    budget already spent trains the first two only."""
+    holdout, 1 trains on every labelled image, going on from the measured one before it (the
+    same configuration: a warm restart) and replacing it in the submission, which averages the
+    other 2, and says so. A run budget already spent trains the first two only."""
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
@@ -451,6 +452,7 @@ def test_final_models_split_between_the_holdout_and_every_image(
     manifest = json.loads((search.directory / "search.json").read_text())
     fits = manifest["export"]["final_models"]
     assert [(f["images"], f["measured"]) for f in fits] == [(240, True), (300, False), (240, True)]
+    assert [f["continues"] for f in fits] == [None, 0, None]
     assert [f["epochs"] for f in fits] == [3, 3, 3]  # no run under way: final_epochs as asked
     # each model's training curves, for the page (its loss falls as it trains)
     assert all(len(f["history"]["loss"]) == len(f["history"]["accuracy"]) == 3 for f in fits)
@@ -463,10 +465,12 @@ def test_final_models_split_between_the_holdout_and_every_image(
     expected = manifest["export"]["estimate"]
     assert expected["method"] == "holdout" and expected["images"] == 60
     assert expected["accuracy"] == result.holdout["2 seeds"]
-    assert "1 more model(s) trained on every image" in expected["note"]
+    assert "went on from the measured one(s) for 3 more epochs" in expected["note"]
+    assert "more model(s) trained on every image" not in expected["note"]
+    # the submission: the continued model and the third; the first lives on in the second
     exported = keras.saving.load_model(result.model_path)
     members = [layer for layer in exported.layers if layer.name.startswith("member_")]
-    assert len(members) == 3
+    assert len(members) == 2
 
     # a run whose budget is spent: the two models always trained, at the winner's own epochs
     late = export_best(search.directory, tiny_data, tta=1, run_started=time.monotonic() - 3600)
@@ -498,6 +502,7 @@ def test_final_trials_2_trains_the_runner_up_on_every_image(tmp_path, tiny_data,
     assert [(f["trial_id"], f["images"], f["measured"]) for f in result.fits] == [
         (winner, 240, True), (runner_up, 300, False), (winner, 240, True)
     ]  # fmt: skip
+    assert [f["continues"] for f in result.fits] == [None, None, None]  # another configuration
     assert result.measured == "2 seeds" and result.best.trial_id == winner
     assert f"1 more model(s) trained on every image (trial {runner_up}'s configuration)" in (
         result.estimate.note

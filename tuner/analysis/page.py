@@ -336,15 +336,25 @@ def _export(export: dict | None) -> str:
                      + _table(["candidate", "accuracy %"], rows))  # fmt: skip
     fits = export.get("final_models") or []
     if fits:
+        replaced = {f["continues"] for f in fits if f.get("continues") is not None}
         rows = [[f.get("trial_id", ""), f["seed"], f["images"], f["epochs"],
-                 "yes" if f["measured"] else "no"] for f in fits]  # fmt: skip
-        columns = ["trial", "seed", "images", "epochs", "measured on the holdout"]
-        parts.append("<p>The final models, averaged:</p>" + _table(columns, rows))
+                 "yes" if f["measured"] else "no", _start(f),
+                 "no (went on in a later one)" if i in replaced else "yes"]
+                for i, f in enumerate(fits)]  # fmt: skip
+        columns = ["trial", "seed", "images", "epochs", "measured on the holdout",
+                   "starts from", "in the submission"]  # fmt: skip
+        parts.append("<p>The final models:</p>" + _table(columns, rows))
     for key in ("final_epochs_cut", "final_models_cut"):
         if export.get(key):
             parts.append(f"<p>{html.escape(export[key])}</p>")
     parts.append(_final_curves(fits))
     return "".join(parts) or _empty("The export recorded no scores.")
+
+
+def _start(fit: dict) -> str:
+    """Where a final model's weights began: fresh, or another final model's (a warm restart)."""
+    before = fit.get("continues")
+    return "fresh weights" if before is None else f"model {before + 1}"
 
 
 def _final_curves(fits: list[dict]) -> str:

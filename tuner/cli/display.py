@@ -44,26 +44,38 @@ def no_completed(directory: Path) -> UserError:
 
 def _recipe(result) -> str:
     """What was exported, in words: the single model, the winner's models and the images they
-    trained on, or the ensemble."""
+    trained on, or the ensemble. A model that went on from a measured one (a warm restart,
+    ``tuner.export.exporter._Choice.continues``) stands for both: "13+10 epochs"."""
     if result.ensemble != "none":
         return f"ensemble {result.ensemble}"
-    epochs = "/".join(dict.fromkeys(str(f["epochs"]) for f in result.fits))
+    fits = list(result.fits)
+    replaced = {f["continues"] for f in fits if f.get("continues") is not None}
+    submitted = [f for i, f in enumerate(fits) if i not in replaced]
+    epochs = "/".join(dict.fromkeys(_epochs(fits, f) for f in submitted))
     epochs = f", {epochs} epochs" if epochs else ""
-    if len(result.fits) <= 1:
-        images = f" trained on {result.fits[0]['images']:,} images" if result.fits else ""
+    if replaced:
+        epochs += ", going on from the measured model" + ("s" if len(replaced) > 1 else "")
+    if len(submitted) <= 1:
+        images = f" trained on {submitted[0]['images']:,} images" if submitted else ""
         return f"single model{images}{epochs}"
     groups: dict[tuple[str, int], int] = {}  # (trial, images) -> models, in training order
-    for fit in result.fits:
+    for fit in submitted:
         key = (fit.get("trial_id", result.best.trial_id), fit["images"])
         groups[key] = groups.get(key, 0) + 1
     if len({trial for trial, _ in groups}) == 1:
         parts = ", ".join(f"{n} on {images:,} images" for (_, images), n in groups.items())
-        return f"{len(result.fits)} models of the winner averaged ({parts}{epochs})"
+        return f"{len(submitted)} models of the winner averaged ({parts}{epochs})"
     parts = ", ".join(
         f"{'' if n == 1 else f'{n} of '}trial {trial} on {images:,} images"
         for (trial, images), n in groups.items()
     )
-    return f"{len(result.fits)} models averaged ({parts}{epochs})"
+    return f"{len(submitted)} models averaged ({parts}{epochs})"
+
+
+def _epochs(fits: list[dict], fit: dict) -> str:
+    """A final model's epochs; one that went on from another's: both, "13+10"."""
+    before = fit.get("continues")
+    return str(fit["epochs"]) if before is None else f"{fits[before]['epochs']}+{fit['epochs']}"
 
 
 def show_export(result) -> None:

@@ -102,16 +102,18 @@ def _winner(search: SearchHandle) -> TrialRecord:
 
 
 def _retrain(
-    recipe: Recipe, trial_id: str, train, seed: int, reporter: Reporter, stop: Deadline | None
-):
+    recipe: Recipe, trial_id: str, train, seed: int, reporter: Reporter, stop: Deadline | None,
+    start: list | None = None,
+):  # fmt: skip
     """Trial ``trial_id``'s model, retrained on ``train`` (``tuner.training.fit.fit_model``, the
-    same path as the search's folds) for ``recipe.epochs``, or fewer where ``stop`` (the run
-    budget's end) ends it: its last epochs are at the cosine schedule's smallest rates; returns
-    (model, epochs trained, seconds, its training curves: loss and accuracy per epoch)."""
+    same path as the search's folds; from ``start``'s weights where given) for
+    ``recipe.epochs``, or fewer where ``stop`` (the run budget's end) ends it: its last epochs
+    are at the cosine schedule's smallest rates; returns (model, epochs trained, seconds, its
+    training curves: loss and accuracy per epoch)."""
     reporter.retrain_begin(trial_id=trial_id, epochs=recipe.epochs, images=len(train))
     callbacks = [EpochEvents(reporter, recipe.epochs), *([stop] if stop is not None else [])]
     model, history, seconds, _ = fit_model(
-        recipe, train.images, train.labels, seed=seed, callbacks=callbacks
+        recipe, train.images, train.labels, seed=seed, callbacks=callbacks, start=start
     )
     reporter.retrain_end(seconds=seconds)
     faults.point("retrain_end")
@@ -214,6 +216,23 @@ class _Choice:
         """Whether the holdout measures a final model trained on ``train`` (one of ``fits``)."""
         return self.holdout is not None and train is self.train
 
+    def continues(self, i: int) -> bool:
+        """Whether the ``i``-th final model starts from the one before it (a warm restart: its
+        weights, a fresh optimizer and schedule), which it then replaces in the submission: a
+        model on every image of the configuration of the measured one just before it. The two
+        would get the same images wrong (two seeds of one configuration averaged gain nothing,
+        results/benchmarks.md, "Two configurations averaged against two seeds of one"); chained,
+        the measured model's epochs count again where epochs still buy score ("A warm restart
+        for the model on every image")."""
+        if self.kind != "none" or i == 0:
+            return False
+        fits, configurations = self.fits, self.configurations
+        return (
+            not self.measures(fits[i])
+            and self.measures(fits[i - 1])
+            and configurations[i].trial_id == configurations[i - 1].trial_id
+        )
+
     @property
     def retrain_images(self) -> int:
         """The most images an exported model trained on (0: the folds ensemble retrains
@@ -291,6 +310,13 @@ class _Built:
     # measured with the first's plan (``training_speed``)
     startup: float = 0.0
 
+    @property
+    def submitted(self) -> list:
+        """The models the submission averages: all but those a later one continued
+        (``_Choice.continues``)."""
+        replaced = {f["continues"] for f in self.fits if f.get("continues") is not None}
+        return [m for j, m in enumerate(self.models) if j not in replaced]
+
 
 def member_seed(seed: int, member: int) -> int:
     """The seed of the export's ``member``-th model of the winner (the first: the search's)."""
@@ -310,15 +336,17 @@ def _train_members(choice: _Choice, reporter: Reporter) -> _Built:
         seed = choice.seed if choice.kind == "top" else member_seed(choice.seed, i)
         fewest = min(choice.own_epochs, choice.most_epochs)
         stop = Deadline(choice.deadline, ahead=True, at_least=fewest) if choice.budgeted else None
+        start = built.models[i - 1].get_weights() if choice.continues(i) else None
         model, trained, took, curves = _retrain(
-            choice.recipe(record, epochs), record.trial_id, train, seed, reporter, stop
+            choice.recipe(record, epochs), record.trial_id, train, seed, reporter, stop, start
         )
         built.models.append(model)
         built.seconds += took
         built.epochs = built.epochs or trained
         measured = choice.measures(train)
         built.fits.append({"trial_id": record.trial_id, "seed": seed, "images": len(train),
-                           "epochs": trained, "measured": measured, "history": curves})  # fmt: skip
+                           "epochs": trained, "measured": measured, "history": curves,
+                           "continues": i - 1 if start is not None else None})  # fmt: skip
     if choice.budgeted and min(f["epochs"] for f in built.fits) < choice.most_epochs:
         trained = ", ".join(str(f["epochs"]) for f in built.fits)
         built.shortened = (
@@ -434,7 +462,7 @@ def _write(directory, data, choice: _Choice, built: _Built, ensemble, mixed) -> 
     best, manifest, tta = choice.best, choice.manifest, built.tta
     expected = _expected(choice, built, ensemble)
     # The submission is what the exported model predicts, so that the model file reproduces it.
-    exported = inference_model(built.models, tta)
+    exported = inference_model(built.submitted, tta)
     probabilities = exported.predict(data.test.images, batch_size=SCORING_BATCH_SIZE, verbose=0)
     if not np.isfinite(probabilities).all():
         raise SearchFailure(
@@ -485,26 +513,40 @@ def _expected(choice: _Choice, built: _Built, ensemble: str) -> Estimate:
     recipe = candidate_name(ensemble, built.tta)
     config = choice.manifest.get("config", {})
     why_not = correction_applies(choice.profile, config, recipe, choice.retrain_images)
-    if len(built.models) > 1 and ensemble == "none":
-        why_not = f"it was measured for a single model, this export averages {len(built.models)}"
+    averaged = len(built.submitted)
+    if averaged > 1 and ensemble == "none":
+        why_not = f"it was measured for a single model, this export averages {averaged}"
     correction = choice.profile.estimate
     measured = candidate_name(built.measured, built.tta)
     expected = estimate(
         choice.best, built.scores, measured, choice.holdout_size, correction, why_not
     )
-    unmeasured = [f["trial_id"] for f in built.fits if not f["measured"]]
-    if expected.method == "holdout" and unmeasured:
-        others = list(dict.fromkeys(t for t in unmeasured if t != choice.best.trial_id))
+    if expected.method == "holdout" and any(not f["measured"] for f in built.fits):
+        expected = dataclasses.replace(expected, note=_unmeasured_note(choice, built))
+    return expected
+
+
+def _unmeasured_note(choice: _Choice, built: _Built) -> str:
+    """How a holdout estimate reads when the submission has models the holdout did not
+    measure (trained on every image, from scratch or going on from a measured one)."""
+    unmeasured = [f for f in built.fits if not f["measured"]]
+    continued = [f for f in unmeasured if f.get("continues") is not None]
+    note = f"{built.measured} trained without the holdout, on it; "
+    if continued:
+        more = ", ".join(str(f["epochs"]) for f in continued)
+        note += (
+            f"the export's model(s) on every image went on from the measured one(s) for {more} "
+            "more epochs"
+        )
+    fresh = [f["trial_id"] for f in unmeasured if f.get("continues") is None]
+    if fresh:
+        others = list(dict.fromkeys(t for t in fresh if t != choice.best.trial_id))
         whose = f" (trial {others[0]}'s configuration)" if len(others) == 1 else ""
         if len(others) > 1:
             whose = f" (the configurations of trials {', '.join(others)})"
-        note = (
-            f"{built.measured} trained without the holdout, on it; the export averages in "
-            f"{len(unmeasured)} more model(s) trained on every image{whose}, so it should score "
-            "at least this"
-        )
-        expected = dataclasses.replace(expected, note=note)
-    return expected
+        note += "; it also" if continued else "the export"
+        note += f" averages in {len(fresh)} more model(s) trained on every image{whose}"
+    return note + ", so it should score at least this"
 
 
 def _export_section(

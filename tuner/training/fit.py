@@ -125,6 +125,7 @@ def fit_model(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     callbacks: list | None = None,
     resume: tuple[str | os.PathLike, int] | None = None,
+    start: list[np.ndarray] | None = None,
 ) -> Fit:
     """Builds one model of ``recipe`` and trains it on ``(x, y)``: what every fold of a trial,
     the export's retrain and the benchmarks do, in one place.
@@ -136,6 +137,8 @@ def fit_model(
         y: class indices, below ``recipe.classes``.
         validation: scored after each epoch (the history's ``val_*`` curves).
         resume: (saved weights, the epochs they were trained): go on from them.
+        start: the weights (``model.get_weights()``) of a model of the same recipe to start
+            from, with a fresh optimizer and learning-rate schedule: a warm restart.
 
     Returns:
         ``Fit``: the model, its history as {name: [per-epoch floats]}, the seconds of ``fit``
@@ -146,6 +149,8 @@ def fit_model(
         raise ValueError(f"label index {int(y.max())} for a model of {recipe.classes} classes")
     weights, initial_epoch = resume if resume is not None else (None, 0)
     model = _fresh_model(recipe, seed, len(x), weights)
+    if start is not None:
+        model.set_weights(start)
     clock = ValidationClock()
     started = time.perf_counter()
     given = dict(
