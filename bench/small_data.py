@@ -9,9 +9,12 @@ embedded default itself (its 4,000 and its 1,000 test digits). Every variant of 
 scored on the same images, so variants pair split by split.
 
 Resumable: each model's test probabilities are saved under ``--runs``; a model already there is
-not trained again.
+not trained again. Results: results/benchmarks.md, "A warm restart for the model on every
+image".
 
     .venv/bin/python bench/small_data.py --tag e20 --set epochs=20 --splits 0 1 2 embedded
+    # 13 epochs, then 10 more from its weights (the export's model on every image)
+    .venv/bin/python bench/small_data.py --tag w13p10 --warm 13 --set epochs=10
     .venv/bin/python bench/small_data.py --report --splits 0 1 2 embedded
 """
 

@@ -11,7 +11,9 @@ Only a COMPLETE trial can win; a search with none refuses to export. What is exp
   take the T best completed trials' configurations in turn (the winner's first), so with T = 2
   the measured ones are the winner's and those on every image the runner-up's: two strong
   configurations averaged make fewer errors than two seeds of one, which get the same images
-  wrong (results/benchmarks.md, "Two configurations averaged against two seeds of one");
+  wrong (results/benchmarks.md, "Two configurations averaged against two seeds of one"). A
+  model on every image of the measured model's own configuration goes on from its weights (a
+  warm restart) and replaces it in the submission (``_Choice.continues``);
 - ``folds``: the average of the winner's K fold models, as the search trained them (no retrain);
 - ``top-K``: the K best completed trials, each retrained on the training data less the holdout,
   averaged.
