@@ -201,8 +201,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("final_models", int, "Models of the winner the export trains, each with its own "
             "seed, and averages (default: the space's, else 1). With a holdout, half of them "
             "(rounded up) train without it and are measured there; the others train on every "
-            "image, going on from the measured model before them where it has their "
-            "configuration (a warm restart, which replaces it).", "models", low=1, high=64,
+            "image (one of the measured model's configuration goes on from it and replaces it "
+            "where the two stay within the final epochs).", "models", low=1, high=64,
             option="--final-models", toml="final_models",
             manifest="final_models", resume=FREE, space_default=1),
     Setting("final_trials", int, "Best completed trials the final models take in turn (default: "

@@ -570,17 +570,17 @@ def test_dry_run_shows_the_merged_plan_and_writes_nothing(tmp_path, tiny_dir, ti
                       "--final-models", 3, "--run-budget", 10)  # fmt: skip
     assert budgeted.exit_code == 0, budgeted.output
     assert (
-        "final: 3 models: 2 of the winner trained on 240 images (measured on the holdout), 1 "
-        "of the winner on all 300, going on from them, as many epochs as the run budget leaves, "
-        "up to 4 epochs, models after the second only if time is left"
+        "final: 3 models averaged: 2 of the winner trained on 240 images (measured on the "
+        "holdout), 1 of the winner on all 300, as many epochs as the run budget leaves, up to 4 "
+        "epochs, models after the second only if time is left"
     ) in " ".join(budgeted.output.split())
     turns = invoke("search", "--dry-run", "--data", tiny_dir, "--space", tiny_space_path,
                    "--results-dir", results, "--holdout", 0.2, "--final-models", 2,
                    "--final-trials", 2)  # fmt: skip
     assert turns.exit_code == 0, turns.output
     assert (
-        "final: 2 models: 1 of the winner trained on 240 images (measured on the holdout), 1 "
-        "of the runner-up on all 300"
+        "final: 2 models averaged: 1 of the winner trained on 240 images (measured on the "
+        "holdout), 1 of the runner-up on all 300"
     ) in " ".join(turns.output.split())
     assert "folds:      2 (stratified): 60 training and 60 validation" in subset.output
     # the same checks as the search itself: a bad option is refused, one line, exit 2

@@ -439,9 +439,9 @@ def test_final_models_split_between_the_holdout_and_every_image(
     tmp_path, tiny_data, tiny_space_path
 ):
     """final_models 3 with a holdout: 2 models train on the search part and are measured on the
-    holdout, 1 trains on every labelled image, going on from the measured one before it (the
-    same configuration: a warm restart) and replacing it in the submission, which averages the
-    other 2, and says so. A run budget already spent trains the first two only."""
+    holdout, 1 trains on every labelled image; the export averages all 3, and says so. A run
+    budget already spent trains the first two only, and the second, of the first's
+    configuration, goes on from its weights (the two within the final epochs) and replaces it."""
     search = run_search(
         tiny_data.train,
         load_space(tiny_space_path),
@@ -452,8 +452,8 @@ def test_final_models_split_between_the_holdout_and_every_image(
     manifest = json.loads((search.directory / "search.json").read_text())
     fits = manifest["export"]["final_models"]
     assert [(f["images"], f["measured"]) for f in fits] == [(240, True), (300, False), (240, True)]
-    assert [f["continues"] for f in fits] == [None, 0, None]
     assert [f["epochs"] for f in fits] == [3, 3, 3]  # no run under way: final_epochs as asked
+    assert [f["continues"] for f in fits] == [None, None, None]  # 3 + 3: past final_epochs
     # each model's training curves, for the page (its loss falls as it trains)
     assert all(len(f["history"]["loss"]) == len(f["history"]["accuracy"]) == 3 for f in fits)
     assert len({f["seed"] for f in fits}) == 3 and fits[0]["seed"] == 0  # each its own seed
@@ -465,16 +465,20 @@ def test_final_models_split_between_the_holdout_and_every_image(
     expected = manifest["export"]["estimate"]
     assert expected["method"] == "holdout" and expected["images"] == 60
     assert expected["accuracy"] == result.holdout["2 seeds"]
-    assert "went on from the measured one(s) for 3 more epochs" in expected["note"]
-    assert "more model(s) trained on every image" not in expected["note"]
-    # the submission: the continued model and the third; the first lives on in the second
+    assert "1 more model(s) trained on every image" in expected["note"]
     exported = keras.saving.load_model(result.model_path)
     members = [layer for layer in exported.layers if layer.name.startswith("member_")]
-    assert len(members) == 2
+    assert len(members) == 3
 
     # a run whose budget is spent: the two models always trained, at the winner's own epochs
     late = export_best(search.directory, tiny_data, tta=1, run_started=time.monotonic() - 3600)
     assert [(f["images"], f["epochs"]) for f in late.fits] == [(240, 1), (300, 1)]
+    # 1 + 1 epochs within the final 3: the second went on from the first and replaced it
+    assert [f["continues"] for f in late.fits] == [None, 0]
+    assert "went on from the measured one(s) for 1 more epochs" in late.estimate.note
+    assert "more model(s) trained on every image" not in late.estimate.note
+    exported = keras.saving.load_model(late.model_path)
+    assert sum(layer.name.startswith("member_") for layer in exported.layers) == 1  # one model
     manifest = json.loads((search.directory / "search.json").read_text())
     assert manifest["export"]["final_models_cut"] == (
         "the run budget left time for 2 of 3 final models"

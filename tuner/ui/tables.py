@@ -348,13 +348,10 @@ def _final_models(plan) -> str:
         if trials == 1
         else ("the runner-up" if trials == 2 else f"the {trials - 1} runners-up in turn")
     )
-    # the winner's models on every image go on from the measured ones (a warm restart,
-    # tuner.export.exporter._Choice.continues)
-    chained = ", going on from them" if trials == 1 else ""
     return (
-        f"{len(fits)} models: {measured} of the winner trained on {plan.retrain_images:,} "
-        f"images (measured on the holdout), {len(fits) - measured} of {others} on all "
-        f"{every:,}{chained}"
+        f"{len(fits)} models averaged: {measured} of the winner trained on "
+        f"{plan.retrain_images:,} images (measured on the holdout), {len(fits) - measured} of "
+        f"{others} on all {every:,}"
     )
 
 
