@@ -90,7 +90,8 @@ def test_the_page_of_a_finished_search_has_every_section_inline(tmp_path):
 
 
 def test_the_export_section_draws_the_final_models_training_curves(tmp_path):
-    """One line per final model, accuracy and loss; an export that recorded none draws none."""
+    """One line per final model, accuracy and loss; an export that recorded none draws none. The
+    table says where each model started and whether the submission has it."""
     directory = shutil.copytree(FIXTURES / "legacy-search", tmp_path / "s")
     assert "final models: training" not in search_page(open_search(directory))
     manifest = json.loads((directory / "search.json").read_text())
@@ -104,6 +105,13 @@ def test_the_export_section_draws_the_final_models_training_curves(tmp_path):
     for label in ("final models: training accuracy %", "final models: training loss"):
         assert label in text
     assert "model 1 (seed 0)" in text and "model 2 (seed 7)" in text
+    assert "went on in a later one" not in text  # an export before warm restarts: both fresh
+    # a warm restart: the second went on from the first, which left the submission
+    manifest["export"]["final_models"][1]["continues"] = 0
+    (directory / "search.json").write_text(json.dumps(manifest))
+    text = search_page(open_search(directory))
+    assert "starts from</th>" in text and ">model 1</td>" in text
+    assert text.count("no (went on in a later one)") == 1
 
 
 def test_the_report_command_draws_the_pictures_once_and_inlines_them(tmp_path, tiny_dir):
