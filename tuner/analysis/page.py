@@ -19,6 +19,7 @@ from typing import Any
 
 from tuner.analysis.stats import importance, importance_basis
 from tuner.analysis.svg import Series, chart
+from tuner.data.splits import replaced_fits
 from tuner.screening.marks import is_screen
 from tuner.storage.atomic import write_text_atomic
 from tuner.storage.directory import PLOTS_DIR
@@ -336,7 +337,7 @@ def _export(export: dict | None) -> str:
                      + _table(["candidate", "accuracy %"], rows))  # fmt: skip
     fits = export.get("final_models") or []
     if fits:
-        replaced = {f["continues"] for f in fits if f.get("continues") is not None}
+        replaced = replaced_fits(fits)
         rows = [[f.get("trial_id", ""), f["seed"], f["images"], f["epochs"],
                  "yes" if f["measured"] else "no", _start(f),
                  "no (went on in a later one)" if i in replaced else "yes"]

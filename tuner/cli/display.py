@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuner.cli.core import console
+from tuner.data.splits import replaced_fits
 from tuner.errors import SearchError, UserError
 from tuner.export.recipes import candidate_name
 from tuner.storage.manifest import SearchHandle, open_search
@@ -49,7 +50,7 @@ def _recipe(result) -> str:
     if result.ensemble != "none":
         return f"ensemble {result.ensemble}"
     fits = list(result.fits)
-    replaced = {f["continues"] for f in fits if f.get("continues") is not None}
+    replaced = replaced_fits(fits)
     submitted = [f for i, f in enumerate(fits) if i not in replaced]
     epochs = "/".join(dict.fromkeys(_epochs(fits, f) for f in submitted))
     epochs = f", {epochs} epochs" if epochs else ""

@@ -19,6 +19,7 @@ __all__ = [
     "searched",
     "fold_indices",
     "final_fits",
+    "replaced_fits",
     "ALWAYS_TRAINED",
 ]
 
@@ -133,3 +134,10 @@ def final_fits(models: int, part: int, holdout: int) -> list[int]:
         return [part] * models
     # alternated, so that the models a run budget has time for are still half measured
     return [part if i % 2 == 0 else part + holdout for i in range(models)]
+
+
+def replaced_fits(fits: list[dict]) -> set[int]:
+    """The final models (indices into ``fits``, ``search.json``'s ``export.final_models``) that
+    a later one went on from (its ``continues``, a warm restart) and so replaced: not in the
+    submission."""
+    return {f["continues"] for f in fits if f.get("continues") is not None}

@@ -50,7 +50,7 @@ import tuner.storage.directory as store
 from tuner import faults
 from tuner.analysis.page import refresh_page
 from tuner.data.kaggle import Dataset, DigitData
-from tuner.data.splits import ALWAYS_TRAINED, final_fits
+from tuner.data.splits import ALWAYS_TRAINED, final_fits, replaced_fits
 from tuner.errors import SearchError, SearchFailure, machine_faults
 from tuner.export.estimate import Estimate, correction_applies, estimate
 from tuner.export.inference import in_float32, inference_model, predict_tta
@@ -316,7 +316,7 @@ class _Built:
     def submitted(self) -> list:
         """The models the submission averages: all but those a later one continued
         (``_Choice.continues``)."""
-        replaced = {f["continues"] for f in self.fits if f.get("continues") is not None}
+        replaced = replaced_fits(self.fits)
         return [m for j, m in enumerate(self.models) if j not in replaced]
 
 
