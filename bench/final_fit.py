@@ -56,6 +56,15 @@ def parse_plan(entries: list[str]) -> list[tuple[int, int]]:
     return plan
 
 
+def space_values(space: str, overrides: list[str]) -> dict:
+    """``space``'s default point with ``NAME=VALUE`` overrides (each value JSON)."""
+    values = load_space(space).default_values()
+    for item in overrides:
+        name, _, text = item.partition("=")
+        values[name] = json.loads(text)
+    return values
+
+
 def model_path(runs: Path, tag: str, seed: int, epochs: int, member: int) -> Path:
     return runs / f"{tag}-s{seed}-e{epochs}-m{member}.npz"
 
@@ -176,10 +185,7 @@ def main() -> None:
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
     plan = parse_plan(args.plan)
-    values = load_space(args.space).default_values()
-    for item in args.set:
-        name, _, text = item.partition("=")
-        values[name] = json.loads(text)
+    values = space_values(args.space, args.set)
     if args.report and args.against:
         print("\n".join(paired(args, args.against, plan[0][0])))
         return

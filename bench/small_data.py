@@ -21,7 +21,7 @@ image".
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import sys
 import time
 from pathlib import Path
@@ -31,16 +31,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuner.backend import keras, precision  # noqa: E402
+from tuner.backend import precision  # noqa: E402
 
+from final_fit import space_values  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from tuner.data.kaggle import load_data, load_embedded  # noqa: E402
 from tuner.export.inference import in_float32, predict_tta  # noqa: E402
-from tuner.space.spaces import load_space  # noqa: E402
 from tuner.training.fit import Recipe, fit_model  # noqa: E402
 
 TRAIN, TEST = 4000, 8000
+
+
+@functools.cache
+def kaggle_train(kaggle: Path):
+    """train.csv, read once for every split of a run."""
+    return load_data(kaggle, test=False).train
 
 
 def split_of(name: str, kaggle: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -49,7 +55,7 @@ def split_of(name: str, kaggle: Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
         data = load_embedded()
         return data.train.images, data.train.labels, data.test.images, data.test_labels
     seed = int(name)
-    train = load_data(kaggle, test=False).train
+    train = kaggle_train(kaggle)
     rows = np.arange(len(train.labels))
     keep, rest = train_test_split(rows, train_size=TRAIN, stratify=train.labels, random_state=seed)
     held, _ = train_test_split(
@@ -62,25 +68,13 @@ def run_path(runs: Path, tag: str, split: str, member: int) -> Path:
     return runs / f"{tag}-{split}-m{member}.npz"
 
 
-class StartFrom(keras.callbacks.Callback):
-    """Sets the model's weights (not its optimizer's state) before its first step: a warm
-    restart, the new fit's learning-rate schedule from its start."""
-
-    def __init__(self, weights: list):
-        super().__init__()
-        self.weights = weights
-
-    def on_train_begin(self, logs=None):
-        self.model.set_weights(self.weights)
-
-
 def chained(values: dict, x, y, seed: int, warm: int, test_x) -> tuple:
     """A model of ``warm`` epochs, then ``values["epochs"]`` more from its weights (a fresh
     schedule): the second fit, both fits' seconds and the first model's test probabilities."""
     first = fit_model(Recipe({**values, "epochs": warm}), x, y, seed=seed)
     weights = first.model.get_weights()
     first_probabilities = predict_tta(in_float32([first.model]), test_x, 1)
-    then = fit_model(Recipe(values), x, y, seed=seed + 500, callbacks=[StartFrom(weights)])
+    then = fit_model(Recipe(values), x, y, seed=seed + 500, start=weights)
     return then, first.seconds + then.seconds, first_probabilities
 
 
@@ -168,10 +162,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
-    values = load_space(args.space).default_values()
-    for item in args.set:
-        name, _, text = item.partition("=")
-        values[name] = json.loads(text)
+    values = space_values(args.space, args.set)
     if not args.report:
         started = time.time()
         train_missing(args, values)
