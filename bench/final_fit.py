@@ -84,14 +84,28 @@ def train_one(values: dict, train, holdout, seed: int, epochs: int, member: int)
     }
 
 
+def pseudo_labelled(args, train, held_images, epochs: int):
+    """``train`` with the holdout images that ``args.pseudo``'s member 0 of ``epochs`` epochs
+    predicts with at least ``args.confidence``, labelled by that prediction: what a final model
+    would train on if the submission's test images joined it (transductive, as Kaggle allows)."""
+    probs = np.load(model_path(args.runs, args.pseudo, args.seed, epochs, 0))["single"]
+    sure = probs.max(1) >= args.confidence
+    images = np.concatenate([train[0], held_images[sure]])
+    labels = np.concatenate([train[1], probs.argmax(1)[sure].astype(train[1].dtype)])
+    return images, labels
+
+
 def train_missing(args, values: dict, plan) -> None:
     train_set = load_data(args.data, test=False).train
     keep, held = holdout_indices(train_set.labels, HOLDOUT, args.seed)
-    train = (train_set.images[keep], train_set.labels[keep])
+    base = (train_set.images[keep], train_set.labels[keep])
     for epochs, models in plan:
+        train = base
+        if args.pseudo:
+            train = pseudo_labelled(args, base, train_set.images[held], epochs)
         for member in range(models):
             path = model_path(args.runs, args.tag, args.seed, epochs, member)
-            if path.exists():
+            if path.exists() or member < args.first_member:
                 continue
             started = time.time()
             out = train_one(values, train, train_set.images[held], args.seed, epochs, member)
@@ -182,6 +196,13 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "results" / "bench-runs" / "final-fit")
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--against", help="with --report: a TAG to pair member 0 with, per seed")
+    parser.add_argument(
+        "--pseudo",
+        help="a TAG whose member 0 labels the holdout images it is "
+        "sure of, which then join the training images",
+    )
+    parser.add_argument("--confidence", type=float, default=0.999, help="for --pseudo")
+    parser.add_argument("--first-member", type=int, default=0, help="train members from this one")
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
     plan = parse_plan(args.plan)
