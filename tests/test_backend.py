@@ -87,3 +87,42 @@ def test_a_machine_without_the_backend_gets_one_line_naming_the_extra(tmp_path, 
     assert "Keras' tensorflow backend is not installed" in said
     assert "pip install 'digit-tuner[cpu]'" in said
     assert not (tmp_path / "results").exists()
+
+
+# One process of a fold: a tiny model's fit, then where JAX keeps its compilations.
+FIT_ON_JAX = """
+import numpy as np
+import jax
+from tuner.models.cnn import build_model
+model = build_model({"conv_filters": 4, "conv_blocks": 1, "dense_layers": 0, "epochs": 1},
+                    seed=0, train_size=64)
+model.fit(np.zeros((64, 28, 28, 1), "uint8"), np.zeros(64, "int64"), batch_size=32, verbose=0)
+print(jax.config.jax_compilation_cache_dir)
+"""
+
+
+def _fit_on_jax(base: dict[str, str], **env: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in base.items() if k != "JAX_COMPILATION_CACHE_DIR"} | env
+    return subprocess.run(
+        [sys.executable, "-c", FIT_ON_JAX], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (pip install jax)")
+def test_jax_keeps_compiled_steps_for_the_next_fold_and_a_bad_cache_costs_only_time(tmp_path):
+    base = without_tensorflow(tmp_path, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    cache = tmp_path / "cache"
+    done = _fit_on_jax(base, XDG_CACHE_HOME=str(cache))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == str(cache / "digit-tuner" / "jax")
+    assert any((cache / "digit-tuner" / "jax").iterdir())  # the training step, at least
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    done = _fit_on_jax(base, XDG_CACHE_HOME=str(blocked))  # cannot hold a directory
+    assert done.returncode == 0 and done.stdout.split()[-1] == "None", done.stderr[-3000:]
+    assert "compilation cache" not in done.stderr
+
+    own = tmp_path / "own"
+    done = _fit_on_jax(base, XDG_CACHE_HOME=str(cache), JAX_COMPILATION_CACHE_DIR=str(own))
+    assert done.returncode == 0 and done.stdout.split()[-1] == str(own), done.stderr[-3000:]

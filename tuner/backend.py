@@ -41,6 +41,7 @@ __all__ = [
     "SCORING_BATCH_SIZE",
     "EAGER_VAR",
     "set_eager",
+    "jax_cache_directory",
 ]
 
 # DIGIT_TUNER_EAGER=1: Keras runs eagerly, no compiled graphs, in this process and the ones it
@@ -117,7 +118,46 @@ def _missing_backend(module: str | None) -> str:
     )
 
 
+def jax_cache_directory() -> Path:
+    """Where JAX keeps the compiled steps of this toolkit's models between processes:
+    ``$XDG_CACHE_HOME/digit-tuner/jax`` (``~/.cache`` without it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "digit-tuner" / "jax"
+
+
+def _share_jax_compilations() -> None:
+    """JAX compiles every fresh model's training, validation and prediction steps anew, though
+    a trial's folds, a search's trials of one shape and the export's final models compile the
+    same programs: the first epoch of each fold waited 10-13 s on 2 cores for a compile that
+    JAX's persistent cache answers in about 1 s (results/benchmarks.md, "JAX's compilation
+    cache across a trial's folds"). Trial processes share it through the disk.
+
+    A cache the user configured (``JAX_COMPILATION_CACHE_DIR``) is left as it is. The cache only
+    saves time: a directory that cannot be written leaves it off, and an entry that cannot be
+    read or written (a full disk) is compiled as without it, with JAX's warning kept quiet.
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    directory = jax_cache_directory()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    # A model's steps compile in 1-13 s; JAX's default floor (1 s) would miss the small
+    # models' on a GPU, and the trivial programs below 0.1 s are not worth a file each.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)  # bytes; oldest go first
+    warnings.filterwarnings("ignore", message="Error (reading|writing) persistent compilation")
+
+
 keras = import_keras_quietly()
+if keras.backend.backend() == "jax":
+    _share_jax_compilations()
 # Keras' and TensorFlow's import leaves about half a million objects that live as long as the
 # process; every full collection (Keras' clear_session runs one for each model) scanned them all,
 # 0.2-0.3 s each, four times a trial. Frozen, a collection scans what came after.
