@@ -98,6 +98,10 @@ model = build_model({"conv_filters": 4, "conv_blocks": 1, "dense_layers": 0, "ep
                     seed=0, train_size=64)
 model.fit(np.zeros((64, 28, 28, 1), "uint8"), np.zeros(64, "int64"), batch_size=32, verbose=0)
 print(jax.config.jax_compilation_cache_dir)
+if jax.config.jax_compilation_cache_dir:  # what JAX warns with when a full disk refuses an entry
+    import warnings
+    warnings.warn("Error writing persistent compilation cache entry for 'jit_train_step': "
+                  "OSError: [Errno 28] No space left on device")
 """
 
 
@@ -116,6 +120,7 @@ def test_jax_keeps_compiled_steps_for_the_next_fold_and_a_bad_cache_costs_only_t
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] == str(cache / "digit-tuner" / "jax")
     assert any((cache / "digit-tuner" / "jax").iterdir())  # the training step, at least
+    assert "No space left" not in done.stderr  # a full disk costs the cache, quietly
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")
