@@ -33,12 +33,14 @@ sys.meta_path.insert(0, _NoTensorFlow())
 
 def without_tensorflow(tmp_path, **env: str) -> dict[str, str]:
     """An environment whose processes (and the ones they start) cannot import TensorFlow:
-    ``BLOCK_TENSORFLOW`` as a ``sitecustomize`` first on PYTHONPATH, and ``env`` added."""
+    ``BLOCK_TENSORFLOW`` as a ``sitecustomize`` first on PYTHONPATH, JAX's compilation cache
+    under ``tmp_path`` (not the user's), and ``env`` added."""
     blocker = tmp_path / "no_tensorflow"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
     path = os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path, **env}
+    cache = str(tmp_path / "cache")
+    return {**os.environ, "PYTHONPATH": path, "XDG_CACHE_HOME": cache, **env}
 
 
 @pytest.mark.slow  # a whole `run` in subprocesses on JAX: about a minute; run with -m slow
