@@ -151,7 +151,8 @@ def _share_jax_compilations() -> None:
     # A model's steps compile in 1-13 s; JAX's default floor (1 s) would miss the small
     # models' on a GPU, and the trivial programs below 0.1 s are not worth a file each.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)  # bytes; oldest go first
+    with contextlib.suppress(AttributeError):  # a bound on its size, in JAX releases that have one
+        jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)  # bytes; oldest go first
     warnings.filterwarnings("ignore", message="Error (reading|writing) persistent compilation")
 
 
