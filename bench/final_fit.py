@@ -69,6 +69,11 @@ def model_path(runs: Path, tag: str, seed: int, epochs: int, member: int) -> Pat
     return runs / f"{tag}-s{seed}-e{epochs}-m{member}.npz"
 
 
+def seed_of(path: Path) -> int:
+    """The holdout seed of a ``model_path``."""
+    return int(path.name.split("-s")[1].split("-")[0])
+
+
 def train_one(values: dict, train, holdout, seed: int, epochs: int, member: int) -> dict:
     """One model of ``epochs`` epochs (member seed ``member``) -> its holdout probabilities."""
     values = {**values, "epochs": epochs}
@@ -162,7 +167,7 @@ def paired(args, other: str, epochs: int) -> list[str]:
     ]
     totals, seeds_total, images = np.zeros(5, dtype=int), 0, 0
     for path in sorted(args.runs.glob(f"{args.tag}-s*-e{epochs}-m0.npz")):
-        seed = int(path.name.split("-s")[1].split("-")[0])
+        seed = seed_of(path)
         twin = model_path(args.runs, other, seed, epochs, 0)
         if not twin.exists():
             continue
@@ -197,7 +202,7 @@ def pseudo_report(args, epochs: int) -> list[str]:
     ]
     totals = np.zeros(7, dtype=int)
     for path in sorted(args.runs.glob(f"{args.tag}-s*-e{epochs}-m1.npz")):
-        seed = int(path.name.split("-s")[1].split("-")[0])
+        seed = seed_of(path)
         first, plain = (model_path(args.runs, args.pseudo, seed, epochs, m) for m in (0, 1))
         if not (first.exists() and plain.exists()):
             continue

@@ -41,7 +41,6 @@ __all__ = [
     "SCORING_BATCH_SIZE",
     "EAGER_VAR",
     "set_eager",
-    "jax_cache_directory",
 ]
 
 # DIGIT_TUNER_EAGER=1: Keras runs eagerly, no compiled graphs, in this process and the ones it
@@ -118,19 +117,13 @@ def _missing_backend(module: str | None) -> str:
     )
 
 
-def jax_cache_directory() -> Path:
-    """Where JAX keeps the compiled steps of this toolkit's models between processes:
-    ``$XDG_CACHE_HOME/digit-tuner/jax`` (``~/.cache`` without it)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "digit-tuner" / "jax"
-
-
 def _share_jax_compilations() -> None:
     """JAX compiles every fresh model's training, validation and prediction steps anew, though
     a trial's folds, a search's trials of one shape and the export's final models compile the
-    same programs: the first epoch of each fold waited 10-13 s on 2 cores for a compile that
-    JAX's persistent cache answers in about 1 s (results/benchmarks.md, "JAX's compilation
-    cache across a trial's folds"). Trial processes share it through the disk.
+    same programs: each fold's first epoch spent 5.4-7.8 s on 2 cores compiling what JAX's
+    persistent cache answers in 0.4-1.0 s (results/benchmarks.md, "JAX's compilation cache
+    across a trial's folds"). Trial processes share it through the disk, under
+    ``$XDG_CACHE_HOME/digit-tuner/jax`` (``~/.cache`` without it).
 
     A cache the user configured (``JAX_COMPILATION_CACHE_DIR``) is left as it is. The cache only
     saves time: a directory that cannot be written leaves it off, and an entry that cannot be
@@ -140,7 +133,8 @@ def _share_jax_compilations() -> None:
 
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    directory = jax_cache_directory()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    directory = Path(base) / "digit-tuner" / "jax"
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -148,8 +142,8 @@ def _share_jax_compilations() -> None:
     if not os.access(directory, os.W_OK | os.X_OK):
         return
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    # A model's steps compile in 1-13 s; JAX's default floor (1 s) would miss the small
-    # models' on a GPU, and the trivial programs below 0.1 s are not worth a file each.
+    # A model's training step compiles in 5-8 s on 2 cores, and a small one's may take under
+    # JAX's default floor (1 s) on a GPU; the trivial programs below 0.1 s are not worth a file.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
     with contextlib.suppress(AttributeError):  # a bound on its size, in JAX releases that have one
         jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)  # bytes; oldest go first
